@@ -1,0 +1,2 @@
+//! `llmledger`: count tokens, estimate and price calls, list models, report from the ledger.
+fn main() {}

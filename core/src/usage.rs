@@ -1,0 +1,255 @@
+//! Usage normalization: every provider's usage JSON becomes one [`Usage`].
+//!
+//! The buckets are chosen so that each one has exactly one price:
+//! - Input side, **disjoint** (they add up to the prompt): `input_tokens` (uncached text),
+//!   `cache_read_tokens`, `cache_write_tokens` (of which `cache_write_1h_tokens` were written with a
+//!   1-hour TTL; the rest with 5 minutes), `audio_input_tokens`, `image_input_tokens`.
+//! - Output side, **inclusive**: `output_tokens` is all billed output; `reasoning_tokens`,
+//!   `audio_output_tokens` and `image_output_tokens` are the parts of it with their own meaning/rate.
+//!
+//! Provider traps handled here (each pinned by a vector in `tests/vectors/`): OpenAI `prompt_tokens`
+//! includes cached tokens, Anthropic `input_tokens` excludes cache reads and writes; OpenAI reasoning
+//! is inside `completion_tokens`, Gemini `thoughtsTokenCount` is outside `candidatesTokenCount`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Who served the call. Azure and Bedrock are providers of their own (their ids, their regions),
+/// resolving to the same priced models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    OpenAi,
+    Azure,
+    Anthropic,
+    Gemini,
+    Bedrock,
+    Xai,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 6] = [Self::OpenAi, Self::Azure, Self::Anthropic, Self::Gemini, Self::Bedrock, Self::Xai];
+
+    /// The stable name used in the ledger, the price data and the bindings.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Azure => "azure",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Bedrock => "bedrock",
+            Self::Xai => "xai",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| Error::invalid_value("provider", s, "expected one of openai, azure, anthropic, gemini, bedrock, xai"))
+    }
+}
+
+/// The API surface a call went through; decides which response shape is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// OpenAI-shaped `/chat/completions` (OpenAI, Azure OpenAI, xAI).
+    ChatCompletions,
+    /// OpenAI Responses API `/responses`.
+    Responses,
+    Embeddings,
+    /// Image generation (`/images/generations`).
+    Images,
+    /// Speech to text (`/audio/transcriptions`, `/audio/translations`).
+    AudioTranscription,
+    /// Text to speech (`/audio/speech`); priced from the request's input characters.
+    AudioSpeech,
+    /// Anthropic `/v1/messages` (also through Bedrock's InvokeModel).
+    Messages,
+    /// Gemini `generateContent` / `streamGenerateContent`.
+    GenerateContent,
+    /// Bedrock `Converse` / `ConverseStream`.
+    Converse,
+}
+
+impl Api {
+    pub const ALL: [Api; 9] = [
+        Self::ChatCompletions,
+        Self::Responses,
+        Self::Embeddings,
+        Self::Images,
+        Self::AudioTranscription,
+        Self::AudioSpeech,
+        Self::Messages,
+        Self::GenerateContent,
+        Self::Converse,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat_completions",
+            Self::Responses => "responses",
+            Self::Embeddings => "embeddings",
+            Self::Images => "images",
+            Self::AudioTranscription => "audio_transcription",
+            Self::AudioSpeech => "audio_speech",
+            Self::Messages => "messages",
+            Self::GenerateContent => "generate_content",
+            Self::Converse => "converse",
+        }
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Api {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| Error::invalid_value("api", s, "unknown API surface"))
+    }
+}
+
+/// How much of a [`Usage`] the provider reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageSource {
+    /// The provider reported final usage; the counts are exact.
+    Reported,
+    /// Some counts were reported (e.g. input from a stream's start event) and the rest estimated.
+    Partial,
+    /// Nothing was reported; counts were computed locally.
+    Estimated,
+    /// No usage at all (e.g. a failed call before any token was processed).
+    #[default]
+    None,
+}
+
+impl UsageSource {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Reported => "reported",
+            Self::Partial => "partial",
+            Self::Estimated => "estimated",
+            Self::None => "none",
+        }
+    }
+
+    /// True unless the provider reported every count.
+    pub const fn is_estimate(self) -> bool {
+        !matches!(self, Self::Reported)
+    }
+}
+
+/// Images generated by one call, priced per image when the model has no token usage (DALL·E).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImageGeneration {
+    pub count: u64,
+    /// `1024x1024`, …
+    pub size: String,
+    /// `standard`, `hd`, `low`, `medium`, `high`.
+    pub quality: String,
+}
+
+/// Something about a usage that a reader must know; kept with the event, never hidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageFlag {
+    /// The provider's total does not equal the sum of the buckets.
+    TotalMismatch,
+    /// The stream ended before final usage arrived (abort, error event, lost connection).
+    StreamAborted,
+    /// The stream finished without usage (e.g. `stream_options.include_usage` was off).
+    StreamWithoutUsage,
+    /// Token counts come from an approximate tokenizer (Claude, Gemini have no public local one).
+    ApproximateTokenizer,
+}
+
+/// Normalized usage of one call. See the module docs for which buckets are disjoint.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// Uncached text input tokens.
+    pub input_tokens: u64,
+    pub cache_read_tokens: u64,
+    /// All cache-write tokens, whatever their TTL.
+    pub cache_write_tokens: u64,
+    /// The part of `cache_write_tokens` written with a 1-hour TTL (the rest: 5 minutes).
+    pub cache_write_1h_tokens: u64,
+    /// All billed output tokens, reasoning, audio and image output included.
+    pub output_tokens: u64,
+    /// The part of `output_tokens` that is reasoning, when reported.
+    pub reasoning_tokens: u64,
+    /// Uncached audio input tokens (disjoint from `input_tokens`).
+    pub audio_input_tokens: u64,
+    /// Cached audio input tokens (disjoint from `cache_read_tokens`).
+    pub audio_cache_read_tokens: u64,
+    /// The part of `output_tokens` that is audio.
+    pub audio_output_tokens: u64,
+    /// Uncached image input tokens (disjoint from `input_tokens`).
+    pub image_input_tokens: u64,
+    /// The part of `output_tokens` that is image tokens (gpt-image-1).
+    pub image_output_tokens: u64,
+    pub web_search_requests: u64,
+    /// Images generated, for per-image pricing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImageGeneration>,
+    /// Seconds of input audio, for per-minute pricing (whisper-1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_seconds: Option<Decimal>,
+    /// Input characters, for per-character pricing (tts-1).
+    pub input_characters: u64,
+    /// The provider's own total, when it reports one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_total_tokens: Option<u64>,
+    /// The service tier the provider says it used (`default`, `flex`, `priority`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    pub usage_source: UsageSource,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<UsageFlag>,
+}
+
+impl Usage {
+    /// All prompt-side tokens (the disjoint input buckets added up).
+    pub fn prompt_tokens(&self) -> u64 {
+        self.input_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+            + self.audio_input_tokens
+            + self.audio_cache_read_tokens
+            + self.image_input_tokens
+    }
+
+    /// Prompt plus output tokens.
+    pub fn total_tokens(&self) -> u64 {
+        self.prompt_tokens() + self.output_tokens
+    }
+
+    /// Adds `flag` once.
+    pub fn flag(&mut self, flag: UsageFlag) {
+        if !self.flags.contains(&flag) {
+            self.flags.push(flag);
+        }
+    }
+}

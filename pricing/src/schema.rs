@@ -1,0 +1,169 @@
+//! The schema of the price data files in `pricing/data/*.json`.
+//!
+//! This file is compiled twice: into the crate (so `llmledger-core` can read the embedded data) and
+//! into `build.rs` via `#[path]` (so bad data fails the build). Keep it free of anything but
+//! serde types and plain std.
+//!
+//! Money is `rust_decimal::Decimal`, written in the JSON as a string (`"2.50"`) so no price ever
+//! passes through a float. Token rates are USD per 1,000,000 tokens; every other unit is named in
+//! its field.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// One data file: all models of one provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceFile {
+    /// `openai`, `anthropic`, `gemini`, `xai`, `azure`, `bedrock`.
+    pub provider: String,
+    /// How this provider's long-context tiers are decided, in words, for the docs and the next engineer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier_rule: Option<String>,
+    pub models: Vec<ModelEntry>,
+}
+
+/// What a model is used through; decides which components are expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelMode {
+    Chat,
+    Embedding,
+    ImageGeneration,
+    AudioTranscription,
+    AudioSpeech,
+}
+
+/// One model: its canonical id, the other names it answers to, and its price history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// Canonical id, e.g. `gpt-4o`, `claude-sonnet-4-5`.
+    pub id: String,
+    pub mode: ModelMode,
+    /// Dated snapshots and other names (`gpt-4o-2024-08-06`, `claude-sonnet-4-5-20250929`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Price versions sorted by `effective_from`, oldest first. An event is priced with the last
+    /// version whose `effective_from` is on or before the event's date (UTC).
+    pub prices: Vec<PriceVersion>,
+}
+
+/// Per-token rates, USD per 1,000,000 tokens. Absent means "not billed separately": the engine
+/// falls back as documented on each field, and errors when a used bucket has no rate at all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRates {
+    /// Uncached text input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Decimal>,
+    /// All billed output (text; reasoning too unless `reasoning_output` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Decimal>,
+    /// Cache reads / cached input. Absent: billed at `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read: Option<Decimal>,
+    /// Cache writes with a 5-minute TTL (Anthropic's default; other providers' only write rate).
+    /// Absent: billed at `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_5m: Option<Decimal>,
+    /// Cache writes with a 1-hour TTL. Absent: billed at `cache_write_5m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<Decimal>,
+    /// Reasoning output where it is priced apart from output. Absent: billed at `output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_output: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_input: Option<Decimal>,
+    /// Cached audio input. Absent: billed at `audio_input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_cache_read: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_output: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_input: Option<Decimal>,
+    /// Cached image input. Absent: billed at `image_input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_cache_read: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_output: Option<Decimal>,
+}
+
+/// Which token classes count towards a long-context tier threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenClass {
+    Input,
+    CacheRead,
+    CacheWrite,
+    AudioInput,
+    ImageInput,
+}
+
+/// A long-context tier: when the prompt (the sum of `counted` classes) is strictly above
+/// `above_prompt_tokens`, the whole request is billed at `rates` (fields absent there keep the
+/// base rate). Tiers are sorted by `above_prompt_tokens`, ascending; the highest matching one wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub above_prompt_tokens: u64,
+    pub counted: Vec<TokenClass>,
+    pub rates: TokenRates,
+}
+
+/// Price of one generated image of a given size and quality (DALL·E, gpt-image-1 flat rates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagePrice {
+    /// `1024x1024`, `1024x1792`, …
+    pub size: String,
+    /// `standard`, `hd`, `low`, `medium`, `high`; `standard` when the provider has one quality.
+    pub quality: String,
+    /// USD per image.
+    pub price: Decimal,
+}
+
+/// One dated version of a model's prices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceVersion {
+    pub effective_from: NaiveDate,
+    /// Where the price was read: the provider's pricing page URL, or a named package file.
+    pub source: String,
+    /// The date someone last checked `source` against this entry.
+    pub checked: NaiveDate,
+    /// Set when a price is not confirmed; says what is uncertain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain: Option<String>,
+    #[serde(flatten)]
+    pub rates: TokenRates,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<Tier>,
+    /// USD per generated image by size and quality.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_image: Vec<ImagePrice>,
+    /// USD per minute of input audio (whisper-1), billed per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_audio_minute: Option<Decimal>,
+    /// USD per 1,000,000 input characters (tts-1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_million_characters: Option<Decimal>,
+    /// USD per request, on top of tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_request: Option<Decimal>,
+    /// USD per 1,000 web-search calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_search_per_1k: Option<Decimal>,
+    /// Multiplier for the batch API on all token rates (`0.5` = 50 % off). Absent: no batch API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_multiplier: Option<Decimal>,
+    /// Rates overriding the base for a service tier (`flex`, `priority`); absent fields keep the base.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_tiers: BTreeMap<String, TokenRates>,
+    /// Multiplier on every component for regional / data-residency endpoints (`1.10` = +10 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regional_multiplier: Option<Decimal>,
+}
