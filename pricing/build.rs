@@ -19,8 +19,8 @@ fn main() {
     for path in &paths {
         println!("cargo:rerun-if-changed={}", path.display());
         let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let file: schema::PriceFile = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: invalid price data: {e}", path.display()));
+        let file: schema::PriceFile =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: invalid price data: {e}", path.display()));
         files.push(file);
     }
     let out = Path::new(&env::var("OUT_DIR").expect("OUT_DIR is set by cargo")).join("prices.json");

@@ -105,11 +105,8 @@ impl Error {
 
     /// No price entry for `model`; `suggestions` are close known names.
     pub fn unknown_model(model: &str, suggestions: Vec<String>) -> Self {
-        let hint = if suggestions.is_empty() {
-            String::new()
-        } else {
-            format!("; did you mean {}?", suggestions.join(", "))
-        };
+        let hint =
+            if suggestions.is_empty() { String::new() } else { format!("; did you mean {}?", suggestions.join(", ")) };
         let mut e = Self::new(ErrorCode::UnknownModel, format!("unknown model `{model}`{hint}"))
             .with_field("model")
             .with_value(model);

@@ -57,10 +57,9 @@ impl fmt::Display for Provider {
 impl FromStr for Provider {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| Error::invalid_value("provider", s, "expected one of openai, azure, anthropic, gemini, bedrock, xai"))
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+            Error::invalid_value("provider", s, "expected one of openai, azure, anthropic, gemini, bedrock, xai")
+        })
     }
 }
 
