@@ -17,7 +17,7 @@ import llmledger
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = ROOT / "tests" / "mock_provider" / "server.py"
-VECTORS = ROOT / "tests" / "vectors"
+VECTORS = Path(os.environ.get("LLMLEDGER_VECTORS", ROOT / "tests" / "vectors"))
 
 PG_URL = os.environ.get("LLMLEDGER_TEST_PG")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -43,7 +43,7 @@ class Mock:
 @pytest.fixture(scope="session")
 def mock() -> Iterator[Mock]:
     proc = subprocess.Popen(
-        [sys.executable, str(SERVER), "--port", "0"], stdout=subprocess.PIPE, text=True, cwd=str(ROOT)
+        [sys.executable, str(SERVER), "--port", "0", "--vectors", str(VECTORS)], stdout=subprocess.PIPE, text=True, cwd=str(ROOT)
     )
     try:
         assert proc.stdout is not None
@@ -108,18 +108,12 @@ def async_anthropic_client(mock: Mock) -> Any:
 
 
 def load_vectors() -> List[Dict[str, Any]]:
-    """The shared vectors (tests/vectors/**/*.json), or [] before they exist."""
+    """The shared vectors (every case of tests/vectors/*.json; see its README), or [] before they exist."""
     out: List[Dict[str, Any]] = []
     if not VECTORS.is_dir():
         return out
-    for path in sorted(VECTORS.rglob("*.json")):
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        items = doc if isinstance(doc, list) else doc.get("vectors", [doc]) if isinstance(doc, dict) else []
-        for item in items:
-            if isinstance(item, dict):
-                item.setdefault("name", path.stem)
-                item["_path"] = str(path.relative_to(VECTORS))
-                out.append(item)
+    for path in sorted(VECTORS.glob("*.json")):
+        out.extend(case for case in json.loads(path.read_text(encoding="utf-8")) if isinstance(case, dict))
     return out
 
 
