@@ -79,14 +79,16 @@ def chat_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def chat_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Iterator[Tuple[Optional[str], str]]:
+def chat_stream(
+    model: str, req: Dict[str, Any], with_usage: bool, pieces: List[str] = TEXT
+) -> Iterator[Tuple[Optional[str], str]]:
     base = {"id": "chatcmpl-mock-1", "object": "chat.completion.chunk", "created": 1_760_000_000, "model": model}
     base["service_tier"] = "default"
     base["system_fingerprint"] = "fp_mock"
     extra = {"usage": None} if with_usage else {}
     first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
     yield None, json.dumps({**base, "choices": [first], **extra})
-    for piece in TEXT:
+    for piece in pieces:
         choice = {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}
         yield None, json.dumps({**base, "choices": [choice], **extra})
     yield None, json.dumps({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}], **extra})
@@ -489,7 +491,9 @@ class Handler(BaseHTTPRequestHandler):
         if case == "no_usage":
             include_usage = False
         if route == "chat":
-            events = list(chat_stream(model, req, include_usage))
+            chunks = int(self.headers.get("x-mock-chunks", "0") or 0)
+            pieces = [f" w{i}" for i in range(chunks)] if chunks > 0 else TEXT
+            events = list(chat_stream(model, req, include_usage, pieces))
         elif route == "responses":
             events = list(responses_stream(model, req, case != "no_usage"))
         elif route == "anthropic_messages":

@@ -7,9 +7,11 @@ in Rust (``llmledger._native``); this package holds the SDK wrappers.
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from decimal import Decimal
 
 from . import _native
 from ._context import attribute
@@ -79,7 +81,7 @@ def estimate(
     messages: Any,
     tools: Any = None,
     max_output_tokens: Optional[int] = None,
-    expected_cache_hit: Union[str, Decimal, None] = None,
+    expected_cache_hit: Union[str, "Decimal", None] = None,
 ) -> Estimate:
     """Pre-flight cost estimate in USD with the embedded prices (``Tracker.estimate`` uses the tracker's
     currency and price data). Renders as a table in Jupyter."""
@@ -106,7 +108,7 @@ def cost(
     provider: Optional[str] = None,
     currency: str = "USD",
     rates: Optional[Mapping[str, Any]] = None,
-    at: Optional[datetime] = None,
+    at: Optional["datetime"] = None,
     batch: bool = False,
     service_tier: Optional[str] = None,
 ) -> Cost:

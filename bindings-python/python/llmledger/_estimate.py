@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import json
-from decimal import Decimal
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 
 def _default(value: Any) -> Any:
@@ -70,6 +71,8 @@ class Estimate:
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in self._rows())
 
     def _repr_html_(self) -> str:
+        import html
+
         rows = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:right'>{html.escape(v)}</td></tr>"
             for k, v in self._rows()
@@ -79,5 +82,7 @@ class Estimate:
 
 def _money(value: Decimal) -> str:
     """Display rounding only: 6 decimals below one unit, else 4."""
+    from decimal import Decimal
+
     q = Decimal("0.000001") if abs(value) < 1 else Decimal("0.0001")
     return f"{value.quantize(q):,}"

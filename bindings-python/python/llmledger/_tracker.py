@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import threading
 import weakref
-from datetime import date, datetime, time, timezone as _tz
-from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _context, _native
 from ._context import Attribution
@@ -19,15 +16,21 @@ from .errors import InvalidInputError
 
 log = logging.getLogger("llmledger")
 
+if TYPE_CHECKING:
+    import contextlib
+    from datetime import date, datetime
+
 PathLike = Union[str, "os.PathLike[str]"]
-When = Union[datetime, date, str, None]
+When = Union["datetime", "date", str, None]
 
 
-def _utc(value: When, field: str, end: bool = False) -> Optional[datetime]:
+def _utc(value: When, field: str, end: bool = False) -> Optional["datetime"]:
     """A timezone-aware datetime in UTC. Naive datetimes are taken as UTC; a date means its start
     (``since``) or the start of the next day (``until`` is exclusive)."""
     if value is None:
         return None
+    from datetime import date, datetime, time, timezone as _tz
+
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import anthropic
-from anthropic._legacy_response import LegacyAPIResponse
 from anthropic._response import APIResponse, AsyncAPIResponse
 
 from ._base import Spec
@@ -18,7 +17,7 @@ from ._base import Spec
 class AnthropicSpec(Spec):
     stream_types = (anthropic.Stream,)
     async_stream_types = (anthropic.AsyncStream,)
-    raw_types = (LegacyAPIResponse, APIResponse, AsyncAPIResponse)
+    raw_types = (APIResponse, AsyncAPIResponse)
     api_error = anthropic.APIError
 
     def classify(self, options: Any) -> Optional[str]:
