@@ -101,7 +101,8 @@ impl Tracker {
         service_tier: Option<String>,
     ) -> PyResult<Usage> {
         let call = call_info(provider, api, model, attribution, service_tier)?;
-        let tracked = with_body(response, |body| held(self.inner.record_response(&call, request_json, body, latency_ms)))?;
+        let tracked =
+            with_body(response, |body| held(self.inner.record_response(&call, request_json, body, latency_ms)))?;
         Ok(Usage { tracked, currency: self.currency.clone() })
     }
 
@@ -230,7 +231,9 @@ impl TrackedStream {
 
 pub fn parse_fraction(value: Option<&str>) -> PyResult<Option<Decimal>> {
     value
-        .map(|v| v.parse::<Decimal>().map_err(|_| invalid("expected_cache_hit", v, "expected a decimal between 0 and 1")))
+        .map(|v| {
+            v.parse::<Decimal>().map_err(|_| invalid("expected_cache_hit", v, "expected a decimal between 0 and 1"))
+        })
         .transpose()
 }
 

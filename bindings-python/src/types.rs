@@ -16,7 +16,9 @@ use rust_decimal::Decimal;
 pub type AttributionTuple =
     (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<BTreeMap<String, String>>);
 
-pub fn attribution((user_id, workspace_id, project, session_id, conversation_id, tags): AttributionTuple) -> Attribution {
+pub fn attribution(
+    (user_id, workspace_id, project, session_id, conversation_id, tags): AttributionTuple,
+) -> Attribution {
     Attribution { user_id, workspace_id, project, session_id, conversation_id, tags: tags.unwrap_or_default() }
 }
 
@@ -340,7 +342,10 @@ impl Cost {
         self.cost.uncertain
     }
     fn __repr__(&self) -> String {
-        format!("Cost(model='{}', total=Decimal('{}'), currency='{}')", self.cost.model, self.cost.total, self.cost.currency)
+        format!(
+            "Cost(model='{}', total=Decimal('{}'), currency='{}')",
+            self.cost.model, self.cost.total, self.cost.currency
+        )
     }
 }
 
