@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use llmledger_core::currency::Rates;
+use llmledger_core::estimate::EstimateRequest;
+use llmledger_core::tokens;
 use llmledger_core::{PriceDb, PriceOptions, Usage as CoreUsage, UsageSource};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -26,14 +28,18 @@ fn embedded_prices() -> &'static PriceDb {
 /// Tokens of `text` as `model` counts them (no special tokens).
 #[pyfunction]
 fn count_tokens(py: Python<'_>, text: &str, model: &str) -> PyResult<u64> {
-    detached(py, || llmledger_core::tracker::count_tokens(model, text)).map(|c| c.tokens)
+    detached(py, || tokens::count_text(model, text)).map(|c| c.tokens)
 }
 
 /// Tokens of a chat request (`messages_json`, optional `tools_json`) including the format's overhead.
 #[pyfunction]
 #[pyo3(signature = (messages_json, model, tools_json=None))]
 fn count_chat(py: Python<'_>, messages_json: &str, model: &str, tools_json: Option<&str>) -> PyResult<u64> {
-    detached(py, || llmledger_core::tracker::count_chat(model, messages_json, tools_json)).map(|c| c.tokens)
+    detached(py, || {
+        let (messages, tools) = tracker::chat_json(messages_json, tools_json)?;
+        tokens::count_chat(model, &messages, tools.as_ref())
+    })
+    .map(|c| c.tokens)
 }
 
 /// Pre-flight estimate in USD with the embedded prices (a dict; the package wraps it in `Estimate`).
@@ -49,7 +55,15 @@ fn estimate<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let hit = tracker::parse_fraction(expected_cache_hit)?;
     let e = detached(py, || {
-        llmledger_core::tracker::estimate(embedded_prices(), model, messages_json, tools_json, max_output_tokens, hit)
+        let (messages, tools) = tracker::chat_json(messages_json, tools_json)?;
+        let request = EstimateRequest {
+            model,
+            messages: &messages,
+            tools: tools.as_ref(),
+            max_output_tokens,
+            expected_cache_hit: hit,
+        };
+        llmledger_core::tracker::estimate(embedded_prices(), &Rates::new(), "USD", &request, Utc::now())
     })?;
     tracker::estimate_dict(py, e)
 }

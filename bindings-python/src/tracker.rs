@@ -6,13 +6,15 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use llmledger_core::estimate::EstimateRequest;
 use llmledger_core::report::{GroupBy, UsageFilter, UsageQuery};
 use llmledger_core::tracker::{self, CallInfo, TrackedStream as CoreStream, Tracker as CoreTracker, TrackerConfig};
-use llmledger_core::{Api, Provider};
+use llmledger_core::{Api, Error, Provider};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use rust_decimal::Decimal;
+use serde_json::Value;
 
 use crate::error::{detached, held, invalid};
 use crate::types::{attribution, report_rows, AttributionTuple, Usage};
@@ -181,7 +183,17 @@ impl Tracker {
         expected_cache_hit: Option<&str>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let hit = parse_fraction(expected_cache_hit)?;
-        let e = detached(py, || self.inner.estimate(model, messages_json, tools_json, max_output_tokens, hit))?;
+        let e = detached(py, || {
+            let (messages, tools) = chat_json(messages_json, tools_json)?;
+            let request = EstimateRequest {
+                model,
+                messages: &messages,
+                tools: tools.as_ref(),
+                max_output_tokens,
+                expected_cache_hit: hit,
+            };
+            self.inner.estimate(&request)
+        })?;
         estimate_dict(py, e)
     }
 
@@ -227,6 +239,14 @@ impl TrackedStream {
         let tracked = detached(py, move || stream.finish(latency_ms, aborted))?;
         Ok(Some(Usage { tracked, currency: self.currency.clone() }))
     }
+}
+
+/// The messages (and tools) JSON of a chat request, parsed; `invalid_json` naming the argument otherwise.
+pub fn chat_json(messages_json: &str, tools_json: Option<&str>) -> llmledger_core::Result<(Value, Option<Value>)> {
+    let parse = |field: &str, text: &str| {
+        serde_json::from_str::<Value>(text).map_err(|e| Error::from(e).with_field(field.to_string()))
+    };
+    Ok((parse("messages", messages_json)?, tools_json.map(|t| parse("tools", t)).transpose()?))
 }
 
 pub fn parse_fraction(value: Option<&str>) -> PyResult<Option<Decimal>> {

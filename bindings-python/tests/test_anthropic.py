@@ -36,7 +36,7 @@ def test_messages_create(tracker: llmledger.Tracker, anthropic_client: Any) -> N
     assert isinstance(msg, Message)
     assert msg.content[0].text == "Hello from the mock."
     assert_message_usage(msg._token_usage)
-    assert msg._token_usage.request_id == "req_mock_1"
+    assert msg._token_usage.request_id == msg.id
     assert tracker.usage(user_id="a1")[0]["cost_usd"] == MESSAGE_COST
 
 

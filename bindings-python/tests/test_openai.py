@@ -47,7 +47,7 @@ def test_chat_create(tracker: llmledger.Tracker, openai_client: Any) -> None:
     assert_chat_usage(u)
     assert (u.user_id, u.workspace_id, u.project, u.session_id) == ("u1", "w1", "chat", None)
     assert u.tags == {"env": "test"}
-    assert u.request_id == "req_mock_1"
+    assert u.request_id == resp.id
     assert u.latency_ms >= 0
     assert llmledger.usage_of(resp) is u
     # The SDK object is unchanged: nothing of ours leaks into its serialization.

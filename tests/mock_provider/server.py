@@ -11,6 +11,7 @@ the routes and how a request selects a case.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -38,6 +39,13 @@ ROUTES = [
 
 TEXT = ["Hello", " from", " the", " mock", "."]
 
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh response id: real providers never repeat one, and the ledger uses it as the idempotency key."""
+    return f"{prefix}{next(_ids):06d}"
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Default bodies. Usage numbers are fixed so tests can compute exact expected costs.
@@ -61,7 +69,7 @@ def chat_usage(model: str) -> Dict[str, Any]:
 
 def chat_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
     return {
-        "id": "chatcmpl-mock-1",
+        "id": new_id("chatcmpl-mock-"),
         "object": "chat.completion",
         "created": 1_760_000_000,
         "model": model,
@@ -82,7 +90,7 @@ def chat_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
 def chat_stream(
     model: str, req: Dict[str, Any], with_usage: bool, pieces: List[str] = TEXT
 ) -> Iterator[Tuple[Optional[str], str]]:
-    base = {"id": "chatcmpl-mock-1", "object": "chat.completion.chunk", "created": 1_760_000_000, "model": model}
+    base = {"id": new_id("chatcmpl-mock-"), "object": "chat.completion.chunk", "created": 1_760_000_000, "model": model}
     base["service_tier"] = "default"
     base["system_fingerprint"] = "fp_mock"
     extra = {"usage": None} if with_usage else {}
@@ -109,7 +117,7 @@ def responses_usage() -> Dict[str, Any]:
 
 def responses_body(model: str, req: Dict[str, Any], status: str = "completed") -> Dict[str, Any]:
     return {
-        "id": "resp_mock_1",
+        "id": new_id("resp_mock_"),
         "object": "response",
         "created_at": 1_760_000_000,
         "status": status,
@@ -141,6 +149,7 @@ def responses_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Itera
 
     created = responses_body(model, req, status="in_progress")
     created["output"] = []
+    response_id = created["id"]
     yield ev("response.created", {"response": created})
     item = {"type": "message", "id": "msg_mock_1", "status": "in_progress", "role": "assistant", "content": []}
     yield ev("response.output_item.added", {"output_index": 0, "item": item})
@@ -149,7 +158,7 @@ def responses_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Itera
             "response.output_text.delta",
             {"item_id": "msg_mock_1", "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []},
         )
-    done = responses_body(model, req)
+    done = dict(responses_body(model, req), id=response_id)
     if not with_usage:
         done["usage"] = None
     yield ev("response.completed", {"response": done})
@@ -167,7 +176,7 @@ def anthropic_usage() -> Dict[str, Any]:
 
 def anthropic_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
     return {
-        "id": "msg_mock_1",
+        "id": new_id("msg_mock_"),
         "type": "message",
         "role": "assistant",
         "model": model,
