@@ -283,12 +283,17 @@ def test_xai_over_http(tracker: llmledger.Tracker, openai_client: Any) -> None:
     assert u.provider == "xai" and u.input_tokens == 100 and u.cost is not None and u.cost > 0
 
 
-def test_unknown_model_is_flagged_not_raised(tracker: llmledger.Tracker, openai_client: Any) -> None:
-    client = tracker.wrap(openai_client)
-    resp = client.chat.completions.create(model="no-such-model-xyz", messages=MESSAGES)
-    u = resp._token_usage
-    assert u.cost is None and u.pricing_error_code == "unknown_model"
-    assert u.input_tokens == 100
+def test_unknown_model_is_flagged_not_raised(
+    store_url: str, openai_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    for policy, level in (("flag", logging.DEBUG), ("error", logging.ERROR)):
+        with llmledger.Tracker(store=store_url, unknown_model=policy) as tracker, caplog.at_level(logging.DEBUG, "llmledger"):
+            caplog.clear()
+            resp = tracker.wrap(openai_client).chat.completions.create(model="no-such-model-xyz", messages=MESSAGES)
+            u = resp._token_usage
+            assert u.cost is None and u.pricing_error_code == "unknown_model"
+            assert u.input_tokens == 100
+            assert [r.levelno for r in caplog.records if "unpriced" in r.getMessage()] == [level]
 
 
 def test_tracking_failure_never_raises(

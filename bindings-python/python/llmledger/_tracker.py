@@ -226,13 +226,21 @@ class _NativeRef:
         self.tracker = tracker
 
     def record_response(self, *args: Any) -> Any:
-        return self.tracker._native.record_response(*args)
+        return self.check(self.tracker._native.record_response(*args))
 
     def record_failure(self, *args: Any) -> Any:
         return self.tracker._native.record_failure(*args)
 
     def start_stream(self, *args: Any) -> Any:
         return self.tracker._native.start_stream(*args)
+
+    def check(self, usage: Any) -> Any:
+        """Reports an unpriced call: an error under ``unknown_model="error"``, else at debug level."""
+        if usage is not None and usage.pricing_error is not None:
+            level = logging.ERROR if self.tracker._config["unknown_model"] == "error" else logging.DEBUG
+            log.log(level, "llmledger: %s call to %r recorded unpriced: %s", usage.provider, usage.model,
+                    usage.pricing_error)
+        return usage
 
 
 _GROUP_ALIASES = {"user_id": "user", "workspace_id": "workspace", "session_id": "session"}

@@ -245,7 +245,7 @@ class _StreamState:
             return
         self.finished = True
         try:
-            usage = self.native.finish(self.call.elapsed_ms(), aborted)
+            usage = self.call.wrapper.native.check(self.native.finish(self.call.elapsed_ms(), aborted))
         except Exception:
             log.warning("llmledger: could not record a %s stream", self.call.wrapper.provider, exc_info=True)
             return
