@@ -169,7 +169,9 @@ impl Tracker {
             p95,
         };
         let rows = detached(py, || self.inner.usage(&query))?;
-        report_rows(py, &rows)
+        // The ledger keeps USD; reports show the tracker's currency too, at the configured rate.
+        let rate = self.inner.rates().get(self.inner.currency()).unwrap_or(Decimal::ONE);
+        report_rows(py, &rows, rate)
     }
 
     /// Pre-flight estimate in the tracker's currency (a dict; the package wraps it in `Estimate`).

@@ -349,8 +349,9 @@ impl Cost {
     }
 }
 
-/// A report row as a dict: group keys, counts, token totals, `cost_usd` / `cost` (Decimal), latency.
-pub fn report_row<'py>(py: Python<'py>, row: &ReportRow) -> PyResult<Bound<'py, PyDict>> {
+/// A report row as a dict: group keys, counts, token totals, `cost_usd` and `cost` (`cost_usd × rate`, the
+/// tracker's currency; both Decimal), latency.
+pub fn report_row<'py>(py: Python<'py>, row: &ReportRow, rate: Decimal) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (group, value) in &row.key {
         dict.set_item(group.as_str(), value)?;
@@ -358,22 +359,23 @@ pub fn report_row<'py>(py: Python<'py>, row: &ReportRow) -> PyResult<Bound<'py, 
     dict.set_item("requests", row.requests)?;
     dict.set_item("successful", row.successful)?;
     dict.set_item("failed", row.failed)?;
+    dict.set_item("unpriced", row.unpriced)?;
     dict.set_item("input_tokens", row.input_tokens)?;
     dict.set_item("cache_read_tokens", row.cache_read_tokens)?;
     dict.set_item("cache_write_tokens", row.cache_write_tokens)?;
     dict.set_item("output_tokens", row.output_tokens)?;
     dict.set_item("reasoning_tokens", row.reasoning_tokens)?;
     dict.set_item("cost_usd", row.cost_usd)?;
-    dict.set_item("cost", row.cost)?;
+    dict.set_item("cost", row.cost_usd * rate)?;
     dict.set_item("avg_latency_ms", row.avg_latency_ms)?;
     dict.set_item("p95_latency_ms", row.p95_latency_ms)?;
     Ok(dict)
 }
 
-pub fn report_rows<'py>(py: Python<'py>, rows: &[ReportRow]) -> PyResult<Bound<'py, PyList>> {
+pub fn report_rows<'py>(py: Python<'py>, rows: &[ReportRow], rate: Decimal) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for row in rows {
-        list.append(report_row(py, row)?)?;
+        list.append(report_row(py, row, rate)?)?;
     }
     Ok(list)
 }

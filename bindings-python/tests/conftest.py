@@ -57,14 +57,14 @@ def mock() -> Iterator[Mock]:
 
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return f"sqlite://{tmp_path / 'ledger.db'}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A SQLite file, then PostgreSQL from ``LLMLEDGER_TEST_PG`` (shared: tests filter by unique ids)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
+        return f"sqlite://{tmp_path / 'ledger.db'}"
     if not PG_URL:
         if IN_CI:
             pytest.fail("CI=true but LLMLEDGER_TEST_PG is not set: the PostgreSQL ledger tests must run in CI")

@@ -50,10 +50,10 @@ def test_errors_carry_code_field_value() -> None:
         llmledger.Tracker(store="nosuch://x")
     assert isinstance(bad.value, llmledger.ConfigError) and bad.value.code == "config"
     with pytest.raises(llmledger.LlmledgerError) as tz:
-        llmledger.Tracker(store="sqlite:///:memory:", timezone="Mars/Base")
+        llmledger.Tracker(store="memory:", timezone="Mars/Base")
     assert tz.value.code == "config"
     with pytest.raises(llmledger.ConfigError):
-        llmledger.Tracker(store="sqlite:///:memory:", unknown_model="maybe")
+        llmledger.Tracker(store="memory:", unknown_model="maybe")
 
 
 def test_estimate_renders_a_table() -> None:
@@ -68,7 +68,7 @@ def test_estimate_renders_a_table() -> None:
 
 
 def test_tracker_currency_and_estimate(tmp_path: Path, openai_client: Any) -> None:
-    with llmledger.Tracker(store=f"sqlite:///{tmp_path / 'krw.db'}", currency="KRW", rates={"KRW": "1391.50"}) as t:
+    with llmledger.Tracker(store=f"sqlite://{tmp_path / 'krw.db'}", currency="KRW", rates={"KRW": "1391.50"}) as t:
         assert t.currency == "KRW"
         u = t.wrap(openai_client).chat.completions.create(model="gpt-4o", messages=MESSAGES)._token_usage
         assert (u.currency, u.cost_usd, u.cost) == ("KRW", Decimal("0.000725"), Decimal("0.000725") * Decimal("1391.50"))
@@ -94,7 +94,7 @@ def test_wrap_rejects_other_objects(tracker: llmledger.Tracker) -> None:
 def test_fork_restarts_writer_in_child(tmp_path: Path, openai_client: Any) -> None:
     if not hasattr(os, "fork"):
         pytest.skip("no os.fork on this platform")
-    with llmledger.Tracker(store=f"sqlite:///{tmp_path / 'fork.db'}") as tracker:
+    with llmledger.Tracker(store=f"sqlite://{tmp_path / 'fork.db'}") as tracker:
         client = tracker.wrap(openai_client)
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES, user="parent")
         tracker.flush()

@@ -51,7 +51,7 @@ def _utc(value: When, field: str, end: bool = False) -> Optional["datetime"]:
 class Tracker:
     """Prices, attributes and records every call made through the clients it wraps.
 
-    ``store``: ``sqlite:///path.db`` (default ``sqlite:///./llmledger.db``), ``postgres://…``, or a
+    ``store``: ``sqlite:///abs/path.db`` (default ``sqlite://./llmledger.db``), ``postgres://…``, or a
     ``jsonl:`` path; ``currency`` with ``rates`` (units per USD, decimal strings) for reports and
     ``_token_usage.cost``; ``timezone`` (IANA) for day/month groups; ``unknown_model``: ``"flag"`` records
     the call unpriced and flagged, ``"error"`` also logs an error; ``prices``: a price file in llmledger's
@@ -207,7 +207,7 @@ class Tracker:
         self.close()
 
     def __repr__(self) -> str:
-        store = self._config["store"] or "sqlite:///./llmledger.db"
+        store = self._config["store"] or "sqlite://./llmledger.db"
         return f"<llmledger.Tracker store={store!r} currency={self._config['currency']!r}>"
 
     def _after_fork_in_child(self) -> None:
