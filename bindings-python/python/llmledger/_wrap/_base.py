@@ -15,6 +15,7 @@ Tracking never raises into the caller: failures are logged on the ``llmledger`` 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import weakref
@@ -254,22 +255,31 @@ class _StreamState:
             set_token_usage(target, usage)
 
 
+def _events_source(stream: Any) -> Any:
+    """A copy of ``stream`` to run the SDK's own ``__stream__`` on, without the iterator the SDK made.
+
+    Our iterator lives on the caller's stream and the SDK's generator on the copy, so nothing refers back
+    to the caller's stream: dropping it closes both generators at once (no reference cycle to wait for)."""
+    source = copy.copy(stream)
+    source.__dict__.pop("_iterator", None)
+    return source
+
+
 def attach_stream(stream: Any, call: Call) -> None:
     native = call.start_stream()
     if native is None:
         return
     state = _StreamState(native, call, stream)
-    events = stream._iter_events  # bound to the SDK's own implementation
+    source = _events_source(stream)
+    events = type(stream)._iter_events
 
     def _iter_events() -> Any:
-        for sse in events():
+        for sse in events(source):
             state.push(sse)
             yield sse
 
-    # Set before the SDK's lazy `__stream__` first runs `self._iter_events()` (anthropic makes its iterator
-    # on a copy of the stream at first use, which inherits this instance attribute).
-    stream._iter_events = _iter_events
-    inner = stream._iterator
+    source._iter_events = _iter_events  # read lazily by the SDK's `__stream__` at its first step
+    inner = type(stream).__stream__(source)
 
     def _iterator() -> Any:
         try:
@@ -300,15 +310,16 @@ def attach_async_stream(stream: Any, call: Call) -> None:
     if native is None:
         return
     state = _StreamState(native, call, stream)
-    events = stream._iter_events
+    source = _events_source(stream)
+    events = type(stream)._iter_events
 
     async def _iter_events() -> Any:
-        async for sse in events():
+        async for sse in events(source):
             state.push(sse)
             yield sse
 
-    stream._iter_events = _iter_events
-    inner = stream._iterator
+    source._iter_events = _iter_events
+    inner = type(stream).__stream__(source)
 
     async def _iterator() -> Any:
         try:
