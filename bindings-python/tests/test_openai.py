@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from decimal import Decimal
 from typing import Any, List
@@ -224,7 +223,7 @@ def test_sse_error_event(tracker: llmledger.Tracker, openai_client: Any) -> None
     assert u is not None and u.usage_source != "reported" and "stream_aborted" in u.flags
 
 
-@pytest.mark.parametrize("how", ["break_then_close", "break_then_gc"])
+@pytest.mark.parametrize("how", ["break_then_close", "break_then_drop"])
 def test_abandoned_stream(tracker: llmledger.Tracker, openai_client: Any, how: str) -> None:
     client = tracker.wrap(openai_client, user_id="ab")
     stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
@@ -235,8 +234,7 @@ def test_abandoned_stream(tracker: llmledger.Tracker, openai_client: Any, how: s
         u = llmledger.usage_of(stream)
         assert u is not None and "stream_aborted" in u.flags and u.estimated
     else:
-        del stream
-        gc.collect()
+        del stream  # freed by reference counting alone (no cycle), which records it
     row = tracker.usage(user_id="ab")[0]
     assert row["requests"] == 1
     assert row["input_tokens"] > 0  # the prompt, estimated locally

@@ -294,11 +294,13 @@ def attach_stream(stream: Any, call: Call) -> None:
         state.finish(aborted=False)
 
     stream._iterator = _iterator()
-    close = stream.close
+    ref, close = weakref.ref(stream), type(stream).close  # no strong reference back to the stream
 
     def _close() -> None:
         try:
-            close()
+            target = ref()
+            if target is not None:
+                close(target)
         finally:
             state.finish(aborted=True)
 
@@ -334,11 +336,13 @@ def attach_async_stream(stream: Any, call: Call) -> None:
         state.finish(aborted=False)
 
     stream._iterator = _iterator()
-    close = stream.close
+    ref, close = weakref.ref(stream), type(stream).close
 
     async def _close() -> None:
         try:
-            await close()
+            target = ref()
+            if target is not None:
+                await close(target)
         finally:
             state.finish(aborted=True)
 
