@@ -104,6 +104,10 @@ class Call:
 
     # -- recording (never raises) ----------------------------------------------------------------------------
 
+    def body(self) -> Any:
+        """The response body Rust parses. Text-to-speech is priced from the request; its body is audio."""
+        return b"{}" if self.api == "audio_speech" else self.http.content
+
     def record_body(self, body: Any) -> Any:
         try:
             return self.wrapper.native.record_response(
@@ -151,35 +155,37 @@ class Call:
                 attach_async_stream(result, self)
             elif isinstance(result, spec.raw_types):
                 self._done_raw(result, stream)
-            elif not stream:
-                body = self.http.content if self.http is not None else None
-                if body is not None:
-                    set_token_usage(result, self.record_body(body))
+            elif not stream and self.http is not None:
+                set_token_usage(result, self.record_body(self.body()))
         except Exception:
             log.warning("llmledger: could not track a %s call", self.wrapper.provider, exc_info=True)
         return result
 
     def _done_raw(self, raw: Any, stream: bool) -> None:
         """``with_raw_response`` / ``with_streaming_response``: track what ``parse()`` returns."""
-        usage = None
-        http = raw.http_response
-        if not stream and _is_read(http):
-            usage = self.record_body(http.content)
-            set_token_usage(raw, usage)
-        parse = raw.parse
+        http = self.http = raw.http_response
+        state: dict = {"recorded": False, "usage": None, "streams": []}
         call = self
-        state = {"usage": usage}
+
+        def record() -> None:
+            if not state["recorded"] and _is_read(http):
+                state["recorded"] = True
+                state["usage"] = call.record_body(call.body())
+                set_token_usage(raw, state["usage"])
+
+        if not stream:
+            record()
+        parse = raw.parse
 
         def tracked(obj: Any) -> Any:
             try:
-                if isinstance(obj, call.wrapper.spec.stream_types):
-                    attach_stream(obj, call)
-                elif isinstance(obj, call.wrapper.spec.async_stream_types):
-                    attach_async_stream(obj, call)
+                spec = call.wrapper.spec
+                if isinstance(obj, spec.stream_types + spec.async_stream_types):
+                    if not any(obj is seen for seen in state["streams"]):  # parse() caches: attach once
+                        state["streams"].append(obj)
+                        (attach_stream if isinstance(obj, spec.stream_types) else attach_async_stream)(obj, call)
                 else:
-                    if state["usage"] is None and _is_read(http):
-                        state["usage"] = call.record_body(http.content)
-                        set_token_usage(raw, state["usage"])
+                    record()
                     if state["usage"] is not None:
                         set_token_usage(obj, state["usage"])
             except Exception:
