@@ -238,14 +238,10 @@ class _StreamState:
         self.warned = False
         self.target = weakref.ref(target)
 
-    def push(self, sse: Any) -> None:
-        try:
-            if self.native.push(sse.event, sse.data):
-                self.hide = True
-        except Exception:
-            if not self.warned:
-                self.warned = True
-                log.warning("llmledger: could not read a %s stream event", self.call.wrapper.provider, exc_info=True)
+    def push_failed(self) -> None:
+        if not self.warned:
+            self.warned = True
+            log.warning("llmledger: could not read a %s stream event", self.call.wrapper.provider, exc_info=True)
 
     def finish(self, aborted: bool) -> None:
         if self.finished:
@@ -279,9 +275,15 @@ def attach_stream(stream: Any, call: Call) -> None:
     source = _events_source(stream)
     events = type(stream)._iter_events
 
+    push = native.push  # the per-chunk path: one native call, no attribute lookups
+
     def _iter_events() -> Any:
         for sse in events(source):
-            state.push(sse)
+            try:
+                if push(sse.event, sse.data):
+                    state.hide = True
+            except Exception:
+                state.push_failed()
             yield sse
 
     source._iter_events = _iter_events  # read lazily by the SDK's `__stream__` at its first step
@@ -321,9 +323,15 @@ def attach_async_stream(stream: Any, call: Call) -> None:
     source = _events_source(stream)
     events = type(stream)._iter_events
 
+    push = native.push
+
     async def _iter_events() -> Any:
         async for sse in events(source):
-            state.push(sse)
+            try:
+                if push(sse.event, sse.data):
+                    state.hide = True
+            except Exception:
+                state.push_failed()
             yield sse
 
     source._iter_events = _iter_events
