@@ -259,6 +259,13 @@ mod tests {
         assert_eq!(o3[0].rates.input, Some(dec("10.00")));
         assert_eq!(o3[1].rates.input, Some(dec("2.00")));
         assert_eq!(o3[1].effective_from.to_string(), "2025-06-10");
+        // Claude 4.6: the long-context tier ended when the 1M window went flat on 2026-03-13.
+        let opus46 = &find("claude-opus-4-6").prices;
+        assert_eq!(opus46.len(), 2);
+        assert_eq!(opus46[0].tiers[0].rates.output, Some(dec("37.50")));
+        assert!(opus46[1].tiers.is_empty());
+        // gpt-5.4's long-context tier starts above 272k.
+        assert_eq!(find("gpt-5.4").prices[0].tiers[0].above_prompt_tokens, 272_000);
         // Units outside tokens.
         let whisper = find("whisper-1");
         assert_eq!(whisper.mode, ModelMode::AudioTranscription);
