@@ -15,7 +15,8 @@
 //!   `azure_text`, `anthropic`, `gemini`, `bedrock`, `bedrock_converse`, `xai`); modes other than chat,
 //!   completion, responses, embedding, image generation, transcription and speech are skipped, as are
 //!   entries with no price we can represent (e.g. per-pixel or per-image only).
-//!   Each LiteLLM key becomes a model id; the resolver's prefix rules make `azure/…` etc. reachable.
+//! - Each LiteLLM key becomes a model id; a routed key (`gemini/gemini-2.5-pro`) also gets the bare name
+//!   as an alias when no other entry uses or wants it (`azure/gpt-4o` does not take `gpt-4o`).
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
+use super::resolve::strip_routes;
 use super::{ModelMode, PriceFile, PriceVersion, Tier, TokenClass, TokenRates};
 use crate::error::{Error, ErrorCode, Result};
 use crate::usage::Provider;
@@ -157,7 +159,7 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
     let all: BTreeMap<String, &RawValue> = serde_json::from_str(text)?;
     let epoch = DateTime::<Utc>::UNIX_EPOCH.date_naive();
     let today = Utc::now().date_naive();
-    let mut files: BTreeMap<Provider, PriceFile> = BTreeMap::new();
+    let mut kept = Vec::new();
     for (id, raw) in &all {
         let Ok(fields) = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()) else {
             continue;
@@ -236,16 +238,32 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
             continue;
         }
         version.rates = base;
+        kept.push((
+            provider,
+            llmledger_pricing::schema::ModelEntry { id: id.clone(), mode, aliases: Vec::new(), prices: vec![version] },
+        ));
+    }
+    // `gemini/gemini-2.5-pro` also answers to `gemini-2.5-pro`, unless another kept entry has or wants that name.
+    let mut wanted: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, m) in &kept {
+        *wanted.entry(strip_routes(&m.id)).or_default() += 1;
+    }
+    let aliases: Vec<Option<String>> = kept
+        .iter()
+        .map(|(_, m)| {
+            let short = strip_routes(&m.id);
+            let free = short != m.id && wanted.get(short) == Some(&1);
+            free.then(|| short.to_string())
+        })
+        .collect();
+    let mut files: BTreeMap<Provider, PriceFile> = BTreeMap::new();
+    for ((provider, mut model), alias) in kept.into_iter().zip(aliases) {
+        model.aliases.extend(alias);
         files
             .entry(provider)
             .or_insert_with(|| PriceFile { provider: provider.as_str().to_string(), tier_rule: None, models: Vec::new() })
             .models
-            .push(llmledger_pricing::schema::ModelEntry {
-                id: id.clone(),
-                mode,
-                aliases: Vec::new(),
-                prices: vec![version],
-            });
+            .push(model);
     }
     Ok(files.into_values().collect())
 }
@@ -253,6 +271,59 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::pricing::{PriceDb, PriceOptions};
+    use crate::usage::Usage;
+    use chrono::TimeZone;
+    use rust_decimal_macros::dec;
+
+    const SAMPLE: &str = include_str!("../../tests/fixtures/litellm_sample.json");
+
+    fn version<'a>(db: &'a PriceDb, model: &str) -> &'a PriceVersion {
+        db.resolve(model).expect("converted").versions().next().expect("one version")
+    }
+
+    #[test]
+    fn converts_the_sample_exactly() {
+        let db = PriceDb::from_litellm_json(SAMPLE).expect("valid");
+        // 13 entries: `sample_spec` and the fireworks model are not ours.
+        assert_eq!(db.len(), 11);
+        assert_eq!(db.resolve("sample_spec").map_err(|e| e.code()).err(), Some(ErrorCode::UnknownModel));
+
+        let gpt4o = version(&db, "gpt-4o");
+        assert_eq!((gpt4o.rates.input, gpt4o.rates.cache_read, gpt4o.rates.output), (Some(dec!(2.5)), Some(dec!(1.25)), Some(dec!(10))));
+        assert_eq!(gpt4o.batch_multiplier, Some(dec!(0.5)));
+        assert_eq!(gpt4o.service_tiers["priority"].cache_read, Some(dec!(2.125)));
+
+        let gpt5 = version(&db, "gpt-5");
+        assert_eq!(gpt5.service_tiers["flex"].cache_read, Some(dec!(0.0625)));
+        assert_eq!(gpt5.web_search_per_1k, Some(dec!(10)));
+
+        let claude = version(&db, "claude-sonnet-4-5");
+        assert_eq!((claude.rates.cache_write_5m, claude.rates.cache_write_1h), (Some(dec!(3.75)), Some(dec!(6))));
+
+        let gemini = version(&db, "gemini-2.5-pro");
+        assert_eq!(gemini.tiers.len(), 1);
+        assert_eq!(gemini.tiers[0].above_prompt_tokens, 200_000);
+        assert_eq!(gemini.tiers[0].rates.cache_read, Some(dec!(0.25)));
+        assert_eq!(gemini.service_tiers["priority"].input, Some(dec!(2.25)));
+
+        assert_eq!(version(&db, "whisper-1").per_audio_minute, Some(dec!(0.006)));
+        assert_eq!(version(&db, "tts-1").per_million_characters, Some(dec!(15)));
+        assert_eq!(version(&db, "grok-4.3").batch_multiplier, Some(dec!(0.8)));
+        assert_eq!(version(&db, "gpt-audio").rates.audio_output, Some(dec!(64)));
+        assert_eq!(db.resolve("azure/gpt-4o").map(|m| m.id()), Ok("azure/gpt-4o"));
+        assert_eq!(db.resolve("gpt-4o").map(|m| m.id()), Ok("gpt-4o"), "azure/ does not take the bare name");
+        assert_eq!(db.resolve("us.anthropic.claude-sonnet-4-20250514-v1:0").map(|m| m.provider()), Ok(Provider::Bedrock));
+
+        // Priced end to end: Gemini above 200k prompt tokens, cache reads counted.
+        let at = Utc.with_ymd_and_hms(2025, 11, 1, 0, 0, 0).single().expect("date");
+        let u = Usage { input_tokens: 150_000, cache_read_tokens: 50_001, output_tokens: 1000, ..Usage::default() };
+        let c = db.price(&u, "gemini/gemini-2.5-pro", at, &PriceOptions::default()).expect("priced");
+        assert_eq!(c.tier_above, Some(200_000));
+        // 150,000 × 2.5e-6 + 50,001 × 0.25e-6 + 1,000 × 15e-6
+        assert_eq!(c.total_usd, dec!(0.40250025));
+    }
 
     #[test]
     fn suffixes() {

@@ -108,7 +108,7 @@ fn lookup_variants(index: &HashMap<Box<str>, usize>, name: &str) -> Option<usize
 }
 
 /// `openai/azure/gpt-4o` → `gpt-4o`.
-fn strip_routes(mut s: &str) -> &str {
+pub(super) fn strip_routes(mut s: &str) -> &str {
     while let Some(rest) = ROUTE_PREFIXES.iter().find_map(|p| s.strip_prefix(p)) {
         s = rest;
     }
