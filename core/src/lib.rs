@@ -18,7 +18,7 @@ pub mod pricing;
 pub mod tokens;
 pub mod usage;
 
-pub use error::{Error, ErrorCode, Result};
 pub use currency::Rates;
+pub use error::{Error, ErrorCode, Result};
 pub use pricing::{Breakdown, Cost, ModelInfo, PriceDb, PriceOptions, ResolvedModel};
 pub use usage::{Api, Provider, Usage, UsageFlag, UsageSource};

@@ -12,7 +12,7 @@
 //!   `input_cost_per_character` → `per_million_characters`; `input_cost_per_request` → `per_request`;
 //!   `search_context_cost_per_query.search_context_size_medium` → `web_search_per_1k` (× 1000).
 //! - Only providers llmledger knows are kept (`openai`, `text-completion-openai`, `azure`,
-//!   `azure_text`, `anthropic`, `gemini`, `bedrock`, `bedrock_converse`, `xai`); modes other than chat,
+//!   `azure_text`, `anthropic`, `gemini`, `bedrock`, `bedrock_converse`, `xai`); modes other than chat, realtime,
 //!   completion, responses, embedding, image generation, transcription and speech are skipped, as are
 //!   entries with no price we can represent (e.g. per-pixel or per-image only).
 //! - Each LiteLLM key becomes a model id; a routed key (`gemini/gemini-2.5-pro`) also gets the bare name
@@ -64,7 +64,7 @@ fn provider(name: &str) -> Option<Provider> {
 
 fn mode(name: Option<&str>) -> Option<ModelMode> {
     Some(match name {
-        None | Some("chat" | "completion" | "responses") => ModelMode::Chat,
+        None | Some("chat" | "completion" | "responses" | "realtime") => ModelMode::Chat,
         Some("embedding") => ModelMode::Embedding,
         Some("image_generation") => ModelMode::ImageGeneration,
         Some("audio_transcription") => ModelMode::AudioTranscription,
@@ -134,7 +134,7 @@ fn scaled(model: &str, field: &str, raw: &RawValue, by: Decimal) -> Result<Optio
     })
 }
 
-fn string<'a>(raw: Option<&&'a RawValue>) -> Option<String> {
+fn string(raw: Option<&&RawValue>) -> Option<String> {
     raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok())
 }
 
@@ -222,8 +222,13 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
             }
         }
         version.batch_multiplier = batch_multiplier(&base, &batch);
-        let counted =
-            vec![TokenClass::Input, TokenClass::CacheRead, TokenClass::CacheWrite, TokenClass::AudioInput, TokenClass::ImageInput];
+        let counted = vec![
+            TokenClass::Input,
+            TokenClass::CacheRead,
+            TokenClass::CacheWrite,
+            TokenClass::AudioInput,
+            TokenClass::ImageInput,
+        ];
         version.tiers = tiers
             .into_iter()
             .filter(|(_, r)| has_price(r))
@@ -261,7 +266,11 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
         model.aliases.extend(alias);
         files
             .entry(provider)
-            .or_insert_with(|| PriceFile { provider: provider.as_str().to_string(), tier_rule: None, models: Vec::new() })
+            .or_insert_with(|| PriceFile {
+                provider: provider.as_str().to_string(),
+                tier_rule: None,
+                models: Vec::new(),
+            })
             .models
             .push(model);
     }
@@ -291,7 +300,10 @@ mod tests {
         assert_eq!(db.resolve("sample_spec").map_err(|e| e.code()).err(), Some(ErrorCode::UnknownModel));
 
         let gpt4o = version(&db, "gpt-4o");
-        assert_eq!((gpt4o.rates.input, gpt4o.rates.cache_read, gpt4o.rates.output), (Some(dec!(2.5)), Some(dec!(1.25)), Some(dec!(10))));
+        assert_eq!(
+            (gpt4o.rates.input, gpt4o.rates.cache_read, gpt4o.rates.output),
+            (Some(dec!(2.5)), Some(dec!(1.25)), Some(dec!(10)))
+        );
         assert_eq!(gpt4o.batch_multiplier, Some(dec!(0.5)));
         assert_eq!(gpt4o.service_tiers["priority"].cache_read, Some(dec!(2.125)));
 
@@ -314,7 +326,10 @@ mod tests {
         assert_eq!(version(&db, "gpt-audio").rates.audio_output, Some(dec!(64)));
         assert_eq!(db.resolve("azure/gpt-4o").map(|m| m.id()), Ok("azure/gpt-4o"));
         assert_eq!(db.resolve("gpt-4o").map(|m| m.id()), Ok("gpt-4o"), "azure/ does not take the bare name");
-        assert_eq!(db.resolve("us.anthropic.claude-sonnet-4-20250514-v1:0").map(|m| m.provider()), Ok(Provider::Bedrock));
+        assert_eq!(
+            db.resolve("us.anthropic.claude-sonnet-4-20250514-v1:0").map(|m| m.provider()),
+            Ok(Provider::Bedrock)
+        );
 
         // Priced end to end: Gemini above 200k prompt tokens, cache reads counted.
         let at = Utc.with_ymd_and_hms(2025, 11, 1, 0, 0, 0).single().expect("date");

@@ -27,7 +27,7 @@ mod check;
 mod litellm;
 mod resolve;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -149,7 +149,7 @@ pub struct PriceDb {
 struct DbInner {
     models: Vec<CompiledModel>,
     /// Every id and alias → index in `models`.
-    index: HashMap<Box<str>, usize>,
+    index: resolve::Index,
     /// Custom prices in the order set; re-applied after every `extend` so they keep winning.
     customs: Vec<(Provider, String, PriceVersion)>,
 }
@@ -252,7 +252,7 @@ impl RateSet {
         let output = pt(r.output);
         let cache_write_5m = pt(r.cache_write_5m).or(input);
         let audio_input = pt(r.audio_input);
-        Self {
+        let mut set = Self {
             input,
             cache_read: pt(r.cache_read).or(input),
             cache_write_5m,
@@ -264,14 +264,49 @@ impl RateSet {
             audio_output: pt(r.audio_output),
             image_input: pt(r.image_input),
             image_output: pt(r.image_output),
+        };
+        set.align_scales();
+        set
+    }
+
+    fn rates_mut(&mut self) -> [&mut Option<Decimal>; 11] {
+        [
+            &mut self.input,
+            &mut self.cache_read,
+            &mut self.cache_write_5m,
+            &mut self.cache_write_1h,
+            &mut self.output,
+            &mut self.reasoning,
+            &mut self.audio_input,
+            &mut self.audio_cache_read,
+            &mut self.audio_output,
+            &mut self.image_input,
+            &mut self.image_output,
+        ]
+    }
+
+    /// Gives every rate the same scale, so the per-bucket products share one scale and summing them is
+    /// the decimal fast path (no rescaling per addition). Only ever scales up, which is exact; a rate
+    /// that cannot reach the common scale keeps its own (still exact, just slower to add).
+    fn align_scales(&mut self) {
+        let scale = self.rates_mut().into_iter().filter_map(|r| r.map(|d| d.scale())).max().unwrap_or(0);
+        for rate in self.rates_mut().into_iter().flatten() {
+            let mut scaled = *rate;
+            scaled.rescale(scale);
+            if scaled == *rate {
+                *rate = scaled;
+            }
         }
     }
 }
 
 impl CompiledVersion {
     fn compile(src: PriceVersion) -> Self {
-        let tiers: Vec<CompiledTier> =
-            src.tiers.iter().map(|t| CompiledTier { above: t.above_prompt_tokens, counted: t.counted.clone() }).collect();
+        let tiers: Vec<CompiledTier> = src
+            .tiers
+            .iter()
+            .map(|t| CompiledTier { above: t.above_prompt_tokens, counted: t.counted.clone() })
+            .collect();
         let service_names: Vec<String> = src.service_tiers.keys().cloned().collect();
         let mut sets = Vec::with_capacity((service_names.len() + 1) * (tiers.len() + 1));
         // Base ← long-context tier ← service tier (the service tier's fields win; see module docs).
@@ -346,12 +381,8 @@ impl PriceDb {
         static EMBEDDED: OnceLock<PriceDb> = OnceLock::new();
         EMBEDDED
             .get_or_init(|| {
-                // Validated by the pricing crate's build script; a failure here is a build defect, so the
-                // process gets an empty database rather than a panic.
-                serde_json::from_str::<Vec<PriceFile>>(llmledger_pricing::EMBEDDED_JSON)
-                    .map_err(Error::from)
-                    .and_then(Self::from_files)
-                    .unwrap_or_else(|_| Self::empty())
+                // Validated by the pricing crate's build script (not input): a failure is a build defect.
+                Self::build(llmledger_pricing::embedded()).expect("embedded price data names known providers")
             })
             .clone()
     }
@@ -379,6 +410,10 @@ impl PriceDb {
     /// Validated price files → a database.
     pub fn from_files(files: Vec<PriceFile>) -> Result<Self> {
         check::validate(&files).map_err(|problems| invalid_price_data(problems.join("; ")))?;
+        Self::build(files)
+    }
+
+    fn build(files: Vec<PriceFile>) -> Result<Self> {
         let mut inner = DbInner::default();
         for file in files {
             let provider: Provider = file

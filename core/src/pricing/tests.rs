@@ -280,7 +280,10 @@ fn from_json_accepts_one_file_and_rejects_bad_data() {
         {"effective_from": "2025-07-09", "source": "t", "checked": "2026-11-25", "input": "3", "output": "15"}]}]}"#;
     let db = PriceDb::from_json(one).expect("valid");
     assert_eq!(db.len(), 1);
-    assert_eq!(db.price(&usage(1000, 0), "xai/grok-4", now(), &PriceOptions::default()).expect("priced").total_usd, dec!(0.003));
+    assert_eq!(
+        db.price(&usage(1000, 0), "xai/grok-4", now(), &PriceOptions::default()).expect("priced").total_usd,
+        dec!(0.003)
+    );
 
     assert_eq!(code(PriceDb::from_json(&one.replace("\"3\"", "\"-3\""))), ErrorCode::InvalidPriceData);
     assert_eq!(code(PriceDb::from_json(&one.replace("\"xai\"", "\"acme\""))), ErrorCode::InvalidPriceData);
@@ -369,7 +372,10 @@ fn models_lists_by_provider() {
     assert_eq!(anthropic[0].current.rates.input, Some(dec!(3.00)));
     let all = db.models(None);
     assert_eq!(all.len(), 9);
-    assert_eq!(all.iter().find(|m| m.id == "gpt-4o").map(|m| m.current.effective_from), NaiveDate::from_ymd_opt(2024, 10, 1));
+    assert_eq!(
+        all.iter().find(|m| m.id == "gpt-4o").map(|m| m.current.effective_from),
+        NaiveDate::from_ymd_opt(2024, 10, 1)
+    );
 }
 
 #[test]
