@@ -558,14 +558,22 @@ impl DbInner {
     }
 }
 
-/// `n × rate` for a bucket; a non-zero bucket without a rate is an error naming the rate field.
-#[inline]
-fn charge(model: &str, field: &'static str, n: u64, rate: Option<Decimal>) -> Result<Decimal> {
+/// `n × rate` for a bucket; `None` when a non-zero bucket has no rate or the product overflows (the caller
+/// then builds the error in [`bucket_error`], off the hot path).
+#[inline(always)]
+fn charge(n: u64, rate: &Option<Decimal>) -> Option<Decimal> {
     if n == 0 {
-        return Ok(Decimal::ZERO);
+        return Some(Decimal::ZERO);
     }
-    let rate = rate.ok_or_else(|| missing_rate(model, field, n))?;
-    Decimal::from(n).checked_mul(rate).ok_or_else(|| overflow(field, n))
+    Decimal::from(n).checked_mul(*rate.as_ref()?)
+}
+
+#[cold]
+fn bucket_error(model: &str, field: &'static str, n: u64, rate: &Option<Decimal>) -> Error {
+    match rate {
+        None => missing_rate(model, field, n),
+        Some(_) => overflow(field, n),
+    }
 }
 
 #[cold]
@@ -626,24 +634,27 @@ impl ResolvedModel<'_> {
             ));
         }
 
+        // Inlined: the error is built off the hot path.
+        let bucket = |field: &'static str, n: u64, rate: &Option<Decimal>| {
+            charge(n, rate).ok_or_else(|| bucket_error(id, field, n, rate))
+        };
         let mut b = Breakdown {
-            input: charge(id, "input", usage.input_tokens, r.input)?,
-            cache_read: charge(id, "cache_read", usage.cache_read_tokens, r.cache_read)?,
-            cache_write_5m: charge(
-                id,
+            input: bucket("input", usage.input_tokens, &r.input)?,
+            cache_read: bucket("cache_read", usage.cache_read_tokens, &r.cache_read)?,
+            cache_write_5m: bucket(
                 "cache_write_5m",
                 usage.cache_write_tokens - usage.cache_write_1h_tokens,
-                r.cache_write_5m,
+                &r.cache_write_5m,
             )?,
-            cache_write_1h: charge(id, "cache_write_1h", usage.cache_write_1h_tokens, r.cache_write_1h)?,
-            output: charge(id, "output", usage.output_tokens - parts, r.output)?,
-            reasoning: charge(id, "reasoning_output", usage.reasoning_tokens, r.reasoning)?,
-            audio_input: charge(id, "audio_input", usage.audio_input_tokens, r.audio_input)?
-                .checked_add(charge(id, "audio_cache_read", usage.audio_cache_read_tokens, r.audio_cache_read)?)
+            cache_write_1h: bucket("cache_write_1h", usage.cache_write_1h_tokens, &r.cache_write_1h)?,
+            output: bucket("output", usage.output_tokens - parts, &r.output)?,
+            reasoning: bucket("reasoning_output", usage.reasoning_tokens, &r.reasoning)?,
+            audio_input: bucket("audio_input", usage.audio_input_tokens, &r.audio_input)?
+                .checked_add(bucket("audio_cache_read", usage.audio_cache_read_tokens, &r.audio_cache_read)?)
                 .ok_or_else(|| overflow("audio_input", usage.audio_input_tokens))?,
-            audio_output: charge(id, "audio_output", usage.audio_output_tokens, r.audio_output)?,
-            image_input: charge(id, "image_input", usage.image_input_tokens, r.image_input)?,
-            image_output: charge(id, "image_output", usage.image_output_tokens, r.image_output)?,
+            audio_output: bucket("audio_output", usage.audio_output_tokens, &r.audio_output)?,
+            image_input: bucket("image_input", usage.image_input_tokens, &r.image_input)?,
+            image_output: bucket("image_output", usage.image_output_tokens, &r.image_output)?,
             ..Breakdown::default()
         };
 
@@ -693,8 +704,8 @@ impl ResolvedModel<'_> {
                 .ok_or_else(|| overflow("usage.audio_seconds", seconds))?
                 .normalize();
         }
-        b.characters = charge(id, "per_million_characters", usage.input_characters, v.per_character)?;
-        b.web_search = charge(id, "web_search_per_1k", usage.web_search_requests, v.per_search)?;
+        b.characters = bucket("per_million_characters", usage.input_characters, &v.per_character)?;
+        b.web_search = bucket("web_search_per_1k", usage.web_search_requests, &v.per_search)?;
         b.request = p.per_request.unwrap_or_default();
 
         let regional = if opts.regional { p.regional_multiplier } else { None };
