@@ -12,11 +12,13 @@
 //! | [`ledger`] | recording usage events: the batching writer and its stores |
 //! | [`report`] | usage reports from the ledger |
 
+pub mod currency;
 pub mod error;
 pub mod pricing;
 pub mod tokens;
 pub mod usage;
 
+pub use currency::Rates;
 pub use error::{Error, ErrorCode, Result};
-pub use pricing::{Breakdown, Cost, PriceDb, PriceOptions};
+pub use pricing::{Breakdown, Cost, ModelInfo, PriceDb, PriceOptions, ResolvedModel};
 pub use usage::{Api, Provider, Usage, UsageFlag, UsageSource};
