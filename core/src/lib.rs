@@ -14,9 +14,11 @@
 
 pub mod error;
 pub mod pricing;
+pub mod stream;
 pub mod tokens;
 pub mod usage;
 
 pub use error::{Error, ErrorCode, Result};
 pub use pricing::{Breakdown, Cost, PriceDb, PriceOptions};
-pub use usage::{Api, Provider, Usage, UsageFlag, UsageSource};
+pub use stream::StreamAccumulator;
+pub use usage::{parse_response, parse_response_value, Api, Provider, Usage, UsageFlag, UsageSource};

@@ -10,6 +10,11 @@
 //! Provider traps handled here (each pinned by a vector in `tests/vectors/`): OpenAI `prompt_tokens`
 //! includes cached tokens, Anthropic `input_tokens` excludes cache reads and writes; OpenAI reasoning
 //! is inside `completion_tokens`, Gemini `thoughtsTokenCount` is outside `candidatesTokenCount`.
+//!
+//! [`parse_response`] / [`parse_response_value`] turn one non-streamed response body into a [`Usage`];
+//! the response shape is chosen by [`Api`], the provider decides provider quirks (xAI reasoning). The
+//! per-provider modules document each convention. Where a provider reports a total, the buckets are
+//! checked against it and a mismatch is flagged ([`UsageFlag::TotalMismatch`]), never corrected.
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,7 +22,18 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
+
+mod anthropic;
+mod bedrock;
+mod gemini;
+mod openai;
+pub(crate) mod raw;
+
+pub(crate) use anthropic::{AnthropicUsage, Message as AnthropicMessage};
+pub(crate) use bedrock::ConverseUsage;
+pub(crate) use gemini::UsageMetadata;
+pub(crate) use openai::{responses as openai_responses, ChatUsage, ResponsesBody};
 
 /// Who served the call. Azure and Bedrock are providers of their own (their ids, their regions),
 /// resolving to the same priced models.
@@ -250,5 +266,89 @@ impl Usage {
         if !self.flags.contains(&flag) {
             self.flags.push(flag);
         }
+    }
+}
+
+/// Flags a mismatch between the provider's total and the normalized buckets.
+pub(crate) fn check_total(u: &mut Usage) {
+    if let Some(total) = u.provider_total_tokens {
+        if u.total_tokens() != total {
+            u.flag(UsageFlag::TotalMismatch);
+        }
+    }
+}
+
+/// Parses one (non-streamed) response body of `api` from `provider` into a normalized [`Usage`].
+///
+/// `request` is the request body, needed where the response carries no usage: DALL·E (`model`, `n`,
+/// `size`, `quality`) and speech (`input`). For [`Api::AudioSpeech`] the body (audio bytes) is not read.
+///
+/// Errors: [`ErrorCode::InvalidJson`] for a body that is not a JSON object (a Gemini stream array is
+/// accepted), [`ErrorCode::MissingField`] when the usage is missing, [`ErrorCode::InvalidValue`] for
+/// negative, non-integer or absurd (> 10^12) counts and for parts that exceed their whole.
+pub fn parse_response(provider: Provider, api: Api, body: &str, request: Option<&serde_json::Value>) -> Result<Usage> {
+    if api == Api::AudioSpeech {
+        return openai::speech(request);
+    }
+    let first = body.trim_start().as_bytes().first().copied();
+    let is_list = first == Some(b'[') && api == Api::GenerateContent;
+    if first != Some(b'{') && !is_list {
+        return Err(Error::new(ErrorCode::InvalidJson, "response body is not a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_str(body);
+    let usage = if is_list {
+        let list: Vec<gemini::GenerateContentResponse<'_>> =
+            serde::Deserialize::deserialize(&mut de).map_err(raw::from_serde)?;
+        de.end().map_err(raw::from_serde)?;
+        gemini::response_list(&list)
+    } else {
+        let usage = dispatch(provider, api, &mut de, request);
+        de.end().map_err(raw::from_serde)?;
+        usage
+    }?;
+    Ok(usage)
+}
+
+/// [`parse_response`] for a body already parsed into a `serde_json::Value`.
+pub fn parse_response_value(
+    provider: Provider,
+    api: Api,
+    body: &serde_json::Value,
+    request: Option<&serde_json::Value>,
+) -> Result<Usage> {
+    if api == Api::AudioSpeech {
+        return openai::speech(request);
+    }
+    match body {
+        serde_json::Value::Object(_) => dispatch(provider, api, body, request),
+        serde_json::Value::Array(_) if api == Api::GenerateContent => {
+            let list: Vec<gemini::GenerateContentResponse<'_>> =
+                serde::Deserialize::deserialize(body).map_err(raw::from_serde)?;
+            gemini::response_list(&list)
+        }
+        _ => Err(Error::new(ErrorCode::InvalidJson, "response body is not a JSON object")),
+    }
+}
+
+/// Deserializes the typed shape of `api` from `de` and normalizes it.
+fn dispatch<'de, D>(provider: Provider, api: Api, de: D, request: Option<&serde_json::Value>) -> Result<Usage>
+where
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+{
+    fn typed<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de, Error = serde_json::Error>>(
+        d: D,
+    ) -> Result<T> {
+        T::deserialize(d).map_err(raw::from_serde)
+    }
+    match api {
+        Api::ChatCompletions => openai::chat(&typed(de)?, provider),
+        Api::Responses => openai::responses(&typed(de)?, provider, "usage"),
+        Api::Embeddings => openai::embeddings(&typed(de)?),
+        Api::Images => openai::images(&typed(de)?, request),
+        Api::AudioTranscription => openai::transcription(&typed(de)?),
+        Api::AudioSpeech => openai::speech(request),
+        Api::Messages => anthropic::message(&typed(de)?),
+        Api::GenerateContent => gemini::response(&typed(de)?),
+        Api::Converse => bedrock::converse(&typed(de)?),
     }
 }
