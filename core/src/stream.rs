@@ -32,7 +32,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::tokens;
-use crate::usage::raw::{from_serde, Text};
+use crate::usage::raw::{from_serde, obj, objs, Text};
 use crate::usage::{
     openai_responses, AnthropicMessage, AnthropicUsage, Api, ChatUsage, ConverseUsage, Provider, ResponsesBody, Usage,
     UsageFlag, UsageMetadata, UsageSource,
@@ -95,6 +95,9 @@ impl StreamAccumulator {
         let trimmed = data.trim();
         if trimmed.is_empty() || (trimmed == "[DONE]" && self.api == Api::ChatCompletions) {
             return self.check_chat_event(event);
+        }
+        if !trimmed.starts_with('{') {
+            return Err(Error::new(ErrorCode::InvalidJson, "stream event data is not a JSON object"));
         }
         let mut de = serde_json::Deserializer::from_str(data);
         self.push_de(event, &mut de)?;
@@ -450,7 +453,7 @@ struct FunctionDelta<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ToolCallDelta<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     function: Option<FunctionDelta<'a>>,
 }
 
@@ -463,22 +466,23 @@ struct ChatDelta<'a> {
     reasoning_content: Text<'a>,
     #[serde(borrow)]
     refusal: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objs")]
     tool_calls: Option<Vec<ToolCallDelta<'a>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ChatChoice<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     delta: Option<ChatDelta<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ChatChunk<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objs")]
     choices: Option<Vec<ChatChoice<'a>>>,
+    #[serde(deserialize_with = "obj")]
     usage: Option<ChatUsage>,
     #[serde(borrow)]
     service_tier: Text<'a>,
@@ -492,7 +496,7 @@ struct ResponsesEvent<'a> {
     kind: Text<'a>,
     #[serde(borrow)]
     delta: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     response: Option<ResponsesBody<'a>>,
 }
 
@@ -512,11 +516,11 @@ struct AnthropicDelta<'a> {
 struct AnthropicEvent<'a> {
     #[serde(rename = "type", borrow)]
     kind: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     message: Option<AnthropicMessage<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     delta: Option<AnthropicDelta<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     usage: Option<AnthropicUsage<'a>>,
 }
 
@@ -530,14 +534,14 @@ struct GeminiPart<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct GeminiContent<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objs")]
     parts: Option<Vec<GeminiPart<'a>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct GeminiCandidate<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     content: Option<GeminiContent<'a>>,
     #[serde(borrow)]
     finish_reason: Text<'a>,
@@ -546,9 +550,9 @@ struct GeminiCandidate<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct GeminiChunk<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objs")]
     candidates: Option<Vec<GeminiCandidate<'a>>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     usage_metadata: Option<UsageMetadata<'a>>,
     error: Option<IgnoredAny>,
 }
@@ -572,9 +576,9 @@ struct BedrockToolUse<'a> {
 struct BedrockDelta<'a> {
     #[serde(borrow)]
     text: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     reasoning_content: Option<BedrockReasoning<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     tool_use: Option<BedrockToolUse<'a>>,
 }
 
@@ -582,8 +586,9 @@ struct BedrockDelta<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct BedrockEvent<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     delta: Option<BedrockDelta<'a>>,
+    #[serde(deserialize_with = "obj")]
     usage: Option<ConverseUsage>,
 }
 
@@ -591,9 +596,9 @@ struct BedrockEvent<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct BedrockWrapped<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     content_block_delta: Option<BedrockEvent<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     metadata: Option<BedrockEvent<'a>>,
     message_start: Option<IgnoredAny>,
     message_stop: Option<IgnoredAny>,
@@ -604,4 +609,106 @@ struct BedrockWrapped<'a> {
     validation_exception: Option<IgnoredAny>,
     throttling_exception: Option<IgnoredAny>,
     service_unavailable_exception: Option<IgnoredAny>,
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn push_all(acc: &mut StreamAccumulator, events: &[(Option<&str>, Value)]) -> Result<()> {
+        events.iter().try_for_each(|(e, d)| acc.push(*e, &d.to_string()))
+    }
+
+    #[test]
+    fn anthropic_delta_is_cumulative_not_added() {
+        let mut acc = StreamAccumulator::new(Provider::Anthropic, Api::Messages, "claude-haiku-4-5");
+        let events = [
+            (
+                Some("message_start"),
+                json!({"type": "message_start", "message": {"usage": {"input_tokens": 10, "output_tokens": 1}}}),
+            ),
+            (Some("message_delta"), json!({"type": "message_delta", "usage": {"output_tokens": 5}})),
+            (Some("message_delta"), json!({"type": "message_delta", "usage": {"output_tokens": 9}})),
+            (Some("message_stop"), json!({"type": "message_stop"})),
+        ];
+        assert_eq!(push_all(&mut acc, &events), Ok(()));
+        let u = acc.finish();
+        assert_eq!((u.input_tokens, u.output_tokens, u.usage_source), (10, 9, UsageSource::Reported));
+    }
+
+    #[test]
+    fn counts_text_without_usage_and_flags_it() {
+        let mut acc = StreamAccumulator::new(Provider::OpenAi, Api::ChatCompletions, "gpt-4o").with_prompt_estimate(7);
+        let chunk = json!({"choices": [{"delta": {"content": "Hello world"}}]});
+        assert_eq!(push_all(&mut acc, &[(None, chunk)]), Ok(()));
+        assert_eq!(acc.push(None, "[DONE]"), Ok(()));
+        assert!(!acc.has_final_usage());
+        let u = acc.finish();
+        assert_eq!((u.input_tokens, u.output_tokens), (7, 2));
+        assert_eq!(u.usage_source, UsageSource::Estimated);
+        assert_eq!(u.flags, vec![UsageFlag::StreamWithoutUsage]);
+    }
+
+    #[test]
+    fn unknown_events_and_ping() {
+        let mut acc = StreamAccumulator::new(Provider::Anthropic, Api::Messages, "claude-sonnet-4-5");
+        assert_eq!(acc.push(Some("ping"), r#"{"type":"ping"}"#), Ok(()));
+        assert_eq!(acc.push(Some("ping"), ""), Ok(()));
+        let e = acc.push(Some("message_explode"), "{}").err();
+        assert_eq!(e.as_ref().map(Error::code), Some(ErrorCode::UnknownEventType));
+        assert_eq!(e.as_ref().and_then(Error::value), Some("message_explode"));
+        let mut acc = StreamAccumulator::new(Provider::OpenAi, Api::Embeddings, "x");
+        assert_eq!(acc.push(None, "{}").map_err(|e| e.code()), Err(ErrorCode::InvalidValue));
+    }
+
+    const EVENTS: &[&str] = &[
+        "message_start",
+        "content_block_delta",
+        "message_delta",
+        "message_stop",
+        "ping",
+        "error",
+        "response.output_text.delta",
+        "response.completed",
+        "response.failed",
+        "metadata",
+        "contentBlockDelta",
+        "messageStart",
+        "throttlingException",
+        "message",
+        "bogus",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn accumulator_never_panics(
+            events in prop::collection::vec(
+                (prop::option::of(prop::sample::select(EVENTS)), crate::usage::tests::arb_json()), 0..8),
+            raw in prop::collection::vec(any::<u8>(), 0..64),
+            aborted in any::<bool>(),
+        ) {
+            for p in Provider::ALL {
+                for a in Api::ALL {
+                    let mut by_str = StreamAccumulator::new(p, a, "gpt-4o").with_prompt_estimate(3);
+                    let mut by_value = by_str.clone();
+                    let _ = by_str.push(None, &String::from_utf8_lossy(&raw));
+                    for (e, d) in &events {
+                        let r1 = by_str.push(*e, &d.to_string()).map_err(|e| e.code());
+                        let r2 = by_value.push_value(*e, d).map_err(|e| e.code());
+                        // An invalid-JSON rejection of non-objects is the one place the paths may word it differently.
+                        if r1.is_ok() || r2.is_ok() {
+                            prop_assert_eq!(r1, r2);
+                        }
+                    }
+                    let u = if aborted { by_str.finish_aborted() } else { by_str.finish() };
+                    prop_assert!(u.usage_source == UsageSource::Reported || !u.flags.is_empty());
+                }
+            }
+        }
+    }
 }

@@ -202,10 +202,11 @@ fn every_vector_matches() {
     let mut failures = Vec::new();
     for (file, case) in &cases {
         assert!(names.insert(case.name.clone()), "duplicate case name {}", case.name);
-        let has_input = [case.response.is_some(), case.response_raw.is_some(), case.stream.is_some(), case.stream_file.is_some()]
-            .iter()
-            .any(|x| *x)
-            || case.api == "audio_speech";
+        let has_input =
+            [case.response.is_some(), case.response_raw.is_some(), case.stream.is_some(), case.stream_file.is_some()]
+                .iter()
+                .any(|x| *x)
+                || case.api == "audio_speech";
         assert!(has_input, "{}: no response, response_raw or stream", case.name);
         let result = case_usage(case);
         match (&case.expected.error_code, result) {
@@ -245,15 +246,19 @@ fn vectors_cover_every_provider_api_and_trap() {
     ] {
         assert!(pairs.contains(&(p.to_owned(), a.to_owned())), "no vector for {p}/{a}");
     }
-    let streams: HashSet<&str> =
-        cases.iter().filter(|(_, c)| c.stream.is_some() || c.stream_file.is_some()).map(|(_, c)| c.api.as_str()).collect();
+    let streams: HashSet<&str> = cases
+        .iter()
+        .filter(|(_, c)| c.stream.is_some() || c.stream_file.is_some())
+        .map(|(_, c)| c.api.as_str())
+        .collect();
     for a in ["chat_completions", "responses", "messages", "generate_content", "converse"] {
         assert!(streams.contains(a), "no stream vector for {a}");
     }
     let aborted = cases.iter().filter(|(_, c)| c.aborted).count();
     assert!(aborted >= 3, "only {aborted} aborted streams");
     let codes: HashSet<&str> = cases.iter().filter_map(|(_, c)| c.expected.error_code.as_deref()).collect();
-    for code in [ErrorCode::InvalidJson, ErrorCode::MissingField, ErrorCode::InvalidValue, ErrorCode::UnknownEventType] {
+    for code in [ErrorCode::InvalidJson, ErrorCode::MissingField, ErrorCode::InvalidValue, ErrorCode::UnknownEventType]
+    {
         assert!(codes.contains(code.as_str()), "no error vector for {code}");
     }
     for (_, c) in &cases {

@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::raw::{Count, Text};
+use super::raw::{obj, Count, Text};
 use super::{Usage, UsageFlag, UsageSource};
 use crate::error::{Error, Result};
 
@@ -31,7 +31,9 @@ pub(crate) struct AnthropicUsage<'a> {
     output_tokens: Count,
     cache_creation_input_tokens: Count,
     cache_read_input_tokens: Count,
+    #[serde(deserialize_with = "obj")]
     cache_creation: Option<CacheCreation>,
+    #[serde(deserialize_with = "obj")]
     server_tool_use: Option<ServerToolUse>,
     #[serde(borrow)]
     service_tier: Text<'a>,
@@ -40,7 +42,7 @@ pub(crate) struct AnthropicUsage<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct Message<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     pub(crate) usage: Option<AnthropicUsage<'a>>,
 }
 

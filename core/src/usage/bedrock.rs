@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use super::raw::Count;
+use super::raw::{obj, Count};
 use super::{check_total, Usage, UsageSource};
 use crate::error::{Error, Result};
 
@@ -23,6 +23,7 @@ pub(crate) struct ConverseUsage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct ConverseResponse {
+    #[serde(deserialize_with = "obj")]
     pub(crate) usage: Option<ConverseUsage>,
 }
 

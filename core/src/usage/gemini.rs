@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use super::raw::{Count, Text};
+use super::raw::{obj, objs, Count, Text};
 use super::{check_total, Usage, UsageFlag, UsageSource};
 use crate::error::{Error, Result};
 
@@ -33,18 +33,18 @@ pub(crate) struct UsageMetadata<'a> {
     cached_content_token_count: Count,
     thoughts_token_count: Count,
     tool_use_prompt_token_count: Count,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objs")]
     prompt_tokens_details: Option<Vec<ModalityCount<'a>>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objs")]
     cache_tokens_details: Option<Vec<ModalityCount<'a>>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objs")]
     candidates_tokens_details: Option<Vec<ModalityCount<'a>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct GenerateContentResponse<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     pub(crate) usage_metadata: Option<UsageMetadata<'a>>,
 }
 
@@ -53,10 +53,11 @@ fn by_modality(list: &Option<Vec<ModalityCount<'_>>>, p: &str, name: &str) -> Re
     let (mut all, mut audio, mut image) = (0u64, 0u64, 0u64);
     for m in list.iter().flatten() {
         let n = m.token_count.or_zero(p, name)?;
-        all += n;
+        // Saturating: a hostile list could hold millions of 10^12 entries.
+        all = all.saturating_add(n);
         match m.modality.as_str() {
-            Some("AUDIO") => audio += n,
-            Some("IMAGE") => image += n,
+            Some("AUDIO") => audio = audio.saturating_add(n),
+            Some("IMAGE") => image = image.saturating_add(n),
             _ => {}
         }
     }
@@ -86,7 +87,11 @@ impl UsageMetadata<'_> {
         let cache_read = sub(cached, audio_c, &format!("{p}.cacheTokensDetails"))?;
         let audio_input = sub(audio_p, audio_c, &format!("{p}.cacheTokensDetails"))?;
         let image_input = sub(image_p, image_c, &format!("{p}.cacheTokensDetails"))?;
-        let input = sub(prompt, cached + audio_input + image_input, &format!("{p}.promptTokensDetails"))? + tool;
+        let input = sub(
+            prompt,
+            cached.saturating_add(audio_input).saturating_add(image_input),
+            &format!("{p}.promptTokensDetails"),
+        )? + tool;
         let mut u = Usage {
             input_tokens: input,
             cache_read_tokens: cache_read,
@@ -101,7 +106,7 @@ impl UsageMetadata<'_> {
             usage_source: UsageSource::Reported,
             ..Usage::default()
         };
-        let parts_exceed_output = audio_out + image_out > candidates;
+        let parts_exceed_output = audio_out.saturating_add(image_out) > candidates;
         if (self.prompt_tokens_details.is_some() && details_all != prompt) || parts_exceed_output {
             u.flag(UsageFlag::TotalMismatch);
         }

@@ -297,14 +297,13 @@ pub fn parse_response(provider: Provider, api: Api, body: &str, request: Option<
     }
     let mut de = serde_json::Deserializer::from_str(body);
     let usage = if is_list {
-        let list: Vec<gemini::GenerateContentResponse<'_>> =
-            serde::Deserialize::deserialize(&mut de).map_err(raw::from_serde)?;
+        let list = raw::objs(&mut de).map_err(raw::from_serde)?.unwrap_or_default();
         de.end().map_err(raw::from_serde)?;
         gemini::response_list(&list)
     } else {
-        let usage = dispatch(provider, api, &mut de, request);
+        let usage = dispatch(provider, api, &mut de, request)?;
         de.end().map_err(raw::from_serde)?;
-        usage
+        Ok(usage)
     }?;
     Ok(usage)
 }
@@ -322,8 +321,7 @@ pub fn parse_response_value(
     match body {
         serde_json::Value::Object(_) => dispatch(provider, api, body, request),
         serde_json::Value::Array(_) if api == Api::GenerateContent => {
-            let list: Vec<gemini::GenerateContentResponse<'_>> =
-                serde::Deserialize::deserialize(body).map_err(raw::from_serde)?;
+            let list = raw::objs(body).map_err(raw::from_serde)?.unwrap_or_default();
             gemini::response_list(&list)
         }
         _ => Err(Error::new(ErrorCode::InvalidJson, "response body is not a JSON object")),
@@ -350,5 +348,212 @@ where
         Api::Messages => anthropic::message(&typed(de)?),
         Api::GenerateContent => gemini::response(&typed(de)?),
         Api::Converse => bedrock::converse(&typed(de)?),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn codes(r: Result<Usage>) -> std::result::Result<Usage, ErrorCode> {
+        r.map_err(|e| e.code())
+    }
+
+    #[test]
+    fn openai_subtracts_cached_and_audio_from_prompt() {
+        let body = json!({"usage": {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050,
+            "prompt_tokens_details": {"cached_tokens": 600, "audio_tokens": 100}}});
+        let u = parse_response_value(Provider::OpenAi, Api::ChatCompletions, &body, None);
+        let u = codes(u).unwrap_or_default();
+        assert_eq!((u.input_tokens, u.cache_read_tokens, u.audio_input_tokens), (300, 600, 100));
+        assert_eq!(u.prompt_tokens(), 1000);
+        assert!(u.flags.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse_response(
+            Provider::Anthropic,
+            Api::Messages,
+            r#"{"usage":{"input_tokens":-1,"output_tokens":1}}"#,
+            None,
+        )
+        .err();
+        assert_eq!(e.as_ref().map(Error::code), Some(ErrorCode::InvalidValue));
+        assert_eq!(e.as_ref().and_then(Error::field), Some("usage.input_tokens"));
+        let e = parse_response(Provider::OpenAi, Api::ChatCompletions, "{}", None).err();
+        assert_eq!(e.as_ref().and_then(Error::field), Some("usage.prompt_tokens"));
+        let e = parse_response(Provider::Gemini, Api::GenerateContent, "not json", None).err();
+        assert_eq!(e.map(|e| e.code()), Some(ErrorCode::InvalidJson));
+    }
+
+    #[test]
+    fn speech_ignores_the_audio_body() {
+        let req = json!({"model": "tts-1", "input": "héllo"});
+        let u = codes(parse_response(Provider::OpenAi, Api::AudioSpeech, "\u{0}ID3 binary", Some(&req)));
+        assert_eq!(u.map(|u| u.input_characters), Ok(5));
+    }
+
+    /// Field names the parsers read, so generated JSON actually reaches them.
+    const KEYS: &[&str] = &[
+        "usage",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "prompt_tokens_details",
+        "cached_tokens",
+        "audio_tokens",
+        "completion_tokens_details",
+        "reasoning_tokens",
+        "input_tokens",
+        "output_tokens",
+        "input_tokens_details",
+        "output_tokens_details",
+        "input_token_details",
+        "text_tokens",
+        "image_tokens",
+        "type",
+        "seconds",
+        "duration",
+        "data",
+        "output",
+        "service_tier",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "cache_creation",
+        "ephemeral_5m_input_tokens",
+        "ephemeral_1h_input_tokens",
+        "server_tool_use",
+        "web_search_requests",
+        "usageMetadata",
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "totalTokenCount",
+        "cachedContentTokenCount",
+        "thoughtsTokenCount",
+        "toolUsePromptTokenCount",
+        "promptTokensDetails",
+        "cacheTokensDetails",
+        "candidatesTokensDetails",
+        "modality",
+        "tokenCount",
+        "inputTokens",
+        "outputTokens",
+        "totalTokens",
+        "cacheReadInputTokens",
+        "cacheWriteInputTokens",
+        "n",
+        "size",
+        "quality",
+        "model",
+        "input",
+    ];
+
+    pub(crate) fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (0u64..2000).prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            prop_oneof![Just("AUDIO"), Just("IMAGE"), Just("TEXT"), Just("duration"), Just("tokens"), Just("dall-e-3")]
+                .prop_map(Value::from),
+            ".{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parsers_never_panic_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let text = String::from_utf8_lossy(&bytes);
+            for p in Provider::ALL {
+                for a in Api::ALL {
+                    let _ = parse_response(p, a, &text, None);
+                }
+            }
+        }
+
+        #[test]
+        fn parsers_never_panic_on_json(body in arb_json(), request in arb_json()) {
+            let text = body.to_string();
+            for p in Provider::ALL {
+                for a in Api::ALL {
+                    let by_value = parse_response_value(p, a, &body, Some(&request)).map_err(|e| e.code());
+                    let by_str = parse_response(p, a, &text, Some(&request)).map_err(|e| e.code());
+                    prop_assert_eq!(by_value, by_str);
+                }
+            }
+        }
+
+        #[test]
+        fn openai_buckets_add_up_to_total(
+            prompt in 0u64..1_000_000, cached_pct in 0u64..=100, audio_pct in 0u64..=100,
+            completion in 0u64..1_000_000, reasoning_pct in 0u64..=100,
+        ) {
+            let cached = prompt * cached_pct / 100;
+            let audio = (prompt - cached) * audio_pct / 100;
+            let reasoning = completion * reasoning_pct / 100;
+            let total = prompt + completion;
+            let body = json!({"usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total,
+                "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": audio},
+                "completion_tokens_details": {"reasoning_tokens": reasoning}}});
+            for p in [Provider::OpenAi, Provider::Azure] {
+                let u = parse_response_value(p, Api::ChatCompletions, &body, None).map_err(|e| e.code());
+                prop_assert_eq!(u.as_ref().map(Usage::total_tokens), Ok(total));
+                prop_assert_eq!(u.map(|u| u.flags), Ok(vec![]));
+            }
+            // xAI reports the same call with reasoning outside completion_tokens.
+            let xai = json!({"usage": {"prompt_tokens": prompt, "completion_tokens": completion - reasoning,
+                "total_tokens": total, "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": audio},
+                "completion_tokens_details": {"reasoning_tokens": reasoning}}});
+            let u = parse_response_value(Provider::Xai, Api::ChatCompletions, &xai, None).map_err(|e| e.code());
+            prop_assert_eq!(u.as_ref().map(|u| (u.total_tokens(), u.output_tokens)), Ok((total, completion)));
+            prop_assert_eq!(u.map(|u| u.flags), Ok(vec![]));
+        }
+
+        #[test]
+        fn gemini_and_bedrock_buckets_add_up_to_total(
+            prompt in 0u64..1_000_000, cached_pct in 0u64..=100, cand in 0u64..100_000,
+            thoughts in 0u64..100_000, tool in 0u64..10_000, cw in 0u64..100_000,
+        ) {
+            let cached = prompt * cached_pct / 100;
+            let total = prompt + cand + thoughts + tool;
+            let body = json!({"usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": cand,
+                "thoughtsTokenCount": thoughts, "toolUsePromptTokenCount": tool, "cachedContentTokenCount": cached,
+                "totalTokenCount": total}});
+            let u = parse_response_value(Provider::Gemini, Api::GenerateContent, &body, None).map_err(|e| e.code());
+            prop_assert_eq!(u.as_ref().map(|u| (u.total_tokens(), u.cache_read_tokens)), Ok((total, cached)));
+            prop_assert_eq!(u.map(|u| u.flags), Ok(vec![]));
+
+            let total = prompt + cand + cached + cw;
+            let body = json!({"usage": {"inputTokens": prompt, "outputTokens": cand, "cacheReadInputTokens": cached,
+                "cacheWriteInputTokens": cw, "totalTokens": total}});
+            let u = parse_response_value(Provider::Bedrock, Api::Converse, &body, None).map_err(|e| e.code());
+            prop_assert_eq!(u.as_ref().map(Usage::total_tokens), Ok(total));
+            prop_assert_eq!(u.map(|u| u.flags), Ok(vec![]));
+        }
+
+        #[test]
+        fn anthropic_input_side_is_disjoint(i in 0u64..1_000_000, cr in 0u64..1_000_000, m5 in 0u64..100_000, h1 in 0u64..100_000, o in 0u64..100_000) {
+            let body = json!({"usage": {"input_tokens": i, "output_tokens": o, "cache_read_input_tokens": cr,
+                "cache_creation_input_tokens": m5 + h1,
+                "cache_creation": {"ephemeral_5m_input_tokens": m5, "ephemeral_1h_input_tokens": h1}}});
+            let u = parse_response_value(Provider::Anthropic, Api::Messages, &body, None).map_err(|e| e.code());
+            prop_assert_eq!(u.as_ref().map(|u| (u.prompt_tokens(), u.cache_write_1h_tokens)), Ok((i + cr + m5 + h1, h1)));
+            prop_assert_eq!(u.map(|u| u.flags), Ok(vec![]));
+        }
     }
 }

@@ -13,7 +13,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::raw::{Count, Seconds, Text, MAX_TOKENS};
+use super::raw::{obj, objs, Count, Seconds, Text, MAX_TOKENS};
 use super::{check_total, ImageGeneration, Provider, Usage, UsageSource};
 use crate::error::{Error, Result};
 
@@ -38,13 +38,16 @@ pub(crate) struct ChatUsage {
     prompt_tokens: Count,
     completion_tokens: Count,
     total_tokens: Count,
+    #[serde(deserialize_with = "obj")]
     prompt_tokens_details: Option<PromptDetails>,
+    #[serde(deserialize_with = "obj")]
     completion_tokens_details: Option<CompletionDetails>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct ChatResponse<'a> {
+    #[serde(deserialize_with = "obj")]
     usage: Option<ChatUsage>,
     #[serde(borrow)]
     service_tier: Text<'a>,
@@ -138,8 +141,10 @@ pub(crate) struct OutputDetails {
 #[serde(default)]
 pub(crate) struct ResponsesUsage {
     input_tokens: Count,
+    #[serde(deserialize_with = "obj")]
     input_tokens_details: Option<InputDetails>,
     output_tokens: Count,
+    #[serde(deserialize_with = "obj")]
     output_tokens_details: Option<OutputDetails>,
     total_tokens: Count,
 }
@@ -155,10 +160,11 @@ pub(crate) struct OutputItem<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct ResponsesBody<'a> {
+    #[serde(deserialize_with = "obj")]
     pub(crate) usage: Option<ResponsesUsage>,
     #[serde(borrow)]
     service_tier: Text<'a>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objs")]
     output: Option<Vec<OutputItem<'a>>>,
 }
 
@@ -212,6 +218,7 @@ pub(crate) struct EmbeddingsUsage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct EmbeddingsResponse {
+    #[serde(deserialize_with = "obj")]
     usage: Option<EmbeddingsUsage>,
 }
 
@@ -242,8 +249,10 @@ pub(crate) struct TokenUsage<'a> {
     kind: Text<'a>,
     input_tokens: Count,
     #[serde(alias = "input_token_details")]
+    #[serde(deserialize_with = "obj")]
     input_tokens_details: Option<ModalityDetails>,
     output_tokens: Count,
+    #[serde(deserialize_with = "obj")]
     output_tokens_details: Option<ModalityDetails>,
     total_tokens: Count,
     seconds: Seconds,
@@ -252,7 +261,7 @@ pub(crate) struct TokenUsage<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct ImagesResponse<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     usage: Option<TokenUsage<'a>>,
     data: Option<Vec<IgnoredAny>>,
 }
@@ -334,7 +343,7 @@ fn req_str<'v>(req: &'v Value, key: &str) -> Result<Option<&'v str>> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct TranscriptionResponse<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "obj")]
     usage: Option<TokenUsage<'a>>,
     duration: Seconds,
 }

@@ -287,6 +287,56 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
+/// `deserialize_with` for nested `Option<struct>` fields: only a JSON object (or null) is accepted.
+/// Serde's derived structs would also take an array positionally (`"usage": [1, 2, 3]`), silently
+/// assigning counts by field order; that must be an error instead.
+pub fn obj<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct ObjVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjVisitor<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(ObjVisitor(std::marker::PhantomData))
+}
+
+/// One element of a list read by [`objs`]: an object, or null (skipped).
+struct MapOnly<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        obj(d).map(MapOnly)
+    }
+}
+
+/// `deserialize_with` for `Option<Vec<struct>>` fields: a list (or null) whose elements are objects,
+/// for the same reason as [`obj`]; null elements are skipped.
+pub fn objs<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let list: Option<Vec<MapOnly<T>>> = Deserialize::deserialize(d)?;
+    Ok(list.map(|l| l.into_iter().filter_map(|m| m.0).collect()))
+}
+
 /// Maps a `serde_json` error: broken syntax is [`ErrorCode::InvalidJson`]; a well-formed document whose
 /// structure is wrong (an object where a list belongs, …) is [`ErrorCode::InvalidValue`].
 pub fn from_serde(e: serde_json::Error) -> Error {
