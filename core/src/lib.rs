@@ -15,10 +15,12 @@
 pub mod currency;
 pub mod error;
 pub mod pricing;
+pub mod stream;
 pub mod tokens;
 pub mod usage;
 
 pub use currency::Rates;
 pub use error::{Error, ErrorCode, Result};
 pub use pricing::{Breakdown, Cost, ModelInfo, PriceDb, PriceOptions, ResolvedModel};
-pub use usage::{Api, Provider, Usage, UsageFlag, UsageSource};
+pub use stream::StreamAccumulator;
+pub use usage::{parse_response, parse_response_value, Api, Provider, Usage, UsageFlag, UsageSource};
