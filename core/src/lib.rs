@@ -13,6 +13,7 @@
 //! | [`report`] | usage reports from the ledger |
 
 pub mod error;
+pub mod estimate;
 pub mod pricing;
 pub mod tokens;
 pub mod usage;
