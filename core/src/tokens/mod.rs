@@ -147,7 +147,11 @@ pub(crate) mod tests {
         "한국어 문장입니다. 日本語の文章です。这是中文句子。\n",
         "Emoji: 👍🏽 👨‍👩‍👧‍👦 🇰🇷 ✨🚀\n",
         "tabs\t\t\tand   spaces      and\n\n\n\nnewlines   \n  \r\n",
-        "<|endoftext|> is ordinary text here, as are <|im_start|> and <|endofprompt|>.",
+        "<|endoftext|> is ordinary text here, as are <|im_start|> and <|endofprompt|>.\n",
+        "I'M DONE, you'RE not. CamelCaseWords and HTTPServer2 1234567890 3.14159\n",
+        "path.\n/usr/bin and a./b\n  \n\t\n     x\u{a0}\u{3000}y\r\n\r\n",
+        "naïve café résumé e\u{301} Ω≈ç√ Ελληνικά русский العربية हिन्दी\n",
+        "\n\n\n\n                                        end",
     );
 
     #[test]
