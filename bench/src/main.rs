@@ -124,7 +124,7 @@ fn chat20(path: &str, reps: usize) -> Result<(), String> {
     let chat: serde_json::Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
     let f = || tokens::count_chat("gpt-4o", &chat, None).map(|c| c.tokens).map_err(|e| e.to_string());
     let value = f()?; // warm-up (engine init)
-    // As the driver: double the loop until a batch takes >= 0.2 s, then `reps` batches.
+                      // As the driver: double the loop until a batch takes >= 0.2 s, then `reps` batches.
     let mut loops = 1usize;
     loop {
         let t = Instant::now();

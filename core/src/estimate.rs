@@ -127,15 +127,20 @@ mod tests {
         assert_eq!(est.map(|e| e.input_usage.flags.clone()), Some(vec![UsageFlag::ApproximateTokenizer]));
         assert_eq!(est.map(|e| (e.input_usage.cache_read_tokens, e.worst_case_usage.output_tokens)), Some((0, 0)));
         assert_eq!(est.map(|e| e.max_output_tokens), Some(None));
-        let all_cached = EstimateRequest { expected_cache_hit: Some(Decimal::ONE), ..EstimateRequest::new("gpt-4o", &msgs) };
+        let all_cached =
+            EstimateRequest { expected_cache_hit: Some(Decimal::ONE), ..EstimateRequest::new("gpt-4o", &msgs) };
         let est = estimate_usage(&all_cached).ok();
-        assert_eq!(est.map(|e| (e.input_usage.input_tokens, e.input_usage.cache_read_tokens == e.input_tokens)), Some((0, true)));
+        assert_eq!(
+            est.map(|e| (e.input_usage.input_tokens, e.input_usage.cache_read_tokens == e.input_tokens)),
+            Some((0, true))
+        );
     }
 
     #[test]
     fn rejects_bad_input() {
         let msgs = json!([{"role": "user", "content": "Hello"}]);
-        let code = |req: EstimateRequest<'_>| estimate_usage(&req).err().map(|e| (e.code(), e.field().map(String::from)));
+        let code =
+            |req: EstimateRequest<'_>| estimate_usage(&req).err().map(|e| (e.code(), e.field().map(String::from)));
         let base = EstimateRequest::new("gpt-4o", &msgs);
         let inv = |f: &str| Some((ErrorCode::InvalidValue, Some(f.to_string())));
         assert_eq!(code(EstimateRequest { expected_cache_hit: Some(dec!(1.01)), ..base }), inv("expected_cache_hit"));

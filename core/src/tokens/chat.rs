@@ -102,9 +102,9 @@ impl Counter {
                 }
                 ("tool_calls", Value::Array(calls)) => {
                     for (j, call) in calls.iter().enumerate() {
-                        let f = call.get("function").ok_or_else(|| {
-                            Error::missing_field(format!("messages[{i}].tool_calls[{j}].function"))
-                        })?;
+                        let f = call
+                            .get("function")
+                            .ok_or_else(|| Error::missing_field(format!("messages[{i}].tool_calls[{j}].function")))?;
                         self.function_call(f);
                     }
                 }
@@ -163,7 +163,9 @@ impl Counter {
                 None | Some(Value::Null) => Ok(None),
                 Some(v) => match v.as_u64() {
                     Some(n) if n > 0 && n <= 1_000_000 => Ok(Some(n)),
-                    _ => Err(Error::invalid_value(format!("{}.{key}", field()), v, "must be a pixel count 1..=1000000")),
+                    _ => {
+                        Err(Error::invalid_value(format!("{}.{key}", field()), v, "must be a pixel count 1..=1000000"))
+                    }
                 },
             }
         };
@@ -338,11 +340,13 @@ mod tests {
             {"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "name": "alice", "content": MIXED},
         ]);
-        let expected = 3 + o("system") + o("You are a helpful assistant.") + 3 + o("user") + o("alice") + 1 + o(MIXED) + 3;
+        let expected =
+            3 + o("system") + o("You are a helpful assistant.") + 3 + o("user") + o("alice") + 1 + o(MIXED) + 3;
         assert_eq!(count_chat("gpt-4o", &msgs, None).ok(), Some(TokenCount { tokens: expected, exact: true }));
         // The 0301 rule: 4 per message, -1 per name, in cl100k.
         let cl = |s: &str| count_text_with(Encoding::Cl100kBase, s);
-        let old = 4 + cl("system") + cl("You are a helpful assistant.") + 4 + cl("user") + cl("alice") - 1 + cl(MIXED) + 3;
+        let old =
+            4 + cl("system") + cl("You are a helpful assistant.") + 4 + cl("user") + cl("alice") - 1 + cl(MIXED) + 3;
         assert_eq!(count_chat("gpt-3.5-turbo-0301", &msgs, None).map(|c| c.tokens).ok(), Some(old));
     }
 
@@ -362,9 +366,18 @@ mod tests {
             ]},
             {"role": "tool", "tool_call_id": "call_1", "content": "a fox"},
         ]);
-        let expected = 3 + o("user") + o("What is in") + o(" this?")
-            + 3 + o("assistant") + o("lookup") + o("{\"q\":\"fox\"}")
-            + 3 + o("tool") + o("call_1") + o("a fox")
+        let expected = 3
+            + o("user")
+            + o("What is in")
+            + o(" this?")
+            + 3
+            + o("assistant")
+            + o("lookup")
+            + o("{\"q\":\"fox\"}")
+            + 3
+            + o("tool")
+            + o("call_1")
+            + o("a fox")
             + 3;
         assert_eq!(count_chat("gpt-4o", &msgs, None).ok(), Some(TokenCount { tokens: expected, exact: true }));
     }
@@ -393,7 +406,10 @@ mod tests {
         let mini = count_chat("gpt-4o-mini", &img(json!({"detail": "low", "width": 10, "height": 10})), None).ok();
         assert_eq!(mini, Some(TokenCount { tokens: overhead + 2833, exact: true }));
         let e = count_chat("gpt-4o", &img(json!({"detail": "ultra", "width": 10, "height": 10})), None).err();
-        assert_eq!(e.map(|e| (e.code(), e.field().map(String::from))), Some((ErrorCode::InvalidValue, Some("messages[0].content[0].detail".into()))));
+        assert_eq!(
+            e.map(|e| (e.code(), e.field().map(String::from))),
+            Some((ErrorCode::InvalidValue, Some("messages[0].content[0].detail".into())))
+        );
         let e = count_chat("gpt-4o", &img(json!({"width": -3, "height": 10})), None).err();
         assert_eq!(e.map(|e| e.code()), Some(ErrorCode::InvalidValue));
     }
@@ -409,7 +425,8 @@ mod tests {
                 "days": {"type": "array", "items": {"type": "integer"}}
             }}
         }}]);
-        let rendered = "namespace functions {\n\n// Get the weather\ntype get_weather = (_: {\n// City name\ncity: string,\n\
+        let rendered =
+            "namespace functions {\n\n// Get the weather\ntype get_weather = (_: {\n// City name\ncity: string,\n\
                         days?: number[],\nunit?: \"c\" | \"f\",\n}) => any;\n\n} // namespace functions";
         let plain = 3 + o("user") + o("hi") + 3;
         let got = count_chat("gpt-4o", &msgs, Some(&tools)).ok();
@@ -443,9 +460,18 @@ mod tests {
         let bad = json!([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, {"role": "user", "content": "c"},
                          {"role": "user", "content": 42}]);
         assert_eq!(field(bad, None), inv("messages[3].content"));
-        assert_eq!(field(json!([{"role": "user", "content": [{"text": "x"}]}]), None), miss("messages[0].content[0].type"));
-        assert_eq!(field(json!([{"role": "user", "content": [{"type": "text"}]}]), None), miss("messages[0].content[0].text"));
-        assert_eq!(field(json!([{"role": "assistant", "tool_calls": [{"id": "x"}]}]), None), miss("messages[0].tool_calls[0].function"));
+        assert_eq!(
+            field(json!([{"role": "user", "content": [{"text": "x"}]}]), None),
+            miss("messages[0].content[0].type")
+        );
+        assert_eq!(
+            field(json!([{"role": "user", "content": [{"type": "text"}]}]), None),
+            miss("messages[0].content[0].text")
+        );
+        assert_eq!(
+            field(json!([{"role": "assistant", "tool_calls": [{"id": "x"}]}]), None),
+            miss("messages[0].tool_calls[0].function")
+        );
         assert_eq!(field(json!([]), Some(json!({"name": "f"}))), inv("tools"));
         assert_eq!(field(json!([]), Some(json!([{"type": "function", "function": {}}]))), miss("tools[0].name"));
     }
@@ -453,6 +479,9 @@ mod tests {
     #[test]
     fn unknown_parts_are_inexact() {
         let msgs = json!([{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "..", "format": "wav"}}]}]);
-        assert_eq!(count_chat("gpt-4o", &msgs, None).ok(), Some(TokenCount { tokens: 3 + o("user") + 3, exact: false }));
+        assert_eq!(
+            count_chat("gpt-4o", &msgs, None).ok(),
+            Some(TokenCount { tokens: 3 + o("user") + 3, exact: false })
+        );
     }
 }

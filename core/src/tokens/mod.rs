@@ -214,7 +214,11 @@ pub(crate) mod tests {
         let cl100k = tiktoken_rs::cl100k_base_singleton();
         let pieces = MIXED.split("\n\n").chain(MIXED.lines()).chain(std::iter::once(MIXED));
         for piece in pieces {
-            assert_eq!(count_text_with(Encoding::O200kBase, piece), o200k.encode_ordinary(piece).len() as u64, "{piece:?}");
+            assert_eq!(
+                count_text_with(Encoding::O200kBase, piece),
+                o200k.encode_ordinary(piece).len() as u64,
+                "{piece:?}"
+            );
             assert_eq!(
                 count_text_with(Encoding::Cl100kBase, piece),
                 cl100k.encode_ordinary(piece).len() as u64,
