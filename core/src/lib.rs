@@ -14,6 +14,7 @@
 
 pub mod currency;
 pub mod error;
+pub mod estimate;
 pub mod pricing;
 pub mod stream;
 pub mod tokens;
