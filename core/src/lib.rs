@@ -13,7 +13,9 @@
 //! | [`report`] | usage reports from the ledger |
 
 pub mod error;
+pub mod ledger;
 pub mod pricing;
+pub mod report;
 pub mod tokens;
 pub mod usage;
 
