@@ -44,7 +44,7 @@ fn breakdown_dict<'py>(py: Python<'py>, b: &Breakdown, rate: Decimal) -> PyResul
     let dict = PyDict::new(py);
     for (name, usd) in parts {
         if !usd.is_zero() {
-            dict.set_item(name, usd * rate)?;
+            dict.set_item(name, (usd * rate).normalize())?;
         }
     }
     Ok(dict)
@@ -127,11 +127,11 @@ impl Usage {
     /// Exact cost in `currency` (`decimal.Decimal`), None when the call could not be priced.
     #[getter]
     fn cost(&self) -> Option<Decimal> {
-        self.tracked.cost.as_ref().map(|c| c.total)
+        self.tracked.cost.as_ref().map(|c| c.total.normalize())
     }
     #[getter]
     fn cost_usd(&self) -> Option<Decimal> {
-        self.tracked.cost.as_ref().map(|c| c.total_usd)
+        self.tracked.cost.as_ref().map(|c| c.total_usd.normalize())
     }
     #[getter]
     fn currency(&self) -> &str {
@@ -234,7 +234,7 @@ impl Usage {
     }
     fn __repr__(&self) -> String {
         let t = &self.tracked;
-        let cost = t.cost.as_ref().map_or_else(|| "None".to_string(), |c| format!("Decimal('{}')", c.total));
+        let cost = t.cost.as_ref().map_or_else(|| "None".to_string(), |c| format!("Decimal('{}')", c.total.normalize()));
         format!(
             "Usage(provider='{}', model='{}', input_tokens={}, cache_read_tokens={}, cache_write_tokens={}, \
              output_tokens={}, reasoning_tokens={}, cost={}, currency='{}', usage_source='{}', user_id={})",
@@ -248,9 +248,14 @@ impl Usage {
             cost,
             self.currency(),
             t.usage.usage_source.as_str(),
-            t.attribution.user_id.as_deref().map_or_else(|| "None".to_string(), |u| format!("{u:?}")),
+            t.attribution.user_id.as_deref().map_or_else(|| "None".to_string(), py_str),
         )
     }
+}
+
+/// `s` as Python's `repr` of a str shows it (single quotes).
+fn py_str(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 const FIELDS: [&str; 24] = [
@@ -291,7 +296,8 @@ fn flag_name(flag: llmledger_core::UsageFlag) -> String {
     .to_string()
 }
 
-/// The exact cost of a usage (`llmledger.cost(...)`).
+/// The exact cost of a usage (`llmledger.cost(...)`). Decimals handed to Python are normalized (no trailing zeros
+/// from the price data's scale): the same exact values.
 #[pyclass(frozen, module = "llmledger._native")]
 #[derive(Debug)]
 pub struct Cost {
@@ -303,11 +309,11 @@ impl Cost {
     /// Total in `currency`, exact (`decimal.Decimal`).
     #[getter]
     fn total(&self) -> Decimal {
-        self.cost.total
+        self.cost.total.normalize()
     }
     #[getter]
     fn total_usd(&self) -> Decimal {
-        self.cost.total_usd
+        self.cost.total_usd.normalize()
     }
     #[getter]
     fn currency(&self) -> &str {
@@ -365,8 +371,8 @@ pub fn report_row<'py>(py: Python<'py>, row: &ReportRow, rate: Decimal) -> PyRes
     dict.set_item("cache_write_tokens", row.cache_write_tokens)?;
     dict.set_item("output_tokens", row.output_tokens)?;
     dict.set_item("reasoning_tokens", row.reasoning_tokens)?;
-    dict.set_item("cost_usd", row.cost_usd)?;
-    dict.set_item("cost", row.cost_usd * rate)?;
+    dict.set_item("cost_usd", row.cost_usd.normalize())?;
+    dict.set_item("cost", (row.cost_usd * rate).normalize())?;
     dict.set_item("avg_latency_ms", row.avg_latency_ms)?;
     dict.set_item("p95_latency_ms", row.p95_latency_ms)?;
     Ok(dict)

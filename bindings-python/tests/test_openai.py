@@ -88,8 +88,8 @@ def test_chat_stream_hides_injected_usage_chunk(tracker: llmledger.Tracker, open
     assert isinstance(stream, openai.Stream)
     chunks = list(stream)
     assert mock.last_request()["body"]["stream_options"] == {"include_usage": True}
-    # Exactly what the unwrapped client saw: same chunks, no usage-only chunk.
-    assert [c.model_dump() for c in chunks] == [c.model_dump() for c in plain]
+    # What the unwrapped client saw: the same chunks (ids are fresh per response), no usage-only chunk.
+    assert [c.model_dump(exclude={"id"}) for c in chunks] == [c.model_dump(exclude={"id"}) for c in plain]
     assert all(c.choices for c in chunks)
     assert_chat_usage(llmledger.usage_of(stream))
     assert tracker.usage(user_id="s1")[0]["cost_usd"] == CHAT_COST

@@ -153,12 +153,16 @@ def responses_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Itera
     yield ev("response.created", {"response": created})
     item = {"type": "message", "id": "msg_mock_1", "status": "in_progress", "role": "assistant", "content": []}
     yield ev("response.output_item.added", {"output_index": 0, "item": item})
+    where = {"item_id": "msg_mock_1", "output_index": 0, "content_index": 0}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    yield ev("response.content_part.added", {**where, "part": part})
     for piece in TEXT:
-        yield ev(
-            "response.output_text.delta",
-            {"item_id": "msg_mock_1", "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []},
-        )
+        yield ev("response.output_text.delta", {**where, "delta": piece, "logprobs": []})
+    text = "".join(TEXT)
+    yield ev("response.output_text.done", {**where, "text": text, "logprobs": []})
+    yield ev("response.content_part.done", {**where, "part": {**part, "text": text}})
     done = dict(responses_body(model, req), id=response_id)
+    yield ev("response.output_item.done", {"output_index": 0, "item": done["output"][0]})
     if not with_usage:
         done["usage"] = None
     yield ev("response.completed", {"response": done})
