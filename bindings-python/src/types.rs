@@ -234,7 +234,8 @@ impl Usage {
     }
     fn __repr__(&self) -> String {
         let t = &self.tracked;
-        let cost = t.cost.as_ref().map_or_else(|| "None".to_string(), |c| format!("Decimal('{}')", c.total.normalize()));
+        let cost =
+            t.cost.as_ref().map_or_else(|| "None".to_string(), |c| format!("Decimal('{}')", c.total.normalize()));
         format!(
             "Usage(provider='{}', model='{}', input_tokens={}, cache_read_tokens={}, cache_write_tokens={}, \
              output_tokens={}, reasoning_tokens={}, cost={}, currency='{}', usage_source='{}', user_id={})",
