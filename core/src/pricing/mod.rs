@@ -62,6 +62,7 @@ pub struct Breakdown {
     /// Output that is not reasoning, audio or image.
     pub output: Decimal,
     pub reasoning: Decimal,
+    /// Audio input, cached audio input (`audio_cache_read` rate) included.
     pub audio_input: Decimal,
     pub audio_output: Decimal,
     pub image_input: Decimal,
