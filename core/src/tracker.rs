@@ -23,7 +23,7 @@ use crate::pricing::{Cost, PriceDb, PriceOptions};
 use crate::report::{ReportRow, UsageQuery};
 use crate::stream::StreamAccumulator;
 use crate::tokens;
-use crate::usage::{self, Api, Provider, Usage, UsageFlag};
+use crate::usage::{self, Api, Provider, Usage};
 
 /// What to do with a model that has no price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,6 +119,24 @@ fn serialize_error<S: serde::Serializer>(e: &Option<Error>, s: S) -> std::result
 }
 
 impl Tracked {
+    /// The ledger's record of this call: counts, cost and attribution, never any text.
+    fn to_event(&self) -> UsageEvent {
+        let mut event = UsageEvent::new(self.provider, self.api, self.model.clone(), self.usage.clone())
+            .with_id(self.event_id.clone())
+            .with_timestamp(self.timestamp)
+            .with_attribution(self.attribution.clone())
+            .with_latency_ms(self.latency_ms);
+        event = match (&self.cost, &self.pricing_error) {
+            (Some(cost), _) => event.with_cost(cost.clone()),
+            (None, Some(e)) => event.unpriced(e.code().as_str()),
+            (None, None) => event,
+        };
+        match &self.error_class {
+            Some(class) if !self.success => event.failed(class.clone()),
+            _ => event,
+        }
+    }
+
     /// The one JSON shape the bindings turn into their usage objects (snake_case; decimals as strings).
     pub fn to_json(&self) -> String {
         // Every field is plain data with string decimals, so serialization cannot fail.
@@ -188,10 +206,7 @@ impl Tracker {
     /// never later on a call.
     pub fn new(config: TrackerConfig) -> Result<Self> {
         let currency = if config.currency.is_empty() { "USD".to_string() } else { config.currency.to_uppercase() };
-        let mut rates = Rates::new();
-        for (code, rate) in &config.rates {
-            rates.insert(code, rate)?;
-        }
+        let rates = config.rates.iter().try_fold(Rates::new(), |rates, (code, rate)| rates.with(code, rate))?;
         if currency != "USD" && rates.get(&currency).is_none() {
             return Err(Error::config("currency", &currency, "no rate configured for this currency (pass rates)"));
         }
@@ -321,6 +336,7 @@ impl Tracker {
             // A failed call with no usage costs nothing, exactly; there is nothing to price.
             None if !success && usage == Usage::default() => Ok(None),
             None => self
+                .inner
                 .prices
                 .price(&usage, model, timestamp, &options)
                 .and_then(|c| c.convert(&self.inner.rates, &self.inner.currency))
@@ -347,7 +363,7 @@ impl Tracker {
             error_class,
             request_id,
         };
-        self.inner.ledger.record(UsageEvent::from(&tracked))?;
+        self.inner.ledger.record(tracked.to_event())?;
         Ok(tracked)
     }
 }
@@ -398,16 +414,16 @@ impl TrackedStream {
         if self.request_id.is_none() {
             self.request_id = response_id(data);
         }
-        let usage_only = self.acc.push(event, data)?;
-        Ok(self.hide_usage_chunk && usage_only)
+        let had_usage = self.acc.has_final_usage();
+        self.acc.push(event, data)?;
+        // OpenAI chat sends usage in its own last chunk (empty `choices`) when include_usage is on.
+        let usage_chunk = self.call.api == Api::ChatCompletions && !had_usage && self.acc.has_final_usage();
+        Ok(self.hide_usage_chunk && usage_chunk)
     }
 
     /// Records the stream. `aborted`: the caller stopped early or an error broke the stream.
     pub fn finish(self, latency_ms: u64, aborted: bool) -> Result<Tracked> {
-        let mut usage = self.acc.finish();
-        if aborted {
-            usage.flag(UsageFlag::StreamAborted);
-        }
+        let usage = if aborted { self.acc.finish_aborted() } else { self.acc.finish() };
         self.tracker.record(&self.call, usage, None, true, None, self.request_id, latency_ms)
     }
 }

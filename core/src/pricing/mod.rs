@@ -23,7 +23,6 @@
 //!   billed by image tokens is not billed twice).
 //! - A non-zero bucket without any rate → `MissingPrice` naming the rate field; never a silent $0.
 
-mod check;
 mod litellm;
 mod resolve;
 
@@ -62,6 +61,7 @@ pub struct Breakdown {
     /// Output that is not reasoning, audio or image.
     pub output: Decimal,
     pub reasoning: Decimal,
+    /// Audio input, cached audio input (`audio_cache_read` rate) included.
     pub audio_input: Decimal,
     pub audio_output: Decimal,
     pub image_input: Decimal,
@@ -409,7 +409,7 @@ impl PriceDb {
 
     /// Validated price files → a database.
     pub fn from_files(files: Vec<PriceFile>) -> Result<Self> {
-        check::validate(&files).map_err(|problems| invalid_price_data(problems.join("; ")))?;
+        llmledger_pricing::validate::validate(&files).map_err(|problems| invalid_price_data(problems.join("; ")))?;
         Self::build(files)
     }
 
@@ -461,7 +461,7 @@ impl PriceDb {
                 prices: vec![price.clone()],
             }],
         };
-        check::validate(std::slice::from_ref(&probe)).map_err(|problems| invalid_price_data(problems.join("; ")))?;
+        llmledger_pricing::validate::validate(std::slice::from_ref(&probe)).map_err(|problems| invalid_price_data(problems.join("; ")))?;
         let inner = Arc::make_mut(&mut self.inner);
         inner.customs.retain(|(_, name, _)| name != model);
         inner.customs.push((provider, model.to_string(), price));
