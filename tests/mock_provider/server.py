@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -40,11 +41,13 @@ ROUTES = [
 TEXT = ["Hello", " from", " the", " mock", "."]
 
 _ids = itertools.count(1)
+_RUN = uuid.uuid4().hex[:8]
 
 
 def new_id(prefix: str) -> str:
-    """A fresh response id: real providers never repeat one, and the ledger uses it as the idempotency key."""
-    return f"{prefix}{next(_ids):06d}"
+    """A fresh response id, unique across server runs too: real providers never repeat one, and the ledger
+    uses it as the idempotency key (a persistent PostgreSQL ledger outlives one server process)."""
+    return f"{prefix}{_RUN}{next(_ids):06d}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
