@@ -93,6 +93,7 @@ impl Tracker {
     #[allow(clippy::too_many_arguments)]
     fn record_response(
         &self,
+        py: Python<'_>,
         provider: &str,
         api: &str,
         model: String,
@@ -103,14 +104,17 @@ impl Tracker {
         service_tier: Option<String>,
     ) -> PyResult<Usage> {
         let call = call_info(provider, api, model, attribution, service_tier)?;
-        let tracked =
-            with_body(response, |body| held(self.inner.record_response(&call, request_json, body, latency_ms)))?;
+        // Released: with `durability="sync"` this waits for the journal's fsync.
+        let tracked = with_body(response, |body| {
+            detached(py, || self.inner.record_response(&call, request_json, body, latency_ms))
+        })?;
         Ok(Usage { tracked, currency: self.currency.clone() })
     }
 
     /// Records a call the provider failed (`error_class`: the SDK exception's class name).
     fn record_failure(
         &self,
+        py: Python<'_>,
         provider: &str,
         api: &str,
         model: String,
@@ -119,7 +123,7 @@ impl Tracker {
         latency_ms: u64,
     ) -> PyResult<Usage> {
         let call = call_info(provider, api, model, attribution, None)?;
-        let tracked = held(self.inner.record_failure(&call, error_class, latency_ms))?;
+        let tracked = detached(py, || self.inner.record_failure(&call, error_class, latency_ms))?;
         Ok(Usage { tracked, currency: self.currency.clone() })
     }
 

@@ -240,6 +240,14 @@ def test_abandoned_stream(tracker: llmledger.Tracker, openai_client: Any, how: s
     assert row["input_tokens"] > 0  # the prompt, estimated locally
 
 
+def test_stream_dropped_unread(tracker: llmledger.Tracker, openai_client: Any) -> None:
+    client = tracker.wrap(openai_client, user_id="unread")
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    del stream  # never iterated, never closed: still recorded, as abandoned
+    row = tracker.usage(user_id="unread")[0]
+    assert row["requests"] == 1 and row["input_tokens"] > 0
+
+
 def test_stream_without_usage(tracker: llmledger.Tracker, openai_client: Any) -> None:
     client = tracker.wrap(openai_client)
     stream = client.chat.completions.create(

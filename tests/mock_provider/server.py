@@ -349,6 +349,9 @@ class MockState:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "llmledger-mock/1"
+    # Headers and body go out as separate writes: without TCP_NODELAY, Nagle plus delayed ACKs stall each
+    # keep-alive response by ~40 ms.
+    disable_nagle_algorithm = True
     state: MockState  # set on the subclass made by `make_server`
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature

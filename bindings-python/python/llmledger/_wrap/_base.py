@@ -226,17 +226,18 @@ def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
 
 
 class _StreamState:
-    """Feeds raw events to a native ``TrackedStream`` and records it exactly once."""
+    """Records one stream exactly once: at its end, when it breaks, or when it is closed or dropped."""
 
-    __slots__ = ("native", "call", "hide", "finished", "target", "warned")
+    __slots__ = ("native", "call", "finished", "target", "warned", "__weakref__")
 
     def __init__(self, native: Any, call: Call, target: Any) -> None:
         self.native = native
         self.call = call
-        self.hide = False
         self.finished = False
         self.warned = False
         self.target = weakref.ref(target)
+        # A stream dropped without ever being iterated or closed is still recorded (as abandoned).
+        weakref.finalize(target, self.finish, True)
 
     def push_failed(self) -> None:
         if not self.warned:
@@ -274,14 +275,13 @@ def attach_stream(stream: Any, call: Call) -> None:
     state = _StreamState(native, call, stream)
     source = _events_source(stream)
     events = type(stream)._iter_events
-
-    push = native.push  # the per-chunk path: one native call, no attribute lookups
+    push = native.push  # the per-event path: one native call, no attribute lookups
 
     def _iter_events() -> Any:
         for sse in events(source):
             try:
                 if push(sse.event, sse.data):
-                    state.hide = True
+                    continue  # the usage-only chunk we asked for: the SDK never turns it into a chunk
             except Exception:
                 state.push_failed()
             yield sse
@@ -291,11 +291,7 @@ def attach_stream(stream: Any, call: Call) -> None:
 
     def _iterator() -> Any:
         try:
-            for item in inner:
-                if state.hide:
-                    state.hide = False
-                    continue
-                yield item
+            yield from inner
         except BaseException:  # provider error event, lost connection, GeneratorExit from close/GC
             state.finish(aborted=True)
             raise
@@ -322,14 +318,13 @@ def attach_async_stream(stream: Any, call: Call) -> None:
     state = _StreamState(native, call, stream)
     source = _events_source(stream)
     events = type(stream)._iter_events
-
     push = native.push
 
     async def _iter_events() -> Any:
         async for sse in events(source):
             try:
                 if push(sse.event, sse.data):
-                    state.hide = True
+                    continue
             except Exception:
                 state.push_failed()
             yield sse
@@ -340,9 +335,6 @@ def attach_async_stream(stream: Any, call: Call) -> None:
     async def _iterator() -> Any:
         try:
             async for item in inner:
-                if state.hide:
-                    state.hide = False
-                    continue
                 yield item
         except BaseException:
             state.finish(aborted=True)
