@@ -125,7 +125,7 @@ pub struct Cost {
 }
 
 /// One model as [`PriceDb::models`] lists it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelInfo<'a> {
     pub provider: Provider,
     pub id: &'a str,
