@@ -588,8 +588,8 @@ struct BedrockDelta<'a> {
 struct BedrockEvent<'a> {
     #[serde(borrow, deserialize_with = "obj")]
     delta: Option<BedrockDelta<'a>>,
-    #[serde(deserialize_with = "obj")]
-    usage: Option<ConverseUsage>,
+    #[serde(borrow, deserialize_with = "obj")]
+    usage: Option<ConverseUsage<'a>>,
 }
 
 /// A ConverseStream event as the AWS SDKs render it: `{"<member name>": payload}`.
