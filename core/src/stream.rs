@@ -142,10 +142,11 @@ impl StreamAccumulator {
             u.usage_source = UsageSource::Partial;
         } else {
             let tier = u.service_tier.take();
+            let reported_output = u.output_tokens;
             u = Usage { service_tier: tier, ..Usage::default() };
             u.input_tokens = self.prompt_estimate.unwrap_or(0);
-            u.output_tokens = self.counted;
-            u.usage_source = if self.prompt_estimate.is_none() && self.counted == 0 {
+            u.output_tokens = reported_output.max(self.counted);
+            u.usage_source = if self.prompt_estimate.is_none() && u.output_tokens == 0 {
                 UsageSource::None
             } else {
                 UsageSource::Estimated
@@ -251,6 +252,7 @@ impl StreamAccumulator {
         if let Some(tier) = chunk.service_tier.as_str() {
             self.service_tier = Some(tier.to_owned());
         }
+        let counted_before = self.counted;
         for choice in chunk.choices.iter().flatten() {
             if let Some(d) = &choice.delta {
                 self.count(&d.content)?;
@@ -268,6 +270,11 @@ impl StreamAccumulator {
             self.usage = usage.normalize(self.provider, "usage")?;
             self.usage.service_tier = tier;
             self.final_seen = true;
+            self.input_known = true;
+        } else if self.final_seen && self.counted > counted_before {
+            // Text after a usage chunk: that usage was a running count (some OpenAI-compatible servers
+            // send one per chunk), not the final one. It stays as the input source.
+            self.final_seen = false;
         }
         Ok(())
     }
@@ -323,7 +330,9 @@ impl StreamAccumulator {
             "message_delta" => {
                 if let Some(usage) = &ev.usage {
                     usage.apply(&mut self.usage, "usage")?;
-                    self.final_seen = true;
+                    // Without message_start (or input here) the input is unknown: not a full report.
+                    self.input_known |= usage.input_tokens_required("usage").is_ok();
+                    self.final_seen = self.input_known;
                 }
                 Ok(())
             }
@@ -588,8 +597,8 @@ struct BedrockDelta<'a> {
 struct BedrockEvent<'a> {
     #[serde(borrow, deserialize_with = "obj")]
     delta: Option<BedrockDelta<'a>>,
-    #[serde(deserialize_with = "obj")]
-    usage: Option<ConverseUsage>,
+    #[serde(borrow, deserialize_with = "obj")]
+    usage: Option<ConverseUsage<'a>>,
 }
 
 /// A ConverseStream event as the AWS SDKs render it: `{"<member name>": payload}`.
@@ -650,6 +659,31 @@ mod tests {
         assert_eq!((u.input_tokens, u.output_tokens), (7, 2));
         assert_eq!(u.usage_source, UsageSource::Estimated);
         assert_eq!(u.flags, vec![UsageFlag::StreamWithoutUsage]);
+    }
+
+    #[test]
+    fn running_usage_followed_by_text_is_not_final() {
+        let mut acc = StreamAccumulator::new(Provider::Xai, Api::ChatCompletions, "grok-4");
+        let usage = json!({"prompt_tokens": 12, "completion_tokens": 1});
+        let events = [
+            (None, json!({"choices": [{"delta": {"content": "Hi"}}], "usage": usage})),
+            (None, json!({"choices": [{"delta": {"content": " there friend"}}]})),
+        ];
+        assert_eq!(push_all(&mut acc, &events), Ok(()));
+        assert!(!acc.has_final_usage());
+        let u = acc.finish_aborted();
+        assert_eq!((u.input_tokens, u.usage_source), (12, UsageSource::Partial));
+        assert_eq!(u.output_tokens, 3, "\"Hi\" + \" there\" + \" friend\" counted, above the running 1");
+        assert_eq!(u.flags, vec![UsageFlag::StreamAborted]);
+    }
+
+    #[test]
+    fn message_delta_without_start_is_not_a_full_report() {
+        let mut acc = StreamAccumulator::new(Provider::Anthropic, Api::Messages, "claude-haiku-4-5");
+        let delta = json!({"type": "message_delta", "usage": {"output_tokens": 9}});
+        assert_eq!(push_all(&mut acc, &[(Some("message_delta"), delta)]), Ok(()));
+        let u = acc.finish();
+        assert_eq!((u.output_tokens, u.usage_source), (9, UsageSource::Estimated));
     }
 
     #[test]
