@@ -674,7 +674,8 @@ mod tests {
         let u = acc.finish_aborted();
         assert_eq!((u.input_tokens, u.usage_source), (12, UsageSource::Partial));
         assert_eq!(u.output_tokens, 3, "\"Hi\" + \" there\" + \" friend\" counted, above the running 1");
-        assert_eq!(u.flags, vec![UsageFlag::StreamAborted]);
+        // Grok has no public local tokenizer: the counted part is an approximation, and says so.
+        assert_eq!(u.flags, vec![UsageFlag::ApproximateTokenizer, UsageFlag::StreamAborted]);
     }
 
     #[test]
