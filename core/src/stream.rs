@@ -56,6 +56,8 @@ pub struct StreamAccumulator {
     counted: u64,
     counted_approx: bool,
     service_tier: Option<String>,
+    /// The last event pushed was an OpenAI chat chunk with usage and no choices.
+    last_usage_only: bool,
 }
 
 impl StreamAccumulator {
@@ -75,6 +77,7 @@ impl StreamAccumulator {
             counted: 0,
             counted_approx: false,
             service_tier: None,
+            last_usage_only: false,
         }
     }
 
@@ -82,6 +85,13 @@ impl StreamAccumulator {
     pub fn with_prompt_estimate(mut self, tokens: u64) -> Self {
         self.prompt_estimate = Some(tokens);
         self
+    }
+
+    /// True when the last event pushed was an OpenAI-shaped chat chunk carrying only usage (no
+    /// choices): the chunk `stream_options.include_usage` adds, which a binding that injected that
+    /// option hides from its caller.
+    pub fn last_was_usage_only(&self) -> bool {
+        self.last_usage_only
     }
 
     /// True once the provider's final usage has arrived (the result is exact from then on).
@@ -92,6 +102,7 @@ impl StreamAccumulator {
     /// Feeds one event: `event` is the SSE `event:` name when the stream has one, `data` the `data:`
     /// payload. OpenAI's `[DONE]` and empty data (keep-alives) are accepted.
     pub fn push(&mut self, event: Option<&str>, data: &str) -> Result<()> {
+        self.last_usage_only = false;
         let trimmed = data.trim();
         if trimmed.is_empty() || (trimmed == "[DONE]" && self.api == Api::ChatCompletions) {
             return self.check_chat_event(event);
@@ -106,6 +117,7 @@ impl StreamAccumulator {
 
     /// [`push`](Self::push) for data already parsed into a `serde_json::Value`.
     pub fn push_value(&mut self, event: Option<&str>, data: &serde_json::Value) -> Result<()> {
+        self.last_usage_only = false;
         match data {
             serde_json::Value::String(s) if s == "[DONE]" && self.api == Api::ChatCompletions => {
                 self.check_chat_event(event)
@@ -246,6 +258,7 @@ impl StreamAccumulator {
     }
 
     fn on_chat(&mut self, chunk: ChatChunk<'_>) -> Result<()> {
+        self.last_usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_none_or(Vec::is_empty);
         if chunk.error.is_some() {
             self.errored = true;
         }

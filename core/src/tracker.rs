@@ -414,11 +414,8 @@ impl TrackedStream {
         if self.request_id.is_none() {
             self.request_id = response_id(data);
         }
-        let had_usage = self.acc.has_final_usage();
         self.acc.push(event, data)?;
-        // OpenAI chat sends usage in its own last chunk (empty `choices`) when include_usage is on.
-        let usage_chunk = self.call.api == Api::ChatCompletions && !had_usage && self.acc.has_final_usage();
-        Ok(self.hide_usage_chunk && usage_chunk)
+        Ok(self.hide_usage_chunk && self.acc.last_was_usage_only())
     }
 
     /// Records the stream. `aborted`: the caller stopped early or an error broke the stream.
@@ -526,6 +523,15 @@ mod tests {
         assert_eq!((tracked.usage.input_tokens, tracked.usage.output_tokens), (9, 1));
         assert_eq!(tracked.event_id, "c2");
         assert_eq!(tracked.cost.map(|c| c.total_usd), Some(dec!(0.00000195)));
+    }
+
+    #[test]
+    fn a_running_usage_beside_content_is_never_hidden() {
+        let t = tracker("USD");
+        let mut stream = t.start_stream(call(Provider::Xai, Api::ChatCompletions, "grok-4", "u3"), None);
+        stream.hide_usage_chunk(true);
+        let both = r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+        assert_eq!(stream.push(None, both), Ok(false));
     }
 
     #[test]
