@@ -1,10 +1,12 @@
-//! Usage normalization and stream accumulation speed: parse a realistic OpenAI chat completion, push
+//! Usage normalization and stream accumulation speed: parse (and parse + price) a realistic OpenAI chat
+//! completion, push
 //! one OpenAI stream delta chunk, push one Anthropic `content_block_delta` (both include counting the
 //! delta's text with the local tokenizer), and push the final usage chunk of an OpenAI stream.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use llmledger_core::stream::StreamAccumulator;
 use llmledger_core::usage::{parse_response, Api, Provider};
+use llmledger_core::{PriceDb, PriceOptions};
 use std::hint::black_box;
 
 /// A real-shaped gpt-4o chat completion, about 1 KB.
@@ -55,6 +57,16 @@ const ANTHROPIC_DELTA: &str =
 fn bench(c: &mut Criterion) {
     c.bench_function("parse_response openai chat (1 KB)", |b| {
         b.iter(|| parse_response(Provider::OpenAi, Api::ChatCompletions, black_box(CHAT_BODY), None))
+    });
+    // The whole non-streaming path of a wrapped call, minus the ledger's enqueue: normalize, then price.
+    let db = PriceDb::embedded();
+    let at = chrono::Utc::now();
+    let opts = PriceOptions::default();
+    c.bench_function("parse_response + price openai chat (1 KB)", |b| {
+        b.iter(|| {
+            let usage = parse_response(Provider::OpenAi, Api::ChatCompletions, black_box(CHAT_BODY), None)?;
+            db.price(&usage, black_box("gpt-4o-2024-08-06"), at, &opts)
+        })
     });
     let mut acc = StreamAccumulator::new(Provider::OpenAi, Api::ChatCompletions, "gpt-4o");
     c.bench_function("stream push openai delta chunk", |b| b.iter(|| acc.push(None, black_box(OPENAI_DELTA))));
