@@ -287,6 +287,7 @@ fn sync_durability_survives_sigkill_at_random_moments() {
         stored.iter().filter(|id| !allowed.contains(**id) && !printed.iter().any(|(p, n)| is_printed(id, p, *n))).collect();
     assert!(extra.is_empty(), "ids never recorded: {extra:?}");
     assert_eq!(totals(&ledger).0, ids.len() as u64);
+    println!("SIGKILL x{KILLS}: {total_printed} ids printed after record returned, {} stored", ids.len());
     assert!(ids.len() as u64 >= total_printed && ids.len() as u64 <= total_printed + KILLS as u64);
 }
 
