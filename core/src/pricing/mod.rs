@@ -125,7 +125,7 @@ pub struct Cost {
 }
 
 /// One model as [`PriceDb::models`] lists it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelInfo<'a> {
     pub provider: Provider,
     pub id: &'a str,
@@ -262,7 +262,8 @@ impl RateSet {
             audio_input,
             audio_cache_read: pt(r.audio_cache_read).or(audio_input),
             audio_output: pt(r.audio_output),
-            image_input: pt(r.image_input),
+            // Vision input is billed as text input unless a model prices it apart (gpt-image-1).
+            image_input: pt(r.image_input).or(input),
             image_output: pt(r.image_output),
         };
         set.align_scales();
