@@ -112,6 +112,7 @@ impl Tracker {
     }
 
     /// Records a call the provider failed (`error_class`: the SDK exception's class name).
+    #[allow(clippy::too_many_arguments)]
     fn record_failure(
         &self,
         py: Python<'_>,
