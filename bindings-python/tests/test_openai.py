@@ -240,6 +240,16 @@ def test_abandoned_stream(tracker: llmledger.Tracker, openai_client: Any, how: s
     assert row["input_tokens"] > 0  # the prompt, estimated locally
 
 
+def test_lost_connection(tracker: llmledger.Tracker, openai_client: Any) -> None:
+    client = tracker.wrap(openai_client)
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, extra_headers={"x-mock-case": "disconnect"}
+    )
+    assert len(list(stream)) == 3  # the SDK ends quietly when the server hangs up mid-stream
+    u = llmledger.usage_of(stream)
+    assert u.usage_source != "reported" and u.flags and u.input_tokens > 0
+
+
 def test_stream_dropped_unread(tracker: llmledger.Tracker, openai_client: Any) -> None:
     client = tracker.wrap(openai_client, user_id="unread")
     stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
