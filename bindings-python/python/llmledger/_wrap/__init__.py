@@ -21,31 +21,18 @@ def wrap_client(native: Any, client: Any, attribution: Attribution, provider: Op
             "expected an openai or anthropic client"
         )
     wrapper = ClientWrapper(native, sdk.SPEC, provider or sdk.detect_provider(client), attribution)
-    return _tracked_copy(client, wrapper, sdk.is_async(client))
+    return _install(client.copy(), wrapper, sdk.is_async(client))
 
 
-def _tracked_copy(client: Any, wrapper: ClientWrapper, is_async: bool) -> Any:
-    tracked = client.copy()
-    wrapper.install(tracked, is_async)
-    copy = tracked.copy
+def _install(fresh: Any, wrapper: ClientWrapper, is_async: bool) -> Any:
+    """Makes ``fresh`` (a new client instance) tracked; its own copies (``with_options``) stay tracked."""
+    wrapper.install(fresh, is_async)
+    copy = fresh.copy  # the SDK's: builds a new, untracked instance of the same class
 
     def copy_tracked(*args: Any, **kwargs: Any) -> Any:
-        # `with_options(...)` / `copy(...)` of a wrapped client stay wrapped, with the same attribution.
-        return _tracked_copy(_Copied(copy(*args, **kwargs)), wrapper, is_async)
+        return _install(copy(*args, **kwargs), wrapper, is_async)
 
-    tracked.copy = copy_tracked
-    tracked.with_options = copy_tracked
-    tracked._llmledger = wrapper
-    return tracked
-
-
-class _Copied:
-    """An already-copied client, handed to `_tracked_copy` without copying it a second time."""
-
-    __slots__ = ("client",)
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def copy(self) -> Any:
-        return self.client
+    fresh.copy = copy_tracked
+    fresh.with_options = copy_tracked
+    fresh._llmledger = wrapper
+    return fresh
