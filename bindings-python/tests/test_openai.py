@@ -376,3 +376,12 @@ async def test_async_errors_and_abandon(tracker: llmledger.Tracker, async_openai
     assert "stream_aborted" in llmledger.usage_of(stream).flags
     row = tracker.usage(user_id="ae")[0]
     assert (row["requests"], row["failed"]) == (2, 1)
+
+
+async def test_async_azure(tracker: llmledger.Tracker, mock: Any) -> None:
+    azure = openai.AsyncAzureOpenAI(azure_endpoint=mock.url, api_key="test", api_version="2024-10-21", max_retries=0)
+    client = tracker.wrap(azure)
+    assert isinstance(client, openai.AsyncAzureOpenAI)
+    resp = await client.chat.completions.create(model="prod-4o", messages=MESSAGES)
+    u = resp._token_usage
+    assert (u.provider, u.resolved_model, u.cost) == ("azure", "gpt-4o", CHAT_COST)
