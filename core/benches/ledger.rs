@@ -237,5 +237,42 @@ fn bench_report(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_rss, bench_sqlite, bench_enqueue, bench_report);
+/// PostgreSQL on loopback (feature `postgres`, server from `LLMLEDGER_TEST_PG`, e.g. through
+/// `scripts/with-postgres.sh`): 500-event batches through the store, fresh ids every iteration.
+#[cfg(feature = "postgres")]
+fn bench_postgres(c: &mut Criterion) {
+    let Ok(url) = std::env::var("LLMLEDGER_TEST_PG") else {
+        println!("SKIP: PostgreSQL bench (set LLMLEDGER_TEST_PG or use scripts/with-postgres.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().ok();
+    let config =
+        LedgerConfig { spill_path: dir.as_ref().map(|d| d.path().join("pg.jsonl")), ..LedgerConfig::default() };
+    let Ok(ledger) = Ledger::open(&url, config) else { return };
+    let mut g = c.benchmark_group("postgres");
+    g.sample_size(10);
+    const N: u64 = 50_000;
+    g.throughput(Throughput::Elements(N));
+    let mut offset = 1u64 << 40;
+    g.bench_function("store_write_batch_500", |b| {
+        b.iter_batched(
+            || {
+                offset += N;
+                events(N, offset)
+            },
+            |evs| {
+                for chunk in evs.chunks(500) {
+                    let _ = black_box(ledger.store().write_batch(chunk));
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "postgres"))]
+fn bench_postgres(_: &mut Criterion) {}
+
+criterion_group!(benches, bench_rss, bench_sqlite, bench_postgres, bench_enqueue, bench_report);
 criterion_main!(benches);

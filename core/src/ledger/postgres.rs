@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::{Attribution, Status, Store, UsageEvent};
 use crate::error::{Error, ErrorCode, Result};
@@ -139,6 +139,10 @@ fn dec_of(field: &str, s: &str) -> Result<Decimal> {
 struct Conn {
     client: Client,
     tz: Tz,
+    /// Prepared once per connection: the batch insert and the two rollup upserts.
+    insert: Statement,
+    upsert_daily: Statement,
+    upsert_monthly: Statement,
 }
 
 /// The PostgreSQL store.
@@ -250,7 +254,10 @@ impl PgStore {
             }
         };
         tx.commit().await.map_err(pg_err)?;
-        Ok(Conn { client, tz })
+        let insert = client.prepare(INSERT).await.map_err(pg_err)?;
+        let upsert_daily = client.prepare(&upsert_sql("rollup_daily")).await.map_err(pg_err)?;
+        let upsert_monthly = client.prepare(&upsert_sql("rollup_monthly")).await.map_err(pg_err)?;
+        Ok(Conn { client, tz, insert, upsert_daily, upsert_monthly })
     }
 }
 
@@ -375,7 +382,7 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
     let t = &c.tokens;
     let rows = tx
         .query(
-            INSERT,
+            &conn.insert,
             &[
                 &c.ids,
                 &c.ts,
@@ -420,7 +427,7 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
     let mut fresh = Rollups::default();
     // The first occurrence of an id in the batch is the one PostgreSQL inserted.
     fresh.add_all(events.iter().filter(|e| inserted.remove(&e.event_id)), conn.tz);
-    for (table, rows) in [("rollup_daily", &fresh.daily), ("rollup_monthly", &fresh.monthly)] {
+    for (stmt, rows) in [(&conn.upsert_daily, &fresh.daily), (&conn.upsert_monthly, &fresh.monthly)] {
         if rows.is_empty() {
             continue;
         }
@@ -457,7 +464,7 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
             cost.push(tot.cost_usd.to_string());
         }
         tx.execute(
-            &upsert_sql(table),
+            stmt,
             &[
                 &k[0], &k[1], &k[2], &k[3], &k[4], &k[5], &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
                 &v[8], &cost, &v[9], &v[10],
