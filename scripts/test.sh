@@ -37,6 +37,6 @@ for line in re.findall(r"^=*\s*(\d+ (?:passed|failed).*?) in [\d.]+s", text, re.
     for n, kind in re.findall(r"(\d+) (passed|failed)", line):
         if kind == "passed": passed += int(n)
         else: failed += int(n)
-print(f"all suites: {passed} passed, {failed} failed")
+print(f"total: {passed} passed, {failed} failed")
 sys.exit(1 if failed or not passed else 0)
 PY
