@@ -1,0 +1,342 @@
+//! Node.js bindings of llmledger (napi-rs): only glue between the JS layer (`bindings-node/js/`) and
+//! `llmledger_core::tracker`.
+//!
+//! Owns: the native classes `NativeTracker` / `NativeStream` and the free functions the JS layer calls,
+//! the conversions of their arguments and results ([`convert`]), the one mapping of core errors to JS
+//! errors ([`error`]), and moving blocking work (flush, close, usage reports) onto libuv's thread pool.
+//! Recording itself never blocks: the core queues events for its writer thread. No accounting logic lives
+//! here; the SDK wrappers live in the JS layer.
+
+mod convert;
+mod error;
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Task};
+use napi_derive::napi;
+use rust_decimal::Decimal;
+
+use convert::{
+    num, CallCost, CallInput, CostOptions, EstimateResult, Money, TokenCountResult, TokenUsage, TrackerOptions,
+    UsageInput, UsageQueryInput, UsageRow,
+};
+use error::{to_js_error, OrThrow};
+
+// TEMPORARY until core's tracker facade lands on main: a stand-in with the same paths.
+mod core_stub;
+pub(crate) use core_stub as core;
+
+use crate::core::currency::Rates;
+use crate::core::tracker::{self, Tracker, TrackedStream};
+use crate::core::{Error, PriceDb, Result};
+#[allow(unused_imports)]
+use crate::core::ConvertExt;
+
+/// The Rust tracker: parses, prices and records calls; answers usage reports.
+#[napi]
+#[derive(Debug)]
+pub struct NativeTracker {
+    inner: Arc<Tracker>,
+    /// The configured rates, for `cost()` in the tracker's currency.
+    rates: Rates,
+    /// The configured time zone: the default of usage reports' day/month groups.
+    timezone: String,
+}
+
+fn parse_rates(options: &TrackerOptions) -> Result<Rates> {
+    let mut rates = Rates::new();
+    for (code, rate) in options.rates.iter().flatten() {
+        rates = rates.with(code, rate)?;
+    }
+    Ok(rates)
+}
+
+#[napi]
+impl NativeTracker {
+    #[napi(constructor)]
+    pub fn new(env: Env, options: Option<TrackerOptions>) -> napi::Result<Self> {
+        let options = options.unwrap_or_default();
+        let rates = parse_rates(&options).or_throw(&env)?;
+        let timezone = options.timezone.clone().unwrap_or_else(|| "UTC".to_string());
+        let inner = options.into_config().and_then(Tracker::new).or_throw(&env)?;
+        Ok(NativeTracker { inner: Arc::new(inner), rates, timezone })
+    }
+
+    /// ISO 4217 code of the costs this tracker reports.
+    #[napi(getter)]
+    pub fn currency(&self) -> String {
+        self.inner.currency().to_string()
+    }
+
+    /// Records a finished non-streaming call from its (reduced) response JSON.
+    #[napi]
+    pub fn record_response(
+        &self,
+        env: Env,
+        call: CallInput,
+        request_json: Option<String>,
+        response_json: String,
+        latency_ms: u32,
+    ) -> napi::Result<TokenUsage> {
+        let call = call.into_call().or_throw(&env)?;
+        let tracked = self
+            .inner
+            .record_response(&call, request_json.as_deref(), &response_json, u64::from(latency_ms))
+            .or_throw(&env)?;
+        Ok(tracked.into())
+    }
+
+    /// Records a provider error (HTTP status, connection failure) as a failed event.
+    #[napi]
+    pub fn record_failure(
+        &self,
+        env: Env,
+        call: CallInput,
+        error_class: String,
+        latency_ms: u32,
+    ) -> napi::Result<TokenUsage> {
+        let call = call.into_call().or_throw(&env)?;
+        let tracked = self.inner.record_failure(&call, &error_class, u64::from(latency_ms)).or_throw(&env)?;
+        Ok(tracked.into())
+    }
+
+    /// Starts accumulating a stream. `hideUsageChunk`: the JS layer injected `include_usage`, so the
+    /// usage-only chunk is reported by `push` for hiding.
+    #[napi]
+    pub fn start_stream(
+        &self,
+        env: Env,
+        call: CallInput,
+        request_json: Option<String>,
+        hide_usage_chunk: bool,
+    ) -> napi::Result<NativeStream> {
+        let call = call.into_call().or_throw(&env)?;
+        let mut stream = self.inner.start_stream(call, request_json.as_deref());
+        stream.hide_usage_chunk(hide_usage_chunk);
+        Ok(NativeStream { inner: Some(stream) })
+    }
+
+    /// A usage report, computed off the main thread.
+    #[napi(ts_return_type = "Promise<Array<UsageRow>>")]
+    pub fn usage(&self, env: Env, query: Option<UsageQueryInput>) -> napi::Result<AsyncTask<UsageTask>> {
+        let query = query.unwrap_or_default().into_query(&self.timezone).or_throw(&env)?;
+        Ok(AsyncTask::new(UsageTask { tracker: self.inner.clone(), query }))
+    }
+
+    /// Waits until every event recorded so far is stored, off the main thread.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn flush(&self) -> AsyncTask<LedgerTask> {
+        AsyncTask::new(LedgerTask { tracker: self.inner.clone(), close: false })
+    }
+
+    /// Flushes and closes the ledger, off the main thread. Later recordings fail with code `closed`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close(&self) -> AsyncTask<LedgerTask> {
+        AsyncTask::new(LedgerTask { tracker: self.inner.clone(), close: true })
+    }
+
+    /// `flush()` on the calling thread, for the `exit` hook where nothing asynchronous can run.
+    #[napi]
+    pub fn flush_sync(&self, env: Env) -> napi::Result<()> {
+        self.inner.flush().or_throw(&env)
+    }
+
+    /// `close()` on the calling thread, for the `exit` hook.
+    #[napi]
+    pub fn close_sync(&self, env: Env) -> napi::Result<()> {
+        self.inner.close().or_throw(&env)
+    }
+
+    /// A pre-flight estimate in the tracker's currency.
+    #[napi]
+    pub fn estimate(
+        &self,
+        env: Env,
+        model: String,
+        messages_json: String,
+        tools_json: Option<String>,
+        max_output_tokens: Option<u32>,
+        expected_cache_hit: Option<String>,
+    ) -> napi::Result<EstimateResult> {
+        let hit = parse_fraction(expected_cache_hit).or_throw(&env)?;
+        let est = self
+            .inner
+            .estimate(&model, &messages_json, tools_json.as_deref(), max_output_tokens.map(u64::from), hit)
+            .or_throw(&env)?;
+        Ok(estimate_result(est))
+    }
+
+    /// The cost of a given usage with this tracker's prices, in its currency.
+    #[napi]
+    pub fn cost(
+        &self,
+        env: Env,
+        model: String,
+        usage: UsageInput,
+        options: Option<CostOptions>,
+    ) -> napi::Result<CallCost> {
+        let currency = self.inner.currency().to_string();
+        price(self.inner.prices(), &model, usage, options, Some((&self.rates, &currency))).or_throw(&env)
+    }
+}
+
+/// One stream being accumulated; `finish` records it.
+#[napi]
+#[derive(Debug)]
+pub struct NativeStream {
+    inner: Option<TrackedStream>,
+}
+
+fn finished() -> Error {
+    Error::new(crate::core::ErrorCode::Closed, "the stream was already finished")
+}
+
+#[napi]
+impl NativeStream {
+    /// One SSE event: `event` = its `event:` field (or null), `data` = its `data:` payload. Returns true
+    /// when the event is the injected usage-only chunk, which the caller should not see.
+    #[napi]
+    pub fn push(&mut self, env: Env, event: Option<String>, data: String) -> napi::Result<bool> {
+        match self.inner.as_mut() {
+            Some(stream) => stream.push(event.as_deref(), &data).or_throw(&env),
+            None => Err(to_js_error(&env, &finished())),
+        }
+    }
+
+    /// Records the stream. `aborted`: stopped early by the caller or broken by an error.
+    #[napi]
+    pub fn finish(&mut self, env: Env, latency_ms: u32, aborted: bool) -> napi::Result<TokenUsage> {
+        let stream = self.inner.take().ok_or_else(|| to_js_error(&env, &finished()))?;
+        let tracked = stream.finish(u64::from(latency_ms), aborted).or_throw(&env)?;
+        Ok(tracked.into())
+    }
+}
+
+/// Background `flush` / `close`.
+#[derive(Debug)]
+pub struct LedgerTask {
+    tracker: Arc<Tracker>,
+    close: bool,
+}
+
+impl Task for LedgerTask {
+    type Output = Result<()>;
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(if self.close { self.tracker.close() } else { self.tracker.flush() })
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<()> {
+        output.or_throw(&env)
+    }
+}
+
+/// Background usage report.
+#[derive(Debug)]
+pub struct UsageTask {
+    tracker: Arc<Tracker>,
+    query: crate::core::report::UsageQuery,
+}
+
+impl Task for UsageTask {
+    type Output = Result<Vec<crate::core::report::ReportRow>>;
+    type JsValue = Vec<UsageRow>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.tracker.usage(&self.query))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Vec<UsageRow>> {
+        let currency = self.tracker.currency().to_string();
+        Ok(output.or_throw(&env)?.into_iter().map(|row| UsageRow::new(row, &currency)).collect())
+    }
+}
+
+fn parse_fraction(s: Option<String>) -> Result<Option<Decimal>> {
+    s.map(|s| {
+        s.parse::<Decimal>()
+            .map_err(|_| Error::invalid_value("expectedCacheHit", &s, "expected a decimal between 0 and 1"))
+    })
+    .transpose()
+}
+
+fn estimate_result(e: tracker::Estimate) -> EstimateResult {
+    EstimateResult {
+        input_tokens: num(e.input_tokens),
+        exact: e.exact,
+        input_cost: Money::new(e.input_cost, &e.currency),
+        max_output_tokens: num(e.max_output_tokens),
+        min_cost: Money::new(e.min_cost, &e.currency),
+        max_cost: Money::new(e.max_cost, &e.currency),
+        model: e.model,
+        currency: e.currency,
+    }
+}
+
+/// Prices `usage` for `model`; converted to `to` = (rates, currency) when given.
+fn price(
+    db: &PriceDb,
+    model: &str,
+    usage: UsageInput,
+    options: Option<CostOptions>,
+    to: Option<(&Rates, &str)>,
+) -> Result<CallCost> {
+    let usage = usage.into_usage()?;
+    let (at, opts) = options.unwrap_or_default().split()?;
+    let cost = db.price(&usage, model, at, &opts)?;
+    let cost = match to {
+        Some((rates, currency)) if currency != cost.currency => cost.convert(rates, currency)?,
+        _ => cost,
+    };
+    Ok(CallCost::from(&cost))
+}
+
+/// Tokens of `text` as `model` counts them.
+#[napi]
+pub fn count_tokens(env: Env, model: String, text: String) -> napi::Result<TokenCountResult> {
+    let c = tracker::count_tokens(&model, &text).or_throw(&env)?;
+    Ok(TokenCountResult { tokens: num(c.tokens), exact: c.exact })
+}
+
+/// Tokens of a chat request (`messages` and optional `tools` as JSON), with the model's message overhead.
+#[napi]
+pub fn count_chat(
+    env: Env,
+    model: String,
+    messages_json: String,
+    tools_json: Option<String>,
+) -> napi::Result<TokenCountResult> {
+    let c = tracker::count_chat(&model, &messages_json, tools_json.as_deref()).or_throw(&env)?;
+    Ok(TokenCountResult { tokens: num(c.tokens), exact: c.exact })
+}
+
+/// A pre-flight estimate with the embedded prices, USD.
+#[napi]
+pub fn estimate(
+    env: Env,
+    model: String,
+    messages_json: String,
+    tools_json: Option<String>,
+    max_output_tokens: Option<u32>,
+    expected_cache_hit: Option<String>,
+) -> napi::Result<EstimateResult> {
+    let hit = parse_fraction(expected_cache_hit).or_throw(&env)?;
+    let est = tracker::estimate(
+        &PriceDb::embedded(),
+        &model,
+        &messages_json,
+        tools_json.as_deref(),
+        max_output_tokens.map(u64::from),
+        hit,
+    )
+    .or_throw(&env)?;
+    Ok(estimate_result(est))
+}
+
+/// The cost of a given usage with the embedded prices, USD.
+#[napi]
+pub fn cost(env: Env, model: String, usage: UsageInput, options: Option<CostOptions>) -> napi::Result<CallCost> {
+    price(&PriceDb::embedded(), &model, usage, options, None).or_throw(&env)
+}

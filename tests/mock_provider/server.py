@@ -1,0 +1,550 @@
+#!/usr/bin/env python3
+"""A local mock of the OpenAI, Azure OpenAI, xAI and Anthropic HTTP APIs, for the binding test suites.
+
+Stdlib only (Python >= 3.9). Serves JSON and `text/event-stream` responses that the official SDKs parse as
+if they came from the real APIs, including error statuses and SSE error events. See README.md for the CLI,
+the routes and how a request selects a case.
+
+    python3 tests/mock_provider/server.py --port 0      # first stdout line: "PORT <n>"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import urlsplit
+
+HERE = Path(__file__).resolve().parent
+VECTORS_DIR = HERE.parent / "vectors"
+
+# Route suffixes, longest first so that `/messages/count_tokens` wins over `/messages`.
+ROUTES = [
+    ("/messages/count_tokens", "anthropic_count_tokens"),
+    ("/chat/completions", "chat"),
+    ("/responses", "responses"),
+    ("/embeddings", "embeddings"),
+    ("/images/generations", "images"),
+    ("/audio/transcriptions", "transcriptions"),
+    ("/audio/speech", "speech"),
+    ("/messages", "anthropic_messages"),
+]
+
+TEXT = ["Hello", " from", " the", " mock", "."]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Default bodies. Usage numbers are fixed so tests can compute exact expected costs.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def chat_usage(model: str) -> Dict[str, Any]:
+    return {
+        "prompt_tokens": 120,
+        "completion_tokens": 45,
+        "total_tokens": 165,
+        "prompt_tokens_details": {"cached_tokens": 20, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def chat_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "id": "chatcmpl-mock-1",
+        "object": "chat.completion",
+        "created": 1_760_000_000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(TEXT), "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": chat_usage(model),
+        "service_tier": "default",
+        "system_fingerprint": "fp_mock",
+    }
+
+
+def chat_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Iterator[Tuple[Optional[str], str]]:
+    base = {"id": "chatcmpl-mock-1", "object": "chat.completion.chunk", "created": 1_760_000_000, "model": model}
+    base["service_tier"] = "default"
+    base["system_fingerprint"] = "fp_mock"
+    extra = {"usage": None} if with_usage else {}
+    first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+    yield None, json.dumps({**base, "choices": [first], **extra})
+    for piece in TEXT:
+        choice = {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}
+        yield None, json.dumps({**base, "choices": [choice], **extra})
+    yield None, json.dumps({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}], **extra})
+    if with_usage:
+        yield None, json.dumps({**base, "choices": [], "usage": chat_usage(model)})
+    yield None, "[DONE]"
+
+
+def responses_usage() -> Dict[str, Any]:
+    return {
+        "input_tokens": 200,
+        "input_tokens_details": {"cached_tokens": 50},
+        "output_tokens": 80,
+        "output_tokens_details": {"reasoning_tokens": 30},
+        "total_tokens": 280,
+    }
+
+
+def responses_body(model: str, req: Dict[str, Any], status: str = "completed") -> Dict[str, Any]:
+    return {
+        "id": "resp_mock_1",
+        "object": "response",
+        "created_at": 1_760_000_000,
+        "status": status,
+        "model": model,
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_mock_1",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "".join(TEXT), "annotations": []}],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": responses_usage() if status == "completed" else None,
+        "service_tier": "default",
+    }
+
+
+def responses_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Iterator[Tuple[Optional[str], str]]:
+    seq = 0
+
+    def ev(kind: str, payload: Dict[str, Any]) -> Tuple[str, str]:
+        nonlocal seq
+        seq += 1
+        return kind, json.dumps({"type": kind, "sequence_number": seq, **payload})
+
+    created = responses_body(model, req, status="in_progress")
+    created["output"] = []
+    yield ev("response.created", {"response": created})
+    item = {"type": "message", "id": "msg_mock_1", "status": "in_progress", "role": "assistant", "content": []}
+    yield ev("response.output_item.added", {"output_index": 0, "item": item})
+    for piece in TEXT:
+        yield ev(
+            "response.output_text.delta",
+            {"item_id": "msg_mock_1", "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []},
+        )
+    done = responses_body(model, req)
+    if not with_usage:
+        done["usage"] = None
+    yield ev("response.completed", {"response": done})
+
+
+def anthropic_usage() -> Dict[str, Any]:
+    return {
+        "input_tokens": 300,
+        "cache_creation_input_tokens": 100,
+        "cache_read_input_tokens": 1000,
+        "output_tokens": 60,
+        "service_tier": "standard",
+    }
+
+
+def anthropic_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "id": "msg_mock_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": "".join(TEXT)}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": anthropic_usage(),
+    }
+
+
+def anthropic_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Iterator[Tuple[Optional[str], str]]:
+    start_usage = dict(anthropic_usage(), output_tokens=1)
+    msg = dict(anthropic_body(model, req), content=[], stop_reason=None, usage=start_usage)
+    yield "message_start", json.dumps({"type": "message_start", "message": msg})
+    yield "content_block_start", json.dumps(
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    )
+    yield "ping", json.dumps({"type": "ping"})
+    for piece in TEXT:
+        yield "content_block_delta", json.dumps(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+        )
+    yield "content_block_stop", json.dumps({"type": "content_block_stop", "index": 0})
+    delta_usage = {"output_tokens": anthropic_usage()["output_tokens"]}
+    yield "message_delta", json.dumps(
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": delta_usage}
+    )
+    yield "message_stop", json.dumps({"type": "message_stop"})
+
+
+def embeddings_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
+    inputs = req.get("input")
+    n = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
+    data = [{"object": "embedding", "index": i, "embedding": [0.0, 0.5, -0.25]} for i in range(n)]
+    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 8 * n, "total_tokens": 8 * n}}
+
+
+def images_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
+    n = int(req.get("n") or 1)
+    body: Dict[str, Any] = {"created": 1_760_000_000, "data": [{"b64_json": "AAAA"} for _ in range(n)]}
+    if model.startswith("gpt-image"):
+        body["usage"] = {
+            "input_tokens": 50,
+            "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
+            "output_tokens": 4160 * n,
+            "total_tokens": 50 + 4160 * n,
+        }
+    return body
+
+
+def transcription_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"text": "hello from the mock"}
+    if not model.startswith("whisper"):
+        body["usage"] = {
+            "type": "tokens",
+            "input_tokens": 70,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": 70},
+            "output_tokens": 9,
+            "total_tokens": 79,
+        }
+    else:
+        body["usage"] = {"type": "duration", "seconds": 12}
+    return body
+
+
+def anthropic_count_tokens_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
+    return {"input_tokens": 42}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors in each provider's shape
+# ---------------------------------------------------------------------------------------------------------------
+
+ERROR_TYPES = {
+    400: ("invalid_request_error", "invalid_request_error"),
+    401: ("invalid_request_error", "authentication_error"),
+    404: ("invalid_request_error", "not_found_error"),
+    429: ("rate_limit_exceeded", "rate_limit_error"),
+    500: ("server_error", "api_error"),
+    503: ("server_error", "overloaded_error"),
+    529: ("server_error", "overloaded_error"),
+}
+
+
+def error_body(route: str, status: int) -> Dict[str, Any]:
+    openai_type, anthropic_type = ERROR_TYPES.get(status, ("server_error", "api_error"))
+    message = f"mock error {status}"
+    if route.startswith("anthropic"):
+        return {"type": "error", "error": {"type": anthropic_type, "message": message}}
+    return {"error": {"message": message, "type": openai_type, "param": None, "code": openai_type}}
+
+
+def sse_error_event(route: str) -> Tuple[Optional[str], str]:
+    if route.startswith("anthropic"):
+        return "error", json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    if route == "responses":
+        return "error", json.dumps({"type": "error", "code": "server_error", "message": "mock stream error"})
+    return None, json.dumps({"error": {"message": "mock stream error", "type": "server_error", "code": "server_error"}})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared vectors (tests/vectors/): a vector that carries a recorded response can be served by name.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def load_vectors(directory: Path) -> Dict[str, Dict[str, Any]]:
+    """Loads every `*.json` vector below `directory`, keyed by its `name` (or file stem).
+
+    Read lazily and tolerant of shape: a vector is servable when it carries a `response` (a JSON body) or
+    `events` (a list of `{"event": ..., "data": ...}` SSE events, `data` a string or JSON value).
+    """
+    vectors: Dict[str, Dict[str, Any]] = {}
+    if not directory.is_dir():
+        return vectors
+    for path in sorted(directory.rglob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        items = doc if isinstance(doc, list) else doc.get("vectors", [doc]) if isinstance(doc, dict) else []
+        for item in items:
+            if isinstance(item, dict):
+                vectors[str(item.get("name") or path.stem)] = item
+    return vectors
+
+
+def vector_reply(vector: Dict[str, Any]) -> Optional[Tuple[str, Any]]:
+    """`("json", body)` or `("sse", [(event, data), ...])` for a servable vector, else None."""
+    for key in ("response", "response_json", "body"):
+        if isinstance(vector.get(key), dict):
+            return "json", vector[key]
+    for key in ("events", "stream", "sse"):
+        events = vector.get(key)
+        if isinstance(events, list):
+            out: List[Tuple[Optional[str], str]] = []
+            for ev in events:
+                if isinstance(ev, dict) and "data" in ev:
+                    data = ev["data"]
+                    out.append((ev.get("event"), data if isinstance(data, str) else json.dumps(data)))
+                elif isinstance(ev, dict):
+                    out.append((ev.get("type") if isinstance(ev.get("type"), str) else None, json.dumps(ev)))
+            return "sse", out
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class MockState:
+    def __init__(self, vectors_dir: Path) -> None:
+        self.vectors_dir = vectors_dir
+        self._vectors: Optional[Dict[str, Dict[str, Any]]] = None
+        self.lock = threading.Lock()
+        self.requests: List[Dict[str, Any]] = []
+
+    @property
+    def vectors(self) -> Dict[str, Dict[str, Any]]:
+        with self.lock:
+            if self._vectors is None:
+                self._vectors = load_vectors(self.vectors_dir)
+            return self._vectors
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "llmledger-mock/1"
+    state: MockState  # set on the subclass made by `make_server`
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if os.environ.get("MOCK_PROVIDER_VERBOSE"):
+            sys.stderr.write("mock: " + (format % args) + "\n")
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _send_json(self, status: int, body: Any, headers: Optional[Dict[str, str]] = None) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.send_header("x-request-id", "req_mock_1")
+        self.send_header("request-id", "req_mock_1")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _send_sse(self, events: Iterator[Tuple[Optional[str], str]], *, cut_after: Optional[int] = None) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("x-request-id", "req_mock_1")
+        self.send_header("request-id", "req_mock_1")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        delay = float(self.headers.get("x-mock-chunk-delay", "0") or 0)
+        try:
+            for i, (event, data) in enumerate(events):
+                if cut_after is not None and i >= cut_after:
+                    return  # drop the connection mid-stream
+                frame = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
+                self.wfile.write(frame.encode())
+                self.wfile.flush()
+                if delay:
+                    time.sleep(delay)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+    def _read_body(self) -> Tuple[bytes, Dict[str, Any]]:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        ctype = self.headers.get("content-type", "")
+        if "application/json" in ctype and raw:
+            try:
+                parsed = json.loads(raw)
+                return raw, parsed if isinstance(parsed, dict) else {}
+            except ValueError:
+                return raw, {}
+        if "multipart/form-data" in ctype:
+            return raw, parse_multipart_fields(raw, ctype)
+        return raw, {}
+
+    # -- verbs --------------------------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        path = urlsplit(self.path).path
+        if path == "/_mock/requests":
+            with self.state.lock:
+                self._send_json(200, self.state.requests)
+        elif path == "/_mock/health":
+            self._send_json(200, {"ok": True})
+        else:
+            self._send_json(404, error_body("openai", 404))
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        if urlsplit(self.path).path == "/_mock/requests":
+            with self.state.lock:
+                self.state.requests.clear()
+            self._send_json(200, {"ok": True})
+        else:
+            self._send_json(404, error_body("openai", 404))
+
+    def do_POST(self) -> None:  # noqa: N802
+        split = urlsplit(self.path)
+        _, req = self._read_body()
+        route = next((name for suffix, name in ROUTES if split.path.rstrip("/").endswith(suffix)), None)
+        with self.state.lock:
+            self.state.requests.append(
+                {"path": split.path, "query": split.query, "headers": {k.lower(): v for k, v in self.headers.items()},
+                 "body": req}
+            )
+        if route is None:
+            self._send_json(404, error_body("openai", 404))
+            return
+        model = str(req.get("model") or deployment_of(split.path) or "mock-model")
+        case = self.headers.get("x-mock-case") or ""
+        stream = bool(req.get("stream"))
+
+        status = self.headers.get("x-mock-status") or (case[len("status_"):] if case.startswith("status_") else "")
+        if status:
+            code = int(status)
+            headers = {"retry-after-ms": "1"} if code in (429, 500, 503, 529) else {}
+            self._send_json(code, error_body(route, code), headers)
+            return
+
+        vector = self.state.vectors.get(case) or self.state.vectors.get(model)
+        reply = vector_reply(vector) if vector else None
+        if reply is not None:
+            kind, payload = reply
+            if kind == "json":
+                self._send_json(200, payload)
+            else:
+                self._send_sse(iter(payload + ([(None, "[DONE]")] if route == "chat" else [])))
+            return
+        if case and case not in CASES:
+            self._send_json(400, {"error": {"message": f"unknown x-mock-case {case!r}", "type": "mock"}})
+            return
+
+        if stream:
+            self._stream_reply(route, model, req, case)
+        else:
+            self._json_reply(route, model, req, case)
+
+    def _json_reply(self, route: str, model: str, req: Dict[str, Any], case: str) -> None:
+        builders = {
+            "chat": chat_body,
+            "responses": responses_body,
+            "embeddings": embeddings_body,
+            "images": images_body,
+            "transcriptions": transcription_body,
+            "anthropic_messages": anthropic_body,
+            "anthropic_count_tokens": anthropic_count_tokens_body,
+        }
+        if route == "speech":
+            raw = b"\x00" * 64
+            self.send_response(200)
+            self.send_header("content-type", "audio/mpeg")
+            self.send_header("content-length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+            return
+        body = builders[route](model, req)
+        if case == "no_usage":
+            body.pop("usage", None)
+        self._send_json(200, body)
+
+    def _stream_reply(self, route: str, model: str, req: Dict[str, Any], case: str) -> None:
+        include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
+        if case == "no_usage":
+            include_usage = False
+        if route == "chat":
+            events = list(chat_stream(model, req, include_usage))
+        elif route == "responses":
+            events = list(responses_stream(model, req, case != "no_usage"))
+        elif route == "anthropic_messages":
+            events = list(anthropic_stream(model, req, True))
+        else:
+            self._send_json(400, error_body(route, 400))
+            return
+        if case == "sse_error":
+            # A few content events, then the provider's error event (no final usage).
+            self._send_sse(iter(events[:3] + [sse_error_event(route)]))
+            return
+        cut = 3 if case == "disconnect" else None
+        self._send_sse(iter(events), cut_after=cut)
+
+
+CASES = {"no_usage", "sse_error", "disconnect"}
+
+
+def deployment_of(path: str) -> Optional[str]:
+    parts = path.split("/")
+    if "deployments" in parts:
+        i = parts.index("deployments")
+        if i + 1 < len(parts):
+            return parts[i + 1]
+    return None
+
+
+def parse_multipart_fields(raw: bytes, ctype: str) -> Dict[str, Any]:
+    """Plain text fields of a multipart/form-data body (enough for `model`, `stream`)."""
+    boundary = ctype.split("boundary=", 1)[-1].strip().strip('"').encode()
+    fields: Dict[str, Any] = {}
+    for part in raw.split(b"--" + boundary):
+        head, _, value = part.partition(b"\r\n\r\n")
+        if b'name="' not in head or b"filename=" in head:
+            continue
+        name = head.split(b'name="', 1)[1].split(b'"', 1)[0].decode()
+        text = value.rstrip(b"\r\n").decode(errors="replace")
+        fields[name] = {"true": True, "false": False}.get(text, text)
+    return fields
+
+
+def make_server(host: str, port: int, vectors_dir: Path = VECTORS_DIR) -> ThreadingHTTPServer:
+    state = MockState(vectors_dir)
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed as 'PORT <n>')")
+    parser.add_argument("--vectors", type=Path, default=VECTORS_DIR, help="shared vectors directory")
+    args = parser.parse_args(argv)
+    server = make_server(args.host, args.port, args.vectors)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
