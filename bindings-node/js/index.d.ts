@@ -131,6 +131,7 @@ export interface TokenUsage {
   reasoningTokens: number
   audioOutputTokens: number
   imageOutputTokens: number
+  webSearchRequests: number
   /** All prompt-side tokens. */
   promptTokens: number
   totalTokens: number

@@ -236,6 +236,7 @@ pub struct TokenUsage {
     pub reasoning_tokens: i64,
     pub audio_output_tokens: i64,
     pub image_output_tokens: i64,
+    pub web_search_requests: i64,
     /// All prompt-side tokens.
     pub prompt_tokens: i64,
     pub total_tokens: i64,
@@ -291,6 +292,7 @@ impl From<Tracked> for TokenUsage {
             reasoning_tokens: num(u.reasoning_tokens),
             audio_output_tokens: num(u.audio_output_tokens),
             image_output_tokens: num(u.image_output_tokens),
+            web_search_requests: num(u.web_search_requests),
             prompt_tokens: num(u.prompt_tokens()),
             total_tokens: num(u.total_tokens()),
             cost: t.cost.as_ref().map(CallCost::from),

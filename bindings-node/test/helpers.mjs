@@ -13,7 +13,7 @@ import OpenAI from 'openai'
 import { Tracker } from '../js/index.mjs'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const VECTORS_DIR = join(ROOT, 'tests', 'vectors')
+export const VECTORS_DIR = process.env.LLMLEDGER_VECTORS_DIR || join(ROOT, 'tests', 'vectors')
 
 /** Starts the mock server on a free port; resolves to `{ url, port, stop(), requests(), clearRequests() }`. */
 export async function startMock() {

@@ -142,6 +142,9 @@ def responses_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Itera
     yield ev("response.created", {"response": created})
     item = {"type": "message", "id": "msg_mock_1", "status": "in_progress", "role": "assistant", "content": []}
     yield ev("response.output_item.added", {"output_index": 0, "item": item})
+    # The openai SDK's ResponseStream accumulator needs the content part before its deltas.
+    part = {"type": "output_text", "text": "", "annotations": []}
+    yield ev("response.content_part.added", {"item_id": "msg_mock_1", "output_index": 0, "content_index": 0, "part": part})
     for piece in TEXT:
         yield ev(
             "response.output_text.delta",
@@ -272,42 +275,39 @@ def sse_error_event(route: str) -> Tuple[Optional[str], str]:
 
 
 def load_vectors(directory: Path) -> Dict[str, Dict[str, Any]]:
-    """Loads every `*.json` vector below `directory`, keyed by its `name` (or file stem).
-
-    Read lazily and tolerant of shape: a vector is servable when it carries a `response` (a JSON body) or
-    `events` (a list of `{"event": ..., "data": ...}` SSE events, `data` a string or JSON value).
-    """
+    """Every case of every `*.json` file in `directory` (see tests/vectors/README.md), keyed by `name`."""
     vectors: Dict[str, Dict[str, Any]] = {}
     if not directory.is_dir():
         return vectors
-    for path in sorted(directory.rglob("*.json")):
+    for path in sorted(directory.glob("*.json")):
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        items = doc if isinstance(doc, list) else doc.get("vectors", [doc]) if isinstance(doc, dict) else []
-        for item in items:
-            if isinstance(item, dict):
-                vectors[str(item.get("name") or path.stem)] = item
+        for case in doc if isinstance(doc, list) else []:
+            if isinstance(case, dict) and isinstance(case.get("name"), str):
+                case["_dir"] = str(directory)
+                vectors[case["name"]] = case
     return vectors
 
 
 def vector_reply(vector: Dict[str, Any]) -> Optional[Tuple[str, Any]]:
-    """`("json", body)` or `("sse", [(event, data), ...])` for a servable vector, else None."""
-    for key in ("response", "response_json", "body"):
-        if isinstance(vector.get(key), dict):
-            return "json", vector[key]
-    for key in ("events", "stream", "sse"):
-        events = vector.get(key)
-        if isinstance(events, list):
-            out: List[Tuple[Optional[str], str]] = []
-            for ev in events:
-                if isinstance(ev, dict) and "data" in ev:
-                    data = ev["data"]
-                    out.append((ev.get("event"), data if isinstance(data, str) else json.dumps(data)))
-                elif isinstance(ev, dict):
-                    out.append((ev.get("type") if isinstance(ev.get("type"), str) else None, json.dumps(ev)))
-            return "sse", out
+    """How to serve a case: `("json", body)`, `("raw", text)`, `("sse", [(event, data), ...])` or
+    `("sse_raw", transcript)`; None for a case with nothing to serve (speech cases read only the request)."""
+    if isinstance(vector.get("response"), (dict, list)):
+        return "json", vector["response"]
+    if isinstance(vector.get("response_raw"), str):
+        return "raw", vector["response_raw"]
+    if isinstance(vector.get("stream"), list):
+        events: List[Tuple[Optional[str], str]] = []
+        for ev in vector["stream"]:
+            if isinstance(ev, dict):
+                data = ev.get("data")
+                events.append((ev.get("event"), data if isinstance(data, str) else json.dumps(data)))
+        return "sse", events
+    if isinstance(vector.get("stream_file"), str):
+        path = Path(vector.get("_dir", str(VECTORS_DIR))) / vector["stream_file"]
+        return "sse_raw", path.read_text(encoding="utf-8")
     return None
 
 
@@ -351,6 +351,15 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("request-id", "req_mock_1")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _send_raw(self, raw: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(raw)))
+        self.send_header("x-request-id", "req_mock_1")
+        self.send_header("request-id", "req_mock_1")
         self.end_headers()
         self.wfile.write(raw)
 
@@ -439,10 +448,14 @@ class Handler(BaseHTTPRequestHandler):
             kind, payload = reply
             if kind == "json":
                 self._send_json(200, payload)
+            elif kind == "raw":
+                self._send_raw(payload.encode(), "application/json")
+            elif kind == "sse":
+                self._send_sse(iter(payload))
             else:
-                self._send_sse(iter(payload + ([(None, "[DONE]")] if route == "chat" else [])))
+                self._send_raw(payload.encode(), "text/event-stream")
             return
-        if case and case not in CASES:
+        if case and case not in CASES and vector is None:
             self._send_json(400, {"error": {"message": f"unknown x-mock-case {case!r}", "type": "mock"}})
             return
 
