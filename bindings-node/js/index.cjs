@@ -17,6 +17,7 @@ const FAIL = Symbol('llmledger.fail')
 const STREAM = Symbol('llmledger.stream')
 const REPORT = Symbol('llmledger.report')
 const CONTEXT = Symbol('llmledger.context')
+const RECORDED = Symbol('llmledger.recorded')
 
 // The SDK helper (`stream()`, `runTools()`, `toolRunner()`) a request was made by, so its usage can be
 // attached to the helper object too.
@@ -187,12 +188,21 @@ class Tracker {
 
   /** Records a call made outside a wrapped client, from its response body. */
   record({ provider, api, model, response, request, latencyMs = 0, attribution }) {
-    const call = { provider, api, model, attribution: mergeAttribution(this[CONTEXT].als.getStore(), attribution) }
+    const merged = mergeAttribution(this[CONTEXT].als.getStore(), normalizeAttribution(attribution))
     const body = typeof response === 'string' ? response : JSON.stringify(response)
     const req = request == null ? null : typeof request === 'string' ? request : JSON.stringify(request)
-    const usage = this[NATIVE].recordResponse(call, req, body, latencyMs)
+    const json = this[NATIVE].recordResponse(
+      String(provider),
+      String(api),
+      String(model),
+      merged ? JSON.stringify(merged) : null,
+      null,
+      req,
+      body,
+      latencyMs,
+    )
     this[CONTEXT].dirty = true
-    return finishUsage(usage)
+    return parseUsage(json)
   }
 
   /** A pre-flight estimate in this tracker's currency. */
@@ -211,12 +221,21 @@ class Tracker {
 
   // -- used by the wrappers; tracking failures are reported, never thrown ----------------------------------
 
+  // A call is `{ provider, api, model, attribution (JSON or null), serviceTier }`; results are `Recorded`.
+
   [RECORD](call, requestJson, responseJson, latencyMs) {
     try {
-      const usage = finishUsage(this[NATIVE].recordResponse(call, requestJson, responseJson, latencyMs))
-      this[CONTEXT].dirty = true
-      this.#emit(usage)
-      return usage
+      const json = this[NATIVE].recordResponse(
+        call.provider,
+        call.api,
+        call.model,
+        call.attribution,
+        call.serviceTier,
+        requestJson,
+        responseJson,
+        latencyMs,
+      )
+      return this[RECORDED](json)
     } catch (err) {
       this[REPORT](err, 'record')
       return undefined
@@ -225,10 +244,16 @@ class Tracker {
 
   [FAIL](call, errorClass, latencyMs) {
     try {
-      const usage = finishUsage(this[NATIVE].recordFailure(call, errorClass, latencyMs))
-      this[CONTEXT].dirty = true
-      this.#emit(usage)
-      return usage
+      const json = this[NATIVE].recordFailure(
+        call.provider,
+        call.api,
+        call.model,
+        call.attribution,
+        call.serviceTier,
+        errorClass,
+        latencyMs,
+      )
+      return this[RECORDED](json)
     } catch (err) {
       this[REPORT](err, 'record')
       return undefined
@@ -237,11 +262,33 @@ class Tracker {
 
   [STREAM](call, requestJson, hideUsageChunk) {
     try {
-      return this[NATIVE].startStream(call, requestJson, hideUsageChunk)
+      return this[NATIVE].startStream(
+        call.provider,
+        call.api,
+        call.model,
+        call.attribution,
+        call.serviceTier,
+        requestJson,
+        hideUsageChunk,
+      )
     } catch (err) {
       this[REPORT](err, 'stream')
       return undefined
     }
+  }
+
+  [RECORDED](json) {
+    const context = this[CONTEXT]
+    context.dirty = true
+    const recorded = new Recorded(json)
+    if (context.onRecord) {
+      try {
+        context.onRecord(recorded.value)
+      } catch (err) {
+        this[REPORT](err, 'onRecord')
+      }
+    }
+    return recorded
   }
 
   [REPORT](err, operation) {
@@ -252,27 +299,26 @@ class Tracker {
     }
   }
 
-  #emit(usage) {
-    const hook = this[CONTEXT].onRecord
-    if (hook) {
-      try {
-        hook(usage)
-      } catch (err) {
-        this[REPORT](err, 'onRecord')
-      }
-    }
-  }
 }
 
-/** Native `TokenUsage` → the `_tokenUsage` shape: absent optionals become null. */
-function finishUsage(u) {
-  if (u.cost === undefined) u.cost = null
-  if (u.resolvedModel === undefined) u.resolvedModel = null
-  if (u.pricingError === undefined) u.pricingError = null
-  if (u.requestId === undefined) u.requestId = null
-  if (u.errorClass === undefined) u.errorClass = null
+/** The native `TokenUsage` JSON → the `_tokenUsage` object. */
+function parseUsage(json) {
+  const u = JSON.parse(json)
   u.breakdown = u.cost ? u.cost.breakdown : null
   return u
+}
+
+/** One recorded call: its `TokenUsage` JSON, parsed on first look (most results are never inspected). */
+class Recorded {
+  constructor(json) {
+    this.json = json
+    this.parsed = undefined
+  }
+
+  get value() {
+    if (this.parsed === undefined) this.parsed = parseUsage(this.json)
+    return this.parsed
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -309,10 +355,38 @@ function estimateWith(target, { model, messages, tools, maxOutputTokens, expecte
   )
 }
 
-function costWith(target, usage) {
-  // The native side reads the usage counts and the pricing options from the same object.
-  const input = usage.at instanceof Date ? { ...usage, at: usage.at.toISOString() } : usage
-  return target.cost(String(usage.model), input, input)
+/** A count for the native side: numbers as they are, absent as undefined, anything else NaN (rejected there). */
+function count(v) {
+  return v == null ? undefined : typeof v === 'number' ? v : Number.NaN
+}
+
+function optString(v) {
+  return v == null ? undefined : v instanceof Date ? v.toISOString() : String(v)
+}
+
+function costWith(target, u) {
+  // Positional: napi reads arguments far faster than object properties.
+  const json = target.cost(
+    String(u.model),
+    count(u.inputTokens),
+    count(u.cacheReadTokens),
+    count(u.cacheWriteTokens),
+    count(u.cacheWrite1hTokens),
+    count(u.outputTokens),
+    count(u.reasoningTokens),
+    count(u.audioInputTokens),
+    count(u.audioOutputTokens),
+    count(u.imageInputTokens),
+    count(u.imageOutputTokens),
+    count(u.webSearchRequests),
+    count(u.inputCharacters),
+    optString(u.audioSeconds),
+    optString(u.serviceTier),
+    optString(u.at),
+    u.batch == null ? undefined : Boolean(u.batch),
+    u.regional == null ? undefined : Boolean(u.regional),
+  )
+  return JSON.parse(json)
 }
 
 /** A pre-flight estimate of a chat request with the embedded prices (USD). */
@@ -398,6 +472,8 @@ function wrapClient(tracker, client, attribution, options) {
     family: FAMILIES[family],
     provider,
     attribution,
+    attributionJson: attribution ? JSON.stringify(attribution) : null,
+    runAttribution: new WeakMap(),
     deployment: provider === 'azure' && typeof client.deploymentName === 'string' ? client.deploymentName : undefined,
     proxies: new WeakMap(),
     clientProxy: undefined,
@@ -466,16 +542,26 @@ function makeMethod(ctx, target, path, prop, original, api, proxy) {
   return bound
 }
 
+/** The attribution JSON of a call: the wrap's, merged under the current `run()`'s; memoized per run. */
+function attributionJson(ctx) {
+  const store = ctx.tracker[CONTEXT].als.getStore()
+  if (store === undefined) return ctx.attributionJson
+  let json = ctx.runAttribution.get(store)
+  if (json === undefined) {
+    json = JSON.stringify(mergeAttribution(ctx.attribution, store))
+    ctx.runAttribution.set(store, json)
+  }
+  return json
+}
+
 function callInfo(ctx, api, body) {
-  const model = ctx.deployment ?? (body && body.model != null ? String(body.model) : '')
-  const call = {
+  return {
     provider: ctx.provider,
     api,
-    model,
-    attribution: mergeAttribution(ctx.attribution, ctx.tracker[CONTEXT].als.getStore()),
+    model: ctx.deployment ?? (body.model != null ? String(body.model) : ''),
+    attribution: attributionJson(ctx),
+    serviceTier: ctx.family === FAMILIES.openai && typeof body.service_tier === 'string' ? body.service_tier : undefined,
   }
-  if (ctx.family === FAMILIES.openai && typeof body.service_tier === 'string') call.serviceTier = body.service_tier
-  return call
 }
 
 function elapsedMs(start) {
@@ -560,12 +646,12 @@ function attachHelperUsage(collector) {
   const target = collector.target
   if (!target || collector.usages.length === 0) return
   attachUsage(target, collector.usages[collector.usages.length - 1])
+  const all = collector.usages
   try {
     Object.defineProperty(target, '_tokenUsages', {
-      value: collector.usages,
+      get: () => all.map((r) => r.value),
       enumerable: false,
       configurable: true,
-      writable: true,
     })
   } catch {
     // Frozen: the usages are still recorded.
@@ -579,11 +665,18 @@ function noteUsage(state) {
   }
 }
 
-/** Attaches `_tokenUsage` the way the SDKs attach `_request_id`: non-enumerable, so JSON is unchanged. */
-function attachUsage(target, usage) {
-  if (usage && target && (typeof target === 'object' || typeof target === 'function')) {
+/**
+ * Attaches `_tokenUsage` the way the SDKs attach `_request_id`: non-enumerable, so JSON is unchanged. It is
+ * a getter over the recorded JSON, parsed on first access.
+ */
+function attachUsage(target, recorded) {
+  if (recorded && target && (typeof target === 'object' || typeof target === 'function')) {
     try {
-      Object.defineProperty(target, '_tokenUsage', { value: usage, enumerable: false, configurable: true, writable: true })
+      Object.defineProperty(target, '_tokenUsage', {
+        get: () => recorded.value,
+        enumerable: false,
+        configurable: true,
+      })
     } catch {
       // A frozen result keeps its shape; the usage is still recorded.
     }
@@ -691,17 +784,16 @@ function trackStream(state, stream) {
   const finish = (aborted) => {
     if (finished) return
     finished = true
+    let json
     try {
-      const usage = finishUsage(ns.finish(elapsedMs(state.start), aborted))
-      tracker[CONTEXT].dirty = true
-      state.usage = usage
-      attachUsage(wrapped, usage)
-      noteUsage(state)
-      const hook = tracker[CONTEXT].onRecord
-      if (hook) hook(usage)
+      json = ns.finish(elapsedMs(state.start), aborted)
     } catch (err) {
       tracker[REPORT](err, 'record')
+      return
     }
+    state.usage = tracker[RECORDED](json)
+    attachUsage(wrapped, state.usage)
+    noteUsage(state)
   }
   const push = (chunk) => {
     if (finished) return false
@@ -769,8 +861,7 @@ async function recordRawResponse(state, response) {
       } catch {
         completed = false
       }
-      state.usage = finishUsage(ns.finish(elapsedMs(state.start), !completed))
-      state.ctx.tracker[CONTEXT].dirty = true
+      state.usage = state.ctx.tracker[RECORDED](ns.finish(elapsedMs(state.start), !completed))
       return
     }
     const data = await response.json()

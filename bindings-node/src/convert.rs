@@ -2,12 +2,17 @@
 //!
 //! Money leaves Rust as exact decimal strings; the `amount` number beside each is parsed from that
 //! string (the nearest double), for display and convenience only.
+//!
+//! Hot paths cross as strings and plain numbers, not objects: napi reads and writes object properties one
+//! V8 lookup at a time (~0.2 µs each), so a recorded call ([`TokenUsage`]) and a price ([`CallCost`]) go
+//! back as one JSON string that the JS layer parses only when they are looked at.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use napi_derive::napi;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use crate::core::ledger::{Attribution, Durability};
 use crate::core::report::{GroupBy, ReportRow, UsageFilter, UsageQuery};
@@ -66,62 +71,55 @@ impl TrackerOptions {
     }
 }
 
-/// Who a call is billed to.
-#[napi(object)]
-#[derive(Debug, Default)]
-pub struct AttributionInput {
-    pub user_id: Option<String>,
-    pub workspace_id: Option<String>,
-    pub project: Option<String>,
-    pub session_id: Option<String>,
-    pub conversation_id: Option<String>,
-    pub tags: Option<HashMap<String, String>>,
+/// Who a call is billed to, as the JS layer sends it (JSON, camelCase).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AttributionInput {
+    user_id: Option<String>,
+    workspace_id: Option<String>,
+    project: Option<String>,
+    session_id: Option<String>,
+    conversation_id: Option<String>,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
 }
 
-impl From<AttributionInput> for Attribution {
-    fn from(a: AttributionInput) -> Self {
-        Attribution {
-            user_id: a.user_id,
-            workspace_id: a.workspace_id,
-            project: a.project,
-            session_id: a.session_id,
-            conversation_id: a.conversation_id,
-            tags: a.tags.map(|t| t.into_iter().collect()).unwrap_or_default(),
-        }
-    }
+/// Parses the attribution JSON of a call (`null`/absent = none).
+pub(crate) fn attribution(json: Option<&str>) -> Result<Attribution> {
+    let Some(json) = json else { return Ok(Attribution::default()) };
+    let a: AttributionInput = serde_json::from_str(json)
+        .map_err(|e| Error::invalid_value("attribution", json, &format!("expected an attribution object: {e}")))?;
+    Ok(Attribution {
+        user_id: a.user_id,
+        workspace_id: a.workspace_id,
+        project: a.project,
+        session_id: a.session_id,
+        conversation_id: a.conversation_id,
+        tags: a.tags,
+    })
 }
 
 /// What the JS layer knows about a call before it is sent.
-#[napi(object)]
-#[derive(Debug)]
-pub struct CallInput {
-    /// `openai`, `azure`, `anthropic`, `gemini`, `bedrock`, `xai`.
-    pub provider: String,
-    /// `chat_completions`, `responses`, `embeddings`, `images`, `audio_transcription`, `audio_speech`, `messages`.
-    pub api: String,
-    /// The model as requested (Azure: the deployment name).
-    pub model: String,
-    pub attribution: Option<AttributionInput>,
-    pub batch: Option<bool>,
-    pub service_tier: Option<String>,
-}
-
-impl CallInput {
-    pub(crate) fn into_call(self) -> Result<CallInfo> {
-        Ok(CallInfo {
-            provider: self.provider.parse::<Provider>()?,
-            api: self.api.parse::<Api>()?,
-            model: self.model,
-            attribution: self.attribution.map(Attribution::from).unwrap_or_default(),
-            batch: self.batch.unwrap_or(false),
-            service_tier: self.service_tier,
-        })
-    }
+pub(crate) fn call_info(
+    provider: &str,
+    api: &str,
+    model: String,
+    attribution_json: Option<&str>,
+    service_tier: Option<String>,
+) -> Result<CallInfo> {
+    Ok(CallInfo {
+        provider: provider.parse::<Provider>()?,
+        api: api.parse::<Api>()?,
+        model,
+        attribution: attribution(attribution_json)?,
+        batch: false,
+        service_tier,
+    })
 }
 
 /// An amount of money: `exact` is the unrounded decimal, `amount` the nearest double of it.
 #[napi(object)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Money {
     pub amount: f64,
     pub exact: String,
@@ -138,8 +136,8 @@ impl Money {
 }
 
 /// The cost of one call in the tracker's currency, with its USD total and the priced model.
-#[napi(object)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CallCost {
     pub amount: f64,
     pub exact: String,
@@ -155,7 +153,7 @@ pub struct CallCost {
     /// Some price used is marked uncertain in the data.
     pub uncertain: bool,
     /// USD per component, exact decimal strings; components that are zero are left out.
-    pub breakdown: HashMap<String, String>,
+    pub breakdown: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl From<&Cost> for CallCost {
@@ -175,7 +173,7 @@ impl From<&Cost> for CallCost {
     }
 }
 
-fn breakdown_map(b: &Breakdown) -> HashMap<String, String> {
+fn breakdown_map(b: &Breakdown) -> std::collections::BTreeMap<&'static str, String> {
     let parts = [
         ("input", b.input),
         ("cacheRead", b.cache_read),
@@ -193,12 +191,11 @@ fn breakdown_map(b: &Breakdown) -> HashMap<String, String> {
         ("webSearch", b.web_search),
         ("request", b.request),
     ];
-    parts.into_iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (k.to_string(), v.normalize().to_string())).collect()
+    parts.into_iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (k, v.normalize().to_string())).collect()
 }
 
 /// An error kept with a recorded event (e.g. an unknown model: the call is recorded unpriced, flagged).
-#[napi(object)]
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ErrorInfo {
     pub code: String,
     pub message: String,
@@ -210,9 +207,9 @@ impl From<&Error> for ErrorInfo {
     }
 }
 
-/// One recorded call as the caller sees it (`result._tokenUsage`).
-#[napi(object)]
-#[derive(Debug, Clone)]
+/// One recorded call as the caller sees it (`result._tokenUsage`); crosses to JS as JSON.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TokenUsage {
     pub event_id: String,
     /// RFC 3339, UTC.
@@ -255,10 +252,17 @@ pub struct TokenUsage {
     pub project: Option<String>,
     pub session_id: Option<String>,
     pub conversation_id: Option<String>,
-    pub tags: HashMap<String, String>,
+    pub tags: std::collections::BTreeMap<String, String>,
     pub latency_ms: i64,
     pub success: bool,
     pub error_class: Option<String>,
+}
+
+impl TokenUsage {
+    pub(crate) fn json(t: Tracked) -> String {
+        // Serializing plain strings, numbers and maps cannot fail; an empty object is the impossible fallback.
+        serde_json::to_string(&TokenUsage::from(t)).unwrap_or_else(|_| "{}".to_string())
+    }
 }
 
 /// Token counts cross as JS numbers: exact up to 2^53, far above any real count.
@@ -306,7 +310,7 @@ impl From<Tracked> for TokenUsage {
             project: a.project,
             session_id: a.session_id,
             conversation_id: a.conversation_id,
-            tags: a.tags.into_iter().collect(),
+            tags: a.tags,
             latency_ms: num(t.latency_ms),
             success: t.success,
             error_class: t.error_class,
@@ -417,8 +421,8 @@ impl UsageRow {
     }
 }
 
-/// A usage to price with `cost()`; every count defaults to 0.
-#[napi(object)]
+/// A usage to price with `cost()`; every count defaults to 0. The JS layer passes the numbers in this
+/// order (see `COST_FIELDS` in js/index.cjs).
 #[derive(Debug, Default)]
 pub struct UsageInput {
     pub input_tokens: Option<f64>,
@@ -480,7 +484,6 @@ impl UsageInput {
 }
 
 /// Pricing options of `cost()`.
-#[napi(object)]
 #[derive(Debug, Default)]
 pub struct CostOptions {
     /// RFC 3339 instant whose prices apply; default now.

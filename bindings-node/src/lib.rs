@@ -18,7 +18,7 @@ use napi_derive::napi;
 use rust_decimal::Decimal;
 
 use convert::{
-    num, CallCost, CallInput, CostOptions, EstimateResult, Money, TokenCountResult, TokenUsage, TrackerOptions,
+    call_info, num, CallCost, CostOptions, EstimateResult, Money, TokenCountResult, TokenUsage, TrackerOptions,
     UsageInput, UsageQueryInput, UsageRow,
 };
 use error::{to_js_error, OrThrow};
@@ -69,49 +69,65 @@ impl NativeTracker {
         self.inner.currency().to_string()
     }
 
-    /// Records a finished non-streaming call from its (reduced) response JSON.
+    /// Records a finished non-streaming call from its (reduced) response JSON. Returns the recorded call
+    /// as `TokenUsage` JSON.
     #[napi]
+    #[allow(clippy::too_many_arguments)]
     pub fn record_response(
         &self,
         env: Env,
-        call: CallInput,
+        provider: String,
+        api: String,
+        model: String,
+        attribution_json: Option<String>,
+        service_tier: Option<String>,
         request_json: Option<String>,
         response_json: String,
         latency_ms: u32,
-    ) -> napi::Result<TokenUsage> {
-        let call = call.into_call().or_throw(&env)?;
+    ) -> napi::Result<String> {
+        let call = call_info(&provider, &api, model, attribution_json.as_deref(), service_tier).or_throw(&env)?;
         let tracked = self
             .inner
             .record_response(&call, request_json.as_deref(), &response_json, u64::from(latency_ms))
             .or_throw(&env)?;
-        Ok(tracked.into())
+        Ok(TokenUsage::json(tracked))
     }
 
-    /// Records a provider error (HTTP status, connection failure) as a failed event.
+    /// Records a provider error (HTTP status, connection failure) as a failed event; `TokenUsage` JSON.
     #[napi]
+    #[allow(clippy::too_many_arguments)]
     pub fn record_failure(
         &self,
         env: Env,
-        call: CallInput,
+        provider: String,
+        api: String,
+        model: String,
+        attribution_json: Option<String>,
+        service_tier: Option<String>,
         error_class: String,
         latency_ms: u32,
-    ) -> napi::Result<TokenUsage> {
-        let call = call.into_call().or_throw(&env)?;
+    ) -> napi::Result<String> {
+        let call = call_info(&provider, &api, model, attribution_json.as_deref(), service_tier).or_throw(&env)?;
         let tracked = self.inner.record_failure(&call, &error_class, u64::from(latency_ms)).or_throw(&env)?;
-        Ok(tracked.into())
+        Ok(TokenUsage::json(tracked))
     }
 
     /// Starts accumulating a stream. `hideUsageChunk`: the JS layer injected `include_usage`, so the
     /// usage-only chunk is reported by `push` for hiding.
     #[napi]
+    #[allow(clippy::too_many_arguments)]
     pub fn start_stream(
         &self,
         env: Env,
-        call: CallInput,
+        provider: String,
+        api: String,
+        model: String,
+        attribution_json: Option<String>,
+        service_tier: Option<String>,
         request_json: Option<String>,
         hide_usage_chunk: bool,
     ) -> napi::Result<NativeStream> {
-        let call = call.into_call().or_throw(&env)?;
+        let call = call_info(&provider, &api, model, attribution_json.as_deref(), service_tier).or_throw(&env)?;
         let mut stream = self.inner.start_stream(call, request_json.as_deref());
         stream.hide_usage_chunk(hide_usage_chunk);
         Ok(NativeStream { inner: Some(stream) })
@@ -167,15 +183,48 @@ impl NativeTracker {
         Ok(estimate_result(est))
     }
 
-    /// The cost of a given usage with this tracker's prices, in its currency.
+    /// The cost of a given usage with this tracker's prices, in its currency; `CallCost` JSON.
     #[napi]
+    #[allow(clippy::too_many_arguments)]
     pub fn cost(
         &self,
         env: Env,
         model: String,
-        usage: UsageInput,
-        options: Option<CostOptions>,
-    ) -> napi::Result<CallCost> {
+        input_tokens: Option<f64>,
+        cache_read_tokens: Option<f64>,
+        cache_write_tokens: Option<f64>,
+        cache_write_1h_tokens: Option<f64>,
+        output_tokens: Option<f64>,
+        reasoning_tokens: Option<f64>,
+        audio_input_tokens: Option<f64>,
+        audio_output_tokens: Option<f64>,
+        image_input_tokens: Option<f64>,
+        image_output_tokens: Option<f64>,
+        web_search_requests: Option<f64>,
+        input_characters: Option<f64>,
+        audio_seconds: Option<String>,
+        service_tier: Option<String>,
+        at: Option<String>,
+        batch: Option<bool>,
+        regional: Option<bool>,
+    ) -> napi::Result<String> {
+        let usage = UsageInput {
+            input_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            cache_write_1h_tokens,
+            output_tokens,
+            reasoning_tokens,
+            audio_input_tokens,
+            audio_output_tokens,
+            image_input_tokens,
+            image_output_tokens,
+            web_search_requests,
+            input_characters,
+            audio_seconds,
+            service_tier: service_tier.clone(),
+        };
+        let options = CostOptions { at, batch, service_tier, regional };
         let currency = self.inner.currency().to_string();
         price(self.inner.prices(), &model, usage, options, Some((&self.rates, &currency))).or_throw(&env)
     }
@@ -204,12 +253,12 @@ impl NativeStream {
         }
     }
 
-    /// Records the stream. `aborted`: stopped early by the caller or broken by an error.
+    /// Records the stream. `aborted`: stopped early by the caller or broken by an error. `TokenUsage` JSON.
     #[napi]
-    pub fn finish(&mut self, env: Env, latency_ms: u32, aborted: bool) -> napi::Result<TokenUsage> {
+    pub fn finish(&mut self, env: Env, latency_ms: u32, aborted: bool) -> napi::Result<String> {
         let stream = self.inner.take().ok_or_else(|| to_js_error(&env, &finished()))?;
         let tracked = stream.finish(u64::from(latency_ms), aborted).or_throw(&env)?;
-        Ok(tracked.into())
+        Ok(TokenUsage::json(tracked))
     }
 }
 
@@ -275,22 +324,23 @@ fn estimate_result(e: tracker::Estimate) -> EstimateResult {
     }
 }
 
-/// Prices `usage` for `model`; converted to `to` = (rates, currency) when given.
+/// Prices `usage` for `model`, converted to `to` = (rates, currency) when given; `CallCost` JSON.
 fn price(
     db: &PriceDb,
     model: &str,
     usage: UsageInput,
-    options: Option<CostOptions>,
+    options: CostOptions,
     to: Option<(&Rates, &str)>,
-) -> Result<CallCost> {
+) -> Result<String> {
     let usage = usage.into_usage()?;
-    let (at, opts) = options.unwrap_or_default().split()?;
+    let (at, opts) = options.split()?;
     let cost = db.price(&usage, model, at, &opts)?;
     let cost = match to {
         Some((rates, currency)) if currency != cost.currency => cost.convert(rates, currency)?,
         _ => cost,
     };
-    Ok(CallCost::from(&cost))
+    // Plain strings, numbers and maps: serializing cannot fail.
+    Ok(serde_json::to_string(&CallCost::from(&cost)).unwrap_or_else(|_| "{}".to_string()))
 }
 
 /// Tokens of `text` as `model` counts them.
@@ -324,7 +374,7 @@ pub fn estimate(
 ) -> napi::Result<EstimateResult> {
     let hit = parse_fraction(expected_cache_hit).or_throw(&env)?;
     let est = tracker::estimate(
-        &PriceDb::embedded(),
+        EMBEDDED.get_or_init(PriceDb::embedded),
         &model,
         &messages_json,
         tools_json.as_deref(),
@@ -335,8 +385,50 @@ pub fn estimate(
     Ok(estimate_result(est))
 }
 
-/// The cost of a given usage with the embedded prices, USD.
+/// The cost of a given usage with the embedded prices, USD; `CallCost` JSON. Arguments as
+/// `NativeTracker.cost`.
 #[napi]
-pub fn cost(env: Env, model: String, usage: UsageInput, options: Option<CostOptions>) -> napi::Result<CallCost> {
-    price(&PriceDb::embedded(), &model, usage, options, None).or_throw(&env)
+#[allow(clippy::too_many_arguments)]
+pub fn cost(
+    env: Env,
+    model: String,
+    input_tokens: Option<f64>,
+    cache_read_tokens: Option<f64>,
+    cache_write_tokens: Option<f64>,
+    cache_write_1h_tokens: Option<f64>,
+    output_tokens: Option<f64>,
+    reasoning_tokens: Option<f64>,
+    audio_input_tokens: Option<f64>,
+    audio_output_tokens: Option<f64>,
+    image_input_tokens: Option<f64>,
+    image_output_tokens: Option<f64>,
+    web_search_requests: Option<f64>,
+    input_characters: Option<f64>,
+    audio_seconds: Option<String>,
+    service_tier: Option<String>,
+    at: Option<String>,
+    batch: Option<bool>,
+    regional: Option<bool>,
+) -> napi::Result<String> {
+    let usage = UsageInput {
+        input_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        cache_write_1h_tokens,
+        output_tokens,
+        reasoning_tokens,
+        audio_input_tokens,
+        audio_output_tokens,
+        image_input_tokens,
+        image_output_tokens,
+        web_search_requests,
+        input_characters,
+        audio_seconds,
+        service_tier: service_tier.clone(),
+    };
+    let options = CostOptions { at, batch, service_tier, regional };
+    price(EMBEDDED.get_or_init(PriceDb::embedded), &model, usage, options, None).or_throw(&env)
 }
+
+/// The embedded prices, loaded once (module-level `cost()` and `estimate()`).
+static EMBEDDED: std::sync::OnceLock<PriceDb> = std::sync::OnceLock::new();
