@@ -1,7 +1,11 @@
-//! Validates `data/*.json` against `src/schema.rs` and embeds it as one JSON array.
+//! Validates `data/*.json` against `src/schema.rs` and `src/validate.rs`, and embeds it as one JSON
+//! array. Any problem fails the build, with every message listed.
 #[path = "src/schema.rs"]
 #[allow(dead_code)]
 mod schema;
+#[path = "src/validate.rs"]
+#[allow(dead_code)]
+mod validate;
 
 use std::{env, fs, path::Path};
 
@@ -9,6 +13,7 @@ fn main() {
     let data_dir = Path::new("data");
     println!("cargo:rerun-if-changed=data");
     println!("cargo:rerun-if-changed=src/schema.rs");
+    println!("cargo:rerun-if-changed=src/validate.rs");
     let mut paths: Vec<_> = fs::read_dir(data_dir)
         .expect("pricing/data exists")
         .map(|e| e.expect("readable dir entry").path())
@@ -22,6 +27,9 @@ fn main() {
         let file: schema::PriceFile =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: invalid price data: {e}", path.display()));
         files.push(file);
+    }
+    if let Err(errors) = validate::validate(&files) {
+        panic!("pricing/data failed validation ({} problems):\n{}", errors.len(), errors.join("\n"));
     }
     let out = Path::new(&env::var("OUT_DIR").expect("OUT_DIR is set by cargo")).join("prices.json");
     fs::write(out, serde_json::to_string(&files).expect("serializable")).expect("OUT_DIR is writable");

@@ -393,6 +393,8 @@ pub struct UsageRow {
     pub cache_write_tokens: i64,
     pub output_tokens: i64,
     pub reasoning_tokens: i64,
+    /// Calls recorded without a cost (unknown model, missing price).
+    pub unpriced: i64,
     /// Total in the tracker's currency.
     pub cost: Money,
     /// Exact USD total.
@@ -402,18 +404,19 @@ pub struct UsageRow {
 }
 
 impl UsageRow {
-    pub(crate) fn new(row: ReportRow, currency: &str) -> Self {
+    pub(crate) fn new(row: ReportRow, currency: &str, rate: Decimal) -> Self {
         UsageRow {
             key: row.key.iter().map(|(g, v)| (g.as_str().to_string(), v.clone())).collect(),
             requests: num(row.requests),
             successful: num(row.successful),
             failed: num(row.failed),
+            unpriced: num(row.unpriced),
             input_tokens: num(row.input_tokens),
             cache_read_tokens: num(row.cache_read_tokens),
             cache_write_tokens: num(row.cache_write_tokens),
             output_tokens: num(row.output_tokens),
             reasoning_tokens: num(row.reasoning_tokens),
-            cost: Money::new(row.cost, currency),
+            cost: Money::new(row.cost_usd * rate, currency),
             cost_usd: row.cost_usd.normalize().to_string(),
             avg_latency_ms: row.avg_latency_ms.and_then(|d| d.to_string().parse::<f64>().ok()),
             p95_latency_ms: row.p95_latency_ms.map(num),

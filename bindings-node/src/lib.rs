@@ -10,8 +10,7 @@
 mod convert;
 mod error;
 
-use std::sync::Arc;
-
+use chrono::Utc;
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -23,33 +22,20 @@ use convert::{
 };
 use error::{to_js_error, OrThrow};
 
-// TEMPORARY until core's tracker facade lands on main: a stand-in with the same paths.
-mod core_stub;
-pub(crate) use core_stub as core;
+pub(crate) use llmledger_core as core;
 
-use crate::core::currency::Rates;
+use crate::core::estimate::EstimateRequest;
 use crate::core::tracker::{self, Tracker, TrackedStream};
-use crate::core::{Error, PriceDb, Result};
-#[allow(unused_imports)]
-use crate::core::ConvertExt;
+use crate::core::{tokens, Error, PriceDb, Rates, Result};
 
 /// The Rust tracker: parses, prices and records calls; answers usage reports.
 #[napi]
 #[derive(Debug)]
 pub struct NativeTracker {
-    inner: Arc<Tracker>,
-    /// The configured rates, for `cost()` in the tracker's currency.
-    rates: Rates,
+    /// A handle: clones share the ledger, so background tasks take one.
+    inner: Tracker,
     /// The configured time zone: the default of usage reports' day/month groups.
     timezone: String,
-}
-
-fn parse_rates(options: &TrackerOptions) -> Result<Rates> {
-    let mut rates = Rates::new();
-    for (code, rate) in options.rates.iter().flatten() {
-        rates = rates.with(code, rate)?;
-    }
-    Ok(rates)
 }
 
 #[napi]
@@ -57,10 +43,9 @@ impl NativeTracker {
     #[napi(constructor)]
     pub fn new(env: Env, options: Option<TrackerOptions>) -> napi::Result<Self> {
         let options = options.unwrap_or_default();
-        let rates = parse_rates(&options).or_throw(&env)?;
         let timezone = options.timezone.clone().unwrap_or_else(|| "UTC".to_string());
         let inner = options.into_config().and_then(Tracker::new).or_throw(&env)?;
-        Ok(NativeTracker { inner: Arc::new(inner), rates, timezone })
+        Ok(NativeTracker { inner, timezone })
     }
 
     /// ISO 4217 code of the costs this tracker reports.
@@ -175,11 +160,15 @@ impl NativeTracker {
         max_output_tokens: Option<u32>,
         expected_cache_hit: Option<String>,
     ) -> napi::Result<EstimateResult> {
-        let hit = parse_fraction(expected_cache_hit).or_throw(&env)?;
-        let est = self
-            .inner
-            .estimate(&model, &messages_json, tools_json.as_deref(), max_output_tokens.map(u64::from), hit)
-            .or_throw(&env)?;
+        let est = estimate_with(
+            |req| self.inner.estimate(req),
+            &model,
+            &messages_json,
+            tools_json.as_deref(),
+            max_output_tokens,
+            expected_cache_hit,
+        )
+        .or_throw(&env)?;
         Ok(estimate_result(est))
     }
 
@@ -226,7 +215,7 @@ impl NativeTracker {
         };
         let options = CostOptions { at, batch, service_tier, regional };
         let currency = self.inner.currency().to_string();
-        price(self.inner.prices(), &model, usage, options, Some((&self.rates, &currency))).or_throw(&env)
+        price(self.inner.prices(), &model, usage, options, Some((self.inner.rates(), &currency))).or_throw(&env)
     }
 }
 
@@ -265,7 +254,7 @@ impl NativeStream {
 /// Background `flush` / `close`.
 #[derive(Debug)]
 pub struct LedgerTask {
-    tracker: Arc<Tracker>,
+    tracker: Tracker,
     close: bool,
 }
 
@@ -285,7 +274,7 @@ impl Task for LedgerTask {
 /// Background usage report.
 #[derive(Debug)]
 pub struct UsageTask {
-    tracker: Arc<Tracker>,
+    tracker: Tracker,
     query: crate::core::report::UsageQuery,
 }
 
@@ -298,9 +287,32 @@ impl Task for UsageTask {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Vec<UsageRow>> {
-        let currency = self.tracker.currency().to_string();
-        Ok(output.or_throw(&env)?.into_iter().map(|row| UsageRow::new(row, &currency)).collect())
+        let currency = self.tracker.currency();
+        // Report rows are USD; the tracker's rate converts them (1 for USD; a non-USD tracker always has one).
+        let rate = self.tracker.rates().get(currency).unwrap_or(Decimal::ONE);
+        Ok(output.or_throw(&env)?.into_iter().map(|row| UsageRow::new(row, currency, rate)).collect())
     }
+}
+
+/// Parses the JSON arguments of an estimate and runs `run` on the request.
+fn estimate_with(
+    run: impl FnOnce(&EstimateRequest<'_>) -> Result<tracker::Estimate>,
+    model: &str,
+    messages_json: &str,
+    tools_json: Option<&str>,
+    max_output_tokens: Option<u32>,
+    expected_cache_hit: Option<String>,
+) -> Result<tracker::Estimate> {
+    let messages: serde_json::Value = serde_json::from_str(messages_json)?;
+    let tools: Option<serde_json::Value> = tools_json.map(serde_json::from_str).transpose()?;
+    let request = EstimateRequest {
+        model,
+        messages: &messages,
+        tools: tools.as_ref(),
+        max_output_tokens: max_output_tokens.map(u64::from),
+        expected_cache_hit: parse_fraction(expected_cache_hit)?,
+    };
+    run(&request)
 }
 
 fn parse_fraction(s: Option<String>) -> Result<Option<Decimal>> {
@@ -346,7 +358,7 @@ fn price(
 /// Tokens of `text` as `model` counts them.
 #[napi]
 pub fn count_tokens(env: Env, model: String, text: String) -> napi::Result<TokenCountResult> {
-    let c = tracker::count_tokens(&model, &text).or_throw(&env)?;
+    let c = tokens::count_text(&model, &text).or_throw(&env)?;
     Ok(TokenCountResult { tokens: num(c.tokens), exact: c.exact })
 }
 
@@ -358,7 +370,10 @@ pub fn count_chat(
     messages_json: String,
     tools_json: Option<String>,
 ) -> napi::Result<TokenCountResult> {
-    let c = tracker::count_chat(&model, &messages_json, tools_json.as_deref()).or_throw(&env)?;
+    let messages: serde_json::Value = serde_json::from_str(&messages_json).map_err(Error::from).or_throw(&env)?;
+    let tools: Option<serde_json::Value> =
+        tools_json.as_deref().map(serde_json::from_str).transpose().map_err(Error::from).or_throw(&env)?;
+    let c = tokens::count_chat(&model, &messages, tools.as_ref()).or_throw(&env)?;
     Ok(TokenCountResult { tokens: num(c.tokens), exact: c.exact })
 }
 
@@ -372,14 +387,13 @@ pub fn estimate(
     max_output_tokens: Option<u32>,
     expected_cache_hit: Option<String>,
 ) -> napi::Result<EstimateResult> {
-    let hit = parse_fraction(expected_cache_hit).or_throw(&env)?;
-    let est = tracker::estimate(
-        EMBEDDED.get_or_init(PriceDb::embedded),
+    let est = estimate_with(
+        |req| tracker::estimate(EMBEDDED.get_or_init(PriceDb::embedded), &Rates::new(), "USD", req, Utc::now()),
         &model,
         &messages_json,
         tools_json.as_deref(),
-        max_output_tokens.map(u64::from),
-        hit,
+        max_output_tokens,
+        expected_cache_hit,
     )
     .or_throw(&env)?;
     Ok(estimate_result(est))

@@ -1,2 +1,445 @@
-//! `llmledger`: count tokens, estimate and price calls, list models, report from the ledger.
-fn main() {}
+//! `llmledger`: count tokens, estimate and price calls, list priced models, and report from the ledger.
+//!
+//! Every command prints an aligned table by default and JSON with `--json`; all arithmetic happens in
+//! `llmledger-core` (this file only parses arguments and formats results).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use llmledger_core::currency::Rates;
+use llmledger_core::estimate::EstimateRequest;
+use llmledger_core::ledger::{Ledger, LedgerConfig};
+use llmledger_core::report::{GroupBy, UsageFilter, UsageQuery};
+use llmledger_core::{tokens, tracker, Error, PriceDb, PriceOptions, Provider, Usage, UsageSource};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(name = "llmledger", version, about = "Exact accounting of LLM API usage and cost")]
+struct Cli {
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// A price file in llmledger's format that extends the embedded prices.
+    #[arg(long, global = true, value_name = "FILE")]
+    prices: Option<PathBuf>,
+    /// A LiteLLM model_prices_and_context_window.json that extends the embedded prices.
+    #[arg(long, global = true, value_name = "FILE")]
+    litellm_prices: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Count the tokens of a text file (or stdin) for a model.
+    Count {
+        #[arg(long)]
+        model: String,
+        /// File to count; `-` or nothing reads stdin.
+        file: Option<PathBuf>,
+    },
+    /// Estimate the cost of a chat request before sending it.
+    Estimate {
+        #[arg(long)]
+        model: String,
+        /// A JSON file holding the messages array (or a request object with `messages` and `tools`).
+        #[arg(long)]
+        messages: PathBuf,
+        /// Worst-case output tokens.
+        #[arg(long)]
+        max_output: Option<u64>,
+        /// Expected fraction of the prompt read from cache, 0..1.
+        #[arg(long)]
+        cache_hit: Option<Decimal>,
+        #[command(flatten)]
+        money: MoneyArgs,
+    },
+    /// Price a usage exactly.
+    Price {
+        #[arg(long)]
+        model: String,
+        /// Uncached input tokens.
+        #[arg(long, default_value_t = 0)]
+        input: u64,
+        /// Cache-read (cached input) tokens.
+        #[arg(long, default_value_t = 0)]
+        cached: u64,
+        /// Cache-write tokens with a 5-minute TTL.
+        #[arg(long, default_value_t = 0)]
+        cache_write: u64,
+        /// Cache-write tokens with a 1-hour TTL.
+        #[arg(long, default_value_t = 0)]
+        cache_write_1h: u64,
+        /// All output tokens (reasoning included).
+        #[arg(long, default_value_t = 0)]
+        output: u64,
+        /// The part of output that is reasoning.
+        #[arg(long, default_value_t = 0)]
+        reasoning: u64,
+        /// Price through the batch API.
+        #[arg(long)]
+        batch: bool,
+        /// Service tier (flex, priority).
+        #[arg(long)]
+        service_tier: Option<String>,
+        /// Date the price is taken at (YYYY-MM-DD); default today.
+        #[arg(long)]
+        at: Option<NaiveDate>,
+        #[command(flatten)]
+        money: MoneyArgs,
+    },
+    /// List priced models.
+    Models {
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Usage and cost report from a ledger.
+    Report {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+        /// Group by any of user, workspace, project, provider, model, session, day, month.
+        #[arg(long, value_delimiter = ',', default_value = "user,model")]
+        by: Vec<String>,
+        #[arg(long)]
+        since: Option<NaiveDate>,
+        #[arg(long)]
+        until: Option<NaiveDate>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        workspace: Option<String>,
+        /// IANA time zone for days and months.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Ledger maintenance.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Recompute rollups from raw events and report differences.
+    Verify {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+    },
+    /// Write spilled events back into the store.
+    Replay {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct MoneyArgs {
+    /// Report in this currency (needs --rate unless USD).
+    #[arg(long, default_value = "USD")]
+    currency: String,
+    /// Units of the currency per USD, e.g. 1391.50 for KRW.
+    #[arg(long)]
+    rate: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    let json = cli.json;
+    match cli.command {
+        Command::Count { model, file } => {
+            let text = read_input(file.as_deref())?;
+            let count = tokens::count_text(&model, &text)?;
+            let exactness = if count.exact { "exact" } else { "approximate" };
+            if json {
+                println!("{}", json!({"model": model, "tokens": count.tokens, "exact": count.exact}));
+            } else {
+                print_table(&["model", "tokens", "count"], vec![vec![model, count.tokens.to_string(), exactness.into()]]);
+            }
+        }
+        Command::Estimate { model, messages, max_output, cache_hit, money } => {
+            let db = load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?;
+            let body: serde_json::Value = serde_json::from_str(&read_input(Some(&messages))?)?;
+            let (messages, tools) = match body.get("messages") {
+                Some(m) => (m.clone(), body.get("tools").cloned()),
+                None => (body, None),
+            };
+            let request = EstimateRequest {
+                model: &model,
+                messages: &messages,
+                tools: tools.as_ref(),
+                max_output_tokens: max_output,
+                expected_cache_hit: cache_hit,
+            };
+            let rates = money.rates()?;
+            let est = tracker::estimate(&db, &rates, &money.currency, &request, Utc::now())?;
+            if json {
+                println!("{}", serde_json::to_string(&est)?);
+            } else {
+                print_table(
+                    &["model", "input tokens", "count", "max output", "min cost", "max cost", "currency"],
+                    vec![vec![
+                        est.model,
+                        est.input_tokens.to_string(),
+                        if est.exact { "exact" } else { "approximate" }.into(),
+                        est.max_output_tokens.to_string(),
+                        est.min_cost.normalize().to_string(),
+                        est.max_cost.normalize().to_string(),
+                        est.currency,
+                    ]],
+                );
+            }
+        }
+        Command::Price {
+            model,
+            input,
+            cached,
+            cache_write,
+            cache_write_1h,
+            output,
+            reasoning,
+            batch,
+            service_tier,
+            at,
+            money,
+        } => {
+            let db = load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?;
+            let usage = Usage {
+                input_tokens: input,
+                cache_read_tokens: cached,
+                cache_write_tokens: cache_write + cache_write_1h,
+                cache_write_1h_tokens: cache_write_1h,
+                output_tokens: output,
+                reasoning_tokens: reasoning,
+                usage_source: UsageSource::Reported,
+                ..Usage::default()
+            };
+            let at = match at {
+                Some(d) => Utc.from_utc_datetime(&d.and_hms_opt(12, 0, 0).unwrap_or_default()),
+                None => Utc::now(),
+            };
+            let opts = PriceOptions { batch, service_tier, ..PriceOptions::default() };
+            let cost = db.price(&usage, &model, at, &opts)?.convert(&money.rates()?, &money.currency)?;
+            if json {
+                println!("{}", serde_json::to_string(&cost)?);
+            } else {
+                let b = &cost.breakdown;
+                let mut rows: Vec<Vec<String>> = [
+                    ("input", b.input),
+                    ("cache read", b.cache_read),
+                    ("cache write 5m", b.cache_write_5m),
+                    ("cache write 1h", b.cache_write_1h),
+                    ("output", b.output),
+                    ("reasoning", b.reasoning),
+                    ("audio input", b.audio_input),
+                    ("audio output", b.audio_output),
+                    ("image input", b.image_input),
+                    ("image output", b.image_output),
+                    ("request", b.request),
+                ]
+                .into_iter()
+                .filter(|(_, amount)| !amount.is_zero())
+                .map(|(name, amount)| vec![name.to_string(), amount.normalize().to_string()])
+                .collect();
+                rows.push(vec!["total (USD)".into(), cost.total_usd.normalize().to_string()]);
+                if cost.currency != "USD" {
+                    rows.push(vec![format!("total ({} at {})", cost.currency, cost.rate), cost.total.normalize().to_string()]);
+                }
+                println!("{} ({}), prices effective {}", cost.model, cost.provider, cost.price_version);
+                print_table(&["component", "USD"], rows);
+            }
+        }
+        Command::Models { provider } => {
+            let db = load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?;
+            let provider = provider.map(|p| p.parse::<Provider>()).transpose()?;
+            let models = db.models(provider);
+            if json {
+                println!("{}", serde_json::to_string(&models)?);
+            } else {
+                let rows = models
+                    .iter()
+                    .map(|m| {
+                        let r = &m.current.rates;
+                        let fmt = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+                        vec![
+                            m.provider.to_string(),
+                            m.id.clone(),
+                            format!("{:?}", m.mode).to_lowercase(),
+                            fmt(r.input),
+                            fmt(r.cache_read),
+                            fmt(r.output),
+                            m.current.effective_from.to_string(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &["provider", "model", "mode", "input $/1M", "cached $/1M", "output $/1M", "since"],
+                    rows,
+                );
+            }
+        }
+        Command::Report { store, by, since, until, user, workspace, tz, format } => {
+            let group_by = by.iter().map(|g| g.parse::<GroupBy>()).collect::<Result<Vec<_>, _>>()?;
+            let ledger = Ledger::open(&store, LedgerConfig { timezone: tz.clone(), ..LedgerConfig::default() })?;
+            let tz_parsed: chrono_tz::Tz =
+                tz.parse().map_err(|_| Error::config("tz", &tz, "not an IANA time zone"))?;
+            let local_midnight = |d: NaiveDate| -> Option<DateTime<Utc>> {
+                tz_parsed.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).earliest().map(|t| t.with_timezone(&Utc))
+            };
+            let query = UsageQuery {
+                filter: UsageFilter {
+                    user_id: user,
+                    workspace_id: workspace,
+                    since: since.and_then(local_midnight),
+                    until: until.and_then(|d| local_midnight(d.succ_opt()?)),
+                    ..UsageFilter::default()
+                },
+                group_by: group_by.clone(),
+                timezone: tz,
+            };
+            let rows = ledger.query(&query)?;
+            let format = if json { Format::Json } else { format };
+            print_report(&group_by, &rows, format)?;
+            ledger.close()?;
+        }
+        Command::Ledger { command } => match command {
+            LedgerCommand::Verify { store } => {
+                let ledger = Ledger::open(&store, LedgerConfig::default())?;
+                let diffs = ledger.verify()?;
+                ledger.close()?;
+                if diffs.is_empty() {
+                    println!("ledger {store}: rollups match raw events");
+                } else {
+                    for d in &diffs {
+                        println!("{d}");
+                    }
+                    return Err(Error::new(
+                        llmledger_core::ErrorCode::Store,
+                        format!("{} rollup differences", diffs.len()),
+                    ));
+                }
+            }
+            LedgerCommand::Replay { store } => {
+                let ledger = Ledger::open(&store, LedgerConfig::default())?;
+                let replayed = ledger.replay_spill()?;
+                ledger.close()?;
+                println!("replayed {replayed} spilled events into {store}");
+            }
+        },
+    }
+    Ok(())
+}
+
+impl MoneyArgs {
+    fn rates(&self) -> Result<Rates, Error> {
+        let mut rates = Rates::new();
+        if let Some(rate) = &self.rate {
+            rates.insert(&self.currency, rate)?;
+        }
+        Ok(rates)
+    }
+}
+
+fn load_prices(prices: Option<&std::path::Path>, litellm: Option<&std::path::Path>) -> Result<PriceDb, Error> {
+    let mut db = PriceDb::embedded();
+    if let Some(path) = prices {
+        db.extend(PriceDb::from_json(&read_input(Some(path))?)?);
+    }
+    if let Some(path) = litellm {
+        db.extend(PriceDb::from_litellm_json(&read_input(Some(path))?)?);
+    }
+    Ok(db)
+}
+
+fn read_input(path: Option<&std::path::Path>) -> Result<String, Error> {
+    match path {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read_to_string(p).map_err(|e| Error::config("file", p.display(), &e.to_string()))
+        }
+        _ => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            Ok(text)
+        }
+    }
+}
+
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.iter().copied());
+    for row in rows {
+        table.add_row(row.into_iter().map(|c| {
+            let numeric = c.chars().next().is_some_and(|ch| ch.is_ascii_digit());
+            Cell::new(c).set_alignment(if numeric { CellAlignment::Right } else { CellAlignment::Left })
+        }));
+    }
+    println!("{table}");
+}
+
+fn print_report(group_by: &[GroupBy], rows: &[llmledger_core::report::ReportRow], format: Format) -> Result<(), Error> {
+    if format == Format::Json {
+        println!("{}", serde_json::to_string(rows)?);
+        return Ok(());
+    }
+    let mut header: Vec<String> = group_by.iter().map(|g| g.to_string()).collect();
+    header.extend(
+        ["requests", "failed", "input", "cached", "cache write", "output", "reasoning", "cost USD", "avg ms", "p95 ms"]
+            .map(String::from),
+    );
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut cells: Vec<String> = r.key.iter().map(|(_, v)| v.clone()).collect();
+            cells.extend([
+                r.requests.to_string(),
+                r.failed.to_string(),
+                r.input_tokens.to_string(),
+                r.cache_read_tokens.to_string(),
+                r.cache_write_tokens.to_string(),
+                r.output_tokens.to_string(),
+                r.reasoning_tokens.to_string(),
+                r.cost_usd.normalize().to_string(),
+                r.avg_latency_ms.map(|d| d.round_dp(1).to_string()).unwrap_or_default(),
+                r.p95_latency_ms.map(|d| d.to_string()).unwrap_or_default(),
+            ]);
+            cells
+        })
+        .collect();
+    if format == Format::Csv {
+        let mut out = csv::Writer::from_writer(std::io::stdout());
+        let csv_error = |e: csv::Error| Error::new(llmledger_core::ErrorCode::Io, format!("writing CSV: {e}"));
+        out.write_record(&header).map_err(csv_error)?;
+        for row in body {
+            out.write_record(&row).map_err(csv_error)?;
+        }
+        out.flush()?;
+    } else {
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        print_table(&header, body);
+    }
+    Ok(())
+}

@@ -11,12 +11,21 @@
 //! | [`currency`] | conversion of USD costs through a caller-supplied rate table |
 //! | [`ledger`] | recording usage events: the batching writer and its stores |
 //! | [`report`] | usage reports from the ledger |
+//! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
+pub mod currency;
 pub mod error;
+pub mod estimate;
+pub mod ledger;
 pub mod pricing;
+pub mod report;
+pub mod stream;
+pub mod tracker;
 pub mod tokens;
 pub mod usage;
 
+pub use currency::Rates;
 pub use error::{Error, ErrorCode, Result};
-pub use pricing::{Breakdown, Cost, PriceDb, PriceOptions};
-pub use usage::{Api, Provider, Usage, UsageFlag, UsageSource};
+pub use pricing::{Breakdown, Cost, ModelInfo, PriceDb, PriceOptions, ResolvedModel};
+pub use stream::StreamAccumulator;
+pub use usage::{parse_response, parse_response_value, Api, Provider, Usage, UsageFlag, UsageSource};

@@ -11,6 +11,7 @@ the routes and how a request selects a case.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -38,6 +39,13 @@ ROUTES = [
 
 TEXT = ["Hello", " from", " the", " mock", "."]
 
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh response id: real providers never repeat one, and the ledger uses it as the idempotency key."""
+    return f"{prefix}{next(_ids):06d}"
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Default bodies. Usage numbers are fixed so tests can compute exact expected costs.
@@ -61,7 +69,7 @@ def chat_usage(model: str) -> Dict[str, Any]:
 
 def chat_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
     return {
-        "id": "chatcmpl-mock-1",
+        "id": new_id("chatcmpl-mock-"),
         "object": "chat.completion",
         "created": 1_760_000_000,
         "model": model,
@@ -79,14 +87,16 @@ def chat_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def chat_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Iterator[Tuple[Optional[str], str]]:
-    base = {"id": "chatcmpl-mock-1", "object": "chat.completion.chunk", "created": 1_760_000_000, "model": model}
+def chat_stream(
+    model: str, req: Dict[str, Any], with_usage: bool, pieces: List[str] = TEXT
+) -> Iterator[Tuple[Optional[str], str]]:
+    base = {"id": new_id("chatcmpl-mock-"), "object": "chat.completion.chunk", "created": 1_760_000_000, "model": model}
     base["service_tier"] = "default"
     base["system_fingerprint"] = "fp_mock"
     extra = {"usage": None} if with_usage else {}
     first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
     yield None, json.dumps({**base, "choices": [first], **extra})
-    for piece in TEXT:
+    for piece in pieces:
         choice = {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}
         yield None, json.dumps({**base, "choices": [choice], **extra})
     yield None, json.dumps({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}], **extra})
@@ -107,7 +117,7 @@ def responses_usage() -> Dict[str, Any]:
 
 def responses_body(model: str, req: Dict[str, Any], status: str = "completed") -> Dict[str, Any]:
     return {
-        "id": "resp_mock_1",
+        "id": new_id("resp_mock_"),
         "object": "response",
         "created_at": 1_760_000_000,
         "status": status,
@@ -139,6 +149,7 @@ def responses_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Itera
 
     created = responses_body(model, req, status="in_progress")
     created["output"] = []
+    response_id = created["id"]
     yield ev("response.created", {"response": created})
     item = {"type": "message", "id": "msg_mock_1", "status": "in_progress", "role": "assistant", "content": []}
     yield ev("response.output_item.added", {"output_index": 0, "item": item})
@@ -150,7 +161,7 @@ def responses_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Itera
             "response.output_text.delta",
             {"item_id": "msg_mock_1", "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []},
         )
-    done = responses_body(model, req)
+    done = dict(responses_body(model, req), id=response_id)
     if not with_usage:
         done["usage"] = None
     yield ev("response.completed", {"response": done})
@@ -168,7 +179,7 @@ def anthropic_usage() -> Dict[str, Any]:
 
 def anthropic_body(model: str, req: Dict[str, Any]) -> Dict[str, Any]:
     return {
-        "id": "msg_mock_1",
+        "id": new_id("msg_mock_"),
         "type": "message",
         "role": "assistant",
         "model": model,
@@ -492,7 +503,9 @@ class Handler(BaseHTTPRequestHandler):
         if case == "no_usage":
             include_usage = False
         if route == "chat":
-            events = list(chat_stream(model, req, include_usage))
+            chunks = int(self.headers.get("x-mock-chunks", "0") or 0)
+            pieces = [f" w{i}" for i in range(chunks)] if chunks > 0 else TEXT
+            events = list(chat_stream(model, req, include_usage, pieces))
         elif route == "responses":
             events = list(responses_stream(model, req, case != "no_usage"))
         elif route == "anthropic_messages":

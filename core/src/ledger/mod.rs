@@ -1,0 +1,473 @@
+//! Recording usage events: the [`Ledger`] (a bounded queue drained by a background batching writer,
+//! with retry, spill-to-disk and replay), the public [`Store`] trait and the built-in stores.
+//!
+//! Store URLs (see [`Ledger::open`]):
+//!
+//! | URL | store |
+//! |---|---|
+//! | `sqlite:///abs/path.db`, `sqlite://./rel.db`, `sqlite:rel.db` | embedded SQLite (default `sqlite://./llmledger.db`) |
+//! | `postgres://user@host:port/db`, `postgresql://…` | PostgreSQL (feature `postgres`) |
+//! | `jsonl:///abs/dir`, `jsonl://./dir`, `jsonl:dir` | append-only JSON-lines files in a directory |
+//! | `memory://` | in-process, for tests |
+//!
+//! The path of a `sqlite`/`jsonl` URL is everything after `scheme:` with a leading `//` removed, so
+//! three slashes give an absolute path; `sqlite:///./x.db` (a `.` or `..` first segment) is relative.
+//!
+//! Durability (`LedgerConfig::durability`):
+//! - [`Durability::Batch`] (default): `record` only enqueues; the loss window if the process is killed
+//!   is the events still in the queue or in the batch being written. Everything `flush` returned for
+//!   is in the store (or, with an error saying so, in the spill file).
+//! - [`Durability::Sync`]: `record` appends the event to the spill file used as a write-ahead log and
+//!   fsyncs it (group commit) before returning; the writer moves the log into the store. A SIGKILL at any
+//!   moment loses no event whose `record` returned.
+
+pub mod event;
+pub mod jsonl;
+pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+pub mod spill;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+mod writer;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+pub use event::{Attribution, Status, UsageEvent};
+pub use memory::MemoryStore;
+pub use spill::Journal;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::report::{parse_tz, ReportRow, RollupDiff, UsageQuery};
+
+/// Where events are kept. Implement it to add a store (MySQL, ClickHouse, …); the writer calls it
+/// from one thread at a time, queries may come from any thread.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Writes `events` atomically and idempotently: an `event_id` already stored is ignored (and
+    /// must not be counted again in the rollups, which are updated in the same transaction).
+    /// Returns how many events were newly inserted.
+    fn write_batch(&self, events: &[UsageEvent]) -> Result<usize>;
+
+    /// Answers a report query.
+    fn query(&self, query: &UsageQuery) -> Result<Vec<ReportRow>>;
+
+    /// Recomputes the rollups from raw events and returns every row that differs (empty = consistent;
+    /// stores without rollups return an empty list).
+    fn verify(&self) -> Result<Vec<RollupDiff>>;
+
+    /// Every stored event id (for verification tools and tests; not for hot paths).
+    fn event_ids(&self) -> Result<Vec<String>>;
+}
+
+/// When `record` may return, see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    #[default]
+    Batch,
+    Sync,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "batch" => Ok(Self::Batch),
+            "sync" => Ok(Self::Sync),
+            other => Err(Error::config("durability", other, "expected \"batch\" or \"sync\"")),
+        }
+    }
+}
+
+/// What `record` does when the in-memory queue is full (Batch durability).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FullQueuePolicy {
+    /// Append the event to the spill file (no fsync; survives a process kill, not a power loss); the
+    /// writer replays it. Memory stays bounded by `queue_capacity`.
+    #[default]
+    Spill,
+    /// Wait for room in the queue.
+    Block,
+    /// Return an [`ErrorCode::Store`] error; the caller keeps the event.
+    Error,
+}
+
+/// Ledger settings. `Default` gives the documented defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// Events per store write (500).
+    pub batch_size: usize,
+    /// Longest time an event waits in a partial batch (200 ms).
+    pub flush_interval: Duration,
+    /// Events held in memory before the full-queue policy applies (16,384 ≈ 10 MiB of events).
+    pub queue_capacity: usize,
+    /// Retries of a failed batch before it is spilled (5).
+    pub max_retries: u32,
+    /// First retry delay (50 ms); each next one is `multiplier` times longer, capped at `max_backoff`.
+    pub initial_backoff: Duration,
+    /// Cap of the retry delay (5 s); also the interval at which a spilled journal is retried.
+    pub max_backoff: Duration,
+    /// Backoff growth factor (2).
+    pub backoff_multiplier: u32,
+    /// Randomize each delay uniformly in `[d/2, d]` so many instances do not retry in step (true).
+    pub jitter: bool,
+    pub durability: Durability,
+    /// The spill / write-ahead file. Default: `<db path>.spill.jsonl` for SQLite and JSONL stores, a
+    /// file in the temp dir named after the URL for PostgreSQL and memory stores.
+    pub spill_path: Option<PathBuf>,
+    pub full_queue: FullQueuePolicy,
+    /// IANA time zone of the daily/monthly rollups ("UTC").
+    pub timezone: String,
+    /// JSONL store: start a new file past this many bytes (64 MiB); files also rotate daily (UTC).
+    pub jsonl_rotate_bytes: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            flush_interval: Duration::from_millis(200),
+            queue_capacity: 16_384,
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(5),
+            backoff_multiplier: 2,
+            jitter: true,
+            durability: Durability::Batch,
+            spill_path: None,
+            full_queue: FullQueuePolicy::Spill,
+            timezone: "UTC".into(),
+            jsonl_rotate_bytes: 64 << 20,
+        }
+    }
+}
+
+impl LedgerConfig {
+    fn validate(&self) -> Result<Tz> {
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", 0, "must be at least 1"));
+        }
+        if self.queue_capacity == 0 {
+            return Err(Error::config("queue_capacity", 0, "must be at least 1"));
+        }
+        if self.backoff_multiplier == 0 {
+            return Err(Error::config("backoff_multiplier", 0, "must be at least 1"));
+        }
+        if self.flush_interval.is_zero() {
+            return Err(Error::config("flush_interval", "0", "must be positive"));
+        }
+        if self.timezone.is_empty() {
+            return Ok(Tz::UTC);
+        }
+        parse_tz("timezone", &self.timezone)
+    }
+}
+
+/// Counters of a ledger's life so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LedgerStats {
+    /// `record` calls that returned `Ok`.
+    pub recorded: u64,
+    /// Events the store confirmed as newly inserted.
+    pub inserted: u64,
+    /// Events appended to the spill file because the store failed or the queue was full.
+    pub spilled: u64,
+}
+
+/// A message to the writer.
+#[derive(Debug)]
+enum Msg {
+    Event(Box<UsageEvent>),
+    /// Write everything before this message, drain the journal, then answer.
+    Flush(std::sync::mpsc::SyncSender<Result<()>>),
+    /// Like flush, then stop.
+    Close(std::sync::mpsc::SyncSender<Result<()>>),
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn Store>,
+    journal: Journal,
+    config: LedgerConfig,
+    closed: AtomicBool,
+    recorded: AtomicU64,
+    inserted: AtomicU64,
+    spilled: AtomicU64,
+}
+
+/// The recording handle. `record` enqueues (or, in `sync` mode, journals) and returns; a background
+/// thread running a tokio runtime batches, writes, retries, spills and replays. Dropping it closes it.
+#[derive(Debug)]
+pub struct Ledger {
+    shared: Arc<Shared>,
+    tx: tokio::sync::mpsc::Sender<Msg>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Splits a store URL into (scheme, rest).
+fn path_of(url: &str, scheme: &str) -> Result<PathBuf> {
+    let rest = url.get(scheme.len() + 1..).unwrap_or("");
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let rest = if rest.starts_with("/./") || rest.starts_with("/../") { &rest[1..] } else { rest };
+    if rest.is_empty() {
+        return Err(Error::config("store", url, "missing a path after the scheme"));
+    }
+    Ok(PathBuf::from(rest))
+}
+
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+/// A stable short name for a URL (FNV-1a), without the password, for default spill file names.
+fn url_fingerprint(url: &str) -> String {
+    let cleaned: String = match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}{}", &url[..s + 3], user, &url[at..])
+        }
+        _ => url.to_string(),
+    };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in cleaned.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+impl Ledger {
+    /// The store used when nothing is configured: `./llmledger.db`.
+    pub const DEFAULT_URL: &'static str = "sqlite://./llmledger.db";
+
+    /// Opens the store named by `url` (see the module docs) and starts the writer. An unknown scheme,
+    /// an unwritable path or a bad setting is an [`ErrorCode::Config`] error naming the field.
+    pub fn open(url: &str, config: LedgerConfig) -> Result<Self> {
+        let tz = config.validate()?;
+        let scheme = url.split(':').next().unwrap_or("");
+        let (store, default_spill): (Arc<dyn Store>, PathBuf) = match scheme {
+            "memory" => {
+                static N: AtomicU64 = AtomicU64::new(0);
+                let n = N.fetch_add(1, Ordering::Relaxed);
+                let spill = std::env::temp_dir()
+                    .join(format!("llmledger-spill-memory-{}-{n}.jsonl", std::process::id()));
+                (Arc::new(MemoryStore::new(tz)), spill)
+            }
+            #[cfg(feature = "sqlite")]
+            "sqlite" => {
+                let path = path_of(url, scheme)?;
+                (Arc::new(sqlite::SqliteStore::open(&path, tz)?), sibling(&path, ".spill.jsonl"))
+            }
+            "jsonl" => {
+                let path = path_of(url, scheme)?;
+                (Arc::new(jsonl::JsonlStore::open(&path, config.jsonl_rotate_bytes)?), sibling(&path, ".spill.jsonl"))
+            }
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => {
+                let spill = std::env::temp_dir().join(format!("llmledger-spill-pg-{}.jsonl", url_fingerprint(url)));
+                (Arc::new(postgres::PgStore::connect(url, tz)?), spill)
+            }
+            #[cfg(not(feature = "postgres"))]
+            "postgres" | "postgresql" => {
+                return Err(Error::config("store", url, "this build has no PostgreSQL support (feature `postgres`)"))
+            }
+            #[cfg(not(feature = "sqlite"))]
+            "sqlite" => return Err(Error::config("store", url, "this build has no SQLite support (feature `sqlite`)")),
+            _ => {
+                return Err(Error::config("store", url, "unknown store URL scheme (expected sqlite, postgres, jsonl or memory)"))
+            }
+        };
+        let config = LedgerConfig { spill_path: Some(config.spill_path.clone().unwrap_or(default_spill)), ..config };
+        Self::start(store, config)
+    }
+
+    /// Runs a ledger over a caller-provided store. Without `spill_path` the spill file goes to the
+    /// temp dir, named after the process and a counter.
+    pub fn with_store(store: Arc<dyn Store>, config: LedgerConfig) -> Result<Self> {
+        config.validate()?;
+        let spill = config.spill_path.clone().unwrap_or_else(|| {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            std::env::temp_dir().join(format!("llmledger-spill-custom-{}-{n}.jsonl", std::process::id()))
+        });
+        Self::start(store, LedgerConfig { spill_path: Some(spill), ..config })
+    }
+
+    fn start(store: Arc<dyn Store>, config: LedgerConfig) -> Result<Self> {
+        let spill_path = config.spill_path.clone().unwrap_or_default();
+        let journal = Journal::open(&spill_path)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(config.queue_capacity);
+        let shared = Arc::new(Shared {
+            store,
+            journal,
+            config,
+            closed: AtomicBool::new(false),
+            recorded: AtomicU64::new(0),
+            inserted: AtomicU64::new(0),
+            spilled: AtomicU64::new(0),
+        });
+        let thread = writer::spawn(Arc::clone(&shared), rx)?;
+        Ok(Self { shared, tx, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Records one event: validates it, then enqueues it (Batch) or journals it with fsync (Sync).
+    /// Never blocks on the store.
+    pub fn record(&self, event: UsageEvent) -> Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorCode::Closed, "the ledger is closed"));
+        }
+        event.validate()?;
+        if self.shared.config.durability == Durability::Sync {
+            self.shared.journal.append(&event, true)?;
+            self.shared.recorded.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        match self.tx.try_send(Msg::Event(Box::new(event))) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                return Err(Error::new(ErrorCode::Closed, "the ledger writer has stopped"))
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Full(Msg::Event(event))) => match self.shared.config.full_queue {
+                FullQueuePolicy::Spill => {
+                    self.shared.journal.append(&event, false)?;
+                    self.shared.spilled.fetch_add(1, Ordering::Relaxed);
+                }
+                FullQueuePolicy::Block => self.send_blocking(Msg::Event(event))?,
+                FullQueuePolicy::Error => {
+                    return Err(Error::new(ErrorCode::Store, "the ledger queue is full (full_queue = error)")
+                        .with_field("queue_capacity")
+                        .with_value(self.shared.config.queue_capacity.to_string()))
+                }
+            },
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                return Err(Error::new(ErrorCode::Store, "unexpected message in the ledger queue"))
+            }
+        }
+        self.shared.recorded.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends without tokio's `blocking_send`, which panics when called from async code.
+    fn send_blocking(&self, mut msg: Msg) -> Result<()> {
+        let mut pause = Duration::from_micros(20);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                    return Err(Error::new(ErrorCode::Closed, "the ledger writer has stopped"))
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Full(m)) => {
+                    msg = m;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(2));
+                }
+            }
+        }
+    }
+
+    fn round_trip(&self, make: impl FnOnce(std::sync::mpsc::SyncSender<Result<()>>) -> Msg) -> Result<()> {
+        let (reply, wait) = std::sync::mpsc::sync_channel(1);
+        self.send_blocking(make(reply))?;
+        wait.recv().map_err(|_| Error::new(ErrorCode::Closed, "the ledger writer has stopped"))?
+    }
+
+    /// Returns when everything recorded before the call is in the store. If the store stays down the
+    /// events are in the spill file and the error (code `store`) says so; they are replayed later.
+    pub fn flush(&self) -> Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorCode::Closed, "the ledger is closed"));
+        }
+        self.round_trip(Msg::Flush)
+    }
+
+    /// Flushes and stops the writer. Later calls (and `record`) return [`ErrorCode::Closed`].
+    pub fn close(&self) -> Result<()> {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::new(ErrorCode::Closed, "the ledger is already closed"));
+        }
+        let result = self.round_trip(Msg::Close);
+        if let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = handle.join();
+        }
+        result
+    }
+
+    /// Replays the spill file into the store now; returns the number of events read from it.
+    pub fn replay_spill(&self) -> Result<u64> {
+        let shared = &self.shared;
+        shared.journal.replay(shared.config.batch_size, |chunk| {
+            let n = shared.store.write_batch(chunk)?;
+            shared.inserted.fetch_add(n as u64, Ordering::Relaxed);
+            Ok(())
+        })
+    }
+
+    /// A usage report (runs on the caller's thread against the store).
+    pub fn query(&self, query: &UsageQuery) -> Result<Vec<ReportRow>> {
+        self.shared.store.query(query)
+    }
+
+    /// Rollup rows that differ from a recomputation over raw events.
+    pub fn verify(&self) -> Result<Vec<RollupDiff>> {
+        self.shared.store.verify()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    pub fn spill_path(&self) -> &Path {
+        self.shared.journal.path()
+    }
+
+    pub fn stats(&self) -> LedgerStats {
+        LedgerStats {
+            recorded: self.shared.recorded.load(Ordering::Relaxed),
+            inserted: self.shared.inserted.load(Ordering::Relaxed),
+            spilled: self.shared.spilled.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if !self.shared.closed.load(Ordering::Acquire) {
+            let _ = self.close();
+        }
+    }
+}
+
+/// A priced test event: id `e{i}`, cost `0.000001 × (i % 7 + 1)` USD, user `user`, model gpt-4o.
+#[cfg(test)]
+pub(crate) fn test_event(i: u64, user: &str) -> UsageEvent {
+    use crate::usage::{Api, Provider, Usage};
+    let usage = Usage { input_tokens: 100 + i % 10, output_tokens: 20, ..Usage::default() };
+    let total = rust_decimal::Decimal::new(i64::try_from(i % 7 + 1).unwrap_or(1), 6);
+    let cost = crate::pricing::Cost {
+        provider: Provider::OpenAi,
+        model: "gpt-4o".into(),
+        price_version: chrono::NaiveDate::default(),
+        breakdown: crate::pricing::Breakdown::default(),
+        total_usd: total,
+        currency: "USD".into(),
+        rate: rust_decimal::Decimal::ONE,
+        total,
+        tier_above: None,
+        uncertain: false,
+    };
+    UsageEvent::new(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", usage)
+        .with_id(format!("e{i}"))
+        .with_cost(cost)
+        .with_latency_ms(100 + i % 50)
+        .with_attribution(Attribution { user_id: Some(user.into()), ..Attribution::default() })
+}

@@ -1,0 +1,341 @@
+//! The background writer: one thread running a current-thread tokio runtime that drains the queue,
+//! batches by size and time, writes through the store (on tokio's blocking pool, so stores may block),
+//! retries with exponential backoff and jitter, spills batches the store keeps refusing to the journal,
+//! and replays the journal when the store is back (and at start, for what a previous run left).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::Receiver;
+use tokio::time::Instant;
+
+use super::{Durability, Msg, Shared};
+use crate::error::{Error, ErrorCode, Result};
+use crate::ledger::event::UsageEvent;
+
+pub(super) fn spawn(shared: Arc<Shared>, rx: Receiver<Msg>) -> Result<std::thread::JoinHandle<()>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::new(ErrorCode::Store, format!("cannot start the ledger writer runtime: {e}")))?;
+    std::thread::Builder::new()
+        .name("llmledger-writer".into())
+        .spawn(move || rt.block_on(Writer::new(shared).run(rx)))
+        .map_err(|e| Error::new(ErrorCode::Store, format!("cannot start the ledger writer thread: {e}")))
+}
+
+/// The delay before retry number `attempt` (0-based): `initial × multiplier^attempt`, capped at
+/// `max`, then with jitter drawn uniformly from `[d/2, d]`.
+pub(super) fn backoff(config: &super::LedgerConfig, attempt: u32, rng: &mut u64) -> Duration {
+    let mut d = config.initial_backoff;
+    for _ in 0..attempt {
+        d = d.saturating_mul(config.backoff_multiplier);
+        if d >= config.max_backoff {
+            break;
+        }
+    }
+    let d = d.min(config.max_backoff);
+    if !config.jitter {
+        return d;
+    }
+    let half = d / 2;
+    let span = u64::try_from(half.as_micros()).unwrap_or(u64::MAX);
+    let extra = if span == 0 { 0 } else { splitmix(rng) % (span + 1) };
+    half + Duration::from_micros(extra)
+}
+
+/// A tiny PRNG for jitter (no need for cryptographic quality, only for de-synchronizing instances).
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    batch: Vec<UsageEvent>,
+    batch_started: Instant,
+    /// Events neither the store nor the journal accepted (disk full too); retried on every tick.
+    held: Vec<UsageEvent>,
+    /// The store failed a batch after all retries: try once per batch until a write succeeds.
+    degraded: bool,
+    next_drain: Instant,
+    drain_failures: u32,
+    rng: u64,
+}
+
+impl Writer {
+    fn new(shared: Arc<Shared>) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x5eed)
+            ^ u64::from(std::process::id()).rotate_left(32);
+        let cap = shared.config.batch_size;
+        Self {
+            shared,
+            batch: Vec::with_capacity(cap),
+            batch_started: Instant::now(),
+            held: Vec::new(),
+            degraded: false,
+            next_drain: Instant::now(),
+            drain_failures: 0,
+            rng: seed,
+        }
+    }
+
+    async fn run(mut self, mut rx: Receiver<Msg>) {
+        // Whatever a previous run left in the journal goes in first.
+        if self.shared.journal.is_dirty() {
+            let _ = self.drain_journal().await;
+        }
+        loop {
+            let msg = match self.deadline() {
+                Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                    Ok(m) => m,
+                    Err(_) => {
+                        self.tick().await;
+                        continue;
+                    }
+                },
+                None => rx.recv().await,
+            };
+            let Some(msg) = msg else {
+                // Every sender is gone without a close: still write what we have.
+                let _ = self.flush_all().await;
+                return;
+            };
+            match msg {
+                Msg::Event(e) => {
+                    if self.batch.is_empty() {
+                        self.batch_started = Instant::now();
+                    }
+                    self.batch.push(*e);
+                    if self.batch.len() >= self.shared.config.batch_size {
+                        let _ = self.write_out().await;
+                    }
+                }
+                Msg::Flush(reply) => {
+                    let r = self.flush_all().await;
+                    let _ = reply.send(r);
+                }
+                Msg::Close(reply) => {
+                    let r = self.flush_all().await;
+                    let _ = reply.send(r);
+                    return;
+                }
+            }
+            if self.deadline().is_some_and(|d| d <= Instant::now()) {
+                self.tick().await;
+            }
+        }
+    }
+
+    /// When the writer must wake up without a message.
+    fn deadline(&self) -> Option<Instant> {
+        let batch = (!self.batch.is_empty()).then(|| self.batch_started + self.shared.config.flush_interval);
+        // In sync mode the journal is the queue, filled without messages: poll it every interval.
+        let poll = self.shared.config.durability == Durability::Sync;
+        let drain = (poll || self.shared.journal.is_dirty() || !self.held.is_empty()).then_some(self.next_drain);
+        match (batch, drain) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        if !self.batch.is_empty() && self.batch_started + self.shared.config.flush_interval <= now {
+            let _ = self.write_out().await;
+        }
+        if self.next_drain <= now {
+            if self.shared.journal.is_dirty() || !self.held.is_empty() {
+                let _ = self.retry_held().await;
+                let _ = self.drain_journal().await;
+            } else {
+                self.next_drain = now + self.shared.config.flush_interval;
+            }
+        }
+    }
+
+    /// Everything so far into the store; an error says what is left in the spill file.
+    async fn flush_all(&mut self) -> Result<()> {
+        let mut first_err = None;
+        if !self.batch.is_empty() {
+            first_err = self.write_out().await.err();
+        }
+        if let Err(e) = self.retry_held().await {
+            first_err.get_or_insert(e);
+        }
+        if self.shared.journal.is_dirty() {
+            if let Err(e) = self.drain_journal().await {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            None => Ok(()),
+            Some(e) => {
+                let path = self.shared.journal.path().display().to_string();
+                let held = if self.held.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} events could not be spilled either and are held in memory)", self.held.len())
+                };
+                Err(Error::new(
+                    ErrorCode::Store,
+                    format!(
+                        "the store did not take every event; the rest are in the spill file {path} and will be replayed{held}: {e}"
+                    ),
+                )
+                .with_field("spill_path")
+                .with_value(path))
+            }
+        }
+    }
+
+    async fn store_write(&self, batch: Vec<UsageEvent>) -> (Vec<UsageEvent>, Result<usize>) {
+        let store = Arc::clone(&self.shared.store);
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = store.write_batch(&batch);
+            (batch, r)
+        })
+        .await;
+        match joined {
+            Ok(pair) => pair,
+            // The store panicked and took the batch with it; the panic is a store bug we cannot
+            // recover events from, so report it loudly.
+            Err(e) => (Vec::new(), Err(Error::new(ErrorCode::Store, format!("the store panicked: {e}")))),
+        }
+    }
+
+    /// Writes the current batch with retries; spills it when the store keeps failing.
+    async fn write_out(&mut self) -> Result<()> {
+        let mut batch = std::mem::take(&mut self.batch);
+        self.batch.reserve(self.shared.config.batch_size);
+        let attempts = if self.degraded { 1 } else { self.shared.config.max_retries + 1 };
+        let mut last = None;
+        for attempt in 0..attempts {
+            let (b, r) = self.store_write(batch).await;
+            batch = b;
+            match r {
+                Ok(n) => {
+                    self.shared.inserted.fetch_add(n as u64, Ordering::Relaxed);
+                    if self.degraded {
+                        // The store is back: replay the journal right away.
+                        self.degraded = false;
+                        self.drain_failures = 0;
+                        self.next_drain = Instant::now();
+                    }
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+            if attempt + 1 < attempts {
+                tokio::time::sleep(backoff(&self.shared.config, attempt, &mut self.rng)).await;
+            }
+        }
+        let err = last.unwrap_or_else(|| Error::new(ErrorCode::Store, "store write failed"));
+        self.spill(batch);
+        self.degraded = true;
+        Err(err)
+    }
+
+    fn spill(&mut self, batch: Vec<UsageEvent>) {
+        if batch.is_empty() {
+            return;
+        }
+        match self.shared.journal.append_batch(&batch, true) {
+            Ok(()) => {
+                self.shared.spilled.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            Err(_) => self.held.extend(batch),
+        }
+        self.schedule_drain_after_failure();
+    }
+
+    fn schedule_drain_after_failure(&mut self) {
+        if self.next_drain <= Instant::now() {
+            self.next_drain = Instant::now() + backoff(&self.shared.config, self.drain_failures, &mut self.rng);
+        }
+    }
+
+    /// Retries events that could not even be spilled.
+    async fn retry_held(&mut self) -> Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        let (held, r) = self.store_write(held).await;
+        match r {
+            Ok(n) => {
+                self.shared.inserted.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.spill(held);
+                Err(e)
+            }
+        }
+    }
+
+    /// Replays the journal into the store; on failure schedules the next try with backoff.
+    async fn drain_journal(&mut self) -> Result<()> {
+        let shared = Arc::clone(&self.shared);
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut inserted = 0u64;
+            let r = shared.journal.replay(shared.config.batch_size, |chunk| {
+                inserted += shared.store.write_batch(chunk)? as u64;
+                Ok(())
+            });
+            shared.inserted.fetch_add(inserted, Ordering::Relaxed);
+            r
+        })
+        .await;
+        let r = joined.unwrap_or_else(|e| Err(Error::new(ErrorCode::Store, format!("the store panicked: {e}"))));
+        let interval = self.shared.config.flush_interval;
+        match r {
+            Ok(_) => {
+                self.drain_failures = 0;
+                self.degraded = false;
+                self.next_drain = Instant::now() + interval;
+                Ok(())
+            }
+            Err(e) => {
+                self.next_drain = Instant::now() + backoff(&self.shared.config, self.drain_failures, &mut self.rng);
+                self.drain_failures = self.drain_failures.saturating_add(1);
+                if self.shared.config.durability == Durability::Batch {
+                    self.degraded = true;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::LedgerConfig;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters_within_bounds() {
+        let cfg = LedgerConfig {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(100),
+            jitter: false,
+            ..LedgerConfig::default()
+        };
+        let mut rng = 1;
+        let plain: Vec<u128> = (0..6).map(|a| backoff(&cfg, a, &mut rng).as_millis()).collect();
+        assert_eq!(plain, vec![10, 20, 40, 80, 100, 100]);
+        let jittered = LedgerConfig { jitter: true, ..cfg };
+        for a in 0..6u32 {
+            let d = backoff(&jittered, a, &mut rng).as_millis();
+            let full = plain[a as usize];
+            assert!(d >= full / 2 && d <= full, "attempt {a}: {d} not in [{}, {full}]", full / 2);
+        }
+    }
+}

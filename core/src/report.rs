@@ -1,0 +1,557 @@
+//! Usage reports from the ledger: the query ([`UsageQuery`]), its result rows ([`ReportRow`]), the
+//! rollup key/totals the stores maintain ([`RollupKey`], [`Totals`]) and the one aggregation routine
+//! every store uses, so that all stores compute a report the same way.
+//!
+//! A store answers from its daily/monthly rollups when the query allows it
+//! ([`UsageQuery::rollup_plan`]) and from raw events otherwise (session grouping or filter, p95,
+//! another time zone, or time bounds that are not local midnights).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ledger::event::{Status, UsageEvent};
+
+/// A dimension a report can be grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    User,
+    Workspace,
+    Project,
+    Provider,
+    Model,
+    Session,
+    /// Local date `YYYY-MM-DD` in the query's time zone.
+    Day,
+    /// Local month `YYYY-MM` in the query's time zone.
+    Month,
+}
+
+impl GroupBy {
+    pub const ALL: [GroupBy; 8] =
+        [Self::User, Self::Workspace, Self::Project, Self::Provider, Self::Model, Self::Session, Self::Day, Self::Month];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Workspace => "workspace",
+            Self::Project => "project",
+            Self::Provider => "provider",
+            Self::Model => "model",
+            Self::Session => "session",
+            Self::Day => "day",
+            Self::Month => "month",
+        }
+    }
+}
+
+impl fmt::Display for GroupBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GroupBy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
+            Error::invalid_value("group_by", s, "expected user, workspace, project, provider, model, session, day or month")
+        })
+    }
+}
+
+/// Which events a report covers. `None` = no restriction. `since` is inclusive, `until` exclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageFilter {
+    pub user_id: Option<String>,
+    pub workspace_id: Option<String>,
+    pub project: Option<String>,
+    pub provider: Option<String>,
+    /// Matches the report model (resolved model when priced, else the requested name).
+    pub model: Option<String>,
+    pub session_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl UsageFilter {
+    /// True when `e` passes every set field.
+    pub fn matches(&self, e: &UsageEvent) -> bool {
+        let a = &e.attribution;
+        eq_opt(&self.user_id, a.user_id.as_deref())
+            && eq_opt(&self.workspace_id, a.workspace_id.as_deref())
+            && eq_opt(&self.project, a.project.as_deref())
+            && eq_opt(&self.provider, Some(e.provider.as_str()))
+            && eq_opt(&self.model, Some(e.report_model()))
+            && eq_opt(&self.session_id, a.session_id.as_deref())
+            && self.since.map_or(true, |s| e.timestamp >= s)
+            && self.until.map_or(true, |u| e.timestamp < u)
+    }
+
+    /// True when the filter only uses dimensions that rollups keep.
+    fn rollup_dims_only(&self) -> bool {
+        self.session_id.is_none()
+    }
+}
+
+fn eq_opt(want: &Option<String>, have: Option<&str>) -> bool {
+    match want {
+        None => true,
+        Some(w) => have.unwrap_or("") == w,
+    }
+}
+
+/// The instant local midnight of `date` begins in `tz` (the earliest one if ambiguous; for a
+/// midnight skipped by DST, the first instant of that day).
+pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let naive = date.and_time(chrono::NaiveTime::MIN);
+    match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+        chrono::LocalResult::None => {
+            // A DST gap at midnight: the day starts at the first valid local time after it.
+            let mut probe = naive;
+            for _ in 0..8 {
+                probe += chrono::Duration::minutes(30);
+                if let Some(t) = tz.from_local_datetime(&probe).earliest() {
+                    return t.with_timezone(&Utc);
+                }
+            }
+            Utc.from_utc_datetime(&naive)
+        }
+    }
+}
+
+/// Parses an IANA time-zone name; `field` names the setting in the error.
+pub fn parse_tz(field: &str, name: &str) -> Result<Tz> {
+    name.parse::<Tz>().map_err(|_| Error::config(field, name, "not an IANA time zone (e.g. UTC, Asia/Seoul)"))
+}
+
+/// A usage report request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageQuery {
+    pub filter: UsageFilter,
+    pub group_by: Vec<GroupBy>,
+    /// IANA time zone of the `day` / `month` groups and of [`UsageQuery::between_dates`]; empty = UTC.
+    pub timezone: String,
+    /// Compute p95 latency (forces a scan of raw events).
+    pub p95: bool,
+}
+
+impl Default for UsageQuery {
+    fn default() -> Self {
+        Self { filter: UsageFilter::default(), group_by: Vec::new(), timezone: "UTC".into(), p95: false }
+    }
+}
+
+/// Which rollup table can answer a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollupTable {
+    Daily,
+    Monthly,
+}
+
+/// A rollup-answerable query: the table and the period keys (inclusive/exclusive, `YYYY-MM-DD` or `YYYY-MM`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupPlan {
+    pub table: RollupTable,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl UsageQuery {
+    /// The parsed time zone (empty = UTC); a bad name is an [`crate::ErrorCode::Config`] error.
+    pub fn tz(&self) -> Result<Tz> {
+        if self.timezone.is_empty() {
+            Ok(Tz::UTC)
+        } else {
+            parse_tz("timezone", &self.timezone)
+        }
+    }
+
+    /// Sets `since`/`until` from local dates in the query's time zone (`until` exclusive).
+    pub fn between_dates(mut self, since: Option<NaiveDate>, until: Option<NaiveDate>) -> Result<Self> {
+        let tz = self.tz()?;
+        self.filter.since = since.map(|d| local_midnight(d, tz));
+        self.filter.until = until.map(|d| local_midnight(d, tz));
+        Ok(self)
+    }
+
+    /// How to answer from rollups kept in `rollup_tz`, or `None` when raw events are needed.
+    pub fn rollup_plan(&self, rollup_tz: Tz) -> Option<RollupPlan> {
+        let tz = self.tz().ok()?;
+        if self.p95 || !self.filter.rollup_dims_only() || self.group_by.contains(&GroupBy::Session) {
+            return None;
+        }
+        let timed = self.group_by.iter().any(|g| matches!(g, GroupBy::Day | GroupBy::Month))
+            || self.filter.since.is_some()
+            || self.filter.until.is_some();
+        if timed && tz != rollup_tz {
+            return None;
+        }
+        let since = match self.filter.since {
+            Some(s) => Some(midnight_date(s, rollup_tz)?),
+            None => None,
+        };
+        let until = match self.filter.until {
+            Some(u) => Some(midnight_date(u, rollup_tz)?),
+            None => None,
+        };
+        let month_aligned = since.map_or(true, |d| d.day() == 1) && until.map_or(true, |d| d.day() == 1);
+        if !self.group_by.contains(&GroupBy::Day) && month_aligned {
+            let fmt = |d: NaiveDate| d.format("%Y-%m").to_string();
+            return Some(RollupPlan { table: RollupTable::Monthly, from: since.map(fmt), to: until.map(fmt) });
+        }
+        let fmt = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+        Some(RollupPlan { table: RollupTable::Daily, from: since.map(fmt), to: until.map(fmt) })
+    }
+}
+
+/// The local date of `t` in `tz` when `t` is exactly that date's local midnight.
+fn midnight_date(t: DateTime<Utc>, tz: Tz) -> Option<NaiveDate> {
+    let date = t.with_timezone(&tz).date_naive();
+    (local_midnight(date, tz) == t).then_some(date)
+}
+
+/// Additive totals: what a rollup row holds and what a report row is derived from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub successful: u64,
+    pub failed: u64,
+    /// Events with no cost (flagged, not priced at $0).
+    pub unpriced: u64,
+    pub input_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Exact USD total of the priced events.
+    pub cost_usd: Decimal,
+    pub latency_sum_ms: u64,
+    /// Events that carried a latency.
+    pub latency_count: u64,
+}
+
+impl Totals {
+    /// The totals of one event.
+    pub fn of(e: &UsageEvent) -> Self {
+        let ok = e.status == Status::Success;
+        Self {
+            requests: 1,
+            successful: u64::from(ok),
+            failed: u64::from(!ok),
+            unpriced: u64::from(e.cost.is_none()),
+            input_tokens: e.usage.input_tokens,
+            cache_read_tokens: e.usage.cache_read_tokens,
+            cache_write_tokens: e.usage.cache_write_tokens,
+            output_tokens: e.usage.output_tokens,
+            reasoning_tokens: e.usage.reasoning_tokens,
+            cost_usd: e.cost_usd(),
+            latency_sum_ms: e.latency_ms.unwrap_or(0),
+            latency_count: u64::from(e.latency_ms.is_some()),
+        }
+    }
+
+    /// Adds `o` (saturating on counters: a ledger never holds 2^64 tokens, and a panic is worse).
+    pub fn add(&mut self, o: &Totals) {
+        self.requests = self.requests.saturating_add(o.requests);
+        self.successful = self.successful.saturating_add(o.successful);
+        self.failed = self.failed.saturating_add(o.failed);
+        self.unpriced = self.unpriced.saturating_add(o.unpriced);
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(o.cache_read_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(o.cache_write_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(o.reasoning_tokens);
+        self.cost_usd += o.cost_usd;
+        self.latency_sum_ms = self.latency_sum_ms.saturating_add(o.latency_sum_ms);
+        self.latency_count = self.latency_count.saturating_add(o.latency_count);
+    }
+}
+
+/// The key of a rollup row; absent attribution is stored as `""`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RollupKey {
+    /// `YYYY-MM-DD` (daily) or `YYYY-MM` (monthly), local to the store's rollup time zone.
+    pub period: String,
+    pub user_id: String,
+    pub workspace_id: String,
+    pub project: String,
+    pub provider: String,
+    pub model: String,
+}
+
+impl RollupKey {
+    /// The daily and monthly keys of `e` in `tz`.
+    pub fn of(e: &UsageEvent, tz: Tz) -> (RollupKey, RollupKey) {
+        let local = e.timestamp.with_timezone(&tz).date_naive();
+        let a = &e.attribution;
+        let daily = RollupKey {
+            period: local.format("%Y-%m-%d").to_string(),
+            user_id: a.user_id.clone().unwrap_or_default(),
+            workspace_id: a.workspace_id.clone().unwrap_or_default(),
+            project: a.project.clone().unwrap_or_default(),
+            provider: e.provider.as_str().to_string(),
+            model: e.report_model().to_string(),
+        };
+        let monthly = RollupKey { period: local.format("%Y-%m").to_string(), ..daily.clone() };
+        (daily, monthly)
+    }
+
+    /// True when the row passes the filter's dimension fields and the plan's period range.
+    pub fn matches(&self, f: &UsageFilter, plan: &RollupPlan) -> bool {
+        eq_opt(&f.user_id, Some(&self.user_id))
+            && eq_opt(&f.workspace_id, Some(&self.workspace_id))
+            && eq_opt(&f.project, Some(&self.project))
+            && eq_opt(&f.provider, Some(&self.provider))
+            && eq_opt(&f.model, Some(&self.model))
+            && plan.from.as_deref().map_or(true, |from| self.period.as_str() >= from)
+            && plan.to.as_deref().map_or(true, |to| self.period.as_str() < to)
+    }
+}
+
+/// Daily and monthly rollups of a set of events, keyed in one time zone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rollups {
+    pub daily: BTreeMap<RollupKey, Totals>,
+    pub monthly: BTreeMap<RollupKey, Totals>,
+}
+
+impl Rollups {
+    pub fn add(&mut self, e: &UsageEvent, tz: Tz) {
+        let t = Totals::of(e);
+        let (d, m) = RollupKey::of(e, tz);
+        self.daily.entry(d).or_default().add(&t);
+        self.monthly.entry(m).or_default().add(&t);
+    }
+
+    /// Rows that differ between `stored` (self) and `recomputed`.
+    pub fn diff(&self, recomputed: &Rollups) -> Vec<RollupDiff> {
+        let mut out = Vec::new();
+        for (table, a, b) in
+            [(RollupTable::Daily, &self.daily, &recomputed.daily), (RollupTable::Monthly, &self.monthly, &recomputed.monthly)]
+        {
+            for (k, v) in a {
+                if b.get(k) != Some(v) {
+                    out.push(RollupDiff { table, key: k.clone(), stored: Some(v.clone()), recomputed: b.get(k).cloned() });
+                }
+            }
+            for (k, v) in b {
+                if !a.contains_key(k) {
+                    out.push(RollupDiff { table, key: k.clone(), stored: None, recomputed: Some(v.clone()) });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One rollup row whose stored totals differ from the totals recomputed from raw events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupDiff {
+    pub table: RollupTable,
+    pub key: RollupKey,
+    /// `None`: the row is missing from the rollup table.
+    pub stored: Option<Totals>,
+    /// `None`: no raw event backs the row.
+    pub recomputed: Option<Totals>,
+}
+
+impl fmt::Display for RollupDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = &self.key;
+        let table = match self.table {
+            RollupTable::Daily => "daily",
+            RollupTable::Monthly => "monthly",
+        };
+        let show = |t: &Option<Totals>| {
+            t.as_ref().map_or("missing".to_string(), |t| format!("{} requests, ${}", t.requests, t.cost_usd))
+        };
+        write!(
+            f,
+            "{table} {} user={:?} workspace={:?} project={:?} {}/{}: stored {}, recomputed {}",
+            k.period,
+            k.user_id,
+            k.workspace_id,
+            k.project,
+            k.provider,
+            k.model,
+            show(&self.stored),
+            show(&self.recomputed)
+        )
+    }
+}
+
+/// One row of a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportRow {
+    /// The group's value per `group_by` dimension, in query order; absent attribution is `""`.
+    pub key: Vec<(GroupBy, String)>,
+    pub requests: u64,
+    pub successful: u64,
+    pub failed: u64,
+    pub unpriced: u64,
+    pub input_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Exact USD total.
+    pub cost_usd: Decimal,
+    /// Mean latency over the events that carried one (exact to 3 decimals).
+    pub avg_latency_ms: Option<Decimal>,
+    /// Nearest-rank 95th percentile latency; only when the query asked for it.
+    pub p95_latency_ms: Option<u64>,
+}
+
+impl ReportRow {
+    /// The key value for `g`, if the report was grouped by it.
+    pub fn get(&self, g: GroupBy) -> Option<&str> {
+        self.key.iter().find(|(k, _)| *k == g).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Groups totals into report rows. Feed it raw events ([`Aggregator::add_event`]) or rollup rows
+/// ([`Aggregator::add_rollup`]), then [`Aggregator::finish`].
+#[derive(Debug)]
+pub struct Aggregator<'q> {
+    query: &'q UsageQuery,
+    tz: Tz,
+    groups: BTreeMap<Vec<String>, (Totals, Vec<u64>)>,
+}
+
+impl<'q> Aggregator<'q> {
+    /// Fails with [`crate::ErrorCode::Config`] on a bad time zone.
+    pub fn new(query: &'q UsageQuery) -> Result<Self> {
+        Ok(Self { query, tz: query.tz()?, groups: BTreeMap::new() })
+    }
+
+    /// Adds one raw event if it passes the filter.
+    pub fn add_event(&mut self, e: &UsageEvent) {
+        if !self.query.filter.matches(e) {
+            return;
+        }
+        let local = e.timestamp.with_timezone(&self.tz).date_naive();
+        let a = &e.attribution;
+        let key = self
+            .query
+            .group_by
+            .iter()
+            .map(|g| match g {
+                GroupBy::User => a.user_id.clone().unwrap_or_default(),
+                GroupBy::Workspace => a.workspace_id.clone().unwrap_or_default(),
+                GroupBy::Project => a.project.clone().unwrap_or_default(),
+                GroupBy::Provider => e.provider.as_str().to_string(),
+                GroupBy::Model => e.report_model().to_string(),
+                GroupBy::Session => a.session_id.clone().unwrap_or_default(),
+                GroupBy::Day => local.format("%Y-%m-%d").to_string(),
+                GroupBy::Month => local.format("%Y-%m").to_string(),
+            })
+            .collect();
+        let slot = self.groups.entry(key).or_default();
+        slot.0.add(&Totals::of(e));
+        if self.query.p95 {
+            if let Some(l) = e.latency_ms {
+                slot.1.push(l);
+            }
+        }
+    }
+
+    /// Adds one rollup row (the caller checked it against the plan with [`RollupKey::matches`]).
+    /// A monthly row grouped by day is impossible: [`UsageQuery::rollup_plan`] picks the daily table then.
+    pub fn add_rollup(&mut self, k: &RollupKey, t: &Totals) {
+        let key = self
+            .query
+            .group_by
+            .iter()
+            .map(|g| match g {
+                GroupBy::User => k.user_id.clone(),
+                GroupBy::Workspace => k.workspace_id.clone(),
+                GroupBy::Project => k.project.clone(),
+                GroupBy::Provider => k.provider.clone(),
+                GroupBy::Model => k.model.clone(),
+                GroupBy::Session => String::new(),
+                GroupBy::Day => k.period.clone(),
+                GroupBy::Month => k.period.get(..7).unwrap_or(&k.period).to_string(),
+            })
+            .collect();
+        self.groups.entry(key).or_default().0.add(t);
+    }
+
+    pub fn finish(self) -> Vec<ReportRow> {
+        let dims = &self.query.group_by;
+        self.groups
+            .into_iter()
+            .map(|(key, (t, mut lat))| {
+                let avg = (t.latency_count > 0)
+                    .then(|| (Decimal::from(t.latency_sum_ms) / Decimal::from(t.latency_count)).round_dp(3));
+                let p95 = if lat.is_empty() {
+                    None
+                } else {
+                    lat.sort_unstable();
+                    // Nearest rank: ceil(0.95 n), 1-based.
+                    let rank = (lat.len() * 95).div_ceil(100).max(1);
+                    lat.get(rank - 1).copied()
+                };
+                ReportRow {
+                    key: dims.iter().copied().zip(key).collect(),
+                    requests: t.requests,
+                    successful: t.successful,
+                    failed: t.failed,
+                    unpriced: t.unpriced,
+                    input_tokens: t.input_tokens,
+                    cache_read_tokens: t.cache_read_tokens,
+                    cache_write_tokens: t.cache_write_tokens,
+                    output_tokens: t.output_tokens,
+                    reasoning_tokens: t.reasoning_tokens,
+                    cost_usd: t.cost_usd,
+                    avg_latency_ms: avg,
+                    p95_latency_ms: p95,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn seoul_midnight_and_plans() {
+        let seoul: Tz = parse_tz("timezone", "Asia/Seoul").unwrap();
+        let d = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+        assert_eq!(local_midnight(d, seoul), utc("2026-11-01T15:00:00Z"));
+        let q = UsageQuery { timezone: "Asia/Seoul".into(), group_by: vec![GroupBy::Day], ..UsageQuery::default() }
+            .between_dates(Some(d), None)
+            .unwrap();
+        let plan = q.rollup_plan(seoul);
+        assert_eq!(plan.map(|p| (p.table, p.from)), Some((RollupTable::Daily, Some("2026-11-02".to_string()))));
+        // Rollups kept in UTC cannot answer a Seoul-day report.
+        assert_eq!(q.rollup_plan(Tz::UTC), None);
+        let monthly = UsageQuery { group_by: vec![GroupBy::User, GroupBy::Month], ..UsageQuery::default() };
+        assert_eq!(monthly.rollup_plan(Tz::UTC).map(|p| p.table), Some(RollupTable::Monthly));
+        let p95 = UsageQuery { p95: true, ..UsageQuery::default() };
+        assert_eq!(p95.rollup_plan(Tz::UTC), None);
+    }
+
+    #[test]
+    fn bad_tz_and_group_are_errors() {
+        assert_eq!(parse_tz("timezone", "Mars/Olympus").map_err(|e| e.code()), Err(crate::ErrorCode::Config));
+        assert_eq!("week".parse::<GroupBy>().map_err(|e| e.code()), Err(crate::ErrorCode::InvalidValue));
+        let q = UsageQuery { timezone: "Nowhere/City".into(), ..UsageQuery::default() };
+        assert_eq!(Aggregator::new(&q).map(|_| ()).map_err(|e| e.code()), Err(crate::ErrorCode::Config));
+    }
+}

@@ -1,0 +1,430 @@
+//! The facade the language bindings call: one finished call (or stream) in, one priced, attributed,
+//! recorded [`Tracked`] out.
+//!
+//! Everything the Python and Node packages would otherwise both implement lives here once: parsing
+//! the provider's response, pricing it in the tracker's currency, applying the unknown-model policy,
+//! minting the event id and handing the event to the ledger. A pricing or parsing failure never fails
+//! the call: the event is recorded flagged (no cost, `pricing_error` set) so nothing is lost.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::currency::Rates;
+use crate::error::{Error, Result};
+use crate::estimate::{estimate_usage, EstimateRequest};
+use crate::ledger::{Attribution, Durability, Ledger, LedgerConfig, UsageEvent};
+use crate::pricing::{Cost, PriceDb, PriceOptions};
+use crate::report::{ReportRow, UsageQuery};
+use crate::stream::StreamAccumulator;
+use crate::tokens;
+use crate::usage::{self, Api, Provider, Usage};
+
+/// What to do with a model that has no price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownModelPolicy {
+    /// Record the event flagged as unpriced and report the error to the caller's logger.
+    Error,
+    /// Record the event flagged as unpriced, quietly.
+    #[default]
+    Flag,
+}
+
+impl FromStr for UnknownModelPolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "error" => Ok(Self::Error),
+            "flag" => Ok(Self::Flag),
+            other => Err(Error::config("unknown_model", other, "expected \"error\" or \"flag\"")),
+        }
+    }
+}
+
+/// How a [`Tracker`] is set up. `Default` gives the embedded SQLite ledger, USD and UTC.
+#[derive(Debug, Clone, Default)]
+pub struct TrackerConfig {
+    /// Ledger store URL; `None` means [`Ledger::DEFAULT_URL`].
+    pub store: Option<String>,
+    /// ISO 4217 code costs are reported in; empty means USD.
+    pub currency: String,
+    /// Units of each currency per USD, as decimal strings (`{"KRW": "1391.50"}`).
+    pub rates: BTreeMap<String, String>,
+    /// IANA time zone of the ledger's daily and monthly rollups; empty means UTC.
+    pub timezone: String,
+    pub unknown_model: UnknownModelPolicy,
+    pub durability: Durability,
+    /// A price file in our format that extends (and overrides) the embedded prices.
+    pub prices_path: Option<PathBuf>,
+    /// A LiteLLM `model_prices_and_context_window.json` that extends the embedded prices.
+    pub litellm_prices_path: Option<PathBuf>,
+    /// Azure deployment name → model id.
+    pub azure_deployments: BTreeMap<String, String>,
+}
+
+/// What the binding knows about one call before its response arrives.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub provider: Provider,
+    pub api: Api,
+    /// The model as requested (for Azure, the deployment name).
+    pub model: String,
+    pub attribution: Attribution,
+    pub batch: bool,
+    /// The requested service tier; the one the response reports wins.
+    pub service_tier: Option<String>,
+}
+
+/// One recorded call, as the caller sees it (`_token_usage` / `_tokenUsage` are built from this).
+#[derive(Debug, Clone, Serialize)]
+pub struct Tracked {
+    pub event_id: String,
+    pub timestamp: DateTime<Utc>,
+    pub provider: Provider,
+    pub api: Api,
+    /// As requested.
+    pub model: String,
+    /// The canonical priced model id, when it resolved.
+    pub resolved_model: Option<String>,
+    pub usage: Usage,
+    /// In the tracker's currency; `None` when unpriced (see `pricing_error`).
+    pub cost: Option<Cost>,
+    #[serde(serialize_with = "serialize_error")]
+    pub pricing_error: Option<Error>,
+    pub attribution: Attribution,
+    pub latency_ms: u64,
+    pub success: bool,
+    pub error_class: Option<String>,
+    pub request_id: Option<String>,
+}
+
+fn serialize_error<S: serde::Serializer>(e: &Option<Error>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    match e {
+        None => s.serialize_none(),
+        Some(e) => {
+            let mut m = s.serialize_map(Some(4))?;
+            m.serialize_entry("code", e.code().as_str())?;
+            m.serialize_entry("message", e.message())?;
+            m.serialize_entry("field", &e.field())?;
+            m.serialize_entry("value", &e.value())?;
+            m.end()
+        }
+    }
+}
+
+impl Tracked {
+    /// The ledger's record of this call: counts, cost and attribution, never any text.
+    fn to_event(&self) -> UsageEvent {
+        let mut event = UsageEvent::new(self.provider, self.api, self.model.clone(), self.usage.clone())
+            .with_id(self.event_id.clone())
+            .with_timestamp(self.timestamp)
+            .with_attribution(self.attribution.clone())
+            .with_latency_ms(self.latency_ms);
+        event = match (&self.cost, &self.pricing_error) {
+            (Some(cost), _) => event.with_cost(cost.clone()),
+            (None, Some(e)) => event.unpriced(e.code().as_str()),
+            (None, None) => event,
+        };
+        match &self.error_class {
+            Some(class) if !self.success => event.failed(class.clone()),
+            _ => event,
+        }
+    }
+
+    /// The one JSON shape the bindings turn into their usage objects (snake_case; decimals as strings).
+    pub fn to_json(&self) -> String {
+        // Every field is plain data with string decimals, so serialization cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// A pre-flight estimate of one request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    pub model: String,
+    pub input_tokens: u64,
+    /// False when the tokenizer is an approximation (Claude, Gemini).
+    pub exact: bool,
+    pub input_cost: Decimal,
+    pub max_output_tokens: u64,
+    /// Cost of the prompt alone (nothing generated).
+    pub min_cost: Decimal,
+    /// Cost with `max_output_tokens` generated: the worst case.
+    pub max_cost: Decimal,
+    pub currency: String,
+}
+
+/// Prices a pre-flight request: the prompt's tokens and the cost range up to `max_output_tokens`.
+pub fn estimate(
+    db: &PriceDb,
+    rates: &Rates,
+    currency: &str,
+    request: &EstimateRequest<'_>,
+    at: DateTime<Utc>,
+) -> Result<Estimate> {
+    let est = estimate_usage(request)?;
+    let opts = PriceOptions::default();
+    let low = db.price(&est.input_usage, request.model, at, &opts)?.convert(rates, currency)?;
+    let high = db.price(&est.worst_case_usage, request.model, at, &opts)?.convert(rates, currency)?;
+    Ok(Estimate {
+        model: low.model.to_string(),
+        input_tokens: est.input_tokens,
+        exact: est.exact,
+        input_cost: low.total,
+        max_output_tokens: est.worst_case_usage.output_tokens,
+        min_cost: low.total,
+        max_cost: high.total,
+        currency: low.currency.clone(),
+    })
+}
+
+/// Prices, attributes and records calls. A handle: clones share one ledger and price set, and every
+/// method takes `&self`, so one tracker serves all threads.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    inner: Arc<TrackerInner>,
+}
+
+#[derive(Debug)]
+struct TrackerInner {
+    prices: PriceDb,
+    rates: Rates,
+    currency: String,
+    unknown_model: UnknownModelPolicy,
+    azure_deployments: BTreeMap<String, String>,
+    ledger: Ledger,
+}
+
+impl Tracker {
+    /// Opens the ledger and loads prices; bad configuration is an [`ErrorCode::Config`] error here,
+    /// never later on a call.
+    pub fn new(config: TrackerConfig) -> Result<Self> {
+        let currency = if config.currency.is_empty() { "USD".to_string() } else { config.currency.to_uppercase() };
+        let rates = config.rates.iter().try_fold(Rates::new(), |rates, (code, rate)| rates.with(code, rate))?;
+        if currency != "USD" && rates.get(&currency).is_none() {
+            return Err(Error::config("currency", &currency, "no rate configured for this currency (pass rates)"));
+        }
+        let mut prices = PriceDb::embedded();
+        if let Some(path) = &config.prices_path {
+            prices.extend(PriceDb::from_json(&read_config_file("prices", path)?)?);
+        }
+        if let Some(path) = &config.litellm_prices_path {
+            prices.extend(PriceDb::from_litellm_json(&read_config_file("litellm_prices", path)?)?);
+        }
+        let ledger_config = LedgerConfig {
+            timezone: if config.timezone.is_empty() { "UTC".into() } else { config.timezone.clone() },
+            durability: config.durability,
+            ..LedgerConfig::default()
+        };
+        let ledger = Ledger::open(config.store.as_deref().unwrap_or(Ledger::DEFAULT_URL), ledger_config)?;
+        let inner = TrackerInner {
+            prices,
+            rates,
+            currency,
+            unknown_model: config.unknown_model,
+            azure_deployments: config.azure_deployments,
+            ledger,
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    pub fn prices(&self) -> &PriceDb {
+        &self.inner.prices
+    }
+
+    pub fn rates(&self) -> &Rates {
+        &self.inner.rates
+    }
+
+    pub fn currency(&self) -> &str {
+        &self.inner.currency
+    }
+
+    pub fn unknown_model_policy(&self) -> UnknownModelPolicy {
+        self.inner.unknown_model
+    }
+
+    /// Parses, prices and records a finished non-streaming call.
+    pub fn record_response(
+        &self,
+        call: &CallInfo,
+        request_json: Option<&str>,
+        response_json: &str,
+        latency_ms: u64,
+    ) -> Result<Tracked> {
+        let request = request_json.map(serde_json::from_str::<serde_json::Value>).transpose()?;
+        let parsed = usage::parse_response(call.provider, call.api, response_json, request.as_ref());
+        let request_id = response_id(response_json);
+        let (usage, parse_error) = match parsed {
+            Ok(u) => (u, None),
+            Err(e) => (Usage::default(), Some(e)),
+        };
+        self.record(call, usage, parse_error, true, None, request_id, latency_ms)
+    }
+
+    /// Records a call the provider failed (4xx/5xx, connection error) as a failed event.
+    pub fn record_failure(&self, call: &CallInfo, error_class: &str, latency_ms: u64) -> Result<Tracked> {
+        self.record(call, Usage::default(), None, false, Some(error_class.to_string()), None, latency_ms)
+    }
+
+    /// Records a usage the caller computed (e.g. from another source) for `call`.
+    pub fn record_usage(&self, call: &CallInfo, usage: Usage, latency_ms: u64) -> Result<Tracked> {
+        self.record(call, usage, None, true, None, None, latency_ms)
+    }
+
+    /// Starts accumulating a stream. The prompt is counted locally from the request's messages so an
+    /// aborted stream that never reported input still gets an (estimated, flagged) input count.
+    pub fn start_stream(&self, call: CallInfo, request_json: Option<&str>) -> TrackedStream {
+        let model = self.model_for(&call).to_string();
+        let mut acc = StreamAccumulator::new(call.provider, call.api, &model);
+        if let Some(estimate) = request_json.and_then(|r| prompt_estimate(&model, r)) {
+            acc = acc.with_prompt_estimate(estimate);
+        }
+        TrackedStream { tracker: self.clone(), call, acc, hide_usage_chunk: false, request_id: None }
+    }
+
+    /// Report rows from the ledger.
+    pub fn usage(&self, query: &UsageQuery) -> Result<Vec<ReportRow>> {
+        self.inner.ledger.query(query)
+    }
+
+    /// Returns when every event recorded so far is durable in the store.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.ledger.flush()
+    }
+
+    /// Flushes and stops the ledger writer.
+    pub fn close(&self) -> Result<()> {
+        self.inner.ledger.close()
+    }
+
+    /// The pre-flight estimate of a request, in the tracker's currency.
+    pub fn estimate(&self, request: &EstimateRequest<'_>) -> Result<Estimate> {
+        estimate(&self.inner.prices, &self.inner.rates, &self.inner.currency, request, Utc::now())
+    }
+
+    fn model_for<'a>(&'a self, call: &'a CallInfo) -> &'a str {
+        match call.provider {
+            Provider::Azure => self.inner.azure_deployments.get(&call.model).map(String::as_str).unwrap_or(&call.model),
+            _ => &call.model,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        call: &CallInfo,
+        usage: Usage,
+        parse_error: Option<Error>,
+        success: bool,
+        error_class: Option<String>,
+        request_id: Option<String>,
+        latency_ms: u64,
+    ) -> Result<Tracked> {
+        let timestamp = Utc::now();
+        let model = self.model_for(call);
+        let options =
+            PriceOptions { batch: call.batch, service_tier: call.service_tier.clone(), ..PriceOptions::default() };
+        let priced = match parse_error {
+            Some(e) => Err(e),
+            // A failed call with no usage costs nothing, exactly; there is nothing to price.
+            None if !success && usage == Usage::default() => Ok(None),
+            None => self
+                .inner
+                .prices
+                .price(&usage, model, timestamp, &options)
+                .and_then(|c| c.convert(&self.inner.rates, &self.inner.currency))
+                .map(Some),
+        };
+        let (cost, pricing_error) = match priced {
+            Ok(c) => (c, None),
+            Err(e) => (None, Some(e)),
+        };
+        let event_id = request_id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let tracked = Tracked {
+            event_id,
+            timestamp,
+            provider: call.provider,
+            api: call.api,
+            model: call.model.clone(),
+            resolved_model: cost.as_ref().map(|c| c.model.to_string()),
+            usage,
+            cost,
+            pricing_error,
+            attribution: call.attribution.clone(),
+            latency_ms,
+            success,
+            error_class,
+            request_id,
+        };
+        self.inner.ledger.record(tracked.to_event())?;
+        Ok(tracked)
+    }
+}
+
+/// The provider's response id (`id` at the top level), used as the idempotency key.
+fn response_id(response_json: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: Option<String>,
+    }
+    serde_json::from_str::<Id>(response_json).ok().and_then(|i| i.id).filter(|id| !id.is_empty())
+}
+
+/// A local count of a request's prompt, from its `messages` (or `input`), when it has any.
+fn prompt_estimate(model: &str, request_json: &str) -> Option<u64> {
+    let request: serde_json::Value = serde_json::from_str(request_json).ok()?;
+    let messages = request.get("messages").or_else(|| request.get("input"))?;
+    match messages {
+        serde_json::Value::String(text) => tokens::count_text(model, text).ok().map(|c| c.tokens),
+        _ => tokens::count_chat(model, messages, request.get("tools")).ok().map(|c| c.tokens),
+    }
+}
+
+fn read_config_file(field: &str, path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::config(field, path.display(), &e.to_string()))
+}
+
+/// One stream being accumulated. Feed every raw SSE event to [`TrackedStream::push`], then
+/// [`TrackedStream::finish`] once, when the stream ended or the caller abandoned it.
+#[derive(Debug)]
+pub struct TrackedStream {
+    tracker: Tracker,
+    call: CallInfo,
+    acc: StreamAccumulator,
+    hide_usage_chunk: bool,
+    request_id: Option<String>,
+}
+
+impl TrackedStream {
+    /// Asks [`push`](Self::push) to report the usage-only chunk (OpenAI chat with `include_usage`
+    /// injected by the binding) so the binding can hide it from the caller.
+    pub fn hide_usage_chunk(&mut self, hide: bool) {
+        self.hide_usage_chunk = hide;
+    }
+
+    /// Feeds one raw event; `Ok(true)` means "this is the injected usage-only chunk: hide it".
+    pub fn push(&mut self, event: Option<&str>, data: &str) -> Result<bool> {
+        if self.request_id.is_none() {
+            self.request_id = response_id(data);
+        }
+        let had_usage = self.acc.has_final_usage();
+        self.acc.push(event, data)?;
+        // OpenAI chat sends usage in its own last chunk (empty `choices`) when include_usage is on.
+        let usage_chunk = self.call.api == Api::ChatCompletions && !had_usage && self.acc.has_final_usage();
+        Ok(self.hide_usage_chunk && usage_chunk)
+    }
+
+    /// Records the stream. `aborted`: the caller stopped early or an error broke the stream.
+    pub fn finish(self, latency_ms: u64, aborted: bool) -> Result<Tracked> {
+        let usage = if aborted { self.acc.finish_aborted() } else { self.acc.finish() };
+        self.tracker.record(&self.call, usage, None, true, None, self.request_id, latency_ms)
+    }
+}
+

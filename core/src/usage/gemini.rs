@@ -1,0 +1,129 @@
+//! Gemini `usageMetadata` (Gemini API and Vertex AI `generateContent` / `streamGenerateContent`).
+//!
+//! - `promptTokenCount` INCLUDES `cachedContentTokenCount`; `promptTokensDetails` /
+//!   `cacheTokensDetails` split both by modality: AUDIO goes to the audio buckets, IMAGE to
+//!   `image_input_tokens`, everything else (TEXT, VIDEO, DOCUMENT) is text-rate input.
+//! - `toolUsePromptTokenCount` (tool results fed back, e.g. search) is outside the prompt count and
+//!   billed as input.
+//! - `candidatesTokenCount` EXCLUDES `thoughtsTokenCount`: output = candidates + thoughts,
+//!   reasoning = thoughts.
+//! - `totalTokenCount` = prompt + tool-use prompt + candidates + thoughts, checked.
+//! - Protobuf JSON omits zero counts, so an absent count inside `usageMetadata` is 0.
+
+use serde::Deserialize;
+
+use super::raw::{obj, objs, Count, Text};
+use super::{check_total, Usage, UsageFlag, UsageSource};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct ModalityCount<'a> {
+    #[serde(borrow)]
+    modality: Text<'a>,
+    token_count: Count,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct UsageMetadata<'a> {
+    prompt_token_count: Count,
+    candidates_token_count: Count,
+    total_token_count: Count,
+    cached_content_token_count: Count,
+    thoughts_token_count: Count,
+    tool_use_prompt_token_count: Count,
+    #[serde(borrow, deserialize_with = "objs")]
+    prompt_tokens_details: Option<Vec<ModalityCount<'a>>>,
+    #[serde(borrow, deserialize_with = "objs")]
+    cache_tokens_details: Option<Vec<ModalityCount<'a>>>,
+    #[serde(borrow, deserialize_with = "objs")]
+    candidates_tokens_details: Option<Vec<ModalityCount<'a>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct GenerateContentResponse<'a> {
+    #[serde(borrow, deserialize_with = "obj")]
+    pub(crate) usage_metadata: Option<UsageMetadata<'a>>,
+}
+
+/// Totals of a modality list: (all, audio, image).
+fn by_modality(list: &Option<Vec<ModalityCount<'_>>>, p: &str, name: &str) -> Result<(u64, u64, u64)> {
+    let (mut all, mut audio, mut image) = (0u64, 0u64, 0u64);
+    for m in list.iter().flatten() {
+        let n = m.token_count.or_zero(p, name)?;
+        // Saturating: a hostile list could hold millions of 10^12 entries.
+        all = all.saturating_add(n);
+        match m.modality.as_str() {
+            Some("AUDIO") => audio = audio.saturating_add(n),
+            Some("IMAGE") => image = image.saturating_add(n),
+            _ => {}
+        }
+    }
+    Ok((all, audio, image))
+}
+
+fn sub(a: u64, b: u64, field: &str) -> Result<u64> {
+    a.checked_sub(b).ok_or_else(|| Error::invalid_value(field, b, "exceeds the count it is part of"))
+}
+
+impl UsageMetadata<'_> {
+    pub(crate) fn normalize(&self, p: &str) -> Result<Usage> {
+        let prompt = self.prompt_token_count.or_zero(p, "promptTokenCount")?;
+        let candidates = self.candidates_token_count.or_zero(p, "candidatesTokenCount")?;
+        let cached = self.cached_content_token_count.or_zero(p, "cachedContentTokenCount")?;
+        let thoughts = self.thoughts_token_count.or_zero(p, "thoughtsTokenCount")?;
+        let tool = self.tool_use_prompt_token_count.or_zero(p, "toolUsePromptTokenCount")?;
+        let total = self.total_token_count.get(p, "totalTokenCount")?;
+        let (details_all, audio_p, image_p) =
+            by_modality(&self.prompt_tokens_details, p, "promptTokensDetails.tokenCount")?;
+        let (_, audio_c, image_c) = by_modality(&self.cache_tokens_details, p, "cacheTokensDetails.tokenCount")?;
+        let (_, audio_out, image_out) =
+            by_modality(&self.candidates_tokens_details, p, "candidatesTokensDetails.tokenCount")?;
+
+        let cache_field = format!("{p}.cachedContentTokenCount");
+        sub(prompt, cached, &cache_field)?;
+        let cache_read = sub(cached, audio_c, &format!("{p}.cacheTokensDetails"))?;
+        let audio_input = sub(audio_p, audio_c, &format!("{p}.cacheTokensDetails"))?;
+        let image_input = sub(image_p, image_c, &format!("{p}.cacheTokensDetails"))?;
+        let input = sub(
+            prompt,
+            cached.saturating_add(audio_input).saturating_add(image_input),
+            &format!("{p}.promptTokensDetails"),
+        )? + tool;
+        let mut u = Usage {
+            input_tokens: input,
+            cache_read_tokens: cache_read,
+            audio_cache_read_tokens: audio_c,
+            audio_input_tokens: audio_input,
+            image_input_tokens: image_input,
+            output_tokens: candidates + thoughts,
+            reasoning_tokens: thoughts,
+            audio_output_tokens: audio_out,
+            image_output_tokens: image_out,
+            provider_total_tokens: total,
+            usage_source: UsageSource::Reported,
+            ..Usage::default()
+        };
+        let parts_exceed_output = audio_out.saturating_add(image_out) > candidates;
+        if (self.prompt_tokens_details.is_some() && details_all != prompt) || parts_exceed_output {
+            u.flag(UsageFlag::TotalMismatch);
+        }
+        check_total(&mut u);
+        Ok(u)
+    }
+}
+
+pub(crate) fn response(r: &GenerateContentResponse<'_>) -> Result<Usage> {
+    r.usage_metadata.as_ref().ok_or_else(|| Error::missing_field("usageMetadata"))?.normalize("usageMetadata")
+}
+
+/// A non-SSE `streamGenerateContent` body is a JSON array of responses, each repeating the cumulative
+/// usage: the last one that carries usage is the final count.
+pub(crate) fn response_list(list: &[GenerateContentResponse<'_>]) -> Result<Usage> {
+    match list.iter().rev().find(|r| r.usage_metadata.is_some()) {
+        Some(r) => response(r),
+        None => Err(Error::missing_field("usageMetadata")),
+    }
+}

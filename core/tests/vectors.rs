@@ -1,0 +1,275 @@
+//! Runs every cross-language test vector in `tests/vectors/` (format: `tests/vectors/README.md`).
+//!
+//! Each case is parsed through both entry points (`&str` and `serde_json::Value`), which must agree;
+//! the normalized [`Usage`] is compared field by field with `expected.usage`, error cases by code.
+//! [`case_usage`] returns the parsed usage of a case so a cost check can be added beside
+//! [`check_usage`] once the cost engine is merged.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use llmledger_core::stream::StreamAccumulator;
+use llmledger_core::usage::{parse_response, parse_response_value, Api, Provider, Usage};
+use llmledger_core::{Error, ErrorCode};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+struct StreamEvent {
+    event: Option<String>,
+    data: Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Expected {
+    usage: Option<serde_json::Map<String, Value>>,
+    flags_include: Option<Vec<String>>,
+    error_code: Option<String>,
+    cost_usd: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Case {
+    name: String,
+    provider: String,
+    api: String,
+    model: String,
+    request: Option<Value>,
+    response: Option<Value>,
+    response_raw: Option<String>,
+    stream: Option<Vec<StreamEvent>>,
+    stream_file: Option<String>,
+    #[serde(default)]
+    aborted: bool,
+    prompt_estimate: Option<u64>,
+    expected: Expected,
+}
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
+}
+
+fn load_cases() -> Vec<(String, Case)> {
+    let dir = vectors_dir();
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut cases = Vec::new();
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
+        let list: Vec<Case> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", f.display()));
+        let file = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        cases.extend(list.into_iter().map(|c| (file.clone(), c)));
+    }
+    cases
+}
+
+/// Splits a raw SSE transcript into (event name, data) pairs; `:` comment lines are skipped and
+/// multi-line data is joined with `\n`, as the SSE spec says.
+fn parse_sse(text: &str) -> Vec<(Option<String>, String)> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let (mut event, mut data): (Option<String>, Vec<&str>) = (None, Vec::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                event = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        if !data.is_empty() {
+            out.push((event, data.join("\n")));
+        }
+    }
+    out
+}
+
+fn provider_api(case: &Case) -> (Provider, Api) {
+    let provider = case.provider.parse().unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let api = case.api.parse().unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    (provider, api)
+}
+
+/// The events of a stream case as (event, raw data text, parsed data if it is JSON).
+fn stream_events(case: &Case) -> Vec<(Option<String>, String, Option<Value>)> {
+    if let Some(file) = &case.stream_file {
+        let path = vectors_dir().join(file);
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: read {}: {e}", case.name, path.display()));
+        return parse_sse(&text)
+            .into_iter()
+            .map(|(e, d)| {
+                let v = serde_json::from_str(&d).ok().or_else(|| (d == "[DONE]").then(|| Value::String(d.clone())));
+                (e, d, v)
+            })
+            .collect();
+    }
+    let events = case.stream.as_deref().unwrap_or_default();
+    events
+        .iter()
+        .map(|ev| match &ev.data {
+            Value::String(s) => {
+                let v = serde_json::from_str(s).ok().or_else(|| (s == "[DONE]").then(|| Value::String(s.clone())));
+                (ev.event.clone(), s.clone(), v)
+            }
+            other => (ev.event.clone(), other.to_string(), Some(other.clone())),
+        })
+        .collect()
+}
+
+fn run_stream(case: &Case, by_value: bool) -> Result<Usage, Error> {
+    let (provider, api) = provider_api(case);
+    let mut acc = StreamAccumulator::new(provider, api, &case.model);
+    if let Some(n) = case.prompt_estimate {
+        acc = acc.with_prompt_estimate(n);
+    }
+    for (event, text, value) in stream_events(case) {
+        match (&value, by_value) {
+            (Some(v), true) => acc.push_value(event.as_deref(), v)?,
+            _ => acc.push(event.as_deref(), &text)?,
+        }
+    }
+    Ok(if case.aborted { acc.finish_aborted() } else { acc.finish() })
+}
+
+/// The normalized usage of a case through the `&str` entry points (the reference result), after
+/// checking that the `serde_json::Value` entry points agree.
+fn case_usage(case: &Case) -> Result<Usage, Error> {
+    let (provider, api) = provider_api(case);
+    let request = case.request.as_ref();
+    if case.stream.is_some() || case.stream_file.is_some() {
+        let by_str = run_stream(case, false);
+        let by_value = run_stream(case, true);
+        assert_same(case, &by_str, &by_value);
+        return by_str;
+    }
+    let (text, value) = match (&case.response, &case.response_raw) {
+        (Some(v), None) => (v.to_string(), Some(v.clone())),
+        (None, Some(raw)) => (raw.clone(), serde_json::from_str(raw).ok()),
+        (None, None) => (String::new(), None),
+        (Some(_), Some(_)) => panic!("{}: both response and response_raw", case.name),
+    };
+    let by_str = parse_response(provider, api, &text, request);
+    if let Some(v) = value {
+        assert_same(case, &by_str, &parse_response_value(provider, api, &v, request));
+    }
+    by_str
+}
+
+fn assert_same(case: &Case, a: &Result<Usage, Error>, b: &Result<Usage, Error>) {
+    match (a, b) {
+        (Ok(x), Ok(y)) => assert_eq!(x, y, "{}: &str and Value entry points disagree", case.name),
+        (Err(x), Err(y)) => assert_eq!(x.code(), y.code(), "{}: &str and Value error codes disagree", case.name),
+        _ => panic!("{}: &str gave {a:?}, Value gave {b:?}", case.name),
+    }
+}
+
+fn check_usage(case: &Case, usage: &Usage) -> Vec<String> {
+    let mut problems = Vec::new();
+    let actual = serde_json::to_value(usage).unwrap_or(Value::Null);
+    for (key, want) in case.expected.usage.iter().flatten() {
+        let got = actual.get(key).cloned().unwrap_or(match key.as_str() {
+            "flags" => Value::Array(Vec::new()),
+            _ => Value::Null,
+        });
+        let same = match (key.as_str(), &got, want) {
+            ("audio_seconds", Value::String(g), Value::String(w)) => {
+                g.parse::<Decimal>().ok().is_some() && g.parse::<Decimal>().ok() == w.parse::<Decimal>().ok()
+            }
+            _ => &got == want,
+        };
+        if !same {
+            problems.push(format!("{key}: got {got}, want {want}"));
+        }
+    }
+    for flag in case.expected.flags_include.iter().flatten() {
+        if !actual["flags"].as_array().is_some_and(|f| f.iter().any(|x| x == flag)) {
+            problems.push(format!("flags: {} lacks {flag}", actual["flags"]));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_vector_matches() {
+    let cases = load_cases();
+    assert!(cases.len() >= 60, "only {} vector cases", cases.len());
+    let mut names = HashSet::new();
+    let mut failures = Vec::new();
+    for (file, case) in &cases {
+        assert!(names.insert(case.name.clone()), "duplicate case name {}", case.name);
+        let has_input =
+            [case.response.is_some(), case.response_raw.is_some(), case.stream.is_some(), case.stream_file.is_some()]
+                .iter()
+                .any(|x| *x)
+                || case.api == "audio_speech";
+        assert!(has_input, "{}: no response, response_raw or stream", case.name);
+        let result = case_usage(case);
+        match (&case.expected.error_code, result) {
+            (Some(code), Err(e)) => {
+                if e.code().as_str() != code {
+                    failures.push(format!("{file}/{}: error {} ({e}), want {code}", case.name, e.code()));
+                }
+            }
+            (Some(code), Ok(u)) => failures.push(format!("{file}/{}: parsed {u:?}, want error {code}", case.name)),
+            (None, Err(e)) => failures.push(format!("{file}/{}: unexpected error {e}", case.name)),
+            (None, Ok(u)) => {
+                assert!(case.expected.usage.is_some(), "{}: no expected.usage", case.name);
+                failures.extend(check_usage(case, &u).into_iter().map(|p| format!("{file}/{}: {p}", case.name)));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} vector failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn vectors_cover_every_provider_api_and_trap() {
+    let cases = load_cases();
+    let pairs: HashSet<(String, String)> = cases.iter().map(|(_, c)| (c.provider.clone(), c.api.clone())).collect();
+    for (p, a) in [
+        ("openai", "chat_completions"),
+        ("openai", "responses"),
+        ("openai", "embeddings"),
+        ("openai", "images"),
+        ("openai", "audio_transcription"),
+        ("openai", "audio_speech"),
+        ("azure", "chat_completions"),
+        ("xai", "chat_completions"),
+        ("anthropic", "messages"),
+        ("gemini", "generate_content"),
+        ("bedrock", "converse"),
+        ("bedrock", "messages"),
+    ] {
+        assert!(pairs.contains(&(p.to_owned(), a.to_owned())), "no vector for {p}/{a}");
+    }
+    let streams: HashSet<&str> = cases
+        .iter()
+        .filter(|(_, c)| c.stream.is_some() || c.stream_file.is_some())
+        .map(|(_, c)| c.api.as_str())
+        .collect();
+    for a in ["chat_completions", "responses", "messages", "generate_content", "converse"] {
+        assert!(streams.contains(a), "no stream vector for {a}");
+    }
+    let aborted = cases.iter().filter(|(_, c)| c.aborted).count();
+    assert!(aborted >= 3, "only {aborted} aborted streams");
+    let codes: HashSet<&str> = cases.iter().filter_map(|(_, c)| c.expected.error_code.as_deref()).collect();
+    for code in [ErrorCode::InvalidJson, ErrorCode::MissingField, ErrorCode::InvalidValue, ErrorCode::UnknownEventType]
+    {
+        assert!(codes.contains(code.as_str()), "no error vector for {code}");
+    }
+    for (_, c) in &cases {
+        if let Some(cost) = &c.expected.cost_usd {
+            assert!(cost.parse::<Decimal>().is_ok_and(|d| d >= Decimal::ZERO), "{}: bad cost_usd {cost}", c.name);
+        }
+    }
+}
+
+#[test]
+fn sse_transcripts_split_like_the_spec() {
+    let events = parse_sse("event: a\ndata: {\"x\":1}\n\n: comment\ndata: [DONE]\n\n");
+    assert_eq!(events, vec![(Some("a".to_owned()), "{\"x\":1}".to_owned()), (None, "[DONE]".to_owned())]);
+}

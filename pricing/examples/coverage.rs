@@ -1,0 +1,75 @@
+//! Prints the coverage table of the embedded price data as Markdown, for the README:
+//! `cargo run -p llmledger-pricing --example coverage > table.md`.
+//! Rates are the current (latest) version, USD per 1M tokens unless the last column says otherwise.
+
+use llmledger_pricing::embedded;
+use llmledger_pricing::schema::{ModelMode, PriceVersion};
+use rust_decimal::Decimal;
+
+fn cell(value: Option<Decimal>) -> String {
+    value.map_or_else(|| "—".to_string(), |v| v.normalize().to_string())
+}
+
+/// Whatever is not a per-token input/cached/output rate, briefly.
+fn other(mode: ModelMode, v: &PriceVersion) -> String {
+    let mut parts = Vec::new();
+    let r = &v.rates;
+    if let (Some(i), Some(o)) = (r.audio_input, r.audio_output) {
+        parts.push(format!("audio {}/{}", i.normalize(), o.normalize()));
+    } else if let Some(i) = r.audio_input {
+        parts.push(format!("audio in {}", i.normalize()));
+    } else if let Some(o) = r.audio_output {
+        parts.push(format!("audio out {}", o.normalize()));
+    }
+    if let Some(o) = r.image_output {
+        parts.push(format!("image out {}", o.normalize()));
+    }
+    if let (Some(w), Some(h)) = (r.cache_write_5m, r.cache_write_1h) {
+        parts.push(format!("cache write {}/{} (5m/1h)", w.normalize(), h.normalize()));
+    }
+    for tier in &v.tiers {
+        parts.push(format!(
+            "> {}k prompt: {}/{}",
+            tier.above_prompt_tokens / 1000,
+            cell(tier.rates.input),
+            cell(tier.rates.output)
+        ));
+    }
+    if let Some(m) = v.per_audio_minute {
+        parts.push(format!("${}/min", m.normalize()));
+    }
+    if let Some(c) = v.per_million_characters {
+        parts.push(format!("${}/1M chars", c.normalize()));
+    }
+    if !v.per_image.is_empty() {
+        let min = v.per_image.iter().map(|p| p.price).min().unwrap_or_default();
+        let max = v.per_image.iter().map(|p| p.price).max().unwrap_or_default();
+        parts.push(format!("${}–${}/image", min.normalize(), max.normalize()));
+    }
+    if mode == ModelMode::Embedding {
+        parts.push("embedding".to_string());
+    }
+    if v.uncertain.is_some() {
+        parts.push("⚠ uncertain".to_string());
+    }
+    parts.join("; ")
+}
+
+fn main() {
+    println!("| provider | model | input | cached | output | other |");
+    println!("| --- | --- | ---: | ---: | ---: | --- |");
+    for file in embedded() {
+        for model in &file.models {
+            let Some(v) = model.prices.last() else { continue };
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                file.provider,
+                model.id,
+                cell(v.rates.input),
+                cell(v.rates.cache_read),
+                cell(v.rates.output),
+                other(model.mode, v)
+            );
+        }
+    }
+}

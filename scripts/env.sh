@@ -1,0 +1,4 @@
+# Sourced by the scripts: one target triple for cargo, maturin and napi so that every tool shares one
+# target dir and nothing is built twice (see shared BUILD-NOTES).
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
