@@ -50,6 +50,12 @@ function skipReason(c) {
   if (c.at) return 'priced at a past date; SDK calls are priced now'
   if (c.price_options && c.price_options.batch) return 'batch pricing is not an SDK call'
   if (c.prompt_estimate !== undefined) return 'the prompt estimate comes from the caller'
+  if (Array.isArray(c.stream) && c.expected.usage && c.expected.usage.usage_source === 'none') {
+    return 'nothing reported and no estimate: an SDK call always carries a prompt, which is estimated'
+  }
+  if (c.api === 'messages' && Array.isArray(c.stream) && c.stream.some((e) => e.event === undefined)) {
+    return 'the anthropic SDK drops SSE events without an `event:` line'
+  }
   return null
 }
 
@@ -134,7 +140,8 @@ async function call(client, c) {
       throw new Error(`no SDK call for ${c.api}`)
   }
   if (streaming) {
-    const events = c.stream.filter((e) => e.data !== '[DONE]').length
+    // What the SDK yields: every data event but `[DONE]` (and Anthropic's `ping`, which its SDK drops).
+    const events = c.stream.filter((e) => e.data !== '[DONE]' && e.event !== 'ping').length
     let n = 0
     try {
       for await (const _ of result) {
