@@ -45,29 +45,24 @@ pub struct TrackerOptions {
 
 impl TrackerOptions {
     pub(crate) fn into_config(self) -> Result<TrackerConfig> {
-        let mut config = TrackerConfig::default();
-        config.store = self.store;
-        if let Some(currency) = self.currency {
-            config.currency = currency;
-        }
-        if let Some(rates) = self.rates {
-            config.rates = rates.into_iter().collect();
-        }
-        if let Some(tz) = self.timezone {
-            config.timezone = tz;
-        }
-        if let Some(policy) = self.unknown_model {
-            config.unknown_model = policy.parse::<UnknownModelPolicy>()?;
-        }
-        if let Some(durability) = self.durability {
-            config.durability = durability.parse::<Durability>()?;
-        }
-        config.prices_path = self.prices_path.map(Into::into);
-        config.litellm_prices_path = self.litellm_prices_path.map(Into::into);
-        if let Some(deployments) = self.azure_deployments {
-            config.azure_deployments = deployments.into_iter().collect();
-        }
-        Ok(config)
+        let defaults = TrackerConfig::default();
+        Ok(TrackerConfig {
+            store: self.store,
+            currency: self.currency.unwrap_or(defaults.currency),
+            rates: self.rates.map(|r| r.into_iter().collect()).unwrap_or(defaults.rates),
+            timezone: self.timezone.unwrap_or(defaults.timezone),
+            unknown_model: match self.unknown_model {
+                Some(policy) => policy.parse::<UnknownModelPolicy>()?,
+                None => defaults.unknown_model,
+            },
+            durability: match self.durability {
+                Some(durability) => durability.parse::<Durability>()?,
+                None => defaults.durability,
+            },
+            prices_path: self.prices_path.map(Into::into),
+            litellm_prices_path: self.litellm_prices_path.map(Into::into),
+            azure_deployments: self.azure_deployments.map(|d| d.into_iter().collect()).unwrap_or_default(),
+        })
     }
 }
 
@@ -451,7 +446,7 @@ fn count(field: &str, v: Option<f64>) -> Result<u64> {
     const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
     match v {
         None => Ok(0),
-        Some(x) if x.is_finite() && x >= 0.0 && x <= MAX_SAFE && x.fract() == 0.0 => Ok(x as u64),
+        Some(x) if (0.0..=MAX_SAFE).contains(&x) && x.fract() == 0.0 => Ok(x as u64),
         Some(x) => Err(Error::invalid_value(field, x, "must be a non-negative whole number")),
     }
 }

@@ -25,7 +25,7 @@ use error::{to_js_error, OrThrow};
 pub(crate) use llmledger_core as core;
 
 use crate::core::estimate::EstimateRequest;
-use crate::core::tracker::{self, Tracker, TrackedStream};
+use crate::core::tracker::{self, TrackedStream, Tracker};
 use crate::core::{tokens, Error, PriceDb, Rates, Result};
 
 /// The Rust tracker: parses, prices and records calls; answers usage reports.
