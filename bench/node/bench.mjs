@@ -38,15 +38,32 @@ async function timeCalls(n, fn) {
   return times
 }
 
-/** Interleaves wrapped and unwrapped runs in rounds so drift affects both alike; returns medians (ms). */
+/**
+ * Alternates blocks of `n` unwrapped and `n` wrapped calls, `rounds` times, so load drift and GC affect both
+ * alike; returns the median block mean per call (ms) of each.
+ */
 async function compare(n, rounds, unwrapped, wrapped) {
   const a = []
   const b = []
+  const ca = []
+  const cb = []
   for (let r = 0; r < rounds; r++) {
-    a.push(...(await timeCalls(n, unwrapped)))
-    b.push(...(await timeCalls(n, wrapped)))
+    let c0 = process.cpuUsage()
+    let t0 = performance.now()
+    for (let i = 0; i < n; i++) await unwrapped()
+    a.push((performance.now() - t0) / n)
+    let c = process.cpuUsage(c0)
+    ca.push((c.user + c.system) / 1000 / n)
+    c0 = process.cpuUsage()
+    t0 = performance.now()
+    for (let i = 0; i < n; i++) await wrapped()
+    b.push((performance.now() - t0) / n)
+    c = process.cpuUsage(c0)
+    cb.push((c.user + c.system) / 1000 / n)
   }
-  return { unwrapped: median(a), wrapped: median(b) }
+  // CPU time (all threads of the process: the ledger writer included) is what the wrapper costs; wall time
+  // also carries whatever else the machine is doing.
+  return { unwrapped: median(a), wrapped: median(b), cpuUnwrapped: median(ca), cpuWrapped: median(cb) }
 }
 
 const CHAT_BODY = {
@@ -59,22 +76,39 @@ const CHAT_BODY = {
 }
 const CHAT_JSON = JSON.stringify(CHAT_BODY)
 
-function sseBody(chunks) {
+/** The SSE events of a chat stream, each its own body chunk as a network would deliver them. */
+function sseEvents(chunks) {
   const base = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o' }
-  let s = ''
+  const enc = new TextEncoder()
+  const out = []
   for (let i = 0; i < chunks; i++) {
-    s += `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: ' word' }, finish_reason: null }] })}\n\n`
+    const chunk = { ...base, choices: [{ index: 0, delta: { content: ' word' }, finish_reason: null }] }
+    out.push(enc.encode(`data: ${JSON.stringify(chunk)}\n\n`))
   }
-  s += `data: ${JSON.stringify({ ...base, choices: [], usage: CHAT_BODY.usage })}\n\n`
-  s += 'data: [DONE]\n\n'
-  return s
+  out.push(enc.encode(`data: ${JSON.stringify({ ...base, choices: [], usage: CHAT_BODY.usage })}\n\n`))
+  out.push(enc.encode('data: [DONE]\n\n'))
+  return out
 }
 
-function inProcessClient(streamText) {
+let responseSeq = 0
+
+function inProcessClient(events) {
   const fetch = async (_url, init) => {
     const body = JSON.parse(init.body)
-    if (body.stream) return new Response(streamText, { headers: { 'content-type': 'text/event-stream' } })
-    return new Response(CHAT_JSON, { headers: { 'content-type': 'application/json' } })
+    if (body.stream) {
+      let i = 0
+      const stream = new ReadableStream({
+        pull(controller) {
+          if (i < events.length) controller.enqueue(events[i++])
+          else controller.close()
+        },
+      })
+      return new Response(stream, { headers: { 'content-type': 'text/event-stream' } })
+    }
+    // A fresh response id per call, as a provider sends (the ledger keys events by it).
+    return new Response(CHAT_JSON.replace('chatcmpl-bench', `chatcmpl-bench-${responseSeq++}`), {
+      headers: { 'content-type': 'application/json' },
+    })
   }
   return new OpenAI({ apiKey: 'x', baseURL: 'http://bench.invalid/v1', maxRetries: 0, fetch })
 }
@@ -91,28 +125,29 @@ async function main() {
     const raw = new OpenAI({ apiKey: 'x', baseURL: `${mock.url}/v1`, maxRetries: 0 })
     const wrapped = tracker.wrap(new OpenAI({ apiKey: 'x', baseURL: `${mock.url}/v1`, maxRetries: 0 }), { userId: 'bench' })
     const call = (c) => () => c.chat.completions.create({ model: 'gpt-4o', messages: MESSAGES })
-    await timeCalls(scale(200), call(raw))
-    await timeCalls(scale(200), call(wrapped))
-    const http = await compare(scale(300), 4, call(raw), call(wrapped))
+    await timeCalls(scale(50), call(raw))
+    await timeCalls(scale(50), call(wrapped))
+    const http = await compare(scale(40), 9, call(raw), call(wrapped))
     results.httpCall = http
 
     // 1b. In-process fetch: the wrapper's own cost.
     const STREAM_CHUNKS = 2000
-    const stream = sseBody(STREAM_CHUNKS)
+    const stream = sseEvents(STREAM_CHUNKS)
     const rawLocal = inProcessClient(stream)
     const wrappedLocal = tracker.wrap(inProcessClient(stream), { userId: 'bench' })
     await timeCalls(scale(2000), call(rawLocal))
     await timeCalls(scale(2000), call(wrappedLocal))
-    results.localCall = await compare(scale(2000), 5, call(rawLocal), call(wrappedLocal))
+    results.localCall = await compare(scale(500), 21, call(rawLocal), call(wrappedLocal))
 
     // 2. Per stream chunk.
     const consume = (c) => async () => {
       const s = await c.chat.completions.create({ model: 'gpt-4o', messages: MESSAGES, stream: true })
       for await (const _ of s);
+      if (c === wrappedLocal && !s._tokenUsage) throw new Error('the wrapped stream was not recorded')
     }
     await timeCalls(scale(20), consume(rawLocal))
     await timeCalls(scale(20), consume(wrappedLocal))
-    const st = await compare(scale(30), 3, consume(rawLocal), consume(wrappedLocal))
+    const st = await compare(scale(5), 15, consume(rawLocal), consume(wrappedLocal))
     results.chunk = { ...st, chunks: STREAM_CHUNKS + 1 }
 
     // 3. cost()
@@ -169,15 +204,14 @@ async function main() {
 
   const r = results
   console.log(`node ${process.version}${QUICK ? ' (quick)' : ''}`)
-  console.log(
-    `wrapped call, mock server:  ${fmtUs(r.httpCall.wrapped)} vs ${fmtUs(r.httpCall.unwrapped)} unwrapped (median) → overhead ${fmtUs(r.httpCall.wrapped - r.httpCall.unwrapped)}`,
-  )
-  console.log(
-    `wrapped call, in-process:   ${fmtUs(r.localCall.wrapped)} vs ${fmtUs(r.localCall.unwrapped)} unwrapped (median) → overhead ${fmtUs(r.localCall.wrapped - r.localCall.unwrapped)}`,
-  )
-  console.log(
-    `stream chunk:               ${fmtUs((r.chunk.wrapped - r.chunk.unwrapped) / r.chunk.chunks)} overhead per chunk (${r.chunk.chunks}-chunk stream: ${r.chunk.wrapped.toFixed(2)} ms vs ${r.chunk.unwrapped.toFixed(2)} ms)`,
-  )
+  const line = (label, m, per = 1) =>
+    console.log(
+      `${label}wall ${fmtUs(m.wrapped / per)} vs ${fmtUs(m.unwrapped / per)} unwrapped → ${fmtUs((m.wrapped - m.unwrapped) / per)}; ` +
+        `CPU ${fmtUs(m.cpuWrapped / per)} vs ${fmtUs(m.cpuUnwrapped / per)} → ${fmtUs((m.cpuWrapped - m.cpuUnwrapped) / per)}`,
+    )
+  line('per call, mock server:      ', r.httpCall)
+  line('per call, in-process fetch: ', r.localCall)
+  line(`per chunk (${r.chunk.chunks}-chunk stream): `, r.chunk, r.chunk.chunks)
   console.log(`cost():                     ${r.costNs.toFixed(0)} ns per call`)
   const ct = r.countTokens
   console.log(
