@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{NaiveDate, TimeZone, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use llmledger_core::currency::Rates;
@@ -116,6 +116,9 @@ enum Command {
         /// IANA time zone for days and months.
         #[arg(long, default_value = "UTC")]
         tz: String,
+        /// Also compute the 95th-percentile latency (scans raw events instead of rollups).
+        #[arg(long)]
+        p95: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -178,7 +181,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             if json {
                 println!("{}", json!({"model": model, "tokens": count.tokens, "exact": count.exact}));
             } else {
-                print_table(&["model", "tokens", "count"], vec![vec![model, count.tokens.to_string(), exactness.into()]]);
+                print_table(
+                    &["model", "tokens", "count"],
+                    vec![vec![model, count.tokens.to_string(), exactness.into()]],
+                );
             }
         }
         Command::Estimate { model, messages, max_output, cache_hit, money } => {
@@ -267,7 +273,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                 .collect();
                 rows.push(vec!["total (USD)".into(), cost.total_usd.normalize().to_string()]);
                 if cost.currency != "USD" {
-                    rows.push(vec![format!("total ({} at {})", cost.currency, cost.rate), cost.total.normalize().to_string()]);
+                    rows.push(vec![
+                        format!("total ({} at {})", cost.currency, cost.rate),
+                        cost.total.normalize().to_string(),
+                    ]);
                 }
                 println!("{} ({}), prices effective {}", cost.model, cost.provider, cost.price_version);
                 print_table(&["component", "USD"], rows);
@@ -287,7 +296,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                         let fmt = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
                         vec![
                             m.provider.to_string(),
-                            m.id.clone(),
+                            m.id.to_string(),
                             format!("{:?}", m.mode).to_lowercase(),
                             fmt(r.input),
                             fmt(r.cache_read),
@@ -296,31 +305,19 @@ fn run(cli: Cli) -> Result<(), Error> {
                         ]
                     })
                     .collect();
-                print_table(
-                    &["provider", "model", "mode", "input $/1M", "cached $/1M", "output $/1M", "since"],
-                    rows,
-                );
+                print_table(&["provider", "model", "mode", "input $/1M", "cached $/1M", "output $/1M", "since"], rows);
             }
         }
-        Command::Report { store, by, since, until, user, workspace, tz, format } => {
+        Command::Report { store, by, since, until, user, workspace, tz, p95, format } => {
             let group_by = by.iter().map(|g| g.parse::<GroupBy>()).collect::<Result<Vec<_>, _>>()?;
             let ledger = Ledger::open(&store, LedgerConfig { timezone: tz.clone(), ..LedgerConfig::default() })?;
-            let tz_parsed: chrono_tz::Tz =
-                tz.parse().map_err(|_| Error::config("tz", &tz, "not an IANA time zone"))?;
-            let local_midnight = |d: NaiveDate| -> Option<DateTime<Utc>> {
-                tz_parsed.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).earliest().map(|t| t.with_timezone(&Utc))
-            };
             let query = UsageQuery {
-                filter: UsageFilter {
-                    user_id: user,
-                    workspace_id: workspace,
-                    since: since.and_then(local_midnight),
-                    until: until.and_then(|d| local_midnight(d.succ_opt()?)),
-                    ..UsageFilter::default()
-                },
+                filter: UsageFilter { user_id: user, workspace_id: workspace, ..UsageFilter::default() },
                 group_by: group_by.clone(),
                 timezone: tz,
-            };
+                p95,
+            }
+            .between_dates(since, until.and_then(|d| d.succ_opt()))?;
             let rows = ledger.query(&query)?;
             let format = if json { Format::Json } else { format };
             print_report(&group_by, &rows, format)?;
@@ -356,9 +353,9 @@ fn run(cli: Cli) -> Result<(), Error> {
 
 impl MoneyArgs {
     fn rates(&self) -> Result<Rates, Error> {
-        let mut rates = Rates::new();
+        let rates = Rates::new();
         if let Some(rate) = &self.rate {
-            rates.insert(&self.currency, rate)?;
+            return rates.with(&self.currency, rate);
         }
         Ok(rates)
     }

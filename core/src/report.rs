@@ -332,6 +332,37 @@ impl Rollups {
         self.monthly.entry(m).or_default().add(&t);
     }
 
+    /// Adds many events, formatting each distinct (date, user, workspace, project, provider, model) key once.
+    pub fn add_all<'e>(&mut self, events: impl IntoIterator<Item = &'e UsageEvent>, tz: Tz) {
+        type Key<'k> = (NaiveDate, &'k str, &'k str, &'k str, &'static str, &'k str);
+        let mut acc: std::collections::HashMap<Key<'e>, Totals> = std::collections::HashMap::new();
+        for e in events {
+            let a = &e.attribution;
+            let key = (
+                e.timestamp.with_timezone(&tz).date_naive(),
+                a.user_id.as_deref().unwrap_or(""),
+                a.workspace_id.as_deref().unwrap_or(""),
+                a.project.as_deref().unwrap_or(""),
+                e.provider.as_str(),
+                e.report_model(),
+            );
+            acc.entry(key).or_default().add(&Totals::of(e));
+        }
+        for ((date, user, ws, project, provider, model), t) in acc {
+            let daily = RollupKey {
+                period: date.format("%Y-%m-%d").to_string(),
+                user_id: user.to_string(),
+                workspace_id: ws.to_string(),
+                project: project.to_string(),
+                provider: provider.to_string(),
+                model: model.to_string(),
+            };
+            let monthly = RollupKey { period: daily.period.get(..7).unwrap_or(&daily.period).to_string(), ..daily.clone() };
+            self.daily.entry(daily).or_default().add(&t);
+            self.monthly.entry(monthly).or_default().add(&t);
+        }
+    }
+
     /// Rows that differ between `stored` (self) and `recomputed`.
     pub fn diff(&self, recomputed: &Rollups) -> Vec<RollupDiff> {
         let mut out = Vec::new();

@@ -56,6 +56,8 @@ pub struct StreamAccumulator {
     counted: u64,
     counted_approx: bool,
     service_tier: Option<String>,
+    /// The last event pushed was an OpenAI chat chunk with usage and no choices.
+    last_usage_only: bool,
 }
 
 impl StreamAccumulator {
@@ -75,6 +77,7 @@ impl StreamAccumulator {
             counted: 0,
             counted_approx: false,
             service_tier: None,
+            last_usage_only: false,
         }
     }
 
@@ -82,6 +85,13 @@ impl StreamAccumulator {
     pub fn with_prompt_estimate(mut self, tokens: u64) -> Self {
         self.prompt_estimate = Some(tokens);
         self
+    }
+
+    /// True when the last event pushed was an OpenAI-shaped chat chunk carrying only usage (no
+    /// choices): the chunk `stream_options.include_usage` adds, which a binding that injected that
+    /// option hides from its caller.
+    pub fn last_was_usage_only(&self) -> bool {
+        self.last_usage_only
     }
 
     /// True once the provider's final usage has arrived (the result is exact from then on).
@@ -92,6 +102,7 @@ impl StreamAccumulator {
     /// Feeds one event: `event` is the SSE `event:` name when the stream has one, `data` the `data:`
     /// payload. OpenAI's `[DONE]` and empty data (keep-alives) are accepted.
     pub fn push(&mut self, event: Option<&str>, data: &str) -> Result<()> {
+        self.last_usage_only = false;
         let trimmed = data.trim();
         if trimmed.is_empty() || (trimmed == "[DONE]" && self.api == Api::ChatCompletions) {
             return self.check_chat_event(event);
@@ -106,6 +117,7 @@ impl StreamAccumulator {
 
     /// [`push`](Self::push) for data already parsed into a `serde_json::Value`.
     pub fn push_value(&mut self, event: Option<&str>, data: &serde_json::Value) -> Result<()> {
+        self.last_usage_only = false;
         match data {
             serde_json::Value::String(s) if s == "[DONE]" && self.api == Api::ChatCompletions => {
                 self.check_chat_event(event)
@@ -142,10 +154,11 @@ impl StreamAccumulator {
             u.usage_source = UsageSource::Partial;
         } else {
             let tier = u.service_tier.take();
+            let reported_output = u.output_tokens;
             u = Usage { service_tier: tier, ..Usage::default() };
             u.input_tokens = self.prompt_estimate.unwrap_or(0);
-            u.output_tokens = self.counted;
-            u.usage_source = if self.prompt_estimate.is_none() && self.counted == 0 {
+            u.output_tokens = reported_output.max(self.counted);
+            u.usage_source = if self.prompt_estimate.is_none() && u.output_tokens == 0 {
                 UsageSource::None
             } else {
                 UsageSource::Estimated
@@ -245,12 +258,14 @@ impl StreamAccumulator {
     }
 
     fn on_chat(&mut self, chunk: ChatChunk<'_>) -> Result<()> {
+        self.last_usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_none_or(Vec::is_empty);
         if chunk.error.is_some() {
             self.errored = true;
         }
         if let Some(tier) = chunk.service_tier.as_str() {
             self.service_tier = Some(tier.to_owned());
         }
+        let counted_before = self.counted;
         for choice in chunk.choices.iter().flatten() {
             if let Some(d) = &choice.delta {
                 self.count(&d.content)?;
@@ -268,6 +283,11 @@ impl StreamAccumulator {
             self.usage = usage.normalize(self.provider, "usage")?;
             self.usage.service_tier = tier;
             self.final_seen = true;
+            self.input_known = true;
+        } else if self.final_seen && self.counted > counted_before {
+            // Text after a usage chunk: that usage was a running count (some OpenAI-compatible servers
+            // send one per chunk), not the final one. It stays as the input source.
+            self.final_seen = false;
         }
         Ok(())
     }
@@ -323,7 +343,9 @@ impl StreamAccumulator {
             "message_delta" => {
                 if let Some(usage) = &ev.usage {
                     usage.apply(&mut self.usage, "usage")?;
-                    self.final_seen = true;
+                    // Without message_start (or input here) the input is unknown: not a full report.
+                    self.input_known |= usage.input_tokens_required("usage").is_ok();
+                    self.final_seen = self.input_known;
                 }
                 Ok(())
             }
@@ -588,8 +610,8 @@ struct BedrockDelta<'a> {
 struct BedrockEvent<'a> {
     #[serde(borrow, deserialize_with = "obj")]
     delta: Option<BedrockDelta<'a>>,
-    #[serde(deserialize_with = "obj")]
-    usage: Option<ConverseUsage>,
+    #[serde(borrow, deserialize_with = "obj")]
+    usage: Option<ConverseUsage<'a>>,
 }
 
 /// A ConverseStream event as the AWS SDKs render it: `{"<member name>": payload}`.
@@ -650,6 +672,32 @@ mod tests {
         assert_eq!((u.input_tokens, u.output_tokens), (7, 2));
         assert_eq!(u.usage_source, UsageSource::Estimated);
         assert_eq!(u.flags, vec![UsageFlag::StreamWithoutUsage]);
+    }
+
+    #[test]
+    fn running_usage_followed_by_text_is_not_final() {
+        let mut acc = StreamAccumulator::new(Provider::Xai, Api::ChatCompletions, "grok-4");
+        let usage = json!({"prompt_tokens": 12, "completion_tokens": 1});
+        let events = [
+            (None, json!({"choices": [{"delta": {"content": "Hi"}}], "usage": usage})),
+            (None, json!({"choices": [{"delta": {"content": " there friend"}}]})),
+        ];
+        assert_eq!(push_all(&mut acc, &events), Ok(()));
+        assert!(!acc.has_final_usage());
+        let u = acc.finish_aborted();
+        assert_eq!((u.input_tokens, u.usage_source), (12, UsageSource::Partial));
+        assert_eq!(u.output_tokens, 3, "\"Hi\" + \" there\" + \" friend\" counted, above the running 1");
+        // Grok has no public local tokenizer: the counted part is an approximation, and says so.
+        assert_eq!(u.flags, vec![UsageFlag::ApproximateTokenizer, UsageFlag::StreamAborted]);
+    }
+
+    #[test]
+    fn message_delta_without_start_is_not_a_full_report() {
+        let mut acc = StreamAccumulator::new(Provider::Anthropic, Api::Messages, "claude-haiku-4-5");
+        let delta = json!({"type": "message_delta", "usage": {"output_tokens": 9}});
+        assert_eq!(push_all(&mut acc, &[(Some("message_delta"), delta)]), Ok(()));
+        let u = acc.finish();
+        assert_eq!((u.output_tokens, u.usage_source), (9, UsageSource::Estimated));
     }
 
     #[test]

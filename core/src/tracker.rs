@@ -414,11 +414,8 @@ impl TrackedStream {
         if self.request_id.is_none() {
             self.request_id = response_id(data);
         }
-        let had_usage = self.acc.has_final_usage();
         self.acc.push(event, data)?;
-        // OpenAI chat sends usage in its own last chunk (empty `choices`) when include_usage is on.
-        let usage_chunk = self.call.api == Api::ChatCompletions && !had_usage && self.acc.has_final_usage();
-        Ok(self.hide_usage_chunk && usage_chunk)
+        Ok(self.hide_usage_chunk && self.acc.last_was_usage_only())
     }
 
     /// Records the stream. `aborted`: the caller stopped early or an error broke the stream.
@@ -428,3 +425,146 @@ impl TrackedStream {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::report::GroupBy;
+    use crate::ErrorCode;
+
+    fn tracker(currency: &str) -> Tracker {
+        let mut config = TrackerConfig { store: Some("memory://".into()), ..TrackerConfig::default() };
+        if currency != "USD" {
+            config.currency = currency.into();
+            config.rates.insert(currency.into(), "1391.50".into());
+        }
+        Tracker::new(config).expect("valid config")
+    }
+
+    fn call(provider: Provider, api: Api, model: &str, user: &str) -> CallInfo {
+        CallInfo {
+            provider,
+            api,
+            model: model.into(),
+            attribution: Attribution { user_id: Some(user.into()), ..Attribution::default() },
+            batch: false,
+            service_tier: None,
+        }
+    }
+
+    const CHAT: &str = r#"{"id":"chatcmpl-1","model":"gpt-4o-2024-08-06","usage":{"prompt_tokens":1200,
+        "completion_tokens":350,"total_tokens":1550,"prompt_tokens_details":{"cached_tokens":1024}}}"#;
+
+    #[test]
+    fn a_response_is_priced_attributed_and_recorded_once() {
+        let t = tracker("USD");
+        let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", "u1");
+        let tracked = t.record_response(&c, None, CHAT, 12).expect("recorded");
+        assert_eq!(tracked.event_id, "chatcmpl-1");
+        assert_eq!(tracked.usage.input_tokens, 176);
+        assert_eq!(tracked.cost.as_ref().map(|c| c.total), Some(dec!(0.00522)));
+        // The same response recorded again (a retry) is stored once: the id is the idempotency key.
+        t.record_response(&c, None, CHAT, 12).expect("recorded");
+        t.flush().expect("flushed");
+        let query = UsageQuery { group_by: vec![GroupBy::User], ..UsageQuery::default() };
+        let rows = t.usage(&query).expect("report");
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].requests, rows[0].cost_usd), (1, dec!(0.00522)));
+        assert_eq!(rows[0].get(GroupBy::User), Some("u1"));
+    }
+
+    #[test]
+    fn costs_are_converted_with_the_rate_kept() {
+        let t = tracker("KRW");
+        let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", "u1");
+        let cost = t.record_response(&c, None, CHAT, 1).expect("recorded").cost.expect("priced");
+        assert_eq!((cost.currency.as_str(), cost.rate, cost.total), ("KRW", dec!(1391.50), dec!(7.263630)));
+    }
+
+    #[test]
+    fn unknown_models_are_recorded_flagged_never_free() {
+        let t = tracker("USD");
+        let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-9-imaginary", "u1");
+        let tracked = t.record_response(&c, None, CHAT, 1).expect("recorded");
+        assert!(tracked.cost.is_none());
+        assert_eq!(tracked.pricing_error.as_ref().map(Error::code), Some(ErrorCode::UnknownModel));
+        t.flush().expect("flushed");
+        let rows = t.usage(&UsageQuery::default()).expect("report");
+        assert_eq!((rows[0].requests, rows[0].unpriced), (1, 1));
+    }
+
+    #[test]
+    fn unparseable_responses_and_failures_are_still_recorded() {
+        let t = tracker("USD");
+        let c = call(Provider::Anthropic, Api::Messages, "claude-sonnet-4-5", "u2");
+        let bad = t.record_response(&c, None, "not json", 3).expect("recorded");
+        assert_eq!(bad.pricing_error.as_ref().map(Error::code), Some(ErrorCode::InvalidJson));
+        let failed = t.record_failure(&c, "RateLimitError", 5).expect("recorded");
+        assert!(!failed.success && failed.cost.is_none() && failed.pricing_error.is_none());
+        t.flush().expect("flushed");
+        let rows = t.usage(&UsageQuery::default()).expect("report");
+        assert_eq!((rows[0].requests, rows[0].failed), (2, 1));
+    }
+
+    #[test]
+    fn the_injected_usage_chunk_is_reported_for_hiding() {
+        let t = tracker("USD");
+        let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-4o-mini", "u3");
+        let mut stream = t.start_stream(c, Some(r#"{"messages":[{"role":"user","content":"hi"}]}"#));
+        stream.hide_usage_chunk(true);
+        let delta = r#"{"id":"c2","choices":[{"index":0,"delta":{"content":"Hello"}}]}"#;
+        let usage = r#"{"id":"c2","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}"#;
+        assert_eq!(stream.push(None, delta), Ok(false));
+        assert_eq!(stream.push(None, usage), Ok(true));
+        assert_eq!(stream.push(None, "[DONE]"), Ok(false));
+        let tracked = stream.finish(40, false).expect("recorded");
+        assert_eq!((tracked.usage.input_tokens, tracked.usage.output_tokens), (9, 1));
+        assert_eq!(tracked.event_id, "c2");
+        assert_eq!(tracked.cost.map(|c| c.total_usd), Some(dec!(0.00000195)));
+    }
+
+    #[test]
+    fn a_running_usage_beside_content_is_never_hidden() {
+        let t = tracker("USD");
+        let mut stream = t.start_stream(call(Provider::Xai, Api::ChatCompletions, "grok-4", "u3"), None);
+        stream.hide_usage_chunk(true);
+        let both = r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+        assert_eq!(stream.push(None, both), Ok(false));
+    }
+
+    #[test]
+    fn an_abandoned_stream_is_estimated_and_flagged() {
+        let t = tracker("USD");
+        let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", "u3");
+        let mut stream = t.start_stream(c, Some(r#"{"messages":[{"role":"user","content":"Say hello"}]}"#));
+        stream.push(None, r#"{"id":"c3","choices":[{"index":0,"delta":{"content":"Hello there"}}]}"#).expect("ok");
+        let tracked = stream.finish(7, true).expect("recorded");
+        assert_eq!(tracked.usage.usage_source, crate::UsageSource::Estimated);
+        assert!(tracked.usage.flags.contains(&crate::UsageFlag::StreamAborted));
+        assert_eq!(tracked.usage.output_tokens, 2);
+        assert!(tracked.usage.input_tokens > 0);
+    }
+
+    #[test]
+    fn bad_configuration_fails_at_construction() {
+        let code = |config: TrackerConfig| Tracker::new(config).err().map(|e| e.code());
+        let base = || TrackerConfig { store: Some("memory://".into()), ..TrackerConfig::default() };
+        assert_eq!(code(TrackerConfig { currency: "KRW".into(), ..base() }), Some(ErrorCode::Config));
+        assert_eq!(code(TrackerConfig { store: Some("mysql://x".into()), ..base() }), Some(ErrorCode::Config));
+        assert_eq!(code(TrackerConfig { timezone: "Mars/Base".into(), ..base() }), Some(ErrorCode::Config));
+        assert_eq!("loud".parse::<UnknownModelPolicy>().map_err(|e| e.code()), Err(ErrorCode::Config));
+    }
+
+    #[test]
+    fn estimates_price_the_prompt_and_the_worst_case() {
+        let t = tracker("USD");
+        let messages = serde_json::json!([{"role": "user", "content": "Hello"}]);
+        let request = EstimateRequest { max_output_tokens: Some(1000), ..EstimateRequest::new("gpt-4o", &messages) };
+        let e = t.estimate(&request).expect("estimated");
+        // 3 (message) + 1 ("user") + 1 ("Hello") + 3 (reply priming) = 8 tokens at $2.50/M.
+        assert_eq!((e.input_tokens, e.min_cost), (8, dec!(0.00002)));
+        assert_eq!(e.max_cost, dec!(0.01002));
+    }
+}

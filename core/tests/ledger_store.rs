@@ -20,14 +20,17 @@ fn fixture() -> Vec<UsageEvent> {
         event("a2", "alice", "acme", "gpt-4o-mini", "2026-11-01T16:30:00Z", 250_001),
         event("b1", "bob", "acme", "gpt-4o", "2026-11-01T14:59:59Z", 3_000_000),
         event("c1", "carol", "globex", "claude-sonnet-4", "2026-11-02T01:00:00Z", 7),
-        event("c2", "carol", "globex", "claude-sonnet-4", "2026-12-01T00:00:00Z", 123_456_789)
-            .failed("rate_limit"),
+        event("c2", "carol", "globex", "claude-sonnet-4", "2026-12-01T00:00:00Z", 123_456_789).failed("rate_limit"),
         event("u1", "carol", "globex", "mystery-model", "2026-11-03T00:00:00Z", 0).unpriced("unknown_model"),
     ]
 }
 
 fn cfg(tz: &str) -> LedgerConfig {
-    LedgerConfig { timezone: tz.into(), flush_interval: std::time::Duration::from_millis(20), ..LedgerConfig::default() }
+    LedgerConfig {
+        timezone: tz.into(),
+        flush_interval: std::time::Duration::from_millis(20),
+        ..LedgerConfig::default()
+    }
 }
 
 fn urls(dir: &std::path::Path) -> Vec<String> {
@@ -50,7 +53,8 @@ fn q(group_by: &[GroupBy], tz: &str) -> UsageQuery {
 fn both_paths(ledger: &Ledger, query: &UsageQuery) -> Vec<ReportRow> {
     let rows = ledger.query(query).unwrap();
     let raw = ledger.query(&UsageQuery { p95: true, ..query.clone() }).unwrap();
-    let strip = |rs: &[ReportRow]| rs.iter().cloned().map(|r| ReportRow { p95_latency_ms: None, ..r }).collect::<Vec<_>>();
+    let strip =
+        |rs: &[ReportRow]| rs.iter().cloned().map(|r| ReportRow { p95_latency_ms: None, ..r }).collect::<Vec<_>>();
     assert_eq!(strip(&rows), strip(&raw), "rollup and raw answers differ for {query:?}");
     rows
 }
@@ -174,7 +178,9 @@ fn relative_sqlite_url_forms() {
 #[test]
 fn bad_configuration_fails_at_construction() {
     let dir = tempfile::tempdir().unwrap();
-    let code = |url: &str, c: LedgerConfig| Ledger::open(url, c).map(|_| ()).map_err(|e| (e.code(), e.field().map(String::from)));
+    let code = |url: &str, c: LedgerConfig| {
+        Ledger::open(url, c).map(|_| ()).map_err(|e| (e.code(), e.field().map(String::from)))
+    };
     let config = |f: &str| Err((ErrorCode::Config, Some(f.to_string())));
     assert_eq!(code("mysql://localhost/x", cfg("UTC")), config("store"));
     assert_eq!(code("memory://", cfg("Mars/Base")), config("timezone"));

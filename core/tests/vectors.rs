@@ -2,8 +2,8 @@
 //!
 //! Each case is parsed through both entry points (`&str` and `serde_json::Value`), which must agree;
 //! the normalized [`Usage`] is compared field by field with `expected.usage`, error cases by code.
-//! [`case_usage`] returns the parsed usage of a case so a cost check can be added beside
-//! [`check_usage`] once the cost engine is merged.
+//! Where a case gives `expected.cost_usd`, the usage is priced with the embedded price database at
+//! the case's `at` (default: now) and must equal it exactly.
 
 use std::collections::HashSet;
 use std::fs;
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use llmledger_core::stream::StreamAccumulator;
 use llmledger_core::usage::{parse_response, parse_response_value, Api, Provider, Usage};
-use llmledger_core::{Error, ErrorCode};
+use llmledger_core::{Error, ErrorCode, PriceDb, PriceOptions};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -44,7 +44,33 @@ struct Case {
     #[serde(default)]
     aborted: bool,
     prompt_estimate: Option<u64>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    price_options: PriceOptionsSpec,
     expected: Expected,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PriceOptionsSpec {
+    #[serde(default)]
+    batch: bool,
+    service_tier: Option<String>,
+}
+
+/// Prices `usage` as the case says and compares with `expected.cost_usd`.
+fn check_cost(case: &Case, usage: &Usage) -> Option<String> {
+    let want: Decimal = case.expected.cost_usd.as_ref()?.parse().ok()?;
+    let opts = PriceOptions {
+        batch: case.price_options.batch,
+        service_tier: case.price_options.service_tier.clone(),
+        ..PriceOptions::default()
+    };
+    let at = case.at.unwrap_or_else(chrono::Utc::now);
+    match PriceDb::embedded().price(usage, &case.model, at, &opts) {
+        Ok(cost) if cost.total_usd == want => None,
+        Ok(cost) => Some(format!("cost {} USD, want {want} ({:?})", cost.total_usd.normalize(), cost.breakdown)),
+        Err(e) => Some(format!("pricing failed: {e}, want {want}")),
+    }
 }
 
 fn vectors_dir() -> PathBuf {
@@ -220,6 +246,7 @@ fn every_vector_matches() {
             (None, Ok(u)) => {
                 assert!(case.expected.usage.is_some(), "{}: no expected.usage", case.name);
                 failures.extend(check_usage(case, &u).into_iter().map(|p| format!("{file}/{}: {p}", case.name)));
+                failures.extend(check_cost(case, &u).map(|p| format!("{file}/{}: {p}", case.name)));
             }
         }
     }

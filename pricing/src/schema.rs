@@ -83,6 +83,7 @@ pub struct TokenRates {
     pub audio_cache_read: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_output: Option<Decimal>,
+    /// Image input tokens. Absent: billed at `input` (how chat models bill vision input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_input: Option<Decimal>,
     /// Cached image input. Absent: billed at `image_input`.

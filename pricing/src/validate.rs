@@ -30,8 +30,6 @@ pub enum Kind {
     Negative,
     /// `batch_multiplier` or `regional_multiplier` outside (0, 2].
     Multiplier,
-    /// `checked` before `effective_from`.
-    CheckedBeforeEffective,
     /// Missing the components the model's mode needs.
     Mode,
     /// An empty `source`.
@@ -52,7 +50,6 @@ impl Kind {
             Kind::EmptyCounted => "empty-counted",
             Kind::Negative => "negative",
             Kind::Multiplier => "multiplier",
-            Kind::CheckedBeforeEffective => "checked-before-effective",
             Kind::Mode => "mode",
             Kind::EmptySource => "empty-source",
             Kind::DuplicateImagePrice => "duplicate-image-price",
@@ -134,14 +131,6 @@ fn check_version(mode: ModelMode, i: usize, v: &PriceVersion, report: &mut Repor
     let at = |field: &str| format!("prices[{i}].{field}");
     if v.source.trim().is_empty() {
         report(Kind::EmptySource, &at("source"), &format!("{:?}", v.source), "every price needs a source");
-    }
-    if v.checked < v.effective_from {
-        report(
-            Kind::CheckedBeforeEffective,
-            &at("checked"),
-            &v.checked,
-            &format!("is before effective_from {}", v.effective_from),
-        );
     }
     check_rates(&at(""), &v.rates, report);
     let mut last_threshold: Option<u64> = None;

@@ -78,6 +78,8 @@ impl JsonlStore {
         let mut files: Vec<PathBuf> = fs::read_dir(&self.dir)
             .map_err(|e| io_err(&self.dir, "cannot list", &e))?
             .filter_map(|d| d.ok().map(|d| d.path()))
+            // Regular files only: a device or FIFO in the directory would never end.
+            .filter(|p| p.is_file())
             .filter(|p| {
                 p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("usage-") && n.ends_with(".jsonl"))
             })
@@ -155,8 +157,10 @@ impl Store for JsonlStore {
         let path = self.segment_path(&seg.day, seg.seq);
         let before = seg.len;
         if let Err(e) = seg.file.write_all(&buf).and_then(|()| seg.file.sync_data()) {
-            // Keep whole lines only; the batch is retried or spilled by the writer.
+            // Keep whole lines only; the batch is retried or spilled by the writer. The file is
+            // reopened on the next write, in case the fault was the file itself.
             let _ = seg.file.set_len(before);
+            inner.current = None;
             return Err(io_err(&path, "cannot append to", &e));
         }
         seg.len = before + buf.len() as u64;

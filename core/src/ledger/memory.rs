@@ -43,14 +43,10 @@ impl MemoryStore {
 impl Store for MemoryStore {
     fn write_batch(&self, events: &[UsageEvent]) -> Result<usize> {
         let mut inner = self.lock();
-        let mut n = 0;
-        for e in events {
-            if inner.ids.insert(e.event_id.clone()) {
-                inner.rollups.add(e, self.tz);
-                inner.events.push(e.clone());
-                n += 1;
-            }
-        }
+        let fresh: Vec<&UsageEvent> = events.iter().filter(|e| inner.ids.insert(e.event_id.clone())).collect();
+        let n = fresh.len();
+        inner.events.extend(fresh.iter().map(|e| (*e).clone()));
+        inner.rollups.add_all(fresh, self.tz);
         Ok(n)
     }
 
@@ -75,7 +71,7 @@ impl Store for MemoryStore {
     fn verify(&self) -> Result<Vec<RollupDiff>> {
         let inner = self.lock();
         let mut recomputed = Rollups::default();
-        inner.events.iter().for_each(|e| recomputed.add(e, self.tz));
+        recomputed.add_all(&inner.events, self.tz);
         Ok(inner.rollups.diff(&recomputed))
     }
 

@@ -189,36 +189,43 @@ impl Journal {
     /// in the journal.
     pub fn replay(&self, batch_size: usize, mut sink: impl FnMut(&[UsageEvent]) -> Result<()>) -> Result<u64> {
         let _one = lock(&self.replay_lock);
-        if !self.replaying.exists() {
-            let f = lock(&self.file);
-            let p = lock(&self.pending);
-            let len = f.file.metadata().map_err(|e| io_err(&self.path, "cannot stat spill file", &e))?.len();
-            if len == 0 {
-                // Only clean if nothing is queued either (an appender between its two locks).
-                if p.buf.is_empty() {
-                    self.dirty.store(false, Ordering::Release);
+        let mut total = 0;
+        loop {
+            if !self.replaying.exists() && !self.rotate()? {
+                return Ok(total);
+            }
+            match self.replay_file(batch_size, &mut sink) {
+                Ok(n) => {
+                    fs::remove_file(&self.replaying).map_err(|e| io_err(&self.replaying, "cannot remove", &e))?;
+                    sync_dir(&self.path);
+                    total += n;
                 }
-                return Ok(0);
-            }
-            drop(p);
-            let mut f = f;
-            fs::rename(&self.path, &self.replaying).map_err(|e| io_err(&self.path, "cannot rotate spill file", &e))?;
-            f.file = open_append(&self.path)?;
-            sync_dir(&self.path);
-        }
-        self.dirty.store(false, Ordering::Release);
-        let result = self.replay_file(batch_size, &mut sink);
-        match result {
-            Ok(n) => {
-                fs::remove_file(&self.replaying).map_err(|e| io_err(&self.replaying, "cannot remove", &e))?;
-                sync_dir(&self.path);
-                Ok(n)
-            }
-            Err(e) => {
-                self.dirty.store(true, Ordering::Release);
-                Err(e)
+                Err(e) => {
+                    self.dirty.store(true, Ordering::Release);
+                    return Err(e);
+                }
             }
         }
+    }
+
+    /// Moves the active file aside as `.replaying` (appends continue in a fresh file). Returns false
+    /// when there was nothing to move, and then marks the journal clean.
+    fn rotate(&self) -> Result<bool> {
+        let mut f = lock(&self.file);
+        let p = lock(&self.pending);
+        let len = f.file.metadata().map_err(|e| io_err(&self.path, "cannot stat spill file", &e))?.len();
+        if len == 0 {
+            // Clean only if nothing is queued either (an appender between its two locks).
+            if p.buf.is_empty() {
+                self.dirty.store(false, Ordering::Release);
+            }
+            return Ok(false);
+        }
+        drop(p);
+        fs::rename(&self.path, &self.replaying).map_err(|e| io_err(&self.path, "cannot rotate spill file", &e))?;
+        f.file = open_append(&self.path)?;
+        sync_dir(&self.path);
+        Ok(true)
     }
 
     fn replay_file(&self, batch_size: usize, sink: &mut impl FnMut(&[UsageEvent]) -> Result<()>) -> Result<u64> {

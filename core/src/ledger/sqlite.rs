@@ -461,16 +461,17 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db_err)?;
         let mut fresh = Rollups::default();
-        let mut inserted = 0;
+        let mut new_events = Vec::with_capacity(events.len());
         {
             let mut stmt = tx.prepare_cached(INSERT).map_err(db_err)?;
             for e in events {
                 if Self::insert(&mut stmt, e)? == 1 {
-                    fresh.add(e, self.tz);
-                    inserted += 1;
+                    new_events.push(e);
                 }
             }
         }
+        let inserted = new_events.len();
+        fresh.add_all(new_events, self.tz);
         Self::upsert_rollups(&tx, "rollup_daily", &fresh.daily)?;
         Self::upsert_rollups(&tx, "rollup_monthly", &fresh.monthly)?;
         tx.commit().map_err(db_err)?;
@@ -496,7 +497,9 @@ impl Store for SqliteStore {
     fn verify(&self) -> Result<Vec<RollupDiff>> {
         let conn = self.lock();
         let mut recomputed = Rollups::default();
-        Self::read_events(&conn, None, |e| recomputed.add(&e, self.tz))?;
+        let mut all = Vec::new();
+        Self::read_events(&conn, None, |e| all.push(e))?;
+        recomputed.add_all(&all, self.tz);
         let mut stored = Rollups::default();
         Self::read_rollups(&conn, "rollup_daily", None, |k, t| {
             stored.daily.insert(k, t);

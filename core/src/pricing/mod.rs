@@ -23,7 +23,6 @@
 //!   billed by image tokens is not billed twice).
 //! - A non-zero bucket without any rate → `MissingPrice` naming the rate field; never a silent $0.
 
-mod check;
 mod litellm;
 mod resolve;
 
@@ -126,7 +125,7 @@ pub struct Cost {
 }
 
 /// One model as [`PriceDb::models`] lists it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelInfo<'a> {
     pub provider: Provider,
     pub id: &'a str,
@@ -263,7 +262,8 @@ impl RateSet {
             audio_input,
             audio_cache_read: pt(r.audio_cache_read).or(audio_input),
             audio_output: pt(r.audio_output),
-            image_input: pt(r.image_input),
+            // Vision input is billed as text input unless a model prices it apart (gpt-image-1).
+            image_input: pt(r.image_input).or(input),
             image_output: pt(r.image_output),
         };
         set.align_scales();
@@ -410,7 +410,7 @@ impl PriceDb {
 
     /// Validated price files → a database.
     pub fn from_files(files: Vec<PriceFile>) -> Result<Self> {
-        check::validate(&files).map_err(|problems| invalid_price_data(problems.join("; ")))?;
+        llmledger_pricing::validate::validate(&files).map_err(|problems| invalid_price_data(problems.join("; ")))?;
         Self::build(files)
     }
 
@@ -462,7 +462,7 @@ impl PriceDb {
                 prices: vec![price.clone()],
             }],
         };
-        check::validate(std::slice::from_ref(&probe)).map_err(|problems| invalid_price_data(problems.join("; ")))?;
+        llmledger_pricing::validate::validate(std::slice::from_ref(&probe)).map_err(|problems| invalid_price_data(problems.join("; ")))?;
         let inner = Arc::make_mut(&mut self.inner);
         inner.customs.retain(|(_, name, _)| name != model);
         inner.customs.push((provider, model.to_string(), price));

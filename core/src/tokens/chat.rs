@@ -420,9 +420,10 @@ mod tests {
         let tools = json!([{"type": "function", "function": {
             "name": "get_weather", "description": "Get the weather",
             "parameters": {"type": "object", "required": ["city"], "properties": {
+                // Alphabetical, so the rendering is the same with or without serde_json's preserve_order.
                 "city": {"type": "string", "description": "City name"},
-                "unit": {"type": "string", "enum": ["c", "f"]},
-                "days": {"type": "array", "items": {"type": "integer"}}
+                "days": {"type": "array", "items": {"type": "integer"}},
+                "unit": {"type": "string", "enum": ["c", "f"]}
             }}
         }}]);
         let rendered =

@@ -2,32 +2,43 @@
 //!
 //! `inputTokens` excludes cache reads and writes (they are reported as `cacheReadInputTokens` /
 //! `cacheWriteInputTokens`), and `totalTokens` = input + output + cache read + cache write, checked.
-//! Bedrock cache writes use the 5-minute TTL. Claude through Bedrock InvokeModel uses the Anthropic parser.
+//! Cache writes are 5-minute unless `cacheDetails` (cache writes per checkpoint, with `ttl` `5m`/`1h`)
+//! says otherwise. Claude through Bedrock InvokeModel uses the Anthropic parser.
 
 use serde::Deserialize;
 
-use super::raw::{obj, Count};
+use super::raw::{obj, objs, sub, Count, Text};
 use super::{check_total, Usage, UsageSource};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub(crate) struct ConverseUsage {
+pub(crate) struct CacheDetail<'a> {
+    #[serde(borrow)]
+    ttl: Text<'a>,
+    input_tokens: Count,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct ConverseUsage<'a> {
     input_tokens: Count,
     output_tokens: Count,
     total_tokens: Count,
     cache_read_input_tokens: Count,
     cache_write_input_tokens: Count,
+    #[serde(borrow, deserialize_with = "objs")]
+    cache_details: Option<Vec<CacheDetail<'a>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(crate) struct ConverseResponse {
-    #[serde(deserialize_with = "obj")]
-    pub(crate) usage: Option<ConverseUsage>,
+pub(crate) struct ConverseResponse<'a> {
+    #[serde(borrow, deserialize_with = "obj")]
+    pub(crate) usage: Option<ConverseUsage<'a>>,
 }
 
-impl ConverseUsage {
+impl ConverseUsage<'_> {
     pub(crate) fn normalize(&self, p: &str) -> Result<Usage> {
         let mut u = Usage {
             input_tokens: self.input_tokens.required(p, "inputTokens")?,
@@ -38,11 +49,20 @@ impl ConverseUsage {
             usage_source: UsageSource::Reported,
             ..Usage::default()
         };
+        let mut h1 = 0u64;
+        for d in self.cache_details.iter().flatten() {
+            let n = d.input_tokens.or_zero(p, "cacheDetails.inputTokens")?;
+            if d.ttl.as_str() == Some("1h") {
+                h1 = h1.saturating_add(n);
+            }
+        }
+        u.cache_write_1h_tokens =
+            sub(u.cache_write_tokens, h1, p, "cacheDetails", "1h writes exceed cacheWriteInputTokens").map(|_| h1)?;
         check_total(&mut u);
         Ok(u)
     }
 }
 
-pub(crate) fn converse(r: &ConverseResponse) -> Result<Usage> {
+pub(crate) fn converse(r: &ConverseResponse<'_>) -> Result<Usage> {
     r.usage.as_ref().ok_or_else(|| Error::missing_field("usage.inputTokens"))?.normalize("usage")
 }

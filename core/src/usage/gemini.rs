@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use super::raw::{obj, objs, Count, Text};
+use super::raw::{obj, objs, sub, Count, Text};
 use super::{check_total, Usage, UsageFlag, UsageSource};
 use crate::error::{Error, Result};
 
@@ -64,10 +64,6 @@ fn by_modality(list: &Option<Vec<ModalityCount<'_>>>, p: &str, name: &str) -> Re
     Ok((all, audio, image))
 }
 
-fn sub(a: u64, b: u64, field: &str) -> Result<u64> {
-    a.checked_sub(b).ok_or_else(|| Error::invalid_value(field, b, "exceeds the count it is part of"))
-}
-
 impl UsageMetadata<'_> {
     pub(crate) fn normalize(&self, p: &str) -> Result<Usage> {
         let prompt = self.prompt_token_count.or_zero(p, "promptTokenCount")?;
@@ -82,15 +78,17 @@ impl UsageMetadata<'_> {
         let (_, audio_out, image_out) =
             by_modality(&self.candidates_tokens_details, p, "candidatesTokensDetails.tokenCount")?;
 
-        let cache_field = format!("{p}.cachedContentTokenCount");
-        sub(prompt, cached, &cache_field)?;
-        let cache_read = sub(cached, audio_c, &format!("{p}.cacheTokensDetails"))?;
-        let audio_input = sub(audio_p, audio_c, &format!("{p}.cacheTokensDetails"))?;
-        let image_input = sub(image_p, image_c, &format!("{p}.cacheTokensDetails"))?;
+        const PART: &str = "exceeds the count it is part of";
+        sub(prompt, cached, p, "cachedContentTokenCount", PART)?;
+        let cache_read = sub(cached, audio_c, p, "cacheTokensDetails", PART)?;
+        let audio_input = sub(audio_p, audio_c, p, "cacheTokensDetails", PART)?;
+        let image_input = sub(image_p, image_c, p, "cacheTokensDetails", PART)?;
         let input = sub(
             prompt,
             cached.saturating_add(audio_input).saturating_add(image_input),
-            &format!("{p}.promptTokensDetails"),
+            p,
+            "promptTokensDetails",
+            PART,
         )? + tool;
         let mut u = Usage {
             input_tokens: input,

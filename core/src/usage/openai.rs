@@ -13,7 +13,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::raw::{obj, objs, Count, Seconds, Text, MAX_TOKENS};
+use super::raw::{obj, objs, sub, Count, Seconds, Text, MAX_TOKENS};
 use super::{check_total, ImageGeneration, Provider, Usage, UsageSource};
 use crate::error::{Error, Result};
 
@@ -53,10 +53,6 @@ pub(crate) struct ChatResponse<'a> {
     service_tier: Text<'a>,
 }
 
-fn sub(a: u64, b: u64, field: &str, what: &str) -> Result<u64> {
-    a.checked_sub(b).ok_or_else(|| Error::invalid_value(field, b, what))
-}
-
 impl ChatUsage {
     pub(crate) fn normalize(&self, provider: Provider, p: &str) -> Result<Usage> {
         let prompt = self.prompt_tokens.required(p, "prompt_tokens")?;
@@ -76,20 +72,11 @@ impl ChatUsage {
             ),
             None => (0, 0),
         };
-        let uncached = sub(
-            prompt,
-            cached,
-            &format!("{p}.prompt_tokens_details.cached_tokens"),
-            "cached tokens exceed prompt_tokens",
-        )
-        .and_then(|rest| {
-            sub(
-                rest,
-                audio_in,
-                &format!("{p}.prompt_tokens_details.audio_tokens"),
-                "audio + cached exceed prompt_tokens",
-            )
-        })?;
+        let uncached =
+            sub(prompt, cached, p, "prompt_tokens_details.cached_tokens", "cached tokens exceed prompt_tokens")
+                .and_then(|rest| {
+                    sub(rest, audio_in, p, "prompt_tokens_details.audio_tokens", "audio + cached exceed prompt_tokens")
+                })?;
         let reasoning_outside = provider == Provider::Xai && total != Some(prompt + completion);
         let output = if reasoning_outside {
             completion + reasoning
@@ -97,7 +84,8 @@ impl ChatUsage {
             sub(
                 completion,
                 reasoning + audio_out,
-                &format!("{p}.completion_tokens_details.reasoning_tokens"),
+                p,
+                "completion_tokens_details.reasoning_tokens",
                 "reasoning + audio exceed completion_tokens",
             )?;
             completion
@@ -181,12 +169,12 @@ pub(crate) fn responses(r: &ResponsesBody<'_>, provider: Provider, p: &str) -> R
         Some(d) => d.reasoning_tokens.or_zero(p, "output_tokens_details.reasoning_tokens")?,
         None => 0,
     };
-    let uncached = sub(input, cached, &format!("{p}.input_tokens_details.cached_tokens"), "exceeds input_tokens")?;
+    let uncached = sub(input, cached, p, "input_tokens_details.cached_tokens", "exceeds input_tokens")?;
     let reasoning_outside = provider == Provider::Xai && total != Some(input + output);
     let output = if reasoning_outside {
         output + reasoning
     } else {
-        sub(output, reasoning, &format!("{p}.output_tokens_details.reasoning_tokens"), "exceeds output_tokens")?;
+        sub(output, reasoning, p, "output_tokens_details.reasoning_tokens", "exceeds output_tokens")?;
         output
     };
     let searches = r
@@ -282,13 +270,13 @@ pub(crate) fn images(r: &ImagesResponse<'_>, request: Option<&Value>) -> Result<
         };
         let text = match text {
             Some(t) => t,
-            None => sub(input, image, "usage.input_tokens_details.image_tokens", "exceeds input_tokens")?,
+            None => sub(input, image, "usage", "input_tokens_details.image_tokens", "exceeds input_tokens")?,
         };
         let image_out = match &usage.output_tokens_details {
             Some(d) => d.image_tokens.get(p, "output_tokens_details.image_tokens")?.unwrap_or(output),
             None => output,
         };
-        sub(output, image_out, "usage.output_tokens_details.image_tokens", "exceeds output_tokens")?;
+        sub(output, image_out, "usage", "output_tokens_details.image_tokens", "exceeds output_tokens")?;
         let mut u = Usage {
             input_tokens: text,
             image_input_tokens: image,
@@ -366,10 +354,10 @@ pub(crate) fn transcription(r: &TranscriptionResponse<'_>) -> Result<Usage> {
                 match (audio, text) {
                     (Some(a), Some(t)) => (a, t),
                     (Some(a), None) => {
-                        (a, sub(input, a, "usage.input_token_details.audio_tokens", "exceeds input_tokens")?)
+                        (a, sub(input, a, "usage", "input_token_details.audio_tokens", "exceeds input_tokens")?)
                     }
                     (None, Some(t)) => {
-                        (sub(input, t, "usage.input_token_details.text_tokens", "exceeds input_tokens")?, t)
+                        (sub(input, t, "usage", "input_token_details.text_tokens", "exceeds input_tokens")?, t)
                     }
                     (None, None) => (input, 0),
                 }

@@ -18,12 +18,18 @@ use crate::error::{Error, ErrorCode, Result};
 pub const MAX_TOKENS: u64 = 1_000_000_000_000;
 
 /// `prefix.name`, built only on the error path.
-fn path(prefix: &str, name: &str) -> String {
+pub fn path(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_owned()
     } else {
         format!("{prefix}.{name}")
     }
+}
+
+/// `a - b`, or an error naming `prefix.name` (the part `b` that exceeds its whole `a`). The field path
+/// is only formatted on the error path: this runs on every parse.
+pub fn sub(a: u64, b: u64, prefix: &str, name: &str, reason: &str) -> Result<u64> {
+    a.checked_sub(b).ok_or_else(|| Error::invalid_value(path(prefix, name), b, reason))
 }
 
 /// A token-count field as it appeared: absent/null, a non-negative integer, or anything else (rendered).

@@ -27,7 +27,13 @@ pub fn cost(model: &str, total: Decimal) -> Cost {
 
 /// Event `id` by `user` in `workspace` on `model` at `ts`, costing `cost_micro` × 10^-9 USD (odd scale on purpose).
 pub fn event(id: &str, user: &str, workspace: &str, model: &str, ts: &str, cost_nano: i64) -> UsageEvent {
-    let usage = Usage { input_tokens: 1000, cache_read_tokens: 200, output_tokens: 50, reasoning_tokens: 10, ..Usage::default() };
+    let usage = Usage {
+        input_tokens: 1000,
+        cache_read_tokens: 200,
+        output_tokens: 50,
+        reasoning_tokens: 10,
+        ..Usage::default()
+    };
     UsageEvent::new(Provider::OpenAi, Api::ChatCompletions, model, usage)
         .with_id(id)
         .with_timestamp(utc(ts))

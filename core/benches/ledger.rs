@@ -1,0 +1,235 @@
+//! Ledger benchmarks: sustained recording to SQLite (store batches alone, and end to end through the
+//! queue and writer), `record` enqueue latency (criterion mean, plus printed p50/p99), a month × user
+//! report over 1M events (rollups vs a raw scan), and the RSS of 1M queued events (printed).
+//!
+//! Run: `cargo bench -p llmledger-core --bench ledger`.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use llmledger_core::ledger::{Attribution, FullQueuePolicy, Ledger, LedgerConfig, MemoryStore, Store, UsageEvent};
+use llmledger_core::report::{GroupBy, ReportRow, RollupDiff, UsageQuery};
+use llmledger_core::{Api, Breakdown, Cost, Provider, Result, Usage, UsageSource};
+use rust_decimal::Decimal;
+
+const MODELS: [&str; 5] = ["gpt-4o", "gpt-4o-mini", "o3", "gpt-4.1", "gpt-5"];
+
+fn event(i: u64, base: DateTime<Utc>) -> UsageEvent {
+    let usage = Usage {
+        input_tokens: 1000 + i % 500,
+        cache_read_tokens: 256,
+        output_tokens: 200 + i % 100,
+        usage_source: UsageSource::Reported,
+        ..Usage::default()
+    };
+    let total = Decimal::new(i64::try_from(i % 10_000 + 1).unwrap_or(1), 8);
+    let model = MODELS[usize::try_from(i % 5).unwrap_or(0)];
+    let cost = Cost {
+        provider: Provider::OpenAi,
+        model: model.into(),
+        price_version: chrono::NaiveDate::default(),
+        breakdown: Breakdown { input: total, ..Breakdown::default() },
+        total_usd: total,
+        currency: "USD".into(),
+        rate: Decimal::ONE,
+        total,
+        tier_above: None,
+        uncertain: false,
+    };
+    UsageEvent::new(Provider::OpenAi, Api::ChatCompletions, model, usage)
+        .with_id(format!("chatcmpl-{i:012}"))
+        .with_timestamp(base + chrono::Duration::seconds(i64::try_from(i % 2_592_000).unwrap_or(0)))
+        .with_cost(cost)
+        .with_latency_ms(300 + i % 700)
+        .with_attribution(Attribution {
+            user_id: Some(format!("user-{}", i % 100)),
+            workspace_id: Some(format!("ws-{}", i % 10)),
+            project: Some("app".into()),
+            ..Attribution::default()
+        })
+}
+
+fn events(n: u64, offset: u64) -> Vec<UsageEvent> {
+    let base = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+    (offset..offset + n).map(|i| event(i, base)).collect()
+}
+
+fn sqlite_url(dir: &tempfile::TempDir, name: &str) -> String {
+    format!("sqlite://{}", dir.path().join(name).display())
+}
+
+fn bench_sqlite(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sqlite");
+    g.sample_size(10);
+    const N: u64 = 50_000;
+    g.throughput(Throughput::Elements(N));
+    // The store alone: 500-event transactions with a prepared statement and rollups.
+    g.bench_function("store_write_batch_500", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().ok();
+                let ledger =
+                    dir.as_ref().and_then(|d| Ledger::open(&sqlite_url(d, "s.db"), LedgerConfig::default()).ok());
+                (dir, ledger, events(N, 0))
+            },
+            |(dir, ledger, evs)| {
+                if let Some(l) = &ledger {
+                    for chunk in evs.chunks(500) {
+                        let _ = black_box(l.store().write_batch(chunk));
+                    }
+                }
+                (dir, ledger)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // End to end: record through the bounded queue (blocking when full) and flush.
+    g.bench_function("record_and_flush", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().ok();
+                let config = LedgerConfig { full_queue: FullQueuePolicy::Block, ..LedgerConfig::default() };
+                let ledger = dir.as_ref().and_then(|d| Ledger::open(&sqlite_url(d, "r.db"), config).ok());
+                (dir, ledger, events(N, 0))
+            },
+            |(dir, ledger, evs)| {
+                if let Some(l) = &ledger {
+                    for e in evs {
+                        let _ = l.record(e);
+                    }
+                    let _ = black_box(l.flush());
+                }
+                (dir, ledger)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+/// A store that holds every write until released, so the queue stays full.
+#[derive(Debug)]
+struct Stalled {
+    inner: MemoryStore,
+    open: AtomicBool,
+}
+
+impl Store for Stalled {
+    fn write_batch(&self, events: &[UsageEvent]) -> Result<usize> {
+        while !self.open.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.inner.write_batch(events)
+    }
+    fn query(&self, q: &UsageQuery) -> Result<Vec<ReportRow>> {
+        self.inner.query(q)
+    }
+    fn verify(&self) -> Result<Vec<RollupDiff>> {
+        self.inner.verify()
+    }
+    fn event_ids(&self) -> Result<Vec<String>> {
+        self.inner.event_ids()
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn bench_enqueue(c: &mut Criterion) {
+    let dir = tempfile::tempdir().ok();
+    // A memory store with a large queue: measures the enqueue itself, not the store.
+    let config = LedgerConfig {
+        queue_capacity: 1 << 20,
+        spill_path: dir.as_ref().map(|d| d.path().join("spill.jsonl")),
+        ..LedgerConfig::default()
+    };
+    let Ok(ledger) = Ledger::open("memory://", config) else { return };
+    let evs = events(200_000, 0);
+    let mut lat: Vec<Duration> = Vec::with_capacity(evs.len());
+    for e in evs {
+        let t = Instant::now();
+        let _ = ledger.record(e);
+        lat.push(t.elapsed());
+    }
+    lat.sort_unstable();
+    let pct = |p: usize| lat.get(lat.len() * p / 100).copied().unwrap_or_default();
+    println!(
+        "record enqueue latency over {} calls: p50 {:?}, p99 {:?}, max {:?}",
+        lat.len(),
+        pct(50),
+        pct(99),
+        lat.last()
+    );
+    let _ = ledger.flush();
+
+    let mut g = c.benchmark_group("enqueue");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 1_000_000u64;
+    let base = Utc::now();
+    g.bench_function("record", |b| {
+        b.iter_batched(
+            || {
+                i += 1;
+                event(i, base)
+            },
+            |e| ledger.record(e),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+    let _ = ledger.close();
+
+    // RSS with 1M queued events: the store is stalled, the queue holds `queue_capacity` events and
+    // the rest overflows to the spill file.
+    let stalled = Arc::new(Stalled { inner: MemoryStore::new(chrono_tz::Tz::UTC), open: AtomicBool::new(false) });
+    let config =
+        LedgerConfig { spill_path: dir.as_ref().map(|d| d.path().join("stalled.jsonl")), ..LedgerConfig::default() };
+    if let Ok(ledger) = Ledger::with_store(stalled.clone(), config) {
+        let before = rss_kib();
+        let base = Utc::now();
+        for i in 0..1_000_000u64 {
+            let _ = ledger.record(event(i, base));
+        }
+        let after = rss_kib();
+        println!(
+            "RSS with 1M queued events: +{} KiB ({before} KiB -> {after} KiB; {} overflowed to the spill file)",
+            after.saturating_sub(before),
+            ledger.stats().spilled
+        );
+        stalled.open.store(true, Ordering::Release);
+        let _ = ledger.close();
+    }
+}
+
+fn bench_report(c: &mut Criterion) {
+    let Ok(dir) = tempfile::tempdir() else { return };
+    const N: u64 = 1_000_000;
+    let Ok(ledger) = Ledger::open(&sqlite_url(&dir, "report.db"), LedgerConfig::default()) else { return };
+    let t = Instant::now();
+    for start in (0..N).step_by(100_000) {
+        for chunk in events(100_000, start).chunks(500) {
+            let _ = ledger.store().write_batch(chunk);
+        }
+    }
+    println!("filled a SQLite ledger with {N} events in {:?}", t.elapsed());
+    let month_user = UsageQuery { group_by: vec![GroupBy::Month, GroupBy::User], ..UsageQuery::default() };
+    let day_model = UsageQuery { group_by: vec![GroupBy::Day, GroupBy::Model], ..UsageQuery::default() };
+    let mut g = c.benchmark_group("report_1m_events");
+    g.bench_function("month_x_user_rollups", |b| b.iter(|| black_box(ledger.query(&month_user))));
+    g.bench_function("day_x_model_rollups", |b| b.iter(|| black_box(ledger.query(&day_model))));
+    g.sample_size(10);
+    let raw = UsageQuery { p95: true, ..month_user.clone() };
+    g.bench_function("month_x_user_raw_scan_p95", |b| b.iter(|| black_box(ledger.query(&raw))));
+    g.finish();
+}
+
+criterion_group!(benches, bench_sqlite, bench_enqueue, bench_report);
+criterion_main!(benches);
