@@ -311,3 +311,27 @@ describe('entry points', () => {
     assert.equal(typeof pkg.Tracker, 'function')
   })
 })
+
+describe('PostgreSQL store', { skip: !process.env.LLMLEDGER_TEST_PG && 'LLMLEDGER_TEST_PG not set (scripts/with-postgres.sh sets it)' }, () => {
+  test('calls recorded to PostgreSQL, visible through usage() with exact totals', async () => {
+    const userId = `node-pg-${process.pid}-${Date.now()}`
+    const tracker = new Tracker({ store: process.env.LLMLEDGER_TEST_PG, onError: (e) => assert.fail(e) })
+    try {
+      const client = tracker.wrap(openaiClient(mock), { project: 'pg' })
+      const costs = []
+      await tracker.run({ userId }, async () => {
+        for (let i = 0; i < 3; i++) {
+          const r = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
+          costs.push(r._tokenUsage.cost.exact)
+        }
+      })
+      const [row] = await tracker.usage({ userId, groupBy: ['model'] })
+      assert.equal(row.key.model, 'gpt-4o')
+      assert.equal(row.requests, 3)
+      assert.equal(row.inputTokens, 3 * CHAT.inputTokens)
+      assert.equal(row.cost.exact, addDecimals(costs))
+    } finally {
+      await tracker.close()
+    }
+  })
+})
