@@ -795,12 +795,15 @@ function trackStream(state, stream) {
     attachUsage(wrapped, state.usage)
     noteUsage(state)
   }
+  let pushFailed = false
   const push = (chunk) => {
     if (finished) return false
     try {
       return ns.push(eventName(state.api, chunk), eventData(state.api, chunk))
     } catch (err) {
-      tracker[REPORT](err, 'stream')
+      // Reported once per stream; the events still reach the caller.
+      if (!pushFailed) tracker[REPORT](err, 'stream')
+      pushFailed = true
       return false
     }
   }
@@ -839,7 +842,14 @@ function trackStream(state, stream) {
       },
     }
   }
-  wrapped = new stream.constructor(iterate, stream.controller, state.ctx.client)
+  try {
+    wrapped = new stream.constructor(iterate, stream.controller, state.ctx.client)
+  } catch (err) {
+    // An SDK whose Stream cannot be rebuilt this way: the caller gets the stream as it was, unrecorded.
+    finished = true
+    tracker[REPORT](err, 'stream')
+    return stream
+  }
   return wrapped
 }
 

@@ -145,11 +145,11 @@ export interface TokenUsage {
   flags: UsageFlag[]
   pricingError: { code: ErrorCode; message: string } | null
   requestId: string | null
-  userId?: string
-  workspaceId?: string
-  project?: string
-  sessionId?: string
-  conversationId?: string
+  userId: string | null
+  workspaceId: string | null
+  project: string | null
+  sessionId: string | null
+  conversationId: string | null
   tags: Record<string, string>
   latencyMs: number
   success: boolean
@@ -183,6 +183,8 @@ export interface UsageRow {
   requests: number
   successful: number
   failed: number
+  /** Calls recorded without a cost (unknown model, missing price). */
+  unpriced: number
   inputTokens: number
   cacheReadTokens: number
   cacheWriteTokens: number
