@@ -23,7 +23,7 @@ after(async () => {
   mock.stop()
 })
 
-const MODEL = 'claude-sonnet-4-5'
+const MODEL = 'claude-sonnet-4-6'
 const MESSAGES = [{ role: 'user', content: 'Say hello.' }]
 // The mock's default Anthropic usage: input 300, cache write 100, cache read 1000, output 60.
 const USAGE = { inputTokens: 300, cacheWriteTokens: 100, cacheReadTokens: 1000, outputTokens: 60 }

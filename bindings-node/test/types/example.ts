@@ -45,8 +45,8 @@ async function main(): Promise<void> {
   const streamUsage = tokenUsage(stream)
 
   const anthropic: Anthropic = tracker.wrap(new Anthropic({ apiKey: 'x' }), { userId: 'u2' })
-  const m = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [] })
-  const final = await anthropic.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [] }).finalMessage()
+  const m = await anthropic.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [] })
+  const final = await anthropic.messages.stream({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [] }).finalMessage()
 
   const answer: Promise<number> = tracker.run({ userId: 'u3', tags: { feature: 'x' } }, async () => 42)
   const rows: UsageRow[] = await tracker.usage({ userId: 'u1', since: new Date(0), groupBy: ['model', 'day'] })
