@@ -138,6 +138,13 @@ async function main() {
     await timeCalls(scale(2000), call(rawLocal))
     await timeCalls(scale(2000), call(wrappedLocal))
     results.localCall = await compare(scale(500), 21, call(rawLocal), call(wrappedLocal))
+    // The same with an in-memory ledger: the wrapper and the recording on the main thread, without the
+    // SQLite writer thread's work per event.
+    const memTracker = new Tracker({ store: 'memory://' })
+    const wrappedMem = memTracker.wrap(inProcessClient(stream), { userId: 'bench' })
+    await timeCalls(scale(2000), call(wrappedMem))
+    results.localCallMem = await compare(scale(500), 21, call(rawLocal), call(wrappedMem))
+    await memTracker.close()
 
     // 2. Per stream chunk.
     const consume = (c) => async () => {
@@ -211,6 +218,7 @@ async function main() {
     )
   line('per call, mock server:      ', r.httpCall)
   line('per call, in-process fetch: ', r.localCall)
+  line('  same, memory:// ledger:     ', r.localCallMem)
   line(`per chunk (${r.chunk.chunks}-chunk stream): `, r.chunk, r.chunk.chunks)
   console.log(`cost():                     ${r.costNs.toFixed(0)} ns per call`)
   const ct = r.countTokens
