@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -40,11 +41,13 @@ ROUTES = [
 TEXT = ["Hello", " from", " the", " mock", "."]
 
 _ids = itertools.count(1)
+_RUN = uuid.uuid4().hex[:8]
 
 
 def new_id(prefix: str) -> str:
-    """A fresh response id: real providers never repeat one, and the ledger uses it as the idempotency key."""
-    return f"{prefix}{next(_ids):06d}"
+    """A fresh response id, unique across server runs too: real providers never repeat one, and the ledger
+    uses it as the idempotency key (a persistent PostgreSQL ledger outlives one server process)."""
+    return f"{prefix}{_RUN}{next(_ids):06d}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -153,15 +156,16 @@ def responses_stream(model: str, req: Dict[str, Any], with_usage: bool) -> Itera
     yield ev("response.created", {"response": created})
     item = {"type": "message", "id": "msg_mock_1", "status": "in_progress", "role": "assistant", "content": []}
     yield ev("response.output_item.added", {"output_index": 0, "item": item})
-    # The openai SDK's ResponseStream accumulator needs the content part before its deltas.
+    where = {"item_id": "msg_mock_1", "output_index": 0, "content_index": 0}
     part = {"type": "output_text", "text": "", "annotations": []}
-    yield ev("response.content_part.added", {"item_id": "msg_mock_1", "output_index": 0, "content_index": 0, "part": part})
+    yield ev("response.content_part.added", {**where, "part": part})
     for piece in TEXT:
-        yield ev(
-            "response.output_text.delta",
-            {"item_id": "msg_mock_1", "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []},
-        )
+        yield ev("response.output_text.delta", {**where, "delta": piece, "logprobs": []})
+    text = "".join(TEXT)
+    yield ev("response.output_text.done", {**where, "text": text, "logprobs": []})
+    yield ev("response.content_part.done", {**where, "part": {**part, "text": text}})
     done = dict(responses_body(model, req), id=response_id)
+    yield ev("response.output_item.done", {"output_index": 0, "item": done["output"][0]})
     if not with_usage:
         done["usage"] = None
     yield ev("response.completed", {"response": done})
@@ -345,6 +349,9 @@ class MockState:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "llmledger-mock/1"
+    # Headers and body go out as separate writes: without TCP_NODELAY, Nagle plus delayed ACKs stall each
+    # keep-alive response by ~40 ms.
+    disable_nagle_algorithm = True
     state: MockState  # set on the subclass made by `make_server`
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
