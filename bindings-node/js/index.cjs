@@ -137,6 +137,7 @@ class Tracker {
       als: new AsyncLocalStorage(),
       onError: typeof onError === 'function' ? onError : defaultOnError,
       onRecord: typeof onRecord === 'function' ? onRecord : null,
+      reportUnpriced: this[NATIVE].unknownModel === 'error',
       dirty: false,
       closed: false,
     }
@@ -281,6 +282,15 @@ class Tracker {
     const context = this[CONTEXT]
     context.dirty = true
     const recorded = new Recorded(json)
+    // unknownModel: 'error' — the call is recorded unpriced, and the caller hears about it.
+    if (context.reportUnpriced && json.includes('"pricingError":{')) {
+      const { pricingError, model } = recorded.value
+      const err = new Error(pricingError.message)
+      err.code = pricingError.code
+      err.field = 'model'
+      err.value = model
+      this[REPORT](err, 'price')
+    }
     if (context.onRecord) {
       try {
         context.onRecord(recorded.value)

@@ -45,7 +45,10 @@ export interface TrackerOptions {
   rates?: Record<string, string | number>
   /** IANA time zone of the day/month report groups (default `UTC`). */
   timezone?: string
-  /** `flag` (default): an unknown model is recorded unpriced and flagged; `error`: recording reports an error. */
+  /**
+   * `flag` (default): a call to a model without a price is recorded unpriced and flagged (`pricingError`);
+   * `error`: the same, and the `unknown_model` error also goes to `onError` (operation `price`).
+   */
   unknownModel?: 'error' | 'flag'
   /** `batch` (default): events are written in batches by a background thread; `sync`: each write is awaited. */
   durability?: 'batch' | 'sync'

@@ -55,6 +55,15 @@ impl NativeTracker {
         self.inner.currency().to_string()
     }
 
+    /// `"error"`: an unpriced call is also reported to the caller (the JS layer's `onError`); `"flag"`: not.
+    #[napi(getter)]
+    pub fn unknown_model(&self) -> String {
+        match self.inner.unknown_model_policy() {
+            tracker::UnknownModelPolicy::Error => "error".to_string(),
+            tracker::UnknownModelPolicy::Flag => "flag".to_string(),
+        }
+    }
+
     /// Records a finished non-streaming call from its (reduced) response JSON. Returns the recorded call
     /// as `TokenUsage` JSON.
     #[napi]

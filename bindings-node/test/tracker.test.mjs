@@ -218,6 +218,28 @@ describe('tracking failures never reach the caller', () => {
     }
   })
 
+  test("unknownModel: 'error' records the call unpriced and reports unknown_model to onError", async () => {
+    const env = makeTracker({ unknownModel: 'error' })
+    try {
+      const client = env.tracker.wrap(openaiClient(mock))
+      const r = await client.chat.completions.create({ model: 'my-private-model', messages: CHAT_MESSAGES })
+      assert.equal(r._tokenUsage.cost, null)
+      assert.equal(env.warnings.length, 1)
+      const { err, info } = env.warnings[0]
+      assert.equal(err.code, 'unknown_model')
+      assert.equal(err.value, 'my-private-model')
+      assert.equal(info.operation, 'price')
+      const known = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
+      assert.ok(known._tokenUsage.cost)
+      assert.equal(env.warnings.length, 1)
+      const [row] = await env.tracker.usage()
+      assert.equal(row.requests, 2)
+      assert.equal(row.unpriced, 1)
+    } finally {
+      await env.cleanup()
+    }
+  })
+
   test('a closed tracker: calls still succeed, unrecorded', async () => {
     const env = makeTracker()
     const client = env.tracker.wrap(openaiClient(mock))
