@@ -95,6 +95,24 @@ describe('chat.completions', () => {
     assert.equal(rows[0].inputTokens, 2 * CHAT.inputTokens)
   })
 
+  test('asResponse() of a stream: the raw SSE is recorded from a clone', async () => {
+    const seen = []
+    const e2 = makeTracker({ onRecord: (u) => seen.push(u) })
+    try {
+      const client = e2.tracker.wrap(openaiClient(mock))
+      const raw = await client.chat.completions
+        .create({ model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true })
+        .asResponse()
+      const text = await raw.text()
+      assert.ok(text.includes('data: [DONE]'))
+      for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+      assert.equal(seen.length, 1)
+      assertChatUsage(seen[0])
+    } finally {
+      await e2.cleanup()
+    }
+  })
+
   test('parse() is recorded once', async () => {
     const r = await openai.chat.completions.parse({ model: 'gpt-4o', messages: CHAT_MESSAGES })
     assert.equal(r.choices[0].message.parsed, null)
