@@ -9,7 +9,7 @@
 
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { performance } = require('node:perf_hooks')
-const native = require('../native/index.cjs')
+const native = require('./native.cjs')
 
 const NATIVE = Symbol('llmledger.native')
 const RECORD = Symbol('llmledger.record')
