@@ -139,7 +139,9 @@ impl Store for Stalled {
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -186,7 +188,11 @@ fn bench_enqueue(c: &mut Criterion) {
     });
     g.finish();
     let _ = ledger.close();
+}
 
+/// RSS with 1M queued events, measured first in a fresh process (printed, not a criterion figure).
+fn bench_rss(_: &mut Criterion) {
+    let dir = tempfile::tempdir().ok();
     // RSS with 1M queued events: the store is stalled, the queue holds `queue_capacity` events and
     // the rest overflows to the spill file.
     let stalled = Arc::new(Stalled { inner: MemoryStore::new(chrono_tz::Tz::UTC), open: AtomicBool::new(false) });
@@ -231,5 +237,42 @@ fn bench_report(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_sqlite, bench_enqueue, bench_report);
+/// PostgreSQL on loopback (feature `postgres`, server from `LLMLEDGER_TEST_PG`, e.g. through
+/// `scripts/with-postgres.sh`): 500-event batches through the store, fresh ids every iteration.
+#[cfg(feature = "postgres")]
+fn bench_postgres(c: &mut Criterion) {
+    let Ok(url) = std::env::var("LLMLEDGER_TEST_PG") else {
+        println!("SKIP: PostgreSQL bench (set LLMLEDGER_TEST_PG or use scripts/with-postgres.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().ok();
+    let config =
+        LedgerConfig { spill_path: dir.as_ref().map(|d| d.path().join("pg.jsonl")), ..LedgerConfig::default() };
+    let Ok(ledger) = Ledger::open(&url, config) else { return };
+    let mut g = c.benchmark_group("postgres");
+    g.sample_size(10);
+    const N: u64 = 50_000;
+    g.throughput(Throughput::Elements(N));
+    let mut offset = 1u64 << 40;
+    g.bench_function("store_write_batch_500", |b| {
+        b.iter_batched(
+            || {
+                offset += N;
+                events(N, offset)
+            },
+            |evs| {
+                for chunk in evs.chunks(500) {
+                    let _ = black_box(ledger.store().write_batch(chunk));
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "postgres"))]
+fn bench_postgres(_: &mut Criterion) {}
+
+criterion_group!(benches, bench_rss, bench_sqlite, bench_postgres, bench_enqueue, bench_report);
 criterion_main!(benches);

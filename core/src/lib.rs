@@ -20,8 +20,8 @@ pub mod ledger;
 pub mod pricing;
 pub mod report;
 pub mod stream;
-pub mod tracker;
 pub mod tokens;
+pub mod tracker;
 pub mod usage;
 
 pub use currency::Rates;

@@ -35,8 +35,16 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    pub const ALL: [GroupBy; 8] =
-        [Self::User, Self::Workspace, Self::Project, Self::Provider, Self::Model, Self::Session, Self::Day, Self::Month];
+    pub const ALL: [GroupBy; 8] = [
+        Self::User,
+        Self::Workspace,
+        Self::Project,
+        Self::Provider,
+        Self::Model,
+        Self::Session,
+        Self::Day,
+        Self::Month,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -62,7 +70,11 @@ impl FromStr for GroupBy {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
-            Error::invalid_value("group_by", s, "expected user, workspace, project, provider, model, session, day or month")
+            Error::invalid_value(
+                "group_by",
+                s,
+                "expected user, workspace, project, provider, model, session, day or month",
+            )
         })
     }
 }
@@ -91,8 +103,8 @@ impl UsageFilter {
             && eq_opt(&self.provider, Some(e.provider.as_str()))
             && eq_opt(&self.model, Some(e.report_model()))
             && eq_opt(&self.session_id, a.session_id.as_deref())
-            && self.since.map_or(true, |s| e.timestamp >= s)
-            && self.until.map_or(true, |u| e.timestamp < u)
+            && self.since.is_none_or(|s| e.timestamp >= s)
+            && self.until.is_none_or(|u| e.timestamp < u)
     }
 
     /// True when the filter only uses dimensions that rollups keep.
@@ -203,7 +215,7 @@ impl UsageQuery {
             Some(u) => Some(midnight_date(u, rollup_tz)?),
             None => None,
         };
-        let month_aligned = since.map_or(true, |d| d.day() == 1) && until.map_or(true, |d| d.day() == 1);
+        let month_aligned = since.is_none_or(|d| d.day() == 1) && until.is_none_or(|d| d.day() == 1);
         if !self.group_by.contains(&GroupBy::Day) && month_aligned {
             let fmt = |d: NaiveDate| d.format("%Y-%m").to_string();
             return Some(RollupPlan { table: RollupTable::Monthly, from: since.map(fmt), to: until.map(fmt) });
@@ -312,8 +324,8 @@ impl RollupKey {
             && eq_opt(&f.project, Some(&self.project))
             && eq_opt(&f.provider, Some(&self.provider))
             && eq_opt(&f.model, Some(&self.model))
-            && plan.from.as_deref().map_or(true, |from| self.period.as_str() >= from)
-            && plan.to.as_deref().map_or(true, |to| self.period.as_str() < to)
+            && plan.from.as_deref().is_none_or(|from| self.period.as_str() >= from)
+            && plan.to.as_deref().is_none_or(|to| self.period.as_str() < to)
     }
 }
 
@@ -357,7 +369,8 @@ impl Rollups {
                 provider: provider.to_string(),
                 model: model.to_string(),
             };
-            let monthly = RollupKey { period: daily.period.get(..7).unwrap_or(&daily.period).to_string(), ..daily.clone() };
+            let monthly =
+                RollupKey { period: daily.period.get(..7).unwrap_or(&daily.period).to_string(), ..daily.clone() };
             self.daily.entry(daily).or_default().add(&t);
             self.monthly.entry(monthly).or_default().add(&t);
         }
@@ -366,12 +379,18 @@ impl Rollups {
     /// Rows that differ between `stored` (self) and `recomputed`.
     pub fn diff(&self, recomputed: &Rollups) -> Vec<RollupDiff> {
         let mut out = Vec::new();
-        for (table, a, b) in
-            [(RollupTable::Daily, &self.daily, &recomputed.daily), (RollupTable::Monthly, &self.monthly, &recomputed.monthly)]
-        {
+        for (table, a, b) in [
+            (RollupTable::Daily, &self.daily, &recomputed.daily),
+            (RollupTable::Monthly, &self.monthly, &recomputed.monthly),
+        ] {
             for (k, v) in a {
                 if b.get(k) != Some(v) {
-                    out.push(RollupDiff { table, key: k.clone(), stored: Some(v.clone()), recomputed: b.get(k).cloned() });
+                    out.push(RollupDiff {
+                        table,
+                        key: k.clone(),
+                        stored: Some(v.clone()),
+                        recomputed: b.get(k).cloned(),
+                    });
                 }
             }
             for (k, v) in b {

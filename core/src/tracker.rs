@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -425,7 +425,6 @@ impl TrackedStream {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;
@@ -530,7 +529,8 @@ mod tests {
         let t = tracker("USD");
         let mut stream = t.start_stream(call(Provider::Xai, Api::ChatCompletions, "grok-4", "u3"), None);
         stream.hide_usage_chunk(true);
-        let both = r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+        let both =
+            r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
         assert_eq!(stream.push(None, both), Ok(false));
     }
 

@@ -27,7 +27,12 @@ struct FlakyStore {
 
 impl FlakyStore {
     fn new() -> Self {
-        Self { inner: MemoryStore::new(chrono_tz::Tz::UTC), down: AtomicBool::new(false), gate: Mutex::new(()), failures: AtomicU64::new(0) }
+        Self {
+            inner: MemoryStore::new(chrono_tz::Tz::UTC),
+            down: AtomicBool::new(false),
+            gate: Mutex::new(()),
+            failures: AtomicU64::new(0),
+        }
     }
 }
 
@@ -84,7 +89,10 @@ fn store_outage_spills_then_replays_exactly_once() {
     let err = ledger.flush().unwrap_err();
     assert_eq!(err.code(), ErrorCode::Store);
     assert_eq!(err.field(), Some("spill_path"));
-    assert!(std::fs::metadata(&spill).map(|m| m.len()).unwrap_or(0) > 0 || dir.path().join("spill.jsonl.replaying").exists());
+    assert!(
+        std::fs::metadata(&spill).map(|m| m.len()).unwrap_or(0) > 0
+            || dir.path().join("spill.jsonl.replaying").exists()
+    );
     assert!(store.failures.load(Ordering::SeqCst) > 0);
     // Some of the pre-outage events again, as a client retry would send them.
     for i in 0..100 {
@@ -283,8 +291,10 @@ fn sync_durability_survives_sigkill_at_random_moments() {
     }
     // Beyond the printed ids, at most the one whose record was in flight per run may be there.
     let allowed: HashSet<String> = printed.iter().map(|(p, n)| format!("{p}-{n}")).collect();
-    let extra: Vec<&&str> =
-        stored.iter().filter(|id| !allowed.contains(**id) && !printed.iter().any(|(p, n)| is_printed(id, p, *n))).collect();
+    let extra: Vec<&&str> = stored
+        .iter()
+        .filter(|id| !allowed.contains(**id) && !printed.iter().any(|(p, n)| is_printed(id, p, *n)))
+        .collect();
     assert!(extra.is_empty(), "ids never recorded: {extra:?}");
     assert_eq!(totals(&ledger).0, ids.len() as u64);
     println!("SIGKILL x{KILLS}: {total_printed} ids printed after record returned, {} stored", ids.len());

@@ -62,7 +62,7 @@ fn postgres_reports_rollups_and_idempotency() {
     let Some(server) = server() else { return };
     let url = fresh_db(&server, "reports");
     let ledger = Ledger::open(&url, LedgerConfig { timezone: "Asia/Seoul".into(), ..fast() }).unwrap();
-    let fixture = vec![
+    let fixture = [
         event("a1", "alice", "acme", "gpt-4o", "2026-11-01T10:00:00Z", 1_500_000),
         event("a2", "alice", "acme", "gpt-4o-mini", "2026-11-01T16:30:00Z", 250_001),
         event("b1", "bob", "acme", "gpt-4o", "2026-11-01T14:59:59Z", 3_000_000),
@@ -84,7 +84,10 @@ fn postgres_reports_rollups_and_idempotency() {
     assert_eq!(day("2026-11-01"), Some(2));
     assert_eq!(day("2026-11-02"), Some(2));
     let raw = ledger.query(&UsageQuery { p95: true, ..q(&[GroupBy::Day], "Asia/Seoul") }).unwrap();
-    assert_eq!(raw.iter().map(|r| (r.requests, r.cost_usd)).collect::<Vec<_>>(), days.iter().map(|r| (r.requests, r.cost_usd)).collect::<Vec<_>>());
+    assert_eq!(
+        raw.iter().map(|r| (r.requests, r.cost_usd)).collect::<Vec<_>>(),
+        days.iter().map(|r| (r.requests, r.cost_usd)).collect::<Vec<_>>()
+    );
     let users = ledger.query(&q(&[GroupBy::User, GroupBy::Model], "UTC")).unwrap();
     assert_eq!(users.len(), 4);
     assert_eq!(ledger.verify().unwrap(), vec![]);

@@ -119,6 +119,7 @@ fn reports_per_user_workspace_model_and_seoul_day_on_every_store() {
 
         assert_eq!(ledger.verify().unwrap(), vec![], "{url}");
         ledger.close().unwrap();
+        assert!(!ledger.spill_path().exists(), "{url}: an empty spill file is removed at close");
         assert_eq!(ledger.record(fixture().remove(0)).map_err(|e| e.code()), Err(ErrorCode::Closed));
     }
 }

@@ -197,7 +197,12 @@ mod tests {
             provider: Provider::OpenAi,
             model: "gpt-4o".into(),
             price_version: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
-            breakdown: Breakdown { input: dec!(0.003), cache_read: dec!(0.000375), output: dec!(0.0008), ..Breakdown::default() },
+            breakdown: Breakdown {
+                input: dec!(0.003),
+                cache_read: dec!(0.000375),
+                output: dec!(0.0008),
+                ..Breakdown::default()
+            },
             total_usd: dec!(0.004175),
             currency: "USD".into(),
             rate: Decimal::ONE,

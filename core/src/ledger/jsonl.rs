@@ -41,18 +41,25 @@ pub struct JsonlStore {
 }
 
 fn io_err(path: &Path, what: &str, e: &std::io::Error) -> Error {
-    Error::new(ErrorCode::Io, format!("{what} {}: {e}", path.display())).with_field("store").with_value(path.display().to_string())
+    Error::new(ErrorCode::Io, format!("{what} {}: {e}", path.display()))
+        .with_field("store")
+        .with_value(path.display().to_string())
 }
 
 impl JsonlStore {
     /// Opens (creating) the directory and loads the ids already written.
     pub fn open(dir: &Path, rotate_bytes: u64) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(|e| Error::config("store", dir.display(), &format!("cannot create the directory: {e}")))?;
+        fs::create_dir_all(dir)
+            .map_err(|e| Error::config("store", dir.display(), &format!("cannot create the directory: {e}")))?;
         let probe = dir.join(".llmledger-write-test");
         File::create(&probe)
             .and_then(|_| fs::remove_file(&probe))
             .map_err(|e| Error::config("store", dir.display(), &format!("directory is not writable: {e}")))?;
-        let store = Self { dir: dir.to_path_buf(), rotate_bytes: rotate_bytes.max(1), inner: Mutex::new(Inner { ids: HashSet::new(), current: None }) };
+        let store = Self {
+            dir: dir.to_path_buf(),
+            rotate_bytes: rotate_bytes.max(1),
+            inner: Mutex::new(Inner { ids: HashSet::new(), current: None }),
+        };
         let mut ids = HashSet::new();
         store.scan(|e| {
             ids.insert(e.event_id);
@@ -105,7 +112,8 @@ impl JsonlStore {
     /// The segment to append `incoming` bytes to: today's, unless it is past the rotation size.
     fn segment<'a>(&self, inner: &'a mut Inner, incoming: u64) -> Result<&'a mut Segment> {
         let day = Utc::now().format("%Y-%m-%d").to_string();
-        let stale = inner.current.as_ref().is_none_or_compat(|s| s.day != day || (s.len > 0 && s.len + incoming > self.rotate_bytes));
+        let stale =
+            inner.current.as_ref().is_none_or(|s| s.day != day || (s.len > 0 && s.len + incoming > self.rotate_bytes));
         if stale {
             let mut seq = match &inner.current {
                 Some(s) if s.day == day => s.seq + 1,
@@ -115,7 +123,11 @@ impl JsonlStore {
                 let path = self.segment_path(&day, seq);
                 let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 if len == 0 || len + incoming <= self.rotate_bytes {
-                    let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_err(&path, "cannot open", &e))?;
+                    let file = OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                        .map_err(|e| io_err(&path, "cannot open", &e))?;
                     inner.current = Some(Segment { file, day: day.clone(), seq, len });
                     break;
                 }
@@ -123,17 +135,6 @@ impl JsonlStore {
             }
         }
         inner.current.as_mut().ok_or_else(|| Error::new(ErrorCode::Io, "no JSONL segment open"))
-    }
-}
-
-/// `Option::is_none_or` for the crate's minimum Rust version.
-trait IsNoneOr<T> {
-    fn is_none_or_compat(self, f: impl FnOnce(&T) -> bool) -> bool;
-}
-
-impl<T> IsNoneOr<T> for Option<&T> {
-    fn is_none_or_compat(self, f: impl FnOnce(&T) -> bool) -> bool {
-        self.map_or(true, f)
     }
 }
 

@@ -259,8 +259,8 @@ impl Ledger {
             "memory" => {
                 static N: AtomicU64 = AtomicU64::new(0);
                 let n = N.fetch_add(1, Ordering::Relaxed);
-                let spill = std::env::temp_dir()
-                    .join(format!("llmledger-spill-memory-{}-{n}.jsonl", std::process::id()));
+                let spill =
+                    std::env::temp_dir().join(format!("llmledger-spill-memory-{}-{n}.jsonl", std::process::id()));
                 (Arc::new(MemoryStore::new(tz)), spill)
             }
             #[cfg(feature = "sqlite")]
@@ -284,7 +284,11 @@ impl Ledger {
             #[cfg(not(feature = "sqlite"))]
             "sqlite" => return Err(Error::config("store", url, "this build has no SQLite support (feature `sqlite`)")),
             _ => {
-                return Err(Error::config("store", url, "unknown store URL scheme (expected sqlite, postgres, jsonl or memory)"))
+                return Err(Error::config(
+                    "store",
+                    url,
+                    "unknown store URL scheme (expected sqlite, postgres, jsonl or memory)",
+                ))
             }
         };
         let config = LedgerConfig { spill_path: Some(config.spill_path.clone().unwrap_or(default_spill)), ..config };
@@ -337,7 +341,8 @@ impl Ledger {
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
                 return Err(Error::new(ErrorCode::Closed, "the ledger writer has stopped"))
             }
-            Err(tokio::sync::mpsc::error::TrySendError::Full(Msg::Event(event))) => match self.shared.config.full_queue {
+            Err(tokio::sync::mpsc::error::TrySendError::Full(Msg::Event(event))) => match self.shared.config.full_queue
+            {
                 FullQueuePolicy::Spill => {
                     self.shared.journal.append(&event, false)?;
                     self.shared.spilled.fetch_add(1, Ordering::Relaxed);

@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::{Attribution, Status, Store, UsageEvent};
 use crate::error::{Error, ErrorCode, Result};
@@ -139,6 +139,10 @@ fn dec_of(field: &str, s: &str) -> Result<Decimal> {
 struct Conn {
     client: Client,
     tz: Tz,
+    /// Prepared once per connection: the batch insert and the two rollup upserts.
+    insert: Statement,
+    upsert_daily: Statement,
+    upsert_monthly: Statement,
 }
 
 /// The PostgreSQL store.
@@ -250,7 +254,10 @@ impl PgStore {
             }
         };
         tx.commit().await.map_err(pg_err)?;
-        Ok(Conn { client, tz })
+        let insert = client.prepare(INSERT).await.map_err(pg_err)?;
+        let upsert_daily = client.prepare(&upsert_sql("rollup_daily")).await.map_err(pg_err)?;
+        let upsert_monthly = client.prepare(&upsert_sql("rollup_monthly")).await.map_err(pg_err)?;
+        Ok(Conn { client, tz, insert, upsert_daily, upsert_monthly })
     }
 }
 
@@ -375,12 +382,42 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
     let t = &c.tokens;
     let rows = tx
         .query(
-            INSERT,
+            &conn.insert,
             &[
-                &c.ids, &c.ts, &c.provider, &c.api, &c.model, &c.resolved, &c.user, &c.workspace, &c.project, &c.session,
-                &c.conversation, &c.tags, &c.status, &c.error_class, &c.latency, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5],
-                &t[6], &t[7], &t[8], &t[9], &t[10], &c.usage_source, &c.flags, &c.cost_usd, &c.currency, &c.rate,
-                &c.cost_total, &c.price_version, &c.unpriced,
+                &c.ids,
+                &c.ts,
+                &c.provider,
+                &c.api,
+                &c.model,
+                &c.resolved,
+                &c.user,
+                &c.workspace,
+                &c.project,
+                &c.session,
+                &c.conversation,
+                &c.tags,
+                &c.status,
+                &c.error_class,
+                &c.latency,
+                &t[0],
+                &t[1],
+                &t[2],
+                &t[3],
+                &t[4],
+                &t[5],
+                &t[6],
+                &t[7],
+                &t[8],
+                &t[9],
+                &t[10],
+                &c.usage_source,
+                &c.flags,
+                &c.cost_usd,
+                &c.currency,
+                &c.rate,
+                &c.cost_total,
+                &c.price_version,
+                &c.unpriced,
             ],
         )
         .await
@@ -390,7 +427,7 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
     let mut fresh = Rollups::default();
     // The first occurrence of an id in the batch is the one PostgreSQL inserted.
     fresh.add_all(events.iter().filter(|e| inserted.remove(&e.event_id)), conn.tz);
-    for (table, rows) in [("rollup_daily", &fresh.daily), ("rollup_monthly", &fresh.monthly)] {
+    for (stmt, rows) in [(&conn.upsert_daily, &fresh.daily), (&conn.upsert_monthly, &fresh.monthly)] {
         if rows.is_empty() {
             continue;
         }
@@ -398,7 +435,14 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
         let mut v: [Vec<i64>; 11] = Default::default();
         let mut cost: Vec<String> = Vec::with_capacity(rows.len());
         for (key, tot) in rows {
-            for (col, s) in k.iter_mut().zip([&key.period, &key.user_id, &key.workspace_id, &key.project, &key.provider, &key.model]) {
+            for (col, s) in k.iter_mut().zip([
+                &key.period,
+                &key.user_id,
+                &key.workspace_id,
+                &key.project,
+                &key.provider,
+                &key.model,
+            ]) {
                 col.push(s.clone());
             }
             let nums = [
@@ -420,10 +464,10 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
             cost.push(tot.cost_usd.to_string());
         }
         tx.execute(
-            &upsert_sql(table),
+            stmt,
             &[
-                &k[0], &k[1], &k[2], &k[3], &k[4], &k[5], &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
-                &cost, &v[9], &v[10],
+                &k[0], &k[1], &k[2], &k[3], &k[4], &k[5], &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
+                &v[8], &cost, &v[9], &v[10],
             ],
         )
         .await
@@ -436,7 +480,8 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
 fn rollup_row(r: &Row) -> Result<(RollupKey, Totals)> {
     let g = |i: usize| -> Result<i64> { r.try_get::<_, i64>(i).map_err(pg_err) };
     let s = |i: usize| -> Result<String> { r.try_get::<_, String>(i).map_err(pg_err) };
-    let key = RollupKey { period: s(0)?, user_id: s(1)?, workspace_id: s(2)?, project: s(3)?, provider: s(4)?, model: s(5)? };
+    let key =
+        RollupKey { period: s(0)?, user_id: s(1)?, workspace_id: s(2)?, project: s(3)?, provider: s(4)?, model: s(5)? };
     let t = Totals {
         requests: u64_of(g(6)?),
         successful: u64_of(g(7)?),
@@ -552,7 +597,9 @@ fn raw_where(q: &UsageQuery) -> Result<(String, Vec<String>, Vec<i64>)> {
     let mut ints = Vec::new();
     for (op, t) in [(">=", fl.since), ("<", fl.until)] {
         if let Some(t) = t {
-            ints.push(t.timestamp_nanos_opt().ok_or_else(|| Error::invalid_value("filter.since/until", t, "out of range"))?);
+            ints.push(
+                t.timestamp_nanos_opt().ok_or_else(|| Error::invalid_value("filter.since/until", t, "out of range"))?,
+            );
             sql.push_str(&format!(" AND ts_ns {op} ${}", texts.len() + ints.len()));
         }
     }
@@ -566,7 +613,11 @@ fn params<'a>(texts: &'a [String], ints: &'a [i64]) -> Vec<&'a (dyn tokio_postgr
     p
 }
 
-async fn read_rollups(conn: &Conn, table: &str, q: Option<(&UsageQuery, &crate::report::RollupPlan)>) -> Result<Vec<(RollupKey, Totals)>> {
+async fn read_rollups(
+    conn: &Conn,
+    table: &str,
+    q: Option<(&UsageQuery, &crate::report::RollupPlan)>,
+) -> Result<Vec<(RollupKey, Totals)>> {
     let cols = ROLLUP_COLS.replace("cost_usd", "cost_usd::text");
     let mut sql = format!("SELECT {cols} FROM {table} WHERE true");
     let mut args: Vec<String> = Vec::new();

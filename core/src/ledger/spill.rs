@@ -57,7 +57,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn io_err(path: &Path, what: &str, e: &std::io::Error) -> Error {
-    Error::new(ErrorCode::Io, format!("{what} {}: {e}", path.display())).with_field("spill_path").with_value(path.display().to_string())
+    Error::new(ErrorCode::Io, format!("{what} {}: {e}", path.display()))
+        .with_field("spill_path")
+        .with_value(path.display().to_string())
 }
 
 fn open_append(path: &Path) -> Result<File> {
@@ -88,7 +90,9 @@ fn end_with_newline(path: &Path, file: &mut File) -> Result<()> {
         .and_then(|_| reader.read_exact(&mut last))
         .map_err(|e| io_err(path, "cannot read spill file", &e))?;
     if last[0] != b'\n' {
-        file.write_all(b"\n").and_then(|()| file.sync_data()).map_err(|e| io_err(path, "cannot repair spill file", &e))?;
+        file.write_all(b"\n")
+            .and_then(|()| file.sync_data())
+            .map_err(|e| io_err(path, "cannot repair spill file", &e))?;
     }
     Ok(())
 }
@@ -181,6 +185,17 @@ impl Journal {
                 f.failure = Some(err.clone());
                 Err(err)
             }
+        }
+    }
+
+    /// Deletes the journal file when it holds nothing (at close, so idle ledgers leave no files behind).
+    pub fn remove_if_empty(&self) {
+        let _one = lock(&self.replay_lock);
+        let f = lock(&self.file);
+        let p = lock(&self.pending);
+        let empty = f.file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+        if empty && p.buf.is_empty() && !self.replaying.exists() {
+            let _ = fs::remove_file(&self.path);
         }
     }
 

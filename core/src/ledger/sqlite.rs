@@ -4,7 +4,8 @@
 //! statement, then the daily and monthly rollups of the events that were *newly* inserted, in the same
 //! transaction. Costs are exact decimals stored as TEXT: an i64 of 10^-12 USD would overflow at ~9.2M
 //! USD of rollup total and some rates need more than 12 decimals, so rollup costs are summed in Rust
-//! (`Decimal`) — one read and one upsert per touched rollup row per batch. Timestamps are INTEGER
+//! (`Decimal`), inside SQLite through the `llmledger_dec_add` function this store registers — one
+//! upsert per touched rollup row per batch. Timestamps are INTEGER
 //! nanoseconds since the epoch (exact, ordered). `synchronous=NORMAL`: a committed batch survives a
 //! process crash; a power loss may lose the last commits (the spill/`sync` journal is fsynced).
 //!
@@ -120,6 +121,25 @@ fn dec_of(field: &str, s: &str) -> Result<Decimal> {
     Decimal::from_str(s).map_err(|_| Error::new(ErrorCode::Store, format!("stored {field} `{s}` is not a decimal")))
 }
 
+/// `llmledger_dec_add(a, b)`: exact decimal sum of two TEXT decimals, so rollup upserts can add costs
+/// in SQL (`cost_usd = llmledger_dec_add(cost_usd, excluded.cost_usd)`) without a read per row.
+fn register_dec_add(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let user_err = |msg: String| rusqlite::Error::UserFunctionError(msg.into());
+    conn.create_scalar_function(
+        "llmledger_dec_add",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let a: String = ctx.get(0)?;
+            let b: String = ctx.get(1)?;
+            let a = Decimal::from_str(&a).map_err(|_| user_err(format!("`{a}` is not a decimal")))?;
+            let b = Decimal::from_str(&b).map_err(|_| user_err(format!("`{b}` is not a decimal")))?;
+            a.checked_add(b).map(|s| s.to_string()).ok_or_else(|| user_err("decimal overflow".into()))
+        },
+    )
+}
+
 /// The SQLite store.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -136,13 +156,15 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).map_err(|e| cfg(format!("cannot create the directory: {e}")))?;
         }
         let conn = Connection::open(path).map_err(|e| cfg(format!("cannot open the database: {e}")))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
-            .map_err(|e| cfg(format!("cannot set up the database: {e}")))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536;",
+        )
+        .map_err(|e| cfg(format!("cannot set up the database: {e}")))?;
+        register_dec_add(&conn).map_err(|e| cfg(format!("cannot register functions: {e}")))?;
         let ddl = format!("BEGIN; {SCHEMA} {} {} COMMIT;", rollup_ddl("rollup_daily"), rollup_ddl("rollup_monthly"));
         conn.execute_batch(&ddl).map_err(|e| cfg(format!("cannot create the schema (is it writable?): {e}")))?;
-        let version: Option<i64> = conn
-            .query_row("SELECT max(version) FROM llmledger_schema_version", [], |r| r.get(0))
-            .map_err(db_err)?;
+        let version: Option<i64> =
+            conn.query_row("SELECT max(version) FROM llmledger_schema_version", [], |r| r.get(0)).map_err(db_err)?;
         match version {
             None => {
                 conn.execute("INSERT INTO llmledger_schema_version (version) VALUES (?1)", [SCHEMA_VERSION])
@@ -228,13 +250,11 @@ impl SqliteStore {
         Ok(n)
     }
 
-    fn upsert_rollups(tx: &rusqlite::Transaction<'_>, table: &str, rows: &std::collections::BTreeMap<RollupKey, Totals>) -> Result<()> {
-        let mut read = tx
-            .prepare_cached(&format!(
-                "SELECT cost_usd FROM {table} WHERE period = ?1 AND user_id = ?2 AND workspace_id = ?3 AND project = ?4
-                 AND provider = ?5 AND model = ?6"
-            ))
-            .map_err(db_err)?;
+    fn upsert_rollups(
+        tx: &rusqlite::Transaction<'_>,
+        table: &str,
+        rows: &std::collections::BTreeMap<RollupKey, Totals>,
+    ) -> Result<()> {
         let mut write = tx
             .prepare_cached(&format!(
                 "INSERT INTO {table} ({ROLLUP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
@@ -247,19 +267,13 @@ impl SqliteStore {
                  cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
                  output_tokens = output_tokens + excluded.output_tokens,
                  reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-                 cost_usd = excluded.cost_usd,
+                 cost_usd = llmledger_dec_add(cost_usd, excluded.cost_usd),
                  latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,
                  latency_count = latency_count + excluded.latency_count"
             ))
             .map_err(db_err)?;
         for (k, t) in rows {
-            let key = params![k.period, k.user_id, k.workspace_id, k.project, k.provider, k.model];
-            let old: Option<String> = read.query_row(key, |r| r.get(0)).optional().map_err(db_err)?;
-            // The new total is computed exactly in Rust and written whole (TEXT cannot be summed in SQL).
-            let cost = match old {
-                Some(s) => dec_of("cost_usd", &s)? + t.cost_usd,
-                None => t.cost_usd,
-            };
+            let cost = t.cost_usd;
             write
                 .execute(params![
                     k.period,
@@ -286,7 +300,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn read_rollups(conn: &Connection, table: &str, plan_filter: Option<(&UsageQuery, &crate::report::RollupPlan)>, mut f: impl FnMut(RollupKey, Totals)) -> Result<()> {
+    fn read_rollups(
+        conn: &Connection,
+        table: &str,
+        plan_filter: Option<(&UsageQuery, &crate::report::RollupPlan)>,
+        mut f: impl FnMut(RollupKey, Totals),
+    ) -> Result<()> {
         let mut sql = format!("SELECT {ROLLUP_COLS} FROM {table} WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
         if let Some((q, plan)) = plan_filter {
@@ -364,7 +383,9 @@ impl SqliteStore {
             }
             for (op, t) in [(">=", fl.since), ("<", fl.until)] {
                 if let Some(t) = t {
-                    let ns = t.timestamp_nanos_opt().ok_or_else(|| Error::invalid_value("filter.since/until", t, "out of range"))?;
+                    let ns = t
+                        .timestamp_nanos_opt()
+                        .ok_or_else(|| Error::invalid_value("filter.since/until", t, "out of range"))?;
                     args.push(ns.into());
                     sql.push_str(&format!(" AND ts_ns {op} ?{}", args.len()));
                 }

@@ -124,6 +124,9 @@ impl Writer {
                 }
                 Msg::Close(reply) => {
                     let r = self.flush_all().await;
+                    if r.is_ok() {
+                        self.shared.journal.remove_if_empty();
+                    }
                     let _ = reply.send(r);
                     return;
                 }

@@ -462,7 +462,8 @@ impl PriceDb {
                 prices: vec![price.clone()],
             }],
         };
-        llmledger_pricing::validate::validate(std::slice::from_ref(&probe)).map_err(|problems| invalid_price_data(problems.join("; ")))?;
+        llmledger_pricing::validate::validate(std::slice::from_ref(&probe))
+            .map_err(|problems| invalid_price_data(problems.join("; ")))?;
         let inner = Arc::make_mut(&mut self.inner);
         inner.customs.retain(|(_, name, _)| name != model);
         inner.customs.push((provider, model.to_string(), price));
