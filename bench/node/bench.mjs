@@ -6,6 +6,8 @@
 // 3. `cost()` per call.
 // 4. `countTokens` throughput vs gpt-tokenizer (o200k_base, same text, same run).
 // 5. `estimate` of a 20-message chat vs gpt-tokenizer's encodeChat and js-tiktoken.
+// 6. `require('llmledger')` cost: a new process that requires it vs a bare `node -e 0`.
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -145,6 +147,17 @@ async function main() {
     await timeCalls(scale(2000), call(wrappedMem))
     results.localCallMem = await compare(scale(500), 21, call(rawLocal), call(wrappedMem))
     await memTracker.close()
+    // The JS wrapper alone: the same tracker with its native recorder replaced by a canned result (an
+    // internal hook, used only here), to split the per-call cost between the JS layer and the Rust record.
+    const stubTracker = new Tracker({ store: 'memory://' })
+    const nativeKey = Object.getOwnPropertySymbols(stubTracker).find((k) => k.description === 'llmledger.native')
+    const canned = stubTracker[nativeKey].recordResponse('openai', 'chat_completions', 'gpt-4o', null, null, null, CHAT_JSON, 1)
+    const realNative = stubTracker[nativeKey]
+    stubTracker[nativeKey] = { recordResponse: () => canned, flush: () => realNative.flush(), close: () => realNative.close() }
+    const wrappedStub = stubTracker.wrap(inProcessClient(stream), { userId: 'bench' })
+    await timeCalls(scale(2000), call(wrappedStub))
+    results.localCallStub = await compare(scale(500), 21, call(rawLocal), call(wrappedStub))
+    await stubTracker.close()
 
     // 2. Per stream chunk.
     const consume = (c) => async () => {
@@ -209,8 +222,26 @@ async function main() {
     rmSync(dir, { recursive: true, force: true })
   }
 
+  // 6. Start-up: median wall time of fresh processes.
+  const entry = new URL('../../bindings-node/js/index.cjs', import.meta.url).pathname
+  const spawnMs = (args) => {
+    const t0 = performance.now()
+    spawnSync(process.execPath, args, { stdio: 'ignore' })
+    return performance.now() - t0
+  }
+  const bare = []
+  const req = []
+  for (let i = 0; i < scale(30); i++) {
+    bare.push(spawnMs(['-e', '0']))
+    req.push(spawnMs(['-e', `require(${JSON.stringify(entry)})`]))
+  }
+  results.require = { bare: median(bare), req: median(req) }
+
   const r = results
   console.log(`node ${process.version}${QUICK ? ' (quick)' : ''}`)
+  console.log(
+    `require('llmledger'):        ${(r.require.req - r.require.bare).toFixed(1)} ms over a bare node -e 0 (${r.require.req.toFixed(1)} vs ${r.require.bare.toFixed(1)} ms, median)`,
+  )
   const line = (label, m, per = 1) =>
     console.log(
       `${label}wall ${fmtUs(m.wrapped / per)} vs ${fmtUs(m.unwrapped / per)} unwrapped → ${fmtUs((m.wrapped - m.unwrapped) / per)}; ` +
@@ -219,6 +250,7 @@ async function main() {
   line('per call, mock server:      ', r.httpCall)
   line('per call, in-process fetch: ', r.localCall)
   line('  same, memory:// ledger:     ', r.localCallMem)
+  line('  JS wrapper alone:           ', r.localCallStub)
   line(`per chunk (${r.chunk.chunks}-chunk stream): `, r.chunk, r.chunk.chunks)
   console.log(`cost():                     ${r.costNs.toFixed(0)} ns per call`)
   const ct = r.countTokens
