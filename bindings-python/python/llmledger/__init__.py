@@ -1,0 +1,136 @@
+"""llmledger: exact accounting of LLM API usage and cost.
+
+Wrap the official ``openai`` / ``anthropic`` clients with :meth:`Tracker.wrap` and every call is priced,
+attributed and written to a ledger; results carry ``_token_usage`` (:class:`Usage`). The accounting runs
+in Rust (``llmledger._native``); this package holds the SDK wrappers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from decimal import Decimal
+
+from . import _native
+from ._context import attribute
+from ._estimate import Estimate, messages_json
+from ._native import Cost, Usage
+from ._tracker import Tracker
+from .errors import (
+    ClosedError,
+    ConfigError,
+    InvalidInputError,
+    LlmledgerError,
+    MissingPriceError,
+    StoreError,
+    UnknownCurrencyError,
+    UnknownModelError,
+)
+
+__version__: str = _native.__version__
+
+__all__ = [
+    "Tracker",
+    "Usage",
+    "Cost",
+    "Estimate",
+    "attribute",
+    "usage_of",
+    "count_tokens",
+    "estimate",
+    "cost",
+    "LlmledgerError",
+    "InvalidInputError",
+    "ConfigError",
+    "UnknownModelError",
+    "MissingPriceError",
+    "UnknownCurrencyError",
+    "StoreError",
+    "ClosedError",
+]
+
+
+def usage_of(obj: Any) -> Optional[Usage]:
+    """The :class:`Usage` recorded for a result, a finished stream (also the SDKs' ``stream()`` helpers), a
+    raw response, or a provider exception; None when nothing was recorded (yet)."""
+    for candidate in (obj, getattr(obj, "_raw_stream", None), getattr(obj, "_Stream__stream", None)):
+        if candidate is None:
+            continue
+        try:
+            usage = object.__getattribute__(candidate, "_token_usage")
+        except AttributeError:
+            continue
+        if usage is not None:
+            return usage
+    return None
+
+
+def count_tokens(text: Any, model: str = "gpt-4o", tools: Any = None) -> int:
+    """Tokens of ``text`` for ``model``. A list of chat messages is counted with the chat format's
+    overhead (and ``tools``). Approximate for models without a public tokenizer (Claude, Gemini)."""
+    if isinstance(text, str) and tools is None:
+        return _native.count_tokens(text, model)
+    msgs, tls = messages_json(text, tools)
+    return _native.count_chat(msgs, model, tls)
+
+
+def estimate(
+    model: str,
+    messages: Any,
+    tools: Any = None,
+    max_output_tokens: Optional[int] = None,
+    expected_cache_hit: Union[str, "Decimal", None] = None,
+) -> Estimate:
+    """Pre-flight cost estimate in USD with the embedded prices (``Tracker.estimate`` uses the tracker's
+    currency and price data). Renders as a table in Jupyter."""
+    msgs, tls = messages_json(messages, tools)
+    return Estimate(
+        _native.estimate(model, msgs, tls, max_output_tokens, None if expected_cache_hit is None else str(expected_cache_hit))
+    )
+
+
+def cost(
+    model: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    audio_input_tokens: int = 0,
+    audio_output_tokens: int = 0,
+    image_input_tokens: int = 0,
+    image_output_tokens: int = 0,
+    web_search_requests: int = 0,
+    *,
+    provider: Optional[str] = None,
+    currency: str = "USD",
+    rates: Optional[Mapping[str, Any]] = None,
+    at: Optional["datetime"] = None,
+    batch: bool = False,
+    service_tier: Optional[str] = None,
+) -> Cost:
+    """The exact cost of a usage with the embedded prices. Buckets follow :class:`Usage`: input buckets are
+    disjoint (``input_tokens`` = uncached text), ``reasoning_tokens`` is part of ``output_tokens``."""
+    return _native.cost(
+        model,
+        input_tokens,
+        output_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        cache_write_1h_tokens,
+        reasoning_tokens,
+        audio_input_tokens,
+        audio_output_tokens,
+        image_input_tokens,
+        image_output_tokens,
+        web_search_requests,
+        provider,
+        currency,
+        None if rates is None else {str(k): str(v) for k, v in rates.items()},
+        at,
+        batch,
+        service_tier,
+    )

@@ -1,0 +1,209 @@
+"""Type stubs of the native module (Rust, PyO3). Private: use the `llmledger` package API."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+__version__: str
+
+_Attribution = Tuple[
+    Optional[str], Optional[str], Optional[str], Optional[str], Optional[str], Optional[Mapping[str, str]]
+]
+
+class Usage:
+    """One recorded call (`result._token_usage`)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def api(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def resolved_model(self) -> Optional[str]: ...
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def cache_write_1h_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def reasoning_tokens(self) -> int: ...
+    @property
+    def audio_input_tokens(self) -> int: ...
+    @property
+    def audio_output_tokens(self) -> int: ...
+    @property
+    def image_input_tokens(self) -> int: ...
+    @property
+    def image_output_tokens(self) -> int: ...
+    @property
+    def total_tokens(self) -> int: ...
+    @property
+    def cost(self) -> Optional[Decimal]: ...
+    @property
+    def cost_usd(self) -> Optional[Decimal]: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def breakdown(self) -> Dict[str, Decimal]: ...
+    @property
+    def usage_source(self) -> str: ...
+    @property
+    def estimated(self) -> bool: ...
+    @property
+    def flags(self) -> List[str]: ...
+    @property
+    def pricing_error(self) -> Optional[str]: ...
+    @property
+    def pricing_error_code(self) -> Optional[str]: ...
+    @property
+    def service_tier(self) -> Optional[str]: ...
+    @property
+    def request_id(self) -> Optional[str]: ...
+    @property
+    def user_id(self) -> Optional[str]: ...
+    @property
+    def workspace_id(self) -> Optional[str]: ...
+    @property
+    def project(self) -> Optional[str]: ...
+    @property
+    def session_id(self) -> Optional[str]: ...
+    @property
+    def conversation_id(self) -> Optional[str]: ...
+    @property
+    def tags(self) -> Dict[str, str]: ...
+    @property
+    def latency_ms(self) -> int: ...
+    @property
+    def success(self) -> bool: ...
+    @property
+    def error_class(self) -> Optional[str]: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    def to_json(self) -> str: ...
+    def as_dict(self) -> Dict[str, Any]: ...
+
+class Cost:
+    @property
+    def total(self) -> Decimal: ...
+    @property
+    def total_usd(self) -> Decimal: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def rate(self) -> Decimal: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def price_version(self) -> date: ...
+    @property
+    def breakdown(self) -> Dict[str, Decimal]: ...
+    @property
+    def uncertain(self) -> bool: ...
+
+class TrackedStream:
+    def push(self, event: Optional[str], data: str) -> bool: ...
+    def finish(self, latency_ms: int, aborted: bool) -> Optional[Usage]: ...
+
+class Tracker:
+    def __init__(
+        self,
+        store: Optional[str] = None,
+        currency: str = "USD",
+        rates: Mapping[str, str] = ...,
+        timezone: str = "UTC",
+        unknown_model: str = "flag",
+        durability: str = "batch",
+        prices_path: Optional[str] = None,
+        litellm_prices_path: Optional[str] = None,
+        azure_deployments: Mapping[str, str] = ...,
+    ) -> None: ...
+    def record_response(
+        self,
+        provider: str,
+        api: str,
+        model: str,
+        attribution: _Attribution,
+        request_json: Optional[str],
+        response: Union[bytes, str],
+        latency_ms: int,
+        service_tier: Optional[str] = None,
+    ) -> Usage: ...
+    def record_failure(
+        self, provider: str, api: str, model: str, attribution: _Attribution, error_class: str, latency_ms: int
+    ) -> Usage: ...
+    def start_stream(
+        self,
+        provider: str,
+        api: str,
+        model: str,
+        attribution: _Attribution,
+        request_json: Optional[str],
+        hide_usage_chunk: bool,
+        service_tier: Optional[str] = None,
+    ) -> TrackedStream: ...
+    def usage(
+        self,
+        user_id: Optional[str],
+        workspace_id: Optional[str],
+        project: Optional[str],
+        provider: Optional[str],
+        model: Optional[str],
+        session_id: Optional[str],
+        since: Optional[datetime],
+        until: Optional[datetime],
+        group_by: List[str],
+        timezone: Optional[str],
+        p95: bool,
+    ) -> List[Dict[str, Any]]: ...
+    def estimate(
+        self,
+        model: str,
+        messages_json: str,
+        tools_json: Optional[str],
+        max_output_tokens: Optional[int],
+        expected_cache_hit: Optional[str],
+    ) -> Dict[str, Any]: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def currency(self) -> str: ...
+
+def count_tokens(text: str, model: str) -> int: ...
+def count_chat(messages_json: str, model: str, tools_json: Optional[str] = None) -> int: ...
+def estimate(
+    model: str,
+    messages_json: str,
+    tools_json: Optional[str] = None,
+    max_output_tokens: Optional[int] = None,
+    expected_cache_hit: Optional[str] = None,
+) -> Dict[str, Any]: ...
+def cost(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+    cache_write_1h_tokens: int,
+    reasoning_tokens: int,
+    audio_input_tokens: int,
+    audio_output_tokens: int,
+    image_input_tokens: int,
+    image_output_tokens: int,
+    web_search_requests: int,
+    provider: Optional[str],
+    currency: str,
+    rates: Optional[Mapping[str, str]],
+    at: Optional[datetime],
+    batch: bool,
+    service_tier: Optional[str],
+) -> Cost: ...

@@ -1,0 +1,270 @@
+"""``llmledger.Tracker``: configuration, ``wrap``, attribution, reports, flush/close and process hooks."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from . import _context, _native
+from ._context import Attribution
+from ._estimate import Estimate, messages_json
+from .errors import InvalidInputError
+
+log = logging.getLogger("llmledger")
+
+if TYPE_CHECKING:
+    import contextlib
+    from datetime import date, datetime
+
+PathLike = Union[str, "os.PathLike[str]"]
+When = Union["datetime", "date", str, None]
+
+
+def _utc(value: When, field: str, end: bool = False) -> Optional["datetime"]:
+    """A timezone-aware datetime in UTC. Naive datetimes are taken as UTC; a date means its start
+    (``since``) or the start of the next day (``until`` is exclusive)."""
+    if value is None:
+        return None
+    from datetime import date, datetime, time, timezone as _tz
+
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"{field} = {value!r}: expected an ISO 8601 date or datetime", "invalid_value", field, value
+            ) from exc
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=_tz.utc) if value.tzinfo is None else value.astimezone(_tz.utc)
+    if isinstance(value, date):
+        day = date.fromordinal(value.toordinal() + 1) if end else value
+        return datetime.combine(day, time(0), tzinfo=_tz.utc)
+    raise InvalidInputError(
+        f"{field} = {value!r}: expected a datetime, date or ISO 8601 string", "invalid_value", field, repr(value)
+    )
+
+
+class Tracker:
+    """Prices, attributes and records every call made through the clients it wraps.
+
+    ``store``: ``sqlite:///abs/path.db`` (default ``sqlite://./llmledger.db``), ``postgres://…``, or a
+    ``jsonl:`` path; ``currency`` with ``rates`` (units per USD, decimal strings) for reports and
+    ``_token_usage.cost``; ``timezone`` (IANA) for day/month groups; ``unknown_model``: ``"flag"`` records
+    the call unpriced and flagged, ``"error"`` also logs an error; ``prices``: a price file in llmledger's
+    format extending the embedded data; ``durability``: ``"batch"`` (buffered, flushed in the background
+    and at exit) or ``"sync"`` (written before the call returns).
+    """
+
+    def __init__(
+        self,
+        store: Optional[str] = None,
+        currency: str = "USD",
+        rates: Optional[Mapping[str, Any]] = None,
+        timezone: str = "UTC",
+        unknown_model: str = "flag",
+        prices: Optional[PathLike] = None,
+        durability: str = "batch",
+        *,
+        litellm_prices: Optional[PathLike] = None,
+        azure_deployments: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        self._config: Dict[str, Any] = dict(
+            store=None if store is None else str(store),
+            currency=currency,
+            rates={str(k): str(v) for k, v in (rates or {}).items()},
+            timezone=timezone,
+            unknown_model=unknown_model,
+            durability=durability,
+            prices_path=None if prices is None else os.fspath(prices),
+            litellm_prices_path=None if litellm_prices is None else os.fspath(litellm_prices),
+            azure_deployments=dict(azure_deployments or {}),
+        )
+        self._native = _native.Tracker(**self._config)
+        self._closed = False
+        self._lock = threading.Lock()
+        _live.add(self)
+
+    # -- wrapping and attribution ------------------------------------------------------------------------------
+
+    def wrap(
+        self,
+        client: Any,
+        *,
+        user_id: Optional[str] = None,
+        workspace_id: Optional[str] = None,
+        project: Optional[str] = None,
+        session_id: Optional[str] = None,
+        conversation_id: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+        provider: Optional[str] = None,
+    ) -> Any:
+        """A tracked copy of an ``openai`` or ``anthropic`` client (same class; the original is untouched).
+
+        The attribution given here applies to every call; ``attribute`` blocks override it per request.
+        ``provider`` overrides detection (``openai``, ``azure``, ``xai``, ``anthropic``, …).
+        """
+        from ._wrap import wrap_client
+
+        base = _context.make(user_id, workspace_id, project, session_id, conversation_id, tags)
+        return wrap_client(_NativeRef(self), client, base, provider)
+
+    def attribute(
+        self,
+        user_id: Optional[str] = None,
+        workspace_id: Optional[str] = None,
+        project: Optional[str] = None,
+        session_id: Optional[str] = None,
+        conversation_id: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+    ) -> "contextlib.AbstractContextManager[Attribution]":
+        """Context manager attributing the wrapped calls made inside it (contextvars: per thread and asyncio
+        task, nesting). Same as :func:`llmledger.attribute`."""
+        return _context.attribute(user_id, workspace_id, project, session_id, conversation_id, tags)
+
+    # -- reports and pre-flight --------------------------------------------------------------------------------
+
+    def usage(
+        self,
+        *,
+        user_id: Optional[str] = None,
+        workspace_id: Optional[str] = None,
+        project: Optional[str] = None,
+        provider: Optional[str] = None,
+        model: Optional[str] = None,
+        session_id: Optional[str] = None,
+        since: When = None,
+        until: When = None,
+        group_by: Union[str, Sequence[str], None] = None,
+        timezone: Optional[str] = None,
+        p95: bool = False,
+    ) -> List[Dict[str, Any]]:
+        """Report rows from the ledger (events written so far are flushed first).
+
+        ``group_by``: any of ``user``, ``workspace``, ``project``, ``provider``, ``model``, ``session``,
+        ``day``, ``month`` (``user_id`` / ``workspace_id`` / ``session_id`` are accepted too). Each row is a
+        dict with the group keys, ``requests``, ``successful``, ``failed``, token totals, ``cost_usd`` and
+        ``cost`` (``decimal.Decimal``, the latter in the tracker's currency) and latency figures.
+        """
+        groups = [group_by] if isinstance(group_by, str) else list(group_by or [])
+        groups = [_GROUP_ALIASES.get(g, g) for g in groups]
+        self._native.flush()
+        return self._native.usage(
+            user_id,
+            workspace_id,
+            project,
+            provider,
+            model,
+            session_id,
+            _utc(since, "since"),
+            _utc(until, "until", end=True),
+            groups,
+            timezone,
+            p95,
+        )
+
+    def estimate(
+        self,
+        model: str,
+        messages: Any,
+        tools: Any = None,
+        max_output_tokens: Optional[int] = None,
+        expected_cache_hit: Any = None,
+    ) -> Estimate:
+        """Pre-flight estimate in the tracker's currency and price data (see :func:`llmledger.estimate`)."""
+        msgs, tls = messages_json(messages, tools)
+        return Estimate(
+            self._native.estimate(model, msgs, tls, max_output_tokens, None if expected_cache_hit is None else str(expected_cache_hit))
+        )
+
+    @property
+    def currency(self) -> str:
+        return self._native.currency
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Writes every buffered event to the store (the GIL is released meanwhile)."""
+        self._native.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the ledger. Later calls through wrapped clients still work; they are logged as
+        not recorded."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        _live.discard(self)
+        self._native.close()
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        store = self._config["store"] or "sqlite://./llmledger.db"
+        return f"<llmledger.Tracker store={store!r} currency={self._config['currency']!r}>"
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's writer thread does not exist in the child: start a fresh ledger writer there. The old
+        # native tracker is kept (not dropped), as its locks may be held by a thread that no longer exists.
+        _orphans.append(self._native)
+        self._native = _native.Tracker(**self._config)
+
+
+class _NativeRef:
+    """Lets wrapped clients follow ``Tracker._native`` when it is replaced after ``os.fork()``."""
+
+    __slots__ = ("tracker",)
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def record_response(self, *args: Any) -> Any:
+        return self.check(self.tracker._native.record_response(*args))
+
+    def record_failure(self, *args: Any) -> Any:
+        return self.tracker._native.record_failure(*args)
+
+    def start_stream(self, *args: Any) -> Any:
+        return self.tracker._native.start_stream(*args)
+
+    def check(self, usage: Any) -> Any:
+        """Reports an unpriced call: an error under ``unknown_model="error"``, else at debug level."""
+        if usage is not None and usage.pricing_error is not None:
+            level = logging.ERROR if self.tracker._config["unknown_model"] == "error" else logging.DEBUG
+            log.log(level, "llmledger: %s call to %r recorded unpriced: %s", usage.provider, usage.model,
+                    usage.pricing_error)
+        return usage
+
+
+_GROUP_ALIASES = {"user_id": "user", "workspace_id": "workspace", "session_id": "session"}
+
+_live: "weakref.WeakSet[Tracker]" = weakref.WeakSet()
+_orphans: List[Any] = []
+
+
+def _flush_all_at_exit() -> None:
+    for tracker in list(_live):
+        try:
+            tracker.close()
+        except Exception:
+            log.warning("llmledger: could not flush the ledger at exit", exc_info=True)
+
+
+def _after_fork_in_child() -> None:
+    for tracker in list(_live):
+        try:
+            tracker._after_fork_in_child()
+        except Exception:
+            log.warning("llmledger: could not restart the ledger writer after fork", exc_info=True)
+
+
+atexit.register(_flush_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,140 @@
+//! `llmledger._native`: the Python binding of llmledger-core. Glue only: argument conversion, one error
+//! mapping ([`error`]), GIL release around anything slow. The `llmledger` package (bindings-python/python)
+//! holds the SDK wrappers and the public API; everything it needs from Rust is here.
+
+mod error;
+mod tracker;
+mod types;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use llmledger_core::currency::Rates;
+use llmledger_core::estimate::EstimateRequest;
+use llmledger_core::tokens;
+use llmledger_core::{PriceDb, PriceOptions, Usage as CoreUsage, UsageSource};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::error::{detached, held};
+
+/// The embedded price data, loaded once, for the module-level `estimate` and `cost`.
+fn embedded_prices() -> &'static PriceDb {
+    static DB: OnceLock<PriceDb> = OnceLock::new();
+    DB.get_or_init(PriceDb::embedded)
+}
+
+/// Tokens of `text` as `model` counts them (no special tokens).
+#[pyfunction]
+fn count_tokens(py: Python<'_>, text: &str, model: &str) -> PyResult<u64> {
+    detached(py, || tokens::count_text(model, text)).map(|c| c.tokens)
+}
+
+/// Tokens of a chat request (`messages_json`, optional `tools_json`) including the format's overhead.
+#[pyfunction]
+#[pyo3(signature = (messages_json, model, tools_json=None))]
+fn count_chat(py: Python<'_>, messages_json: &str, model: &str, tools_json: Option<&str>) -> PyResult<u64> {
+    detached(py, || {
+        let (messages, tools) = tracker::chat_json(messages_json, tools_json)?;
+        tokens::count_chat(model, &messages, tools.as_ref())
+    })
+    .map(|c| c.tokens)
+}
+
+/// Pre-flight estimate in USD with the embedded prices (a dict; the package wraps it in `Estimate`).
+#[pyfunction]
+#[pyo3(signature = (model, messages_json, tools_json=None, max_output_tokens=None, expected_cache_hit=None))]
+fn estimate<'py>(
+    py: Python<'py>,
+    model: &str,
+    messages_json: &str,
+    tools_json: Option<&str>,
+    max_output_tokens: Option<u64>,
+    expected_cache_hit: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let hit = tracker::parse_fraction(expected_cache_hit)?;
+    let e = detached(py, || {
+        let (messages, tools) = tracker::chat_json(messages_json, tools_json)?;
+        let request = EstimateRequest {
+            model,
+            messages: &messages,
+            tools: tools.as_ref(),
+            max_output_tokens,
+            expected_cache_hit: hit,
+        };
+        llmledger_core::tracker::estimate(embedded_prices(), &Rates::new(), "USD", &request, Utc::now())
+    })?;
+    tracker::estimate_dict(py, e)
+}
+
+/// The exact cost of the given token counts (see `llmledger.cost`). Sub-microsecond work: the GIL is kept.
+#[pyfunction]
+#[pyo3(signature = (model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
+                    reasoning_tokens, audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens,
+                    web_search_requests, provider, currency, rates, at, batch, service_tier))]
+#[allow(clippy::too_many_arguments)]
+fn cost(
+    model: &str,
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_tokens: u64,
+    cache_write_tokens: u64,
+    cache_write_1h_tokens: u64,
+    reasoning_tokens: u64,
+    audio_input_tokens: u64,
+    audio_output_tokens: u64,
+    image_input_tokens: u64,
+    image_output_tokens: u64,
+    web_search_requests: u64,
+    provider: Option<&str>,
+    currency: &str,
+    rates: Option<BTreeMap<String, String>>,
+    at: Option<DateTime<Utc>>,
+    batch: bool,
+    service_tier: Option<String>,
+) -> PyResult<types::Cost> {
+    let usage = CoreUsage {
+        input_tokens,
+        output_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        cache_write_1h_tokens,
+        reasoning_tokens,
+        audio_input_tokens,
+        audio_output_tokens,
+        image_input_tokens,
+        image_output_tokens,
+        web_search_requests,
+        usage_source: UsageSource::Reported,
+        ..CoreUsage::default()
+    };
+    // As a LiteLLM-style route prefix (`azure/gpt-4o`), which model resolution understands.
+    let name = provider.map_or_else(|| model.to_string(), |p| format!("{p}/{model}"));
+    let options = PriceOptions { batch, service_tier, regional: false };
+    let usd = held(embedded_prices().price(&usage, &name, at.unwrap_or_else(Utc::now), &options))?;
+    let cost = if currency == "USD" {
+        usd
+    } else {
+        let mut table = Rates::new();
+        for (code, rate) in rates.unwrap_or_default() {
+            table = held(table.with(&code, &rate))?;
+        }
+        held(usd.convert(&table, currency))?
+    };
+    Ok(types::Cost { cost })
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<tracker::Tracker>()?;
+    m.add_class::<tracker::TrackedStream>()?;
+    m.add_class::<types::Usage>()?;
+    m.add_class::<types::Cost>()?;
+    m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(count_chat, m)?)?;
+    m.add_function(wrap_pyfunction!(estimate, m)?)?;
+    m.add_function(wrap_pyfunction!(cost, m)?)?;
+    Ok(())
+}

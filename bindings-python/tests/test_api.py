@@ -1,0 +1,120 @@
+"""Module-level API: count_tokens, estimate, cost, errors, currencies, Usage objects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import llmledger
+from conftest import MESSAGES
+
+
+def test_count_tokens() -> None:
+    assert llmledger.count_tokens("hello world", model="gpt-4o") == 2
+    assert llmledger.count_tokens("", model="gpt-4o") == 0
+    chat = llmledger.count_tokens(MESSAGES, model="gpt-4o")
+    assert chat > llmledger.count_tokens("Say hello.", model="gpt-4o")
+
+
+def test_cost_is_exact_decimal() -> None:
+    c = llmledger.cost("gpt-4o", input_tokens=100, cache_read_tokens=20, output_tokens=45)
+    assert c.total == Decimal("0.000725") and isinstance(c.total, Decimal)
+    assert c.currency == "USD" and c.model == "gpt-4o"
+    assert c.breakdown == {"input": Decimal("0.00025"), "cache_read": Decimal("0.000025"), "output": Decimal("0.00045")}
+    big = llmledger.cost("claude-sonnet-4-5", input_tokens=300, cache_write_tokens=100, cache_read_tokens=1000, output_tokens=60)
+    assert big.total == Decimal("0.002475")
+
+
+def test_cost_in_other_currency() -> None:
+    c = llmledger.cost("gpt-4o", input_tokens=1_000_000, currency="KRW", rates={"KRW": "1391.50"})
+    assert (c.total_usd, c.total, c.currency) == (Decimal("2.5"), Decimal("3478.75"), "KRW")
+    with pytest.raises(llmledger.UnknownCurrencyError) as info:
+        llmledger.cost("gpt-4o", input_tokens=1, currency="EUR")
+    assert info.value.code == "unknown_currency"
+
+
+def test_errors_carry_code_field_value() -> None:
+    with pytest.raises(llmledger.UnknownModelError) as info:
+        llmledger.cost("gpt-4oo", input_tokens=1)
+    err = info.value
+    assert isinstance(err, KeyError) and isinstance(err, llmledger.LlmledgerError)
+    assert (err.code, err.field, err.value) == ("unknown_model", "model", "gpt-4oo")
+    assert "gpt-4o" in err.suggestions
+    with pytest.raises(ValueError) as bad:
+        llmledger.Tracker(store="nosuch://x")
+    assert isinstance(bad.value, llmledger.ConfigError) and bad.value.code == "config"
+    with pytest.raises(llmledger.LlmledgerError) as tz:
+        llmledger.Tracker(store="memory:", timezone="Mars/Base")
+    assert tz.value.code == "config"
+    with pytest.raises(llmledger.ConfigError):
+        llmledger.Tracker(store="memory:", unknown_model="maybe")
+
+
+def test_estimate_renders_a_table() -> None:
+    est = llmledger.estimate(model="gpt-4o", messages=MESSAGES, max_output_tokens=100)
+    assert est.input_tokens == llmledger.count_tokens(MESSAGES, model="gpt-4o")
+    assert est.exact is True and est.currency == "USD"
+    assert est.min_cost == est.input_cost == Decimal("0.0000025") * est.input_tokens
+    assert est.max_cost == est.min_cost + Decimal("0.001")  # 100 output tokens at $10 / 1M
+    html = est._repr_html_()
+    assert html.startswith("<table") and "gpt-4o" in html and "cost range" in html
+    assert "input tokens" in str(est)
+
+
+def test_tracker_currency_and_estimate(tmp_path: Path, openai_client: Any) -> None:
+    with llmledger.Tracker(store=f"sqlite://{tmp_path / 'krw.db'}", currency="KRW", rates={"KRW": "1391.50"}) as t:
+        assert t.currency == "KRW"
+        u = t.wrap(openai_client).chat.completions.create(model="gpt-4o", messages=MESSAGES)._token_usage
+        assert (u.currency, u.cost_usd, u.cost) == ("KRW", Decimal("0.000725"), Decimal("0.000725") * Decimal("1391.50"))
+        assert sum(u.breakdown.values(), Decimal(0)) == u.cost
+        row = t.usage()[0]
+        assert (row["cost_usd"], row["cost"]) == (Decimal("0.000725"), Decimal("1.00883750"))
+        assert t.estimate("gpt-4o", MESSAGES).currency == "KRW"
+
+
+def test_usage_object(tracker: llmledger.Tracker, openai_client: Any) -> None:
+    u = tracker.wrap(openai_client, user_id="x").chat.completions.create(model="gpt-4o", messages=MESSAGES)._token_usage
+    d = u.as_dict()
+    assert d["cost"] == Decimal("0.000725") and d["user_id"] == "x" and d["provider"] == "openai"
+    assert "Decimal('0.000725')" in repr(u)
+    assert '"user_id":"x"' in u.to_json().replace(" ", "")
+
+
+def test_wrap_rejects_other_objects(tracker: llmledger.Tracker) -> None:
+    with pytest.raises(TypeError):
+        tracker.wrap(object())
+
+
+def test_fork_restarts_writer_in_child(tmp_path: Path, openai_client: Any) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork on this platform")
+    with llmledger.Tracker(store=f"sqlite://{tmp_path / 'fork.db'}") as tracker:
+        client = tracker.wrap(openai_client)
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES, user="parent")
+        tracker.flush()
+        pid = os.fork()
+        if pid == 0:  # child: record through the inherited wrapped client, flush, leave without atexit
+            code = 1
+            try:
+                with tracker.attribute(user_id="child"):
+                    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+                tracker.flush()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        rows = tracker.usage(group_by=["user"])
+        assert {r["user"]: r["requests"] for r in rows} == {"": 1, "child": 1}
+
+
+def test_import_has_no_sdk_dependency() -> None:
+    code = "import sys, llmledger; print('openai' in sys.modules, 'anthropic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
