@@ -784,30 +784,47 @@ function eventData(api, chunk) {
 
 // -- streams -----------------------------------------------------------------------------------------------
 
+// A stream the caller never finishes iterating (never starts, or drops it) is recorded as abandoned when it
+// is garbage-collected: the provider bills the request all the same.
+const abandonedStreams = new FinalizationRegistry((finishStream) => finishStream(true))
+
+/**
+ * Records a stream once. Built outside `trackStream` so that, held by the registry, it reaches nothing that
+ * keeps the wrapped stream alive (V8 closures share their scope's variables).
+ */
+function streamFinisher(tracker, ns, start, session) {
+  return (aborted) => {
+    if (session.finished) return undefined
+    session.finished = true
+    try {
+      return tracker[RECORDED](ns.finish(elapsedMs(start), aborted))
+    } catch (err) {
+      tracker[REPORT](err, 'record')
+      return undefined
+    }
+  }
+}
+
 function trackStream(state, stream) {
   const tracker = state.ctx.tracker
   const ns = tracker[STREAM](state.call, requestJson(state.api, state.body, true), state.hide)
   if (!ns || state.done) return stream
   state.done = true
-  let finished = false
+  const session = { finished: false }
+  const finishStream = streamFinisher(tracker, ns, state.start, session)
   let wrapped
   const finish = (aborted) => {
-    if (finished) return
-    finished = true
-    let json
-    try {
-      json = ns.finish(elapsedMs(state.start), aborted)
-    } catch (err) {
-      tracker[REPORT](err, 'record')
-      return
-    }
-    state.usage = tracker[RECORDED](json)
-    attachUsage(wrapped, state.usage)
+    if (session.finished) return
+    abandonedStreams.unregister(session)
+    const recorded = finishStream(aborted)
+    if (!recorded) return
+    state.usage = recorded
+    attachUsage(wrapped, recorded)
     noteUsage(state)
   }
   let pushFailed = false
   const push = (chunk) => {
-    if (finished) return false
+    if (session.finished) return false
     try {
       return ns.push(eventName(state.api, chunk), eventData(state.api, chunk))
     } catch (err) {
@@ -856,10 +873,11 @@ function trackStream(state, stream) {
     wrapped = new stream.constructor(iterate, stream.controller, state.ctx.client)
   } catch (err) {
     // An SDK whose Stream cannot be rebuilt this way: the caller gets the stream as it was, unrecorded.
-    finished = true
+    session.finished = true
     tracker[REPORT](err, 'stream')
     return stream
   }
+  abandonedStreams.register(wrapped, finishStream, session)
   return wrapped
 }
 

@@ -1,6 +1,8 @@
 // The official `openai` SDK over real HTTP to the mock provider, wrapped by a tracker on a SQLite ledger.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 
 import OpenAI, { APIConnectionError, RateLimitError } from 'openai'
 import { Stream } from 'openai/streaming'
@@ -167,6 +169,30 @@ describe('chat.completions', () => {
     assert.notEqual(u.usageSource, 'reported')
     assert.equal(u.estimated, true)
     assert.ok(u.inputTokens > 0, 'the prompt is estimated locally')
+  })
+
+  test('a stream never iterated is recorded as abandoned once garbage-collected', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc')
+    const seen = []
+    const e2 = makeTracker({ onRecord: (u) => seen.push(u) })
+    try {
+      const client = e2.tracker.wrap(openaiClient(mock), { userId: 'u-gc' })
+      await (async () => {
+        const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true })
+        assert.ok(stream instanceof Stream)
+      })()
+      for (let i = 0; i < 50 && seen.length === 0; i++) {
+        gc()
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      assert.equal(seen.length, 1)
+      assert.equal(seen[0].userId, 'u-gc')
+      assert.ok(seen[0].flags.includes('stream_aborted'))
+      assert.ok(seen[0].inputTokens > 0, 'the prompt is estimated')
+    } finally {
+      await e2.cleanup()
+    }
   })
 
   test('stream aborted with controller.abort(): recorded, flagged aborted', async () => {
