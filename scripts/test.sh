@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs every test suite of llmledger: formatting and lints, the Rust tests (with a real PostgreSQL,
-# started by scripts/with-postgres.sh unless LLMLEDGER_TEST_PG points at one), then the Python and Node
-# suites when their packages are present. This is the README's test command and what CI runs.
+# Runs every test suite of llmledger: formatting and lints, the Rust tests, the Python tests (the official
+# openai/anthropic SDKs against the local mock provider), all with a real PostgreSQL — started by
+# scripts/with-postgres.sh unless LLMLEDGER_TEST_PG points at one. This is the README's test command and
+# what CI runs; it ends with one "N passed, N failed" line over all suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
+LOG="$(mktemp -d)/test.log"
 step() { printf '\n== %s ==\n' "$*"; }
 
 step "rustfmt"
@@ -14,5 +16,27 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --features llmledger-core/postgres -- -D warnings
 
-step "rust tests (with PostgreSQL)"
-scripts/with-postgres.sh cargo test --workspace --features llmledger-core/postgres
+step "Python package (release build, shared target dir)"
+source scripts/python-env.sh
+
+step "Rust and Python tests (with PostgreSQL)"
+scripts/with-postgres.sh bash -c '
+  set -euo pipefail
+  cargo test --features llmledger-core/postgres
+  .venv/bin/python -m pytest bindings-python/tests -q -rs
+' 2>&1 | tee "$LOG"
+
+# One closing line over every runner: cargo ("test result: ok. N passed; M failed") and pytest ("N passed").
+python3 - "$LOG" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+passed = failed = 0
+for p, f in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", text):
+    passed, failed = passed + int(p), failed + int(f)
+for line in re.findall(r"^=*\s*(\d+ (?:passed|failed).*?) in [\d.]+s", text, re.M):
+    for n, kind in re.findall(r"(\d+) (passed|failed)", line):
+        if kind == "passed": passed += int(n)
+        else: failed += int(n)
+print(f"total: {passed} passed, {failed} failed")
+sys.exit(1 if failed or not passed else 0)
+PY

@@ -320,7 +320,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             .between_dates(since, until.and_then(|d| d.succ_opt()))?;
             let rows = ledger.query(&query)?;
             let format = if json { Format::Json } else { format };
-            print_report(&group_by, &rows, format)?;
+            print_report(&group_by, &rows, format, p95)?;
             ledger.close()?;
         }
         Command::Ledger { command } => match command {
@@ -397,16 +397,24 @@ fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     println!("{table}");
 }
 
-fn print_report(group_by: &[GroupBy], rows: &[llmledger_core::report::ReportRow], format: Format) -> Result<(), Error> {
+fn print_report(
+    group_by: &[GroupBy],
+    rows: &[llmledger_core::report::ReportRow],
+    format: Format,
+    p95: bool,
+) -> Result<(), Error> {
     if format == Format::Json {
         println!("{}", serde_json::to_string(rows)?);
         return Ok(());
     }
     let mut header: Vec<String> = group_by.iter().map(|g| g.to_string()).collect();
     header.extend(
-        ["requests", "failed", "input", "cached", "cache write", "output", "reasoning", "cost USD", "avg ms", "p95 ms"]
+        ["requests", "failed", "input", "cached", "cache write", "output", "reasoning", "cost USD", "avg ms"]
             .map(String::from),
     );
+    if p95 {
+        header.push("p95 ms".into());
+    }
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -421,8 +429,10 @@ fn print_report(group_by: &[GroupBy], rows: &[llmledger_core::report::ReportRow]
                 r.reasoning_tokens.to_string(),
                 r.cost_usd.normalize().to_string(),
                 r.avg_latency_ms.map(|d| d.round_dp(1).to_string()).unwrap_or_default(),
-                r.p95_latency_ms.map(|d| d.to_string()).unwrap_or_default(),
             ]);
+            if p95 {
+                cells.push(r.p95_latency_ms.map(|d| d.to_string()).unwrap_or_default());
+            }
             cells
         })
         .collect();

@@ -41,7 +41,8 @@ def clients() -> tuple:
 
 def main() -> None:
     oa, an, server = clients()
-    db = Path(tempfile.mkdtemp()) / "demo.db"
+    # scripts/demo.sh passes a path so the CLI can report from the same ledger afterwards.
+    db = Path(os.environ.get("LLMLEDGER_DEMO_DB") or Path(tempfile.mkdtemp()) / "demo.db").resolve()
     tracker = llmledger.Tracker(store=f"sqlite://{db}")
     gpt = tracker.wrap(oa, project="demo")
     claude = tracker.wrap(an, project="demo")
