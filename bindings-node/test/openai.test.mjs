@@ -1,0 +1,439 @@
+// The official `openai` SDK over real HTTP to the mock provider, wrapped by a tracker on a SQLite ledger.
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
+import OpenAI, { APIConnectionError, RateLimitError } from 'openai'
+import { Stream } from 'openai/streaming'
+
+import { cost } from '../js/index.mjs'
+import { CHAT_MESSAGES, makeTracker, mockCase, openaiClient, startMock } from './helpers.mjs'
+
+let mock
+let env
+let openai
+
+before(async () => {
+  mock = await startMock()
+  env = makeTracker()
+  openai = env.tracker.wrap(openaiClient(mock), { userId: 'u1', workspaceId: 'w1', project: 'chat' })
+})
+
+after(async () => {
+  await env.cleanup()
+  mock.stop()
+})
+
+// The mock's default usage (tests/mock_provider/README.md), as the core normalizes it.
+const CHAT = { inputTokens: 100, cacheReadTokens: 20, outputTokens: 45 }
+const RESPONSES = { inputTokens: 150, cacheReadTokens: 50, outputTokens: 80, reasoningTokens: 30 }
+
+function expectedCost(model, usage) {
+  return cost({ model, ...usage }).exact
+}
+
+function assertChatUsage(u, model = 'gpt-4o') {
+  assert.equal(u.provider, 'openai')
+  assert.equal(u.api, 'chat_completions')
+  assert.equal(u.model, model)
+  assert.equal(u.inputTokens, CHAT.inputTokens)
+  assert.equal(u.cacheReadTokens, CHAT.cacheReadTokens)
+  assert.equal(u.outputTokens, CHAT.outputTokens)
+  assert.equal(u.totalTokens, 165)
+  assert.equal(u.usageSource, 'reported')
+  assert.equal(u.estimated, false)
+  assert.equal(u.success, true)
+  assert.equal(u.cost.currency, 'USD')
+  assert.equal(u.cost.exact, expectedCost(model, CHAT))
+  assert.equal(u.cost.amount, Number(u.cost.exact))
+}
+
+describe('chat.completions', () => {
+  test('create: result is the SDK object with a non-enumerable _tokenUsage', async () => {
+    const r = await openai.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
+    assert.equal(r.object, 'chat.completion')
+    assert.equal(r.choices[0].message.content, 'Hello from the mock.')
+    assertChatUsage(r._tokenUsage)
+    assert.equal(r._tokenUsage.userId, 'u1')
+    assert.equal(r._tokenUsage.workspaceId, 'w1')
+    assert.equal(r._tokenUsage.project, 'chat')
+    assert.ok(r._tokenUsage.latencyMs >= 0)
+    assert.equal(Object.keys(r).includes('_tokenUsage'), false)
+    assert.equal(JSON.stringify(r).includes('_tokenUsage'), false)
+    assert.equal(r._request_id, 'req_mock_1')
+  })
+
+  test('the wrapped client keeps its class and untracked members', () => {
+    assert.ok(openai instanceof OpenAI)
+    assert.equal(openai.baseURL, `${mock.url}/v1`)
+    assert.equal(openai.apiKey, 'test')
+    assert.equal(typeof openai.models.list, 'function')
+    assert.equal(openai.chat.completions.create, openai.chat.completions.create)
+  })
+
+  test('withResponse() and asResponse() keep working and are recorded once', async () => {
+    const before = (await env.tracker.usage({ userId: 'u-raw' }))[0]?.requests ?? 0
+    const tracked = env.tracker.wrap(openaiClient(mock), { userId: 'u-raw' })
+    const { data, response, request_id } = await tracked.chat.completions
+      .create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
+      .withResponse()
+    assert.equal(response.status, 200)
+    assert.equal(request_id, 'req_mock_1')
+    assertChatUsage(data._tokenUsage)
+
+    const raw = await tracked.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES }).asResponse()
+    assert.ok(raw instanceof Response)
+    const body = await raw.json()
+    assert.equal(body.usage.prompt_tokens, 120)
+    // The raw body is recorded from a clone, in the background.
+    let rows
+    for (let i = 0; i < 50; i++) {
+      rows = await env.tracker.usage({ userId: 'u-raw' })
+      if (rows[0] && rows[0].requests - before >= 2) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    assert.equal(rows[0].requests - before, 2)
+    assert.equal(rows[0].inputTokens, 2 * CHAT.inputTokens)
+  })
+
+  test('asResponse() of a stream: the raw SSE is recorded from a clone', async () => {
+    const seen = []
+    const e2 = makeTracker({ onRecord: (u) => seen.push(u) })
+    try {
+      const client = e2.tracker.wrap(openaiClient(mock))
+      const raw = await client.chat.completions
+        .create({ model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true })
+        .asResponse()
+      const text = await raw.text()
+      assert.ok(text.includes('data: [DONE]'))
+      for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+      assert.equal(seen.length, 1)
+      assertChatUsage(seen[0])
+    } finally {
+      await e2.cleanup()
+    }
+  })
+
+  test('parse() is recorded once', async () => {
+    const r = await openai.chat.completions.parse({ model: 'gpt-4o', messages: CHAT_MESSAGES })
+    assert.equal(r.choices[0].message.parsed, null)
+    assertChatUsage(r._tokenUsage)
+  })
+
+  test('stream: include_usage injected, the usage-only chunk hidden, usage recorded', async () => {
+    await mock.clearRequests()
+    const stream = await openai.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true })
+    assert.ok(stream instanceof Stream)
+    let text = ''
+    let chunks = 0
+    for await (const chunk of stream) {
+      chunks++
+      assert.ok(chunk.choices.length > 0, 'the usage-only chunk must be hidden')
+      text += chunk.choices[0].delta.content ?? ''
+    }
+    assert.equal(text, 'Hello from the mock.')
+    assert.equal(chunks, 7)
+    const [req] = await mock.requests()
+    assert.deepEqual(req.body.stream_options, { include_usage: true })
+    assertChatUsage(stream._tokenUsage)
+  })
+
+  test('stream: a caller who asked for usage sees the usage chunk', async () => {
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o',
+      messages: CHAT_MESSAGES,
+      stream: true,
+      stream_options: { include_usage: true },
+    })
+    let last
+    for await (const chunk of stream) last = chunk
+    assert.deepEqual(last.choices, [])
+    assert.equal(last.usage.prompt_tokens, 120)
+    assertChatUsage(stream._tokenUsage)
+  })
+
+  test('stream: the caller does not get its body mutated', async () => {
+    const body = { model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true }
+    const stream = await openai.chat.completions.create(body)
+    for await (const _ of stream);
+    assert.equal('stream_options' in body, false)
+  })
+
+  test('stream abandoned with break: recorded, flagged aborted', async () => {
+    const stream = await openai.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true })
+    for await (const _ of stream) break
+    const u = stream._tokenUsage
+    assert.ok(u, 'a broken-off stream is recorded at once')
+    assert.ok(u.flags.includes('stream_aborted'))
+    assert.notEqual(u.usageSource, 'reported')
+    assert.equal(u.estimated, true)
+    assert.ok(u.inputTokens > 0, 'the prompt is estimated locally')
+  })
+
+  test('a stream never iterated is recorded as abandoned once garbage-collected', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc')
+    const seen = []
+    const e2 = makeTracker({ onRecord: (u) => seen.push(u) })
+    try {
+      const client = e2.tracker.wrap(openaiClient(mock), { userId: 'u-gc' })
+      await (async () => {
+        const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true })
+        assert.ok(stream instanceof Stream)
+      })()
+      for (let i = 0; i < 50 && seen.length === 0; i++) {
+        gc()
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      assert.equal(seen.length, 1)
+      assert.equal(seen[0].userId, 'u-gc')
+      assert.ok(seen[0].flags.includes('stream_aborted'))
+      assert.ok(seen[0].inputTokens > 0, 'the prompt is estimated')
+    } finally {
+      await e2.cleanup()
+    }
+  })
+
+  test('stream aborted with controller.abort(): recorded, flagged aborted', async () => {
+    const stream = await openai.chat.completions.create(
+      { model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true },
+      { headers: { 'x-mock-chunk-delay': '0.02' } },
+    )
+    let n = 0
+    for await (const _ of stream) {
+      if (++n === 2) stream.controller.abort()
+    }
+    assert.ok(stream._tokenUsage.flags.includes('stream_aborted'))
+    assert.equal(stream._tokenUsage.estimated, true)
+  })
+
+  test('stream ended by a provider error event: the error is rethrown, usage recorded as aborted', async () => {
+    const stream = await openai.chat.completions.create(
+      { model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true },
+      mockCase('sse_error'),
+    )
+    await assert.rejects(async () => {
+      for await (const _ of stream);
+    }, /mock stream error/)
+    assert.ok(stream._tokenUsage.flags.includes('stream_aborted'))
+  })
+
+  test('stream cut by a disconnect: recorded without reported usage', async () => {
+    const stream = await openai.chat.completions.create(
+      { model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true },
+      mockCase('disconnect'),
+    )
+    try {
+      for await (const _ of stream);
+    } catch {
+      // undici may or may not surface the cut as an error; either way the stream is recorded.
+    }
+    assert.ok(stream._tokenUsage)
+    assert.equal(stream._tokenUsage.estimated, true)
+  })
+
+  test('stream from a server that ignores include_usage: estimated, flagged', async () => {
+    const stream = await openai.chat.completions.create(
+      { model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true },
+      mockCase('no_usage'),
+    )
+    let text = ''
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? ''
+    assert.equal(text, 'Hello from the mock.')
+    const u = stream._tokenUsage
+    assert.equal(u.estimated, true)
+    assert.ok(u.flags.includes('stream_without_usage'))
+    assert.ok(u.inputTokens > 0)
+    assert.ok(u.outputTokens > 0)
+  })
+
+  test('provider error: recorded as a failed event and rethrown unchanged', async () => {
+    const failures = []
+    const e2 = makeTracker({ onRecord: (u) => failures.push(u) })
+    try {
+      const client = e2.tracker.wrap(openaiClient(mock), { userId: 'u-err' })
+      const err = await client.chat.completions
+        .create({ model: 'gpt-4o', messages: CHAT_MESSAGES }, mockCase('status_429'))
+        .then(
+          () => assert.fail('must reject'),
+          (e) => e,
+        )
+      assert.ok(err instanceof RateLimitError)
+      assert.equal(err.status, 429)
+      assert.equal(failures.length, 1)
+      assert.equal(failures[0].success, false)
+      assert.equal(failures[0].errorClass, 'RateLimitError')
+      const [row] = await e2.tracker.usage({ userId: 'u-err' })
+      assert.equal(row.requests, 1)
+      assert.equal(row.failed, 1)
+      assert.equal(row.cost.exact, '0')
+    } finally {
+      await e2.cleanup()
+    }
+  })
+
+  test('connection error: recorded as failed, rethrown', async () => {
+    const failures = []
+    const e2 = makeTracker({ onRecord: (u) => failures.push(u) })
+    try {
+      const client = e2.tracker.wrap(new OpenAI({ baseURL: 'http://127.0.0.1:9/v1', apiKey: 't', maxRetries: 0 }))
+      await assert.rejects(
+        client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES }),
+        (e) => e instanceof APIConnectionError,
+      )
+      assert.equal(failures.length, 1)
+      assert.equal(failures[0].errorClass, 'APIConnectionError')
+    } finally {
+      await e2.cleanup()
+    }
+  })
+
+  test('request options (headers, signal, timeout) pass through', async () => {
+    await mock.clearRequests()
+    const controller = new AbortController()
+    await openai.chat.completions.create(
+      { model: 'gpt-4o', messages: CHAT_MESSAGES },
+      { headers: { 'x-custom': 'yes' }, signal: controller.signal, timeout: 5000 },
+    )
+    const [req] = await mock.requests()
+    assert.equal(req.headers['x-custom'], 'yes')
+  })
+
+  test('stream() helper: events and final completion; recorded once with the hidden usage chunk', async () => {
+    const seen = []
+    const e2 = makeTracker({ onRecord: (u) => seen.push(u) })
+    try {
+      const client = e2.tracker.wrap(openaiClient(mock))
+      const runner = client.chat.completions.stream({ model: 'gpt-4o', messages: CHAT_MESSAGES })
+      let text = ''
+      runner.on('content', (delta) => {
+        text += delta
+      })
+      const final = await runner.finalChatCompletion()
+      assert.equal(final.choices[0].message.content, 'Hello from the mock.')
+      assert.equal(text, 'Hello from the mock.')
+      assert.equal(seen.length, 1)
+      assertChatUsage(seen[0])
+      assertChatUsage(runner._tokenUsage)
+    } finally {
+      await e2.cleanup()
+    }
+  })
+
+  test('runTools(): every request of the loop is recorded', async () => {
+    const seen = []
+    const e2 = makeTracker({ onRecord: (u) => seen.push(u) })
+    try {
+      const client = e2.tracker.wrap(openaiClient(mock))
+      const runner = client.chat.completions.runTools({
+        model: 'gpt-4o',
+        messages: CHAT_MESSAGES,
+        tools: [
+          {
+            type: 'function',
+            function: { name: 'noop', parameters: { type: 'object', properties: {} }, function: () => 'ok' },
+          },
+        ],
+      })
+      const content = await runner.finalContent()
+      assert.equal(content, 'Hello from the mock.')
+      assert.equal(seen.length, 1)
+      assertChatUsage(seen[0])
+      assert.equal(runner._tokenUsages.length, 1)
+    } finally {
+      await e2.cleanup()
+    }
+  })
+})
+
+describe('responses', () => {
+  function assertResponsesUsage(u) {
+    assert.equal(u.api, 'responses')
+    assert.equal(u.inputTokens, RESPONSES.inputTokens)
+    assert.equal(u.cacheReadTokens, RESPONSES.cacheReadTokens)
+    assert.equal(u.outputTokens, RESPONSES.outputTokens)
+    assert.equal(u.reasoningTokens, RESPONSES.reasoningTokens)
+    assert.equal(u.cost.exact, expectedCost('gpt-4o', RESPONSES))
+  }
+
+  test('create', async () => {
+    const r = await openai.responses.create({ model: 'gpt-4o', input: 'Say hello.' })
+    assert.equal(r.output_text, 'Hello from the mock.')
+    assertResponsesUsage(r._tokenUsage)
+  })
+
+  test('create with stream: true', async () => {
+    const stream = await openai.responses.create({ model: 'gpt-4o', input: 'Say hello.', stream: true })
+    const types = []
+    for await (const ev of stream) types.push(ev.type)
+    assert.equal(types.at(-1), 'response.completed')
+    assertResponsesUsage(stream._tokenUsage)
+  })
+
+  test('stream() helper', async () => {
+    const runner = openai.responses.stream({ model: 'gpt-4o', input: 'Say hello.' })
+    const final = await runner.finalResponse()
+    assert.equal(final.output_text, 'Hello from the mock.')
+    assertResponsesUsage(runner._tokenUsage)
+  })
+
+  test('parse()', async () => {
+    const r = await openai.responses.parse({ model: 'gpt-4o', input: 'Say hello.' })
+    assertResponsesUsage(r._tokenUsage)
+  })
+})
+
+describe('other endpoints', () => {
+  test('embeddings.create', async () => {
+    const r = await openai.embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] })
+    assert.equal(r.data.length, 2)
+    const u = r._tokenUsage
+    assert.equal(u.api, 'embeddings')
+    assert.equal(u.inputTokens, 16)
+    assert.equal(u.outputTokens, 0)
+    assert.equal(u.cost.exact, expectedCost('text-embedding-3-small', { inputTokens: 16 }))
+  })
+
+  test('images.generate (token-priced gpt-image-1)', async () => {
+    const r = await openai.images.generate({ model: 'gpt-image-1', prompt: 'a cat', n: 1, size: '1024x1024' })
+    assert.equal(r.data.length, 1)
+    const u = r._tokenUsage
+    assert.equal(u.api, 'images')
+    assert.equal(u.outputTokens, 4160)
+    assert.equal(u.imageOutputTokens, 4160)
+    assert.equal(u.success, true)
+  })
+
+  test('images.generate (per-image dall-e-3)', async () => {
+    const r = await openai.images.generate({ model: 'dall-e-3', prompt: 'a cat', n: 1, size: '1024x1024' })
+    const u = r._tokenUsage
+    assert.equal(u.api, 'images')
+    assert.ok(u.cost, 'dall-e-3 is priced per image')
+    assert.equal(u.cost.breakdown.images, u.cost.usd)
+  })
+
+  test('audio.transcriptions.create', async () => {
+    const file = new File([new Uint8Array(64)], 'a.wav', { type: 'audio/wav' })
+    const r = await openai.audio.transcriptions.create({ model: 'gpt-4o-transcribe', file })
+    assert.equal(r.text, 'hello from the mock')
+    const u = r._tokenUsage
+    assert.equal(u.api, 'audio_transcription')
+    assert.equal(u.audioInputTokens, 70)
+    assert.equal(u.outputTokens, 9)
+  })
+
+  test('audio.speech.create: priced from the input length', async () => {
+    const seen = []
+    const e2 = makeTracker({ onRecord: (u) => seen.push(u) })
+    try {
+      const client = e2.tracker.wrap(openaiClient(mock))
+      const res = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Hello there' })
+      assert.equal((await res.arrayBuffer()).byteLength, 64)
+      assert.equal(seen.length, 1)
+      assert.equal(seen[0].api, 'audio_speech')
+    } finally {
+      await e2.cleanup()
+    }
+  })
+})

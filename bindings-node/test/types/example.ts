@@ -1,0 +1,69 @@
+// A small typed program checked with `tsc --noEmit` (npm run typecheck): the public API as a TypeScript
+// user sees it, with both official SDKs.
+import Anthropic from '@anthropic-ai/sdk'
+import OpenAI from 'openai'
+
+import llmledger, {
+  Tracker,
+  cost,
+  countTokens,
+  estimate,
+  tokenUsage,
+  type CallCost,
+  type LlmledgerError,
+  type TokenUsage,
+  type UsageRow,
+  type WithTokenUsage,
+} from 'llmledger'
+
+async function main(): Promise<void> {
+  const tracker = new Tracker({
+    store: 'sqlite:///tmp/llmledger-example.db',
+    currency: 'KRW',
+    rates: { KRW: '1391.50' },
+    timezone: 'Asia/Seoul',
+    unknownModel: 'flag',
+    durability: 'batch',
+    onError: (err: LlmledgerError | Error, info) => console.error(info.operation, err.message),
+  })
+
+  const openai: OpenAI = tracker.wrap(new OpenAI({ apiKey: 'x' }), { userId: 'u1', workspaceId: 'w1', project: 'chat' })
+  const r = await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
+  const content: string | null = r.choices[0].message.content
+  const usage: TokenUsage | undefined = tokenUsage(r)
+  const viaProperty: TokenUsage | undefined = (r as typeof r & WithTokenUsage)._tokenUsage
+  const amount: number | undefined = usage?.cost?.amount
+  const exact: string | undefined = viaProperty?.cost?.exact
+
+  const { data, response } = await openai.chat.completions
+    .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
+    .withResponse()
+  const status: number = response.status
+
+  const stream = await openai.chat.completions.create({ model: 'gpt-4o', messages: [], stream: true })
+  for await (const chunk of stream) chunk.choices[0]?.delta.content
+  const streamUsage = tokenUsage(stream)
+
+  const anthropic: Anthropic = tracker.wrap(new Anthropic({ apiKey: 'x' }), { userId: 'u2' })
+  const m = await anthropic.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [] })
+  const final = await anthropic.messages.stream({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [] }).finalMessage()
+
+  const answer: Promise<number> = tracker.run({ userId: 'u3', tags: { feature: 'x' } }, async () => 42)
+  const rows: UsageRow[] = await tracker.usage({ userId: 'u1', since: new Date(0), groupBy: ['model', 'day'] })
+  const first: string | undefined = rows[0]?.key.model
+  await tracker.flush()
+  await tracker.close()
+
+  const n: number = countTokens('text', 'gpt-4o')
+  const est = estimate({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], maxOutputTokens: 100 })
+  const max: string = est.maxCost.exact
+  const c: CallCost = cost({ model: 'gpt-4o', inputTokens: 1000, outputTokens: 200, at: new Date() })
+  const same: typeof cost = llmledger.cost
+
+  // @ts-expect-error unknownModel only accepts 'error' | 'flag'
+  new Tracker({ unknownModel: 'ignore' })
+
+  console.log(content, amount, exact, data.id, status, streamUsage, m.id, final.id, answer, first, n, max, c.exact, same)
+}
+
+void main
