@@ -1,7 +1,7 @@
 //! Conversion of LiteLLM's `model_prices_and_context_window.json` into our price files.
 //!
 //! LiteLLM writes USD per token as JSON floats (`2.5e-06`). Each number's JSON text is read as a
-//! decimal (through `RawValue`, never `f64`) and multiplied by 1,000,000, so the converted per-1M rate
+//! decimal (through `RawValue`, never a binary float) and multiplied by 1,000,000, so the converted per-1M rate
 //! is exactly the decimal LiteLLM wrote. Mapping:
 //! - `<field>`, `<field>_above_<N>k_tokens` (a long-context tier above N×1000 prompt tokens, all input
 //!   classes counted), `<field>_flex` / `<field>_priority` (service tiers), `<field>_batches` (→
