@@ -374,7 +374,8 @@ fn response_id(response_json: &str) -> Option<String> {
     struct Id {
         id: Option<String>,
     }
-    serde_json::from_str::<Id>(response_json).ok().and_then(|i| i.id).filter(|id| !id.is_empty())
+    // An id the ledger would reject (empty, > 256 bytes) falls back to a minted one: the event is kept.
+    serde_json::from_str::<Id>(response_json).ok().and_then(|i| i.id).filter(|id| !id.is_empty() && id.len() <= 256)
 }
 
 /// A local count of a request's prompt, from its `messages` (or `input`), when it has any.
@@ -472,6 +473,16 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!((rows[0].requests, rows[0].cost_usd), (1, dec!(0.00522)));
         assert_eq!(rows[0].get(GroupBy::User), Some("u1"));
+    }
+
+    #[test]
+    fn an_unusable_response_id_gets_a_minted_one() {
+        let t = tracker("USD");
+        let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", "u1");
+        let long = CHAT.replace("chatcmpl-1", &"x".repeat(300));
+        let tracked = t.record_response(&c, None, &long, 1).expect("recorded");
+        assert_eq!(tracked.event_id.len(), 36, "a UUIDv7");
+        assert_eq!(tracked.request_id, None);
     }
 
     #[test]
