@@ -1,7 +1,7 @@
 //! `sqlite:` — the embedded default store (rusqlite, bundled SQLite, WAL mode).
 //!
 //! One transaction per batch: multi-row `INSERT … ON CONFLICT(event_id) DO NOTHING` statements (cached,
-//! `ROWS_PER_INSERT` events each), then the daily and monthly rollups of the events that were *newly*
+//! `STATEMENT_ROWS` rows each), then the daily and monthly rollups of the events that were *newly*
 //! inserted, in the same transaction. Costs are exact decimals stored as TEXT: an i64 of 10^-12 USD would overflow at ~9.2M
 //! USD of rollup total and some rates need more than 12 decimals, so rollup costs are summed in Rust
 //! (`Decimal`), inside SQLite through the `llmledger_dec_add` function this store registers — one
@@ -36,19 +36,24 @@ fn sql_type(k: Kind) -> &'static str {
     }
 }
 
-/// Rows per multi-row `INSERT`: one statement step inserts many events (34 × 50 = 1,700 parameters,
-/// far below SQLite's limit) instead of paying a statement execution per event.
-const ROWS_PER_INSERT: usize = 50;
+/// Rows per multi-row statement: one statement step inserts many rows (34 × 50 = 1,700 parameters, far
+/// below SQLite's limit) instead of paying a statement execution per row. The rows left over go by 10,
+/// then one by one, so three cached statements serve any batch size.
+const STATEMENT_ROWS: [usize; 3] = [50, 10, 1];
+
+/// `(?, …, ?), …` for `rows` rows of `cols` values.
+fn placeholders(rows: usize, cols: usize) -> String {
+    vec![format!("({})", vec!["?"; cols].join(", ")); rows].join(", ")
+}
 
 /// `INSERT … VALUES (…), … ON CONFLICT(event_id) DO NOTHING` for `rows` events. Which events were new
 /// is told by the change count and, only when some were not, by their rowids (see `insert`): a
 /// `RETURNING` clause would cost a quarter of the insert time on every batch.
 fn insert_sql(rows: usize) -> String {
-    let one = format!("({})", vec!["?"; row::EVENT_COLUMNS.len()].join(", "));
     format!(
         "INSERT INTO usage_events ({}) VALUES {} ON CONFLICT(event_id) DO NOTHING",
         event_cols(plain),
-        vec![one; rows].join(", ")
+        placeholders(rows, row::EVENT_COLUMNS.len())
     )
 }
 
@@ -313,18 +318,16 @@ impl Store for SqliteStore {
         let mut last_rowid: i64 =
             tx.query_row("SELECT COALESCE(max(rowid), 0) FROM usage_events", [], |r| r.get(0)).map_err(db_err)?;
         let mut fresh_events = Vec::with_capacity(events.len());
-        let mut chunks = events.chunks_exact(ROWS_PER_INSERT);
-        {
-            let mut stmt = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT)).map_err(db_err)?;
-            for chunk in chunks.by_ref() {
-                Self::insert(&tx, &mut stmt, chunk, &mut last_rowid, &mut fresh_events)?;
+        let mut rest = events;
+        for size in STATEMENT_ROWS {
+            let mut chunks = rest.chunks_exact(size);
+            if chunks.len() > 0 {
+                let mut stmt = tx.prepare_cached(&insert_sql(size)).map_err(db_err)?;
+                for chunk in chunks.by_ref() {
+                    Self::insert(&tx, &mut stmt, chunk, &mut last_rowid, &mut fresh_events)?;
+                }
             }
-        }
-        if !chunks.remainder().is_empty() {
-            let mut stmt = tx.prepare_cached(&insert_sql(1)).map_err(db_err)?;
-            for e in chunks.remainder() {
-                Self::insert(&tx, &mut stmt, std::slice::from_ref(e), &mut last_rowid, &mut fresh_events)?;
-            }
+            rest = chunks.remainder();
         }
         let n = fresh_events.len();
         let mut fresh = Rollups::default();
