@@ -1,8 +1,8 @@
 //! `sqlite:` — the embedded default store (rusqlite, bundled SQLite, WAL mode).
 //!
-//! One transaction per batch: multi-row `INSERT … ON CONFLICT(event_id) DO NOTHING` statements (cached,
-//! `STATEMENT_ROWS` rows each), then the daily and monthly rollups of the events that were *newly*
-//! inserted, in the same transaction. Costs are exact decimals stored as TEXT: an i64 of 10^-12 USD would overflow at ~9.2M
+//! One transaction per batch: `INSERT … ON CONFLICT(event_id) DO NOTHING` through a cached prepared
+//! statement, then the daily and monthly rollups of the events that were *newly* inserted, in the same
+//! transaction. Costs are exact decimals stored as TEXT: an i64 of 10^-12 USD would overflow at ~9.2M
 //! USD of rollup total and some rates need more than 12 decimals, so rollup costs are summed in Rust
 //! (`Decimal`), inside SQLite through the `llmledger_dec_add` function this store registers — one
 //! upsert per touched rollup row per batch. Timestamps are INTEGER
@@ -12,7 +12,6 @@
 //! The rollup time zone is fixed when the database is created (kept in `llmledger_meta`); queries in
 //! another zone are answered from raw events.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
@@ -36,24 +35,13 @@ fn sql_type(k: Kind) -> &'static str {
     }
 }
 
-/// Rows per multi-row statement: one statement step inserts many rows (34 × 50 = 1,700 parameters, far
-/// below SQLite's limit) instead of paying a statement execution per row. The rows left over go by 10,
-/// then one by one, so three cached statements serve any batch size.
-const STATEMENT_ROWS: [usize; 3] = [50, 10, 1];
-
-/// `(?, …, ?), …` for `rows` rows of `cols` values.
-fn placeholders(rows: usize, cols: usize) -> String {
-    vec![format!("({})", vec!["?"; cols].join(", ")); rows].join(", ")
-}
-
-/// `INSERT … VALUES (…), … ON CONFLICT(event_id) DO NOTHING` for `rows` events. Which events were new
-/// is told by the change count and, only when some were not, by their rowids (see `insert`): a
-/// `RETURNING` clause would cost a quarter of the insert time on every batch.
-fn insert_sql(rows: usize) -> String {
+/// The event insert, one row per execution: SQLite's per-statement cost is small next to a row's, and
+/// multi-row `VALUES` measured no faster. The change count (1 or 0) tells whether the event was new.
+fn insert_sql() -> String {
     format!(
-        "INSERT INTO usage_events ({}) VALUES {} ON CONFLICT(event_id) DO NOTHING",
+        "INSERT INTO usage_events ({}) VALUES ({}) ON CONFLICT(event_id) DO NOTHING",
         event_cols(plain),
-        placeholders(rows, row::EVENT_COLUMNS.len())
+        vec!["?"; row::EVENT_COLUMNS.len()].join(", ")
     )
 }
 
@@ -172,69 +160,42 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Inserts `events` with one statement built for exactly that many rows and appends the ones that
-    /// were new to `fresh`. `last_rowid` is the largest rowid of the table before the statement (the
-    /// transaction holds the write lock, so every row above it is this statement's) and is advanced.
-    fn insert<'e>(
-        tx: &rusqlite::Transaction<'_>,
-        stmt: &mut rusqlite::CachedStatement<'_>,
-        events: &'e [UsageEvent],
-        last_rowid: &mut i64,
-        fresh: &mut Vec<&'e UsageEvent>,
-    ) -> Result<()> {
+    /// Inserts `e`; returns 1 when it was new, 0 when its id was already stored.
+    fn insert(stmt: &mut rusqlite::CachedStatement<'_>, e: &UsageEvent) -> Result<usize> {
         let mut i = 0;
         let mut bind = |v: &dyn ToSql| -> Result<()> {
             i += 1;
             stmt.raw_bind_parameter(i, v).map_err(db_err)
         };
-        for e in events {
-            let x = Encoded::of(e)?;
-            let a = &e.attribution;
-            bind(&e.event_id)?;
-            bind(&x.ts_ns)?;
-            bind(&e.provider.as_str())?;
-            bind(&e.api.as_str())?;
-            bind(&e.model)?;
-            bind(&e.resolved_model)?;
-            bind(&a.user_id)?;
-            bind(&a.workspace_id)?;
-            bind(&a.project)?;
-            bind(&a.session_id)?;
-            bind(&a.conversation_id)?;
-            bind(&x.tags)?;
-            bind(&e.status.as_str())?;
-            bind(&e.error_class)?;
-            bind(&x.latency_ms)?;
-            for t in &x.tokens {
-                bind(t)?;
-            }
-            bind(&e.usage.usage_source.as_str())?;
-            bind(&x.flags)?;
-            bind(&x.cost_usd)?;
-            bind(&e.cost.as_ref().map(|c| c.currency.as_str()))?;
-            bind(&x.rate)?;
-            bind(&x.cost_total)?;
-            bind(&x.price_version)?;
-            bind(&e.unpriced_reason)?;
+        let x = Encoded::of(e)?;
+        let a = &e.attribution;
+        bind(&e.event_id)?;
+        bind(&x.ts_ns)?;
+        bind(&e.provider.as_str())?;
+        bind(&e.api.as_str())?;
+        bind(&e.model)?;
+        bind(&e.resolved_model)?;
+        bind(&a.user_id)?;
+        bind(&a.workspace_id)?;
+        bind(&a.project)?;
+        bind(&a.session_id)?;
+        bind(&a.conversation_id)?;
+        bind(&x.tags)?;
+        bind(&e.status.as_str())?;
+        bind(&e.error_class)?;
+        bind(&x.latency_ms)?;
+        for t in &x.tokens {
+            bind(t)?;
         }
-        let n = stmt.raw_execute().map_err(db_err)?;
-        if n == events.len() {
-            // No conflict at all (a repeat inside `events` would have been one): every event is new.
-            fresh.extend(events);
-        } else if n > 0 {
-            let mut ids = tx.prepare_cached("SELECT event_id FROM usage_events WHERE rowid > ?1").map_err(db_err)?;
-            let mut new: HashSet<String> = ids
-                .query_map([*last_rowid], |r| r.get(0))
-                .map_err(db_err)?
-                .collect::<std::result::Result<_, _>>()
-                .map_err(db_err)?;
-            // Rows go in order, so the first occurrence of a repeated id is the one inserted.
-            fresh.extend(events.iter().filter(|e| new.remove(&e.event_id)));
-        }
-        if n > 0 {
-            *last_rowid = tx.last_insert_rowid();
-        }
-        Ok(())
+        bind(&e.usage.usage_source.as_str())?;
+        bind(&x.flags)?;
+        bind(&x.cost_usd)?;
+        bind(&e.cost.as_ref().map(|c| c.currency.as_str()))?;
+        bind(&x.rate)?;
+        bind(&x.cost_total)?;
+        bind(&x.price_version)?;
+        bind(&e.unpriced_reason)?;
+        stmt.raw_execute().map_err(db_err)
     }
 
     fn upsert_rollups(
@@ -315,19 +276,14 @@ impl Store for SqliteStore {
     fn write_batch(&self, events: &[UsageEvent]) -> Result<usize> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db_err)?;
-        let mut last_rowid: i64 =
-            tx.query_row("SELECT COALESCE(max(rowid), 0) FROM usage_events", [], |r| r.get(0)).map_err(db_err)?;
         let mut fresh_events = Vec::with_capacity(events.len());
-        let mut rest = events;
-        for size in STATEMENT_ROWS {
-            let mut chunks = rest.chunks_exact(size);
-            if chunks.len() > 0 {
-                let mut stmt = tx.prepare_cached(&insert_sql(size)).map_err(db_err)?;
-                for chunk in chunks.by_ref() {
-                    Self::insert(&tx, &mut stmt, chunk, &mut last_rowid, &mut fresh_events)?;
+        {
+            let mut stmt = tx.prepare_cached(&insert_sql()).map_err(db_err)?;
+            for e in events {
+                if Self::insert(&mut stmt, e)? == 1 {
+                    fresh_events.push(e);
                 }
             }
-            rest = chunks.remainder();
         }
         let n = fresh_events.len();
         let mut fresh = Rollups::default();

@@ -62,9 +62,8 @@ pub fn numbered_total(n: u64) -> Decimal {
     (0..n).map(|i| Decimal::new(i64::try_from(i % 1000 + 1).unwrap(), 10)).sum()
 }
 
-/// A 123-event batch of ids `m-0`..`m-117` (SQLite inserts it as statements of 50, 50, 10, 10, 1, 1 and
-/// 1 rows) that repeats ids across those statements with a cost of 5 USD, for a store already holding
-/// `m-3` and `m-4`. Returns the batch, how many events are new (116) and the exact total of the 118 stored
+/// A 123-event batch of ids `m-0`..`m-117` that repeats ids, near and far apart, with a cost of 5 USD,
+/// for a store already holding `m-3` and `m-4`. Returns the batch, how many events are new (116) and the exact total of the 118 stored
 /// events: each first occurrence counts once (`m-100`'s 5 USD repeat comes first, so it is the one kept).
 pub fn repeating_batch() -> (Vec<UsageEvent>, usize, Decimal) {
     let mut batch: Vec<UsageEvent> = (0..118).map(|i| numbered("m", i)).collect();
