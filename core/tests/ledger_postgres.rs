@@ -8,7 +8,7 @@ mod ledger_common;
 
 use std::time::Duration;
 
-use ledger_common::{event, numbered, numbered_total};
+use ledger_common::{event, numbered, numbered_total, repeating_batch};
 use llmledger_core::ledger::{Ledger, LedgerConfig};
 use llmledger_core::report::{GroupBy, UsageQuery};
 use llmledger_core::ErrorCode;
@@ -97,6 +97,19 @@ fn postgres_reports_rollups_and_idempotency() {
     assert_eq!(again.store().event_ids().unwrap().len(), 4);
     let days = again.query(&q(&[GroupBy::Day], "Asia/Seoul")).unwrap();
     assert_eq!(days.len(), 2);
+}
+
+#[test]
+fn postgres_duplicates_inside_one_batch_keep_the_first_occurrence() {
+    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(server) = server() else { return };
+    let ledger = Ledger::open(&fresh_db(&server, "repeats"), fast()).unwrap();
+    assert_eq!(ledger.store().write_batch(&[numbered("m", 3), numbered("m", 4)]).unwrap(), 2);
+    let (batch, new, total) = repeating_batch();
+    assert_eq!(ledger.store().write_batch(&batch).unwrap(), new);
+    let rows = ledger.query(&UsageQuery::default()).unwrap();
+    assert_eq!((rows[0].requests, rows[0].cost_usd), (118, total));
+    assert_eq!(ledger.verify().unwrap(), vec![]);
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod ledger_common;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use ledger_common::{event, numbered, numbered_total};
+use ledger_common::{event, numbered, numbered_total, repeating_batch};
 use llmledger_core::ledger::{Ledger, LedgerConfig, Store, UsageEvent};
 use llmledger_core::report::{GroupBy, ReportRow, UsageFilter, UsageQuery};
 use llmledger_core::ErrorCode;
@@ -121,6 +121,21 @@ fn reports_per_user_workspace_model_and_seoul_day_on_every_store() {
         ledger.close().unwrap();
         assert!(!ledger.spill_path().exists(), "{url}: an empty spill file is removed at close");
         assert_eq!(ledger.record(fixture().remove(0)).map_err(|e| e.code()), Err(ErrorCode::Closed));
+    }
+}
+
+#[test]
+fn duplicates_inside_one_batch_keep_the_first_occurrence_on_every_store() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in urls(dir.path()) {
+        let ledger = Ledger::open(&url, cfg("UTC")).unwrap();
+        assert_eq!(ledger.store().write_batch(&[numbered("m", 3), numbered("m", 4)]).unwrap(), 2, "{url}");
+        let (batch, new, total) = repeating_batch();
+        assert_eq!(ledger.store().write_batch(&batch).unwrap(), new, "{url}");
+        let rows = ledger.query(&UsageQuery::default()).unwrap();
+        assert_eq!((rows[0].requests, rows[0].cost_usd), (118, total), "{url}");
+        assert_eq!(ledger.store().event_ids().unwrap().len(), 118, "{url}");
+        assert_eq!(ledger.verify().unwrap(), vec![], "{url}");
     }
 }
 

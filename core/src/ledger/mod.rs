@@ -26,6 +26,8 @@ pub mod jsonl;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod row;
 pub mod spill;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -15,104 +15,62 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 
-use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use rust_decimal::Decimal;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
-use super::{Attribution, Status, Store, UsageEvent};
+use super::row::{self, event_cols, plain, rollup_cols, ColumnReader, Encoded, Filter, Kind, Param, ROLLUP_KEY};
+use super::{Store, UsageEvent};
 use crate::error::{Error, ErrorCode, Result};
-use crate::pricing::{Breakdown, Cost};
 use crate::report::{parse_tz, Aggregator, ReportRow, RollupDiff, RollupKey, RollupTable, Rollups, Totals, UsageQuery};
-use crate::usage::{Api, Provider, Usage, UsageSource};
 
 const SCHEMA_VERSION: i32 = 1;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS llmledger_schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS llmledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS usage_events (
-    event_id TEXT PRIMARY KEY, ts_ns BIGINT NOT NULL, provider TEXT NOT NULL, api TEXT NOT NULL, model TEXT NOT NULL,
-    resolved_model TEXT, user_id TEXT, workspace_id TEXT, project TEXT, session_id TEXT, conversation_id TEXT,
-    tags TEXT, status TEXT NOT NULL, error_class TEXT, latency_ms BIGINT,
-    input_tokens BIGINT NOT NULL, cache_read_tokens BIGINT NOT NULL, cache_write_tokens BIGINT NOT NULL,
-    cache_write_1h_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL,
-    audio_input_tokens BIGINT NOT NULL, audio_cache_read_tokens BIGINT NOT NULL, audio_output_tokens BIGINT NOT NULL,
-    image_input_tokens BIGINT NOT NULL, image_output_tokens BIGINT NOT NULL, usage_source TEXT NOT NULL, flags TEXT,
-    cost_usd NUMERIC, currency TEXT, rate NUMERIC, cost_total NUMERIC, price_version TEXT, unpriced_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS usage_events_ts ON usage_events (ts_ns);
-";
+fn sql_type(k: Kind) -> &'static str {
+    match k {
+        Kind::Text => "TEXT",
+        Kind::Int => "BIGINT",
+        Kind::Dec => "NUMERIC",
+    }
+}
 
-fn rollup_ddl(table: &str) -> String {
+/// NUMERIC columns are read back as text (exact, parsed into `Decimal`).
+fn select_cast(c: &str, k: Kind) -> String {
+    match k {
+        Kind::Dec => format!("{c}::text"),
+        Kind::Text | Kind::Int => c.to_string(),
+    }
+}
+
+/// `SELECT c1, …, cN FROM UNNEST($1::…[], …) AS t(c1, …, cN)` over one array parameter per column:
+/// decimals travel as text and are cast to NUMERIC by the server.
+fn unnest_select<'a>(kinds: impl Iterator<Item = &'a Kind> + Clone) -> String {
+    let mut select = Vec::new();
+    let mut arrays = Vec::new();
+    let mut aliases = Vec::new();
+    for (i, k) in kinds.enumerate().map(|(i, k)| (i + 1, k)) {
+        select.push(if *k == Kind::Dec { format!("c{i}::numeric") } else { format!("c{i}") });
+        arrays.push(format!("${i}::{}[]", if *k == Kind::Int { "int8" } else { "text" }));
+        aliases.push(format!("c{i}"));
+    }
+    format!("SELECT {} FROM UNNEST({}) AS t({})", select.join(", "), arrays.join(", "), aliases.join(", "))
+}
+
+/// The batch insert: one array per column, `RETURNING` the ids that were new.
+fn insert_sql() -> String {
     format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
-            period TEXT NOT NULL, user_id TEXT NOT NULL, workspace_id TEXT NOT NULL, project TEXT NOT NULL,
-            provider TEXT NOT NULL, model TEXT NOT NULL,
-            requests BIGINT NOT NULL, successful BIGINT NOT NULL, failed BIGINT NOT NULL, unpriced BIGINT NOT NULL,
-            input_tokens BIGINT NOT NULL, cache_read_tokens BIGINT NOT NULL, cache_write_tokens BIGINT NOT NULL,
-            output_tokens BIGINT NOT NULL, reasoning_tokens BIGINT NOT NULL, cost_usd NUMERIC NOT NULL,
-            latency_sum_ms BIGINT NOT NULL, latency_count BIGINT NOT NULL,
-            PRIMARY KEY (period, user_id, workspace_id, project, provider, model)
-        );"
+        "INSERT INTO usage_events ({}) {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        event_cols(plain),
+        unnest_select(row::EVENT_COLUMNS.iter().map(|(_, k, _)| k))
     )
 }
 
-const RAW_SELECT: &str = "event_id, ts_ns, provider, api, model, resolved_model, user_id, workspace_id, project,
-    session_id, conversation_id, tags, status, error_class, latency_ms, input_tokens, cache_read_tokens,
-    cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, audio_input_tokens,
-    audio_cache_read_tokens, audio_output_tokens, image_input_tokens, image_output_tokens, usage_source, flags,
-    cost_usd::text, currency, rate::text, cost_total::text, price_version, unpriced_reason";
-
-const INSERT: &str = "INSERT INTO usage_events (event_id, ts_ns, provider, api, model, resolved_model, user_id,
-    workspace_id, project, session_id, conversation_id, tags, status, error_class, latency_ms, input_tokens,
-    cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
-    audio_input_tokens, audio_cache_read_tokens, audio_output_tokens, image_input_tokens, image_output_tokens,
-    usage_source, flags, cost_usd, currency, rate, cost_total, price_version, unpriced_reason)
-    SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23,
-        c24, c25, c26, c27, c28, c29::numeric, c30, c31::numeric, c32::numeric, c33, c34
-    FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-        $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::int8[], $16::int8[],
-        $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], $22::int8[], $23::int8[], $24::int8[],
-        $25::int8[], $26::int8[], $27::text[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[],
-        $33::text[], $34::text[])
-        AS t(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22,
-        c23, c24, c25, c26, c27, c28, c29, c30, c31, c32, c33, c34)
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_id";
-
-const ROLLUP_COLS: &str = "period, user_id, workspace_id, project, provider, model, requests, successful, failed,
-    unpriced, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_usd,
-    latency_sum_ms, latency_count";
-
 fn upsert_sql(table: &str) -> String {
-    let add = |c: &str| format!("{c} = {table}.{c} + EXCLUDED.{c}");
-    let sets: Vec<String> = [
-        "requests",
-        "successful",
-        "failed",
-        "unpriced",
-        "input_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "cost_usd",
-        "latency_sum_ms",
-        "latency_count",
-    ]
-    .iter()
-    .map(|c| add(c))
-    .collect();
     format!(
-        "INSERT INTO {table} ({ROLLUP_COLS})
-         SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16::numeric, c17, c18
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[],
-            $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::text[],
-            $17::int8[], $18::int8[])
-            AS t(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18)
-         ON CONFLICT (period, user_id, workspace_id, project, provider, model) DO UPDATE SET {}",
-        sets.join(", ")
+        "INSERT INTO {table} ({}) {} ON CONFLICT ({ROLLUP_KEY}) DO UPDATE SET {}",
+        rollup_cols(plain),
+        unnest_select(row::ROLLUP_COLUMNS.iter().map(|(_, k)| k)),
+        row::rollup_sets(|c, _| format!("{c} = {table}.{c} + EXCLUDED.{c}"))
     )
 }
 
@@ -123,16 +81,19 @@ fn pg_err(e: tokio_postgres::Error) -> Error {
     }
 }
 
-fn i64_of(field: &str, v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| Error::invalid_value(field, v, "too large for the ledger (max 2^63-1)"))
-}
-
-fn u64_of(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn dec_of(field: &str, s: &str) -> Result<Decimal> {
-    Decimal::from_str(s).map_err(|_| Error::new(ErrorCode::Store, format!("stored {field} `{s}` is not a decimal")))
+impl ColumnReader for Row {
+    fn text(&self, i: usize) -> Result<String> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        self.try_get(i).map_err(pg_err)
+    }
 }
 
 #[derive(Debug)]
@@ -218,7 +179,13 @@ impl PgStore {
         let tx = client.transaction().await.map_err(pg_err)?;
         // One migrator at a time across every instance sharing the database.
         tx.execute("SELECT pg_advisory_xact_lock(7236451)", &[]).await.map_err(pg_err)?;
-        let ddl = format!("{SCHEMA} {} {}", rollup_ddl("rollup_daily"), rollup_ddl("rollup_monthly"));
+        let ddl = format!(
+            "{} {} {} {}",
+            row::META_DDL,
+            row::events_ddl(sql_type),
+            row::rollup_ddl("rollup_daily", sql_type, ""),
+            row::rollup_ddl("rollup_monthly", sql_type, "")
+        );
         tx.batch_execute(&ddl).await.map_err(pg_err)?;
         let version: Option<i32> =
             tx.query_one("SELECT max(version) FROM llmledger_schema_version", &[]).await.map_err(pg_err)?.get(0);
@@ -254,7 +221,7 @@ impl PgStore {
             }
         };
         tx.commit().await.map_err(pg_err)?;
-        let insert = client.prepare(INSERT).await.map_err(pg_err)?;
+        let insert = client.prepare(&insert_sql()).await.map_err(pg_err)?;
         let upsert_daily = client.prepare(&upsert_sql("rollup_daily")).await.map_err(pg_err)?;
         let upsert_monthly = client.prepare(&upsert_sql("rollup_monthly")).await.map_err(pg_err)?;
         Ok(Conn { client, tz, insert, upsert_daily, upsert_monthly })
@@ -291,147 +258,98 @@ where
     }
 }
 
-/// Column arrays of a batch, in `INSERT` parameter order.
+/// Column arrays of a batch, in `INSERT` parameter order, borrowed from the events and their
+/// encodings (no copy of any string).
 #[derive(Default)]
-struct Columns {
-    ids: Vec<String>,
+struct Columns<'e> {
+    ids: Vec<&'e str>,
     ts: Vec<i64>,
     provider: Vec<&'static str>,
     api: Vec<&'static str>,
-    model: Vec<String>,
-    resolved: Vec<Option<String>>,
-    user: Vec<Option<String>>,
-    workspace: Vec<Option<String>>,
-    project: Vec<Option<String>>,
-    session: Vec<Option<String>>,
-    conversation: Vec<Option<String>>,
-    tags: Vec<Option<String>>,
+    model: Vec<&'e str>,
+    /// `resolved_model`, `user_id`, `workspace_id`, `project`, `session_id`, `conversation_id`, `tags`.
+    opt1: [Vec<Option<&'e str>>; 7],
     status: Vec<&'static str>,
-    error_class: Vec<Option<String>>,
+    error_class: Vec<Option<&'e str>>,
     latency: Vec<Option<i64>>,
     tokens: [Vec<i64>; 11],
     usage_source: Vec<&'static str>,
-    flags: Vec<Option<String>>,
-    cost_usd: Vec<Option<String>>,
-    currency: Vec<Option<String>>,
-    rate: Vec<Option<String>>,
-    cost_total: Vec<Option<String>>,
-    price_version: Vec<Option<String>>,
-    unpriced: Vec<Option<String>>,
+    /// `flags` … `unpriced_reason`.
+    opt2: [Vec<Option<&'e str>>; 7],
 }
 
-impl Columns {
-    fn push(&mut self, e: &UsageEvent) -> Result<()> {
+impl<'e> Columns<'e> {
+    fn push(&mut self, e: &'e UsageEvent, x: &'e Encoded) {
         let a = &e.attribution;
-        let u = &e.usage;
-        self.ids.push(e.event_id.clone());
-        self.ts.push(
-            e.timestamp
-                .timestamp_nanos_opt()
-                .ok_or_else(|| Error::invalid_value("event.timestamp", e.timestamp, "outside 1677..2262"))?,
-        );
+        self.ids.push(&e.event_id);
+        self.ts.push(x.ts_ns);
         self.provider.push(e.provider.as_str());
         self.api.push(e.api.as_str());
-        self.model.push(e.model.clone());
-        self.resolved.push(e.resolved_model.clone());
-        self.user.push(a.user_id.clone());
-        self.workspace.push(a.workspace_id.clone());
-        self.project.push(a.project.clone());
-        self.session.push(a.session_id.clone());
-        self.conversation.push(a.conversation_id.clone());
-        self.tags.push(if a.tags.is_empty() { None } else { Some(serde_json::to_string(&a.tags)?) });
-        self.status.push(e.status.as_str());
-        self.error_class.push(e.error_class.clone());
-        self.latency.push(e.latency_ms.map(|l| i64_of("event.latency_ms", l)).transpose()?);
-        let counts = [
-            ("usage.input_tokens", u.input_tokens),
-            ("usage.cache_read_tokens", u.cache_read_tokens),
-            ("usage.cache_write_tokens", u.cache_write_tokens),
-            ("usage.cache_write_1h_tokens", u.cache_write_1h_tokens),
-            ("usage.output_tokens", u.output_tokens),
-            ("usage.reasoning_tokens", u.reasoning_tokens),
-            ("usage.audio_input_tokens", u.audio_input_tokens),
-            ("usage.audio_cache_read_tokens", u.audio_cache_read_tokens),
-            ("usage.audio_output_tokens", u.audio_output_tokens),
-            ("usage.image_input_tokens", u.image_input_tokens),
-            ("usage.image_output_tokens", u.image_output_tokens),
-        ];
-        for (col, (field, v)) in self.tokens.iter_mut().zip(counts) {
-            col.push(i64_of(field, v)?);
+        self.model.push(&e.model);
+        for (col, v) in self.opt1.iter_mut().zip([
+            &e.resolved_model,
+            &a.user_id,
+            &a.workspace_id,
+            &a.project,
+            &a.session_id,
+            &a.conversation_id,
+            &x.tags,
+        ]) {
+            col.push(v.as_deref());
         }
-        self.usage_source.push(u.usage_source.as_str());
-        self.flags.push(if u.flags.is_empty() { None } else { Some(serde_json::to_string(&u.flags)?) });
-        let c = e.cost.as_ref();
-        self.cost_usd.push(c.map(|c| c.total_usd.to_string()));
-        self.currency.push(c.map(|c| c.currency.clone()));
-        self.rate.push(c.map(|c| c.rate.to_string()));
-        self.cost_total.push(c.map(|c| c.total.to_string()));
-        self.price_version.push(c.map(|c| c.price_version.to_string()));
-        self.unpriced.push(e.unpriced_reason.clone());
-        Ok(())
+        self.status.push(e.status.as_str());
+        self.error_class.push(e.error_class.as_deref());
+        self.latency.push(x.latency_ms);
+        for (col, v) in self.tokens.iter_mut().zip(x.tokens) {
+            col.push(v);
+        }
+        self.usage_source.push(e.usage.usage_source.as_str());
+        let currency = e.cost.as_ref().map(|c| c.currency.as_str());
+        for (col, v) in self.opt2.iter_mut().zip([
+            x.flags.as_deref(),
+            x.cost_usd.as_deref(),
+            currency,
+            x.rate.as_deref(),
+            x.cost_total.as_deref(),
+            x.price_version.as_deref(),
+            e.unpriced_reason.as_deref(),
+        ]) {
+            col.push(v);
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut p: Vec<&(dyn ToSql + Sync)> = vec![&self.ids, &self.ts, &self.provider, &self.api, &self.model];
+        p.extend(self.opt1.iter().map(|c| c as &(dyn ToSql + Sync)));
+        p.extend([&self.status as &(dyn ToSql + Sync), &self.error_class, &self.latency]);
+        p.extend(self.tokens.iter().map(|c| c as &(dyn ToSql + Sync)));
+        p.push(&self.usage_source);
+        p.extend(self.opt2.iter().map(|c| c as &(dyn ToSql + Sync)));
+        p
     }
 }
 
 async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
+    let enc = events.iter().map(Encoded::of).collect::<Result<Vec<_>>>()?;
     let mut cols = Columns::default();
-    for e in events {
-        cols.push(e)?;
+    for (e, x) in events.iter().zip(&enc) {
+        cols.push(e, x);
     }
     let tx = conn.client.transaction().await.map_err(pg_err)?;
-    let c = &cols;
-    let t = &c.tokens;
-    let rows = tx
-        .query(
-            &conn.insert,
-            &[
-                &c.ids,
-                &c.ts,
-                &c.provider,
-                &c.api,
-                &c.model,
-                &c.resolved,
-                &c.user,
-                &c.workspace,
-                &c.project,
-                &c.session,
-                &c.conversation,
-                &c.tags,
-                &c.status,
-                &c.error_class,
-                &c.latency,
-                &t[0],
-                &t[1],
-                &t[2],
-                &t[3],
-                &t[4],
-                &t[5],
-                &t[6],
-                &t[7],
-                &t[8],
-                &t[9],
-                &t[10],
-                &c.usage_source,
-                &c.flags,
-                &c.cost_usd,
-                &c.currency,
-                &c.rate,
-                &c.cost_total,
-                &c.price_version,
-                &c.unpriced,
-            ],
-        )
-        .await
-        .map_err(pg_err)?;
-    let mut inserted: HashSet<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    let rows = tx.query(&conn.insert, &cols.params()).await.map_err(pg_err)?;
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for r in &rows {
+        inserted.insert(r.try_get::<_, &str>(0).map_err(pg_err)?);
+    }
     let n = inserted.len();
     let mut fresh = Rollups::default();
     // The first occurrence of an id in the batch is the one PostgreSQL inserted.
-    fresh.add_all(events.iter().filter(|e| inserted.remove(&e.event_id)), conn.tz);
+    fresh.add_all(events.iter().filter(|e| inserted.remove(e.event_id.as_str())), conn.tz);
     for (stmt, rows) in [(&conn.upsert_daily, &fresh.daily), (&conn.upsert_monthly, &fresh.monthly)] {
         if rows.is_empty() {
             continue;
         }
-        let mut k: [Vec<String>; 6] = Default::default();
+        let mut k: [Vec<&str>; 6] = Default::default();
         let mut v: [Vec<i64>; 11] = Default::default();
         let mut cost: Vec<String> = Vec::with_capacity(rows.len());
         for (key, tot) in rows {
@@ -443,23 +361,10 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
                 &key.provider,
                 &key.model,
             ]) {
-                col.push(s.clone());
+                col.push(s);
             }
-            let nums = [
-                tot.requests,
-                tot.successful,
-                tot.failed,
-                tot.unpriced,
-                tot.input_tokens,
-                tot.cache_read_tokens,
-                tot.cache_write_tokens,
-                tot.output_tokens,
-                tot.reasoning_tokens,
-                tot.latency_sum_ms,
-                tot.latency_count,
-            ];
-            for (col, x) in v.iter_mut().zip(nums) {
-                col.push(i64_of("rollup", x)?);
+            for (col, x) in v.iter_mut().zip(row::rollup_counts(tot)?) {
+                col.push(x);
             }
             cost.push(tot.cost_usd.to_string());
         }
@@ -477,140 +382,15 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
     Ok(n)
 }
 
-fn rollup_row(r: &Row) -> Result<(RollupKey, Totals)> {
-    let g = |i: usize| -> Result<i64> { r.try_get::<_, i64>(i).map_err(pg_err) };
-    let s = |i: usize| -> Result<String> { r.try_get::<_, String>(i).map_err(pg_err) };
-    let key =
-        RollupKey { period: s(0)?, user_id: s(1)?, workspace_id: s(2)?, project: s(3)?, provider: s(4)?, model: s(5)? };
-    let t = Totals {
-        requests: u64_of(g(6)?),
-        successful: u64_of(g(7)?),
-        failed: u64_of(g(8)?),
-        unpriced: u64_of(g(9)?),
-        input_tokens: u64_of(g(10)?),
-        cache_read_tokens: u64_of(g(11)?),
-        cache_write_tokens: u64_of(g(12)?),
-        output_tokens: u64_of(g(13)?),
-        reasoning_tokens: u64_of(g(14)?),
-        cost_usd: dec_of("cost_usd", &s(15)?)?,
-        latency_sum_ms: u64_of(g(16)?),
-        latency_count: u64_of(g(17)?),
-    };
-    Ok((key, t))
-}
-
-fn raw_event(r: &Row) -> Result<UsageEvent> {
-    let s = |i: usize| -> Result<String> { r.try_get::<_, String>(i).map_err(pg_err) };
-    let os = |i: usize| -> Result<Option<String>> { r.try_get::<_, Option<String>>(i).map_err(pg_err) };
-    let n = |i: usize| -> Result<u64> { r.try_get::<_, i64>(i).map(u64_of).map_err(pg_err) };
-    let provider = Provider::from_str(&s(2)?)?;
-    let tags = match os(11)? {
-        Some(t) => serde_json::from_str(&t)?,
-        None => Default::default(),
-    };
-    let flags = match os(27)? {
-        Some(t) => serde_json::from_str(&t)?,
-        None => Vec::new(),
-    };
-    let usage = Usage {
-        input_tokens: n(15)?,
-        cache_read_tokens: n(16)?,
-        cache_write_tokens: n(17)?,
-        cache_write_1h_tokens: n(18)?,
-        output_tokens: n(19)?,
-        reasoning_tokens: n(20)?,
-        audio_input_tokens: n(21)?,
-        audio_cache_read_tokens: n(22)?,
-        audio_output_tokens: n(23)?,
-        image_input_tokens: n(24)?,
-        image_output_tokens: n(25)?,
-        usage_source: match s(26)?.as_str() {
-            "reported" => UsageSource::Reported,
-            "partial" => UsageSource::Partial,
-            "estimated" => UsageSource::Estimated,
-            _ => UsageSource::None,
-        },
-        flags,
-        ..Usage::default()
-    };
-    let resolved_model = os(5)?;
-    let cost = match os(28)? {
-        Some(total_usd) => {
-            let total_usd = dec_of("cost_usd", &total_usd)?;
-            Some(Cost {
-                provider,
-                model: resolved_model.clone().unwrap_or_default(),
-                price_version: os(32)?.and_then(|d| NaiveDate::from_str(&d).ok()).unwrap_or_default(),
-                breakdown: Breakdown::default(),
-                total_usd,
-                currency: os(29)?.unwrap_or_else(|| "USD".into()),
-                rate: os(30)?.map(|r| dec_of("rate", &r)).transpose()?.unwrap_or(Decimal::ONE),
-                total: os(31)?.map(|t| dec_of("cost_total", &t)).transpose()?.unwrap_or(total_usd),
-                tier_above: None,
-                uncertain: false,
-            })
-        }
-        None => None,
-    };
-    Ok(UsageEvent {
-        event_id: s(0)?,
-        timestamp: DateTime::<Utc>::from_timestamp_nanos(r.try_get::<_, i64>(1).map_err(pg_err)?),
-        provider,
-        api: Api::from_str(&s(3)?)?,
-        model: s(4)?,
-        resolved_model,
-        usage,
-        cost,
-        unpriced_reason: os(33)?,
-        attribution: Attribution {
-            user_id: os(6)?,
-            workspace_id: os(7)?,
-            project: os(8)?,
-            session_id: os(9)?,
-            conversation_id: os(10)?,
-            tags,
-        },
-        latency_ms: r.try_get::<_, Option<i64>>(14).map_err(pg_err)?.map(u64_of),
-        status: Status::parse(&s(12)?)?,
-        error_class: os(13)?,
-    })
-}
-
-/// `WHERE` clause and text parameters for a raw-event query.
-fn raw_where(q: &UsageQuery) -> Result<(String, Vec<String>, Vec<i64>)> {
-    let mut sql = String::from(" WHERE true");
-    let mut texts = Vec::new();
-    let fl = &q.filter;
-    for (col, v) in [
-        ("COALESCE(user_id, '')", &fl.user_id),
-        ("COALESCE(workspace_id, '')", &fl.workspace_id),
-        ("COALESCE(project, '')", &fl.project),
-        ("provider", &fl.provider),
-        ("COALESCE(resolved_model, model)", &fl.model),
-        ("COALESCE(session_id, '')", &fl.session_id),
-    ] {
-        if let Some(v) = v {
-            texts.push(v.clone());
-            sql.push_str(&format!(" AND {col} = ${}", texts.len()));
-        }
-    }
-    let mut ints = Vec::new();
-    for (op, t) in [(">=", fl.since), ("<", fl.until)] {
-        if let Some(t) = t {
-            ints.push(
-                t.timestamp_nanos_opt().ok_or_else(|| Error::invalid_value("filter.since/until", t, "out of range"))?,
-            );
-            sql.push_str(&format!(" AND ts_ns {op} ${}", texts.len() + ints.len()));
-        }
-    }
-    Ok((sql, texts, ints))
-}
-
-fn params<'a>(texts: &'a [String], ints: &'a [i64]) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {
-    let mut p: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
-    p.extend(texts.iter().map(|t| t as &(dyn tokio_postgres::types::ToSql + Sync)));
-    p.extend(ints.iter().map(|t| t as &(dyn tokio_postgres::types::ToSql + Sync)));
-    p
+fn params(filter: &Filter) -> Vec<&(dyn ToSql + Sync)> {
+    filter
+        .params
+        .iter()
+        .map(|p| match p {
+            Param::Text(s) => s as &(dyn ToSql + Sync),
+            Param::Int(i) => i as &(dyn ToSql + Sync),
+        })
+        .collect()
 }
 
 async fn read_rollups(
@@ -618,44 +398,17 @@ async fn read_rollups(
     table: &str,
     q: Option<(&UsageQuery, &crate::report::RollupPlan)>,
 ) -> Result<Vec<(RollupKey, Totals)>> {
-    let cols = ROLLUP_COLS.replace("cost_usd", "cost_usd::text");
-    let mut sql = format!("SELECT {cols} FROM {table} WHERE true");
-    let mut args: Vec<String> = Vec::new();
-    if let Some((q, plan)) = q {
-        let fl = &q.filter;
-        for (col, v) in [
-            ("user_id", &fl.user_id),
-            ("workspace_id", &fl.workspace_id),
-            ("project", &fl.project),
-            ("provider", &fl.provider),
-            ("model", &fl.model),
-        ] {
-            if let Some(v) = v {
-                args.push(v.clone());
-                sql.push_str(&format!(" AND {col} = ${}", args.len()));
-            }
-        }
-        if let Some(from) = &plan.from {
-            args.push(from.clone());
-            sql.push_str(&format!(" AND period >= ${}", args.len()));
-        }
-        if let Some(to) = &plan.to {
-            args.push(to.clone());
-            sql.push_str(&format!(" AND period < ${}", args.len()));
-        }
-    }
-    let rows = conn.client.query(&sql, &params(&args, &[])).await.map_err(pg_err)?;
-    rows.iter().map(rollup_row).collect()
+    let filter = Filter::rollups(q, '$');
+    let sql = format!("SELECT {} FROM {table} WHERE true{}", rollup_cols(select_cast), filter.sql);
+    let rows = conn.client.query(&sql, &params(&filter)).await.map_err(pg_err)?;
+    rows.iter().map(row::rollup_from_row).collect()
 }
 
 async fn read_events(conn: &Conn, q: Option<&UsageQuery>) -> Result<Vec<UsageEvent>> {
-    let (clause, texts, ints) = match q {
-        Some(q) => raw_where(q)?,
-        None => (String::new(), Vec::new(), Vec::new()),
-    };
-    let sql = format!("SELECT {RAW_SELECT} FROM usage_events{clause}");
-    let rows = conn.client.query(&sql, &params(&texts, &ints)).await.map_err(pg_err)?;
-    rows.iter().map(raw_event).collect()
+    let filter = Filter::events(q, '$')?;
+    let sql = format!("SELECT {} FROM usage_events WHERE true{}", event_cols(select_cast), filter.sql);
+    let rows = conn.client.query(&sql, &params(&filter)).await.map_err(pg_err)?;
+    rows.iter().map(row::event_from_row).collect()
 }
 
 impl Store for PgStore {

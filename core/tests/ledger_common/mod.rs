@@ -61,3 +61,17 @@ pub fn numbered(prefix: &str, i: u64) -> UsageEvent {
 pub fn numbered_total(n: u64) -> Decimal {
     (0..n).map(|i| Decimal::new(i64::try_from(i % 1000 + 1).unwrap(), 10)).sum()
 }
+
+/// A 123-event batch of ids `m-0`..`m-117` that repeats ids, near and far apart, with a cost of 5 USD,
+/// for a store already holding `m-3` and `m-4`. Returns the batch, how many events are new (116) and the exact total of the 118 stored
+/// events: each first occurrence counts once (`m-100`'s 5 USD repeat comes first, so it is the one kept).
+pub fn repeating_batch() -> (Vec<UsageEvent>, usize, Decimal) {
+    let mut batch: Vec<UsageEvent> = (0..118).map(|i| numbered("m", i)).collect();
+    for (id, at) in [(10, 60), (70, 110), (117, 120), (100, 20), (3, 0)] {
+        let mut e = numbered("m", id);
+        e.cost = Some(cost("gpt-4o", Decimal::from(5)));
+        batch.insert(at, e);
+    }
+    let total = numbered_total(118) - Decimal::new(101, 10) + Decimal::from(5);
+    (batch, 116, total)
+}
