@@ -45,7 +45,6 @@ impl NativeTracker {
         let options = options.unwrap_or_default();
         let timezone = options.timezone.clone().unwrap_or_else(|| "UTC".to_string());
         let inner = options.into_config().and_then(Tracker::new).or_throw(&env)?;
-        warm_up_tokenizer();
         Ok(NativeTracker { inner, timezone })
     }
 
@@ -227,18 +226,6 @@ impl NativeTracker {
         let currency = self.inner.currency().to_string();
         price(self.inner.prices(), &model, usage, options, Some((self.inner.rates(), &currency))).or_throw(&env)
     }
-}
-
-/// Builds the o200k_base tokenizer (~0.2 s of CPU) once per process on a background thread, so the first
-/// stream (whose prompt is counted locally) does not pay for it on the event loop.
-fn warm_up_tokenizer() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // If the thread cannot be spawned, the first count builds the tokenizer instead.
-        let _ = std::thread::Builder::new()
-            .name("llmledger-warm-up".into())
-            .spawn(|| tokens::warm_up(tokens::Encoding::O200kBase));
-    });
 }
 
 /// One stream being accumulated; `finish` records it.

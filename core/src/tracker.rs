@@ -223,6 +223,7 @@ impl Tracker {
             ..LedgerConfig::default()
         };
         let ledger = Ledger::open(config.store.as_deref().unwrap_or(Ledger::DEFAULT_URL), ledger_config)?;
+        tokens::warm_up_in_background();
         let inner = TrackerInner {
             prices,
             rates,

@@ -129,6 +129,18 @@ pub fn warm_up(encoding: Encoding) {
     engine::engine(encoding);
 }
 
+/// Builds the o200k_base engine (~0.2 s of CPU) once per process on a background thread, so that the
+/// first locally counted prompt (a stream's estimate) does not wait for it. Trackers call this.
+pub fn warm_up_in_background() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // If the thread cannot be spawned, the first count builds the engine instead.
+        let _ = std::thread::Builder::new()
+            .name("llmledger-warm-up".into())
+            .spawn(|| warm_up(Encoding::O200kBase));
+    });
+}
+
 /// Counts the tokens of `text` as `model` would (no special tokens); approximations are `exact: false`.
 pub fn count_text(model: &str, text: &str) -> Result<TokenCount> {
     let tk = tokenizer_for_model(model);
