@@ -135,9 +135,7 @@ pub fn warm_up_in_background() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // If the thread cannot be spawned, the first count builds the engine instead.
-        let _ = std::thread::Builder::new()
-            .name("llmledger-warm-up".into())
-            .spawn(|| warm_up(Encoding::O200kBase));
+        let _ = std::thread::Builder::new().name("llmledger-warm-up".into()).spawn(|| warm_up(Encoding::O200kBase));
     });
 }
 
