@@ -465,12 +465,8 @@ function detectProvider(client, override) {
     return { family, provider: 'anthropic' }
   }
   if (name === 'AzureOpenAI' || typeof client.apiVersion === 'string') return { family, provider: 'azure' }
-  if (host === 'api.x.ai' || host.endsWith('.x.ai')) return { family, provider: 'xai' }
-  if (host.endsWith('.openai.azure.com') || host.endsWith('.cognitiveservices.azure.com')) {
-    return { family, provider: 'azure' }
-  }
-  if (host === 'generativelanguage.googleapis.com') return { family, provider: 'gemini' }
-  return { family, provider: 'openai' }
+  // Hosts (xAI, Azure, Gemini's OpenAI endpoint) are recognised by core, the same way in every binding.
+  return { family, provider: native.providerForBaseUrl(String((client && client.baseURL) || '')) }
 }
 
 function wrapClient(tracker, client, attribution, options) {

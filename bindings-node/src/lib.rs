@@ -364,6 +364,12 @@ fn price(
     Ok(serde_json::to_string(&CallCost::from(&cost)).unwrap_or_else(|_| "{}".to_string()))
 }
 
+/// The provider behind an OpenAI-compatible base URL (core's one rule for every binding).
+#[napi]
+pub fn provider_for_base_url(url: String) -> &'static str {
+    crate::core::Provider::from_base_url(&url).as_str()
+}
+
 /// Tokens of `text` as `model` counts them.
 #[napi]
 pub fn count_tokens(env: Env, model: String, text: String) -> napi::Result<TokenCountResult> {

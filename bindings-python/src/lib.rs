@@ -26,6 +26,12 @@ fn embedded_prices() -> &'static PriceDb {
 }
 
 /// Tokens of `text` as `model` counts them (no special tokens).
+/// The provider behind an OpenAI-compatible base URL (core's one rule for every binding).
+#[pyfunction]
+fn provider_for_base_url(url: &str) -> &'static str {
+    llmledger_core::Provider::from_base_url(url).as_str()
+}
+
 #[pyfunction]
 fn count_tokens(py: Python<'_>, text: &str, model: &str) -> PyResult<u64> {
     detached(py, || tokens::count_text(model, text)).map(|c| c.tokens)
@@ -132,6 +138,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tracker::TrackedStream>()?;
     m.add_class::<types::Usage>()?;
     m.add_class::<types::Cost>()?;
+    m.add_function(wrap_pyfunction!(provider_for_base_url, m)?)?;
     m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(count_chat, m)?)?;
     m.add_function(wrap_pyfunction!(estimate, m)?)?;

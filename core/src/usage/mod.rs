@@ -64,6 +64,29 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// The provider behind an OpenAI-compatible client's base URL, by host: `*.x.ai` is xAI, Azure
+    /// OpenAI / AI Foundry hosts are Azure, `generativelanguage.googleapis.com` is Gemini's OpenAI
+    /// endpoint; any other host is taken as OpenAI-compatible. Both bindings call this, so a client is
+    /// recognised the same way in every language.
+    pub fn from_base_url(url: &str) -> Provider {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = host_port.split(':').next().unwrap_or("").to_ascii_lowercase();
+        let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+        if under("x.ai") {
+            Self::Xai
+        } else if under("openai.azure.com") || under("services.ai.azure.com") || under("cognitiveservices.azure.com") {
+            Self::Azure
+        } else if host == "generativelanguage.googleapis.com" {
+            Self::Gemini
+        } else {
+            Self::OpenAi
+        }
+    }
+}
+
 impl fmt::Display for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -357,6 +380,24 @@ pub(crate) mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+
+    #[test]
+    fn providers_are_recognised_by_base_url_host() {
+        let cases = [
+            ("https://api.x.ai/v1", Provider::Xai),
+            ("https://user@EU.X.AI:443/v1", Provider::Xai),
+            ("https://my-res.openai.azure.com/openai", Provider::Azure),
+            ("https://my-res.services.ai.azure.com/models", Provider::Azure),
+            ("https://my-res.cognitiveservices.azure.com", Provider::Azure),
+            ("https://generativelanguage.googleapis.com/v1beta/openai/", Provider::Gemini),
+            ("https://api.openai.com/v1", Provider::OpenAi),
+            ("http://127.0.0.1:8080/v1", Provider::OpenAi),
+            ("https://notx.ai.example.com", Provider::OpenAi),
+        ];
+        for (url, want) in cases {
+            assert_eq!(Provider::from_base_url(url), want, "{url}");
+        }
+    }
 
     fn codes(r: Result<Usage>) -> std::result::Result<Usage, ErrorCode> {
         r.map_err(|e| e.code())

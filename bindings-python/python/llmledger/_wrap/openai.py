@@ -14,6 +14,7 @@ import openai
 from openai._legacy_response import LegacyAPIResponse
 from openai._response import APIResponse, AsyncAPIResponse
 
+from .._native import provider_for_base_url
 from ._base import Spec
 
 _APIS = {
@@ -60,15 +61,11 @@ SPEC = OpenAISpec()
 
 
 def detect_provider(client: Any) -> str:
-    """``azure`` for the Azure clients or an ``*.openai.azure.com`` URL, ``xai`` for ``*.x.ai``, else ``openai``."""
+    """``azure`` for the Azure clients, else what the base URL's host says (core's rule: xAI, Azure hosts,
+    Gemini's OpenAI endpoint, otherwise ``openai``)."""
     if isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)):
         return "azure"
-    host = (getattr(getattr(client, "base_url", None), "host", "") or "").lower()
-    if host == "x.ai" or host.endswith(".x.ai"):
-        return "xai"
-    if host.endswith(".openai.azure.com") or host.endswith(".services.ai.azure.com"):
-        return "azure"
-    return "openai"
+    return provider_for_base_url(str(getattr(client, "base_url", "") or ""))
 
 
 def is_async(client: Any) -> bool:
