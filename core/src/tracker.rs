@@ -287,7 +287,14 @@ impl Tracker {
         if let Some(estimate) = request_json.and_then(|r| prompt_estimate(&model, r)) {
             acc = acc.with_prompt_estimate(estimate);
         }
-        TrackedStream { tracker: self.clone(), call, acc, hide_usage_chunk: false, request_id: None }
+        TrackedStream {
+            tracker: self.clone(),
+            call,
+            acc,
+            hide_usage_chunk: false,
+            request_id: None,
+            id_looked_up: false,
+        }
     }
 
     /// Report rows from the ledger.
@@ -369,14 +376,26 @@ impl Tracker {
     }
 }
 
-/// The provider's response id (`id` at the top level), used as the idempotency key.
+/// The provider's response id, used as the idempotency key: `id` at the top level (OpenAI, Anthropic
+/// messages), Gemini's `responseId`, or the `id` of the object a stream's first event wraps
+/// (Anthropic `message_start.message`, Responses `response.created.response`).
 fn response_id(response_json: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
-    struct Id {
+    struct Inner {
         id: Option<String>,
     }
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        id: Option<String>,
+        #[serde(rename = "responseId")]
+        response_id: Option<String>,
+        message: Option<Inner>,
+        response: Option<Inner>,
+    }
+    let ids = serde_json::from_str::<Ids>(response_json).ok()?;
+    let nested = ids.message.and_then(|m| m.id).or_else(|| ids.response.and_then(|r| r.id));
     // An id the ledger would reject (empty, > 256 bytes) falls back to a minted one: the event is kept.
-    serde_json::from_str::<Id>(response_json).ok().and_then(|i| i.id).filter(|id| !id.is_empty() && id.len() <= 256)
+    ids.id.or(ids.response_id).or(nested).filter(|id| !id.is_empty() && id.len() <= 256)
 }
 
 /// A local count of a request's prompt, from its `messages` (or `input`), when it has any.
@@ -402,6 +421,7 @@ pub struct TrackedStream {
     acc: StreamAccumulator,
     hide_usage_chunk: bool,
     request_id: Option<String>,
+    id_looked_up: bool,
 }
 
 impl TrackedStream {
@@ -413,7 +433,9 @@ impl TrackedStream {
 
     /// Feeds one raw event; `Ok(true)` means "this is the injected usage-only chunk: hide it".
     pub fn push(&mut self, event: Option<&str>, data: &str) -> Result<bool> {
-        if self.request_id.is_none() {
+        // Only the first event names the response; looking further would parse every chunk twice.
+        if !self.id_looked_up && !data.trim().is_empty() {
+            self.id_looked_up = true;
             self.request_id = response_id(data);
         }
         self.acc.push(event, data)?;
@@ -544,6 +566,22 @@ mod tests {
         let both =
             r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
         assert_eq!(stream.push(None, both), Ok(false));
+    }
+
+    #[test]
+    fn an_anthropic_stream_is_keyed_by_its_message_id() {
+        let t = tracker("USD");
+        let mut stream = t.start_stream(call(Provider::Anthropic, Api::Messages, "claude-haiku-4-5", "u4"), None);
+        let start =
+            r#"{"type":"message_start","message":{"id":"msg_01","usage":{"input_tokens":10,"output_tokens":1}}}"#;
+        let delta = r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}"#;
+        stream.push(Some("message_start"), start).expect("ok");
+        stream.push(Some("message_delta"), delta).expect("ok");
+        stream.push(Some("message_stop"), r#"{"type":"message_stop"}"#).expect("ok");
+        let tracked = stream.finish(3, false).expect("recorded");
+        assert_eq!(tracked.event_id, "msg_01");
+        // 10 input at $1/M + 5 output at $5/M.
+        assert_eq!(tracked.cost.map(|c| c.total_usd), Some(dec!(0.000035)));
     }
 
     #[test]
