@@ -1,4 +1,5 @@
-//! `llmledger`: count tokens, estimate and price calls, list priced models, and report from the ledger.
+//! `llmledger`: count tokens, estimate and price calls, list priced models, report from the ledger, and
+//! check the price data against the public price maps (`prices diff`).
 //!
 //! Every command prints an aligned table by default and JSON with `--json`; all arithmetic happens in
 //! `llmledger-core` (this file only parses arguments and formats results).
@@ -13,6 +14,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use llmledger_core::currency::Rates;
 use llmledger_core::estimate::EstimateRequest;
 use llmledger_core::ledger::{Ledger, LedgerConfig};
+use llmledger_core::pricing::diff;
 use llmledger_core::report::{GroupBy, UsageFilter, UsageQuery};
 use llmledger_core::{tokens, tracker, Error, PriceDb, PriceOptions, Provider, Usage, UsageSource};
 use rust_decimal::Decimal;
@@ -126,6 +128,34 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
+    },
+    /// Price data maintenance.
+    Prices {
+        #[command(subcommand)]
+        command: PricesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PricesCommand {
+    /// Compare the price data with LiteLLM's and genai-prices' data: unresolved models, disagreeing
+    /// figures, figures only we hold. Fails when a disagreement is neither noted nor accepted.
+    Diff {
+        /// LiteLLM's model_prices_and_context_window.json.
+        #[arg(long, value_name = "FILE")]
+        litellm: Option<PathBuf>,
+        /// genai-prices' provider data as JSON (scripts/prices-sync.sh writes it).
+        #[arg(long, value_name = "FILE")]
+        genai_prices: Option<PathBuf>,
+        /// Accepted disagreements and unresolved entries, each with its reason.
+        #[arg(long, value_name = "FILE")]
+        accepted: Option<PathBuf>,
+        /// Compare the prices in force on this date (YYYY-MM-DD); default today.
+        #[arg(long)]
+        at: Option<NaiveDate>,
+        /// Also list explained disagreements and figures only we hold.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -302,10 +332,12 @@ fn run(cli: Cli) -> Result<(), Error> {
                             fmt(r.cache_read),
                             fmt(r.output),
                             m.current.effective_from.to_string(),
+                            m.retired.map(|d| d.to_string()).unwrap_or_default(),
                         ]
                     })
                     .collect();
-                print_table(&["provider", "model", "mode", "input $/1M", "cached $/1M", "output $/1M", "since"], rows);
+                let header = ["provider", "model", "mode", "input $/1M", "cached $/1M", "output $/1M", "since", "retired"];
+                print_table(&header, rows);
             }
         }
         Command::Report { store, by, since, until, user, workspace, tz, p95, format } => {
@@ -347,8 +379,125 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!("replayed {replayed} spilled events into {store}");
             }
         },
+        Command::Prices { command: PricesCommand::Diff { litellm, genai_prices, accepted, at, all } } => {
+            if litellm.is_none() && genai_prices.is_none() {
+                return Err(Error::config("litellm", "", "give --litellm FILE, --genai-prices FILE or both"));
+            }
+            let db = load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?;
+            let read = |p: Option<PathBuf>| p.map(|p| read_input(Some(&p))).transpose();
+            let accepted = match read(accepted)? {
+                Some(text) => diff::Accepted::from_json(&text)?,
+                None => diff::Accepted::default(),
+            };
+            let at = at.unwrap_or_else(|| Utc::now().date_naive());
+            let (litellm, genai) = (read(litellm)?, read(genai_prices)?);
+            let report = diff::diff(&db, litellm.as_deref(), genai.as_deref(), at, &accepted)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print_diff(&report, all);
+            }
+            let unexplained = report.unexplained().count();
+            let unresolved = report.unresolved_current_chat().count();
+            if unexplained + unresolved > 0 {
+                return Err(Error::new(
+                    llmledger_core::ErrorCode::InvalidPriceData,
+                    format!(
+                        "{unexplained} unexplained disagreements, {unresolved} current chat models unresolved \
+                         (note them in `uncertain`, fix the data, or accept them with a reason)"
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
+}
+
+fn print_diff(report: &diff::DiffReport, all: bool) {
+    let dec = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_else(|| "-".into());
+    println!("prices in force on {}", report.at.map(|d| d.to_string()).unwrap_or_default());
+    let rows = report
+        .sources
+        .iter()
+        .map(|(s, x)| {
+            vec![
+                s.to_string(),
+                x.entries.to_string(),
+                x.resolved.to_string(),
+                x.figures.to_string(),
+                x.agreed.to_string(),
+                x.out_of_scope.to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["source", "entries", "resolved", "figures", "agree", "out of scope"], rows);
+    let counts = report.unresolved_counts();
+    if !counts.is_empty() {
+        println!("\nunresolved entries per provider");
+        let rows = counts
+            .iter()
+            .map(|((s, p), (n, chat))| vec![s.to_string(), p.clone(), n.to_string(), chat.to_string()])
+            .collect();
+        print_table(&["source", "provider", "unresolved", "of which current chat"], rows);
+        let rows: Vec<Vec<String>> = report
+            .unresolved
+            .iter()
+            .filter(|u| all || u.accepted.is_none())
+            .map(|u| {
+                vec![
+                    u.source.to_string(),
+                    u.provider.clone(),
+                    u.key.clone(),
+                    u.mode.clone().unwrap_or_default(),
+                    if u.chat && u.current { "current chat".into() } else { String::new() },
+                    u.accepted.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            print_table(&["source", "provider", "key", "mode", "", "accepted"], rows);
+        }
+    }
+    let shown: Vec<Vec<String>> = report
+        .disagreements
+        .iter()
+        .filter(|d| all || (d.explained.is_none() && d.kind != diff::Kind::Missing))
+        .map(|d| {
+            vec![
+                d.source.to_string(),
+                d.key.clone(),
+                d.model.clone(),
+                d.date.to_string(),
+                d.component.clone(),
+                dec(d.theirs),
+                dec(d.ours),
+                format!("{:?}", d.kind).to_lowercase(),
+                d.explained.clone().unwrap_or_default().chars().take(80).collect(),
+            ]
+        })
+        .collect();
+    let missing = report.disagreements.iter().filter(|d| d.kind == diff::Kind::Missing).count();
+    let explained = report.disagreements.iter().filter(|d| d.kind != diff::Kind::Missing && d.explained.is_some()).count();
+    println!(
+        "\n{} disagreements: {} unexplained, {explained} explained; {missing} figures they have that we hold no rate for",
+        report.disagreements.len() - missing,
+        report.unexplained().count()
+    );
+    if !shown.is_empty() {
+        print_table(&["source", "key", "model", "date", "component", "theirs", "ours", "kind", "explained"], shown);
+    }
+    println!(
+        "\n{} figures only we hold; {} of our models priced by neither source",
+        report.only_ours.len(),
+        report.unpriced_by_sources.len()
+    );
+    if all {
+        let rows = report.only_ours.iter().map(|o| vec![o.model.clone(), o.component.clone(), dec(Some(o.ours))]).collect();
+        print_table(&["model", "component", "ours"], rows);
+        println!("neither source: {}", report.unpriced_by_sources.join(", "));
+        let rows = report.unmapped_fields.iter().map(|(f, n)| vec![f.clone(), n.to_string()]).collect();
+        print_table(&["field with no counterpart here", "entries"], rows);
+    }
 }
 
 impl MoneyArgs {

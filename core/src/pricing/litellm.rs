@@ -109,8 +109,8 @@ fn slot(rest: &str) -> Option<Slot<'_>> {
     })
 }
 
-/// A JSON number's exact text as a non-negative decimal; `null` → `None`.
-fn number(model: &str, field: &str, raw: &RawValue) -> Result<Option<Decimal>> {
+/// A JSON number's exact text as a non-negative decimal; `null` → `None`. Also used by the sync check ([`super::diff`]).
+pub(super) fn number(model: &str, field: &str, raw: &RawValue) -> Result<Option<Decimal>> {
     let text = raw.get().trim();
     if text == "null" {
         return Ok(None);
@@ -245,7 +245,13 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
         version.rates = base;
         kept.push((
             provider,
-            llmledger_pricing::schema::ModelEntry { id: id.clone(), mode, aliases: Vec::new(), prices: vec![version] },
+            llmledger_pricing::schema::ModelEntry {
+                id: id.clone(),
+                mode,
+                aliases: Vec::new(),
+                retired: None,
+                prices: vec![version],
+            },
         ));
     }
     // `gemini/gemini-2.5-pro` also answers to `gemini-2.5-pro`, unless another kept entry has or wants that name.

@@ -23,6 +23,7 @@
 //!   billed by image tokens is not billed twice).
 //! - A non-zero bucket without any rate → `MissingPrice` naming the rate field; never a silent $0.
 
+pub mod diff;
 mod litellm;
 mod resolve;
 
@@ -134,6 +135,8 @@ pub struct ModelInfo<'a> {
     pub aliases: Vec<&'a str>,
     /// The version in force today (UTC), or the earliest one when all are in the future.
     pub current: &'a PriceVersion,
+    /// When the provider retired the model; its prices stay for past events.
+    pub retired: Option<NaiveDate>,
     /// True when the prices are a caller's custom price.
     pub custom: bool,
 }
@@ -161,6 +164,8 @@ struct CompiledModel {
     id: String,
     mode: ModelMode,
     aliases: Vec<String>,
+    /// When the provider retired the model (see the schema's `ModelEntry::retired`).
+    retired: Option<NaiveDate>,
     /// Sorted by `effective_from`, oldest first.
     versions: Vec<CompiledVersion>,
     /// A caller's custom price: one version, applied at every date.
@@ -343,6 +348,7 @@ impl CompiledModel {
             id: entry.id,
             mode: entry.mode,
             aliases: entry.aliases,
+            retired: entry.retired,
             versions: entry.prices.into_iter().map(CompiledVersion::compile).collect(),
             custom: false,
         }
@@ -459,6 +465,7 @@ impl PriceDb {
                 id: model.to_string(),
                 mode: ModelMode::Chat,
                 aliases: Vec::new(),
+                retired: None,
                 prices: vec![price.clone()],
             }],
         };
@@ -495,6 +502,7 @@ impl PriceDb {
                         .map(String::as_str)
                         .collect(),
                     current: &current.src,
+                    retired: m.retired,
                     custom: m.custom,
                 })
             })
@@ -551,6 +559,7 @@ impl DbInner {
                         id: name,
                         mode: ModelMode::Chat,
                         aliases: Vec::new(),
+                        retired: None,
                         versions: vec![version],
                         custom: true,
                     });
