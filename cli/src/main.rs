@@ -336,7 +336,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                         ]
                     })
                     .collect();
-                let header = ["provider", "model", "mode", "input $/1M", "cached $/1M", "output $/1M", "since", "retired"];
+                let header =
+                    ["provider", "model", "mode", "input $/1M", "cached $/1M", "output $/1M", "since", "retired"];
                 print_table(&header, rows);
             }
         }
@@ -477,7 +478,8 @@ fn print_diff(report: &diff::DiffReport, all: bool) {
         })
         .collect();
     let missing = report.disagreements.iter().filter(|d| d.kind == diff::Kind::Missing).count();
-    let explained = report.disagreements.iter().filter(|d| d.kind != diff::Kind::Missing && d.explained.is_some()).count();
+    let explained =
+        report.disagreements.iter().filter(|d| d.kind != diff::Kind::Missing && d.explained.is_some()).count();
     println!(
         "\n{} disagreements: {} unexplained, {explained} explained; {missing} figures they have that we hold no rate for",
         report.disagreements.len() - missing,
@@ -492,7 +494,8 @@ fn print_diff(report: &diff::DiffReport, all: bool) {
         report.unpriced_by_sources.len()
     );
     if all {
-        let rows = report.only_ours.iter().map(|o| vec![o.model.clone(), o.component.clone(), dec(Some(o.ours))]).collect();
+        let rows =
+            report.only_ours.iter().map(|o| vec![o.model.clone(), o.component.clone(), dec(Some(o.ours))]).collect();
         print_table(&["model", "component", "ours"], rows);
         println!("neither source: {}", report.unpriced_by_sources.join(", "));
         let rows = report.unmapped_fields.iter().map(|(f, n)| vec![f.clone(), n.to_string()]).collect();

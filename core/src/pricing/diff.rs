@@ -153,9 +153,9 @@ impl DiffReport {
 
     /// Current chat models of the four first-party providers that we do not resolve and nobody accepted.
     pub fn unresolved_current_chat(&self) -> impl Iterator<Item = &Unresolved> {
-        self.unresolved.iter().filter(|u| {
-            u.chat && u.current && u.accepted.is_none() && FIRST_PARTY.contains(&u.provider.as_str())
-        })
+        self.unresolved
+            .iter()
+            .filter(|u| u.chat && u.current && u.accepted.is_none() && FIRST_PARTY.contains(&u.provider.as_str()))
     }
 
     /// `(source, provider)` → (unresolved entries, of which current chat models).
@@ -170,7 +170,7 @@ impl DiffReport {
     }
 }
 
-const FIRST_PARTY: [&str; 7] = ["openai", "anthropic", "gemini", "google", "xai", "x-ai", "vertex"];
+const FIRST_PARTY: [&str; 6] = ["openai", "anthropic", "gemini", "google", "xai", "x-ai"];
 
 /// Explanations the data cannot carry itself: `pricing/snapshots/accepted.json`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -182,8 +182,8 @@ pub struct Accepted {
     pub unresolved: Vec<AcceptedUnresolved>,
 }
 
-/// Accepts disagreements: of `source` (any when absent), for our `model` or their `key`, on
-/// `component` (`*` for every component).
+/// Accepts disagreements: of `source` (any when absent), for our `model`, their `key` or keys starting
+/// with `prefix` (each given one must match), on `component` (`*` for every component).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptedDisagreement {
@@ -193,6 +193,8 @@ pub struct AcceptedDisagreement {
     pub model: Option<String>,
     #[serde(default)]
     pub key: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
     pub component: String,
     pub reason: String,
 }
@@ -216,9 +218,9 @@ impl Accepted {
         let accepted: Self = serde_json::from_str(text)
             .map_err(|e| invalid(format!("accepted list does not match its format: {e}"), "accepted", ""))?;
         for d in &accepted.disagreements {
-            if d.reason.trim().is_empty() || (d.model.is_none() && d.key.is_none()) {
+            if d.reason.trim().is_empty() || (d.model.is_none() && d.key.is_none() && d.prefix.is_none()) {
                 return Err(invalid(
-                    "an accepted disagreement needs a reason and a model or key".to_string(),
+                    "an accepted disagreement needs a reason and a model, key or prefix".to_string(),
                     "disagreements",
                     d.model.as_deref().or(d.key.as_deref()).unwrap_or(""),
                 ));
@@ -241,7 +243,9 @@ impl Accepted {
             .iter()
             .find(|a| {
                 a.source.is_none_or(|s| s == source)
-                    && (a.model.as_deref() == Some(model) || a.key.as_deref() == Some(key))
+                    && a.model.as_deref().is_none_or(|m| m == model)
+                    && a.key.as_deref().is_none_or(|k| k == key)
+                    && a.prefix.as_deref().is_none_or(|p| key.starts_with(p))
                     && (a.component == "*" || a.component == component)
             })
             .map(|a| a.reason.as_str())
@@ -314,7 +318,7 @@ pub fn diff(
             continue;
         };
         report.sources.entry(source).or_default().resolved += 1;
-        let regional = is_regional(name);
+        let regional = is_regional(&entry.key) || is_regional(name);
         let touched = seen.entry(model.id().to_string()).or_default();
         for (date, figures) in &entry.checks {
             let date = date.unwrap_or(at);
@@ -353,24 +357,23 @@ fn compare(
         let note = version.and_then(|v| v.uncertain.as_deref()).filter(|n| n.to_lowercase().contains(source.as_str()));
         match note {
             Some(n) => Some(format!("uncertain: {n}")),
-            None => accepted
-                .disagreement(source, &entry.key, model.id(), component)
-                .map(|r| format!("accepted: {r}")),
+            None => accepted.disagreement(source, &entry.key, model.id(), component).map(|r| format!("accepted: {r}")),
         }
     };
-    let mut push = |component: &str, theirs: Option<Decimal>, ours: Option<Decimal>, kind: Kind, v: Option<&PriceVersion>| {
-        report.disagreements.push(Disagreement {
-            source,
-            key: entry.key.clone(),
-            model: model.id().to_string(),
-            date,
-            component: component.to_string(),
-            theirs,
-            ours,
-            kind,
-            explained: explain(v, component),
-        });
-    };
+    let mut push =
+        |component: &str, theirs: Option<Decimal>, ours: Option<Decimal>, kind: Kind, v: Option<&PriceVersion>| {
+            report.disagreements.push(Disagreement {
+                source,
+                key: entry.key.clone(),
+                model: model.id().to_string(),
+                date,
+                component: component.to_string(),
+                theirs,
+                ours,
+                kind,
+                explained: explain(v, component),
+            });
+        };
     let Ok(version) = model.version_at(date) else {
         push("(version)", None, None, Kind::NoVersion, None);
         return;
@@ -391,11 +394,11 @@ fn compare(
     }
 }
 
-/// `us.anthropic.…` is a regional Bedrock inference profile (priced with the regional uplift);
-/// `global.…` is not.
+/// `us.anthropic.…` is a regional Bedrock inference profile (priced with the regional uplift), and so
+/// is genai-prices' `regional.…`; `global.…` is not.
 fn is_regional(name: &str) -> bool {
     let s = strip_routes(name);
-    ["us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca."].iter().any(|p| s.starts_with(p))
+    ["us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "regional."].iter().any(|p| s.starts_with(p))
 }
 
 /// The rate fields of the schema, by component name.
@@ -574,9 +577,25 @@ fn held(version: &PriceVersion) -> Vec<(String, Decimal)> {
 /// Model families of the four providers, for the platforms that also list other vendors.
 fn ours_family(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["gpt-", "gpt_", "claude", "gemini", "grok", "o1", "o3", "o4-", "dall-e", "text-embedding-3", "text-embedding-ada", "whisper", "tts-", "chatgpt", "codex"]
-        .iter()
-        .any(|f| k.contains(f))
+    [
+        "gpt-",
+        "gpt_",
+        "claude",
+        "gemini",
+        "grok",
+        "o1",
+        "o3",
+        "o4-",
+        "dall-e",
+        "text-embedding-3",
+        "text-embedding-ada",
+        "whisper",
+        "tts-",
+        "chatgpt",
+        "codex",
+    ]
+    .iter()
+    .any(|f| k.contains(f))
 }
 
 const LITELLM_FIELDS: [(&str, &str); 13] = [
@@ -863,10 +882,9 @@ fn read_genai(text: &str, at: NaiveDate, report: &mut DiffReport) -> Result<Vec<
             let conditional: Vec<(Option<NaiveDate>, &serde_json::Map<String, serde_json::Value>)> =
                 match m.get("prices") {
                     Some(serde_json::Value::Object(p)) => vec![(None, p)],
-                    Some(serde_json::Value::Array(list)) => list
-                        .iter()
-                        .filter_map(|c| Some((start_date(c), c.get("prices")?.as_object()?)))
-                        .collect(),
+                    Some(serde_json::Value::Array(list)) => {
+                        list.iter().filter_map(|c| Some((start_date(c), c.get("prices")?.as_object()?))).collect()
+                    }
                     _ => Vec::new(),
                 };
             let variants: Vec<&serde_json::Value> =
@@ -1011,10 +1029,14 @@ mod tests {
 
     #[test]
     fn accepted_list_needs_reasons() {
-        let ok = r#"{"disagreements": [{"model": "m", "component": "*", "reason": "r"}],
+        let ok = r#"{"disagreements": [{"model": "m", "component": "*", "reason": "r"},
+                                       {"prefix": "azure/", "component": "input", "reason": "azure"}],
                      "unresolved": [{"prefix": "azure/eu/", "reason": "regional"}]}"#;
         let a = Accepted::from_json(ok).expect("valid");
         assert_eq!(a.disagreement(Source::LiteLlm, "k", "m", "input"), Some("r"));
+        assert_eq!(a.disagreement(Source::LiteLlm, "azure/x", "x", "input"), Some("azure"));
+        assert_eq!(a.disagreement(Source::LiteLlm, "azure/x", "x", "output"), None);
+        assert_eq!(a.disagreement(Source::LiteLlm, "x", "x", "input"), None);
         assert_eq!(a.unresolved(Source::GenaiPrices, "azure/eu/gpt-4o"), Some("regional"));
         let no_reason = r#"{"disagreements": [{"model": "m", "component": "*", "reason": " "}]}"#;
         assert_eq!(Accepted::from_json(no_reason).map_err(|e| e.code()), Err(ErrorCode::InvalidPriceData));
