@@ -31,7 +31,10 @@ fn every_disagreement_with_the_snapshot_is_explained() {
     let unexplained: Vec<String> = report
         .unexplained()
         .map(|d| {
-            format!("{} {} → {} on {}: {} theirs {:?} ours {:?}", d.source, d.key, d.model, d.date, d.component, d.theirs, d.ours)
+            format!(
+                "{} {} → {} on {}: {} theirs {:?} ours {:?}",
+                d.source, d.key, d.model, d.date, d.component, d.theirs, d.ours
+            )
         })
         .collect();
     assert!(unexplained.is_empty(), "{} unexplained disagreements:\n{}", unexplained.len(), unexplained.join("\n"));
@@ -47,7 +50,8 @@ fn every_disagreement_with_the_snapshot_is_explained() {
 fn a_wrong_price_fails_the_check() {
     // Opus 4.8 input at $6 instead of $5: both sources say 5, and nothing explains 6.
     let mut files = llmledger_pricing::embedded();
-    let model = files.iter_mut().flat_map(|f| f.models.iter_mut()).find(|m| m.id == "claude-opus-4-8").expect("present");
+    let model =
+        files.iter_mut().flat_map(|f| f.models.iter_mut()).find(|m| m.id == "claude-opus-4-8").expect("present");
     let version = model.prices.last_mut().expect("a version");
     version.rates.input = Some("6".parse().expect("decimal"));
     version.uncertain = None;

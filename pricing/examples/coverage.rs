@@ -1,9 +1,11 @@
 //! Prints the coverage table of the embedded price data as Markdown, for the README:
-//! `cargo run -p llmledger-pricing --example coverage > table.md`.
-//! Rates are the current (latest) version, USD per 1M tokens unless the last column says otherwise.
+//! `cargo run -p llmledger-pricing --example coverage > table.md` (or `-- 2026-12-02` for another date).
+//! Rates are the version in force on that date (today by default), USD per 1M tokens unless the last
+//! column says otherwise; an announced later version and a retirement date are in the last column.
 
+use chrono::NaiveDate;
 use llmledger_pricing::embedded;
-use llmledger_pricing::schema::{ModelMode, PriceVersion};
+use llmledger_pricing::schema::{ModelEntry, ModelMode, PriceVersion};
 use rust_decimal::Decimal;
 
 fn cell(value: Option<Decimal>) -> String {
@@ -55,12 +57,31 @@ fn other(mode: ModelMode, v: &PriceVersion) -> String {
     parts.join("; ")
 }
 
+/// The version in force on `on` (the first one when all are later), and the next one after it.
+fn versions(model: &ModelEntry, on: NaiveDate) -> Option<(&PriceVersion, Option<&PriceVersion>)> {
+    let i = model.prices.iter().rposition(|v| v.effective_from <= on).unwrap_or(0);
+    Some((model.prices.get(i)?, model.prices.get(i + 1)))
+}
+
 fn main() {
+    let on = std::env::args()
+        .nth(1)
+        .and_then(|d| d.parse::<NaiveDate>().ok())
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
     println!("| provider | model | input | cached | output | other |");
     println!("| --- | --- | ---: | ---: | ---: | --- |");
     for file in embedded() {
         for model in &file.models {
-            let Some(v) = model.prices.last() else { continue };
+            let Some((v, next)) = versions(model, on) else { continue };
+            let mut rest = other(model.mode, v);
+            if let Some(n) = next {
+                rest = format!("{rest}; from {}: {}/{}", n.effective_from, cell(n.rates.input), cell(n.rates.output));
+            }
+            match model.retired {
+                Some(d) if d <= on => rest = format!("{rest}; retired {d}"),
+                Some(d) => rest = format!("{rest}; retires {d}"),
+                None => {}
+            }
             println!(
                 "| {} | {} | {} | {} | {} | {} |",
                 file.provider,
@@ -68,7 +89,7 @@ fn main() {
                 cell(v.rates.input),
                 cell(v.rates.cache_read),
                 cell(v.rates.output),
-                other(model.mode, v)
+                rest.trim_start_matches("; ")
             );
         }
     }
