@@ -267,12 +267,13 @@ fn invalid(message: String, field: &str, value: &str) -> Error {
 }
 
 /// One entry of a source, as figures to compare at dates.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Entry {
-    source: Option<Source>,
+    source: Source,
     provider: String,
     key: String,
-    /// Other names to try when `key` does not resolve (genai-prices' `equals` clauses).
+    /// Other names to try when `key` does not resolve: the model of a LiteLLM per-image key
+    /// (`low/1024-x-1024/gpt-image-1` → `gpt-image-1`), the names genai-prices' match clauses spell out.
     alt_names: Vec<String>,
     mode: Option<String>,
     chat: bool,
@@ -300,7 +301,7 @@ pub fn diff(
     // Our components each source touched, per model id.
     let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for entry in &entries {
-        let source = entry.source.unwrap_or(Source::LiteLlm);
+        let source = entry.source;
         report.sources.entry(source).or_default().entries += 1;
         let found = std::iter::once(&entry.key)
             .chain(&entry.alt_names)
@@ -751,7 +752,7 @@ fn read_litellm(text: &str, at: NaiveDate, report: &mut DiffReport) -> Result<Ve
             && figures.contains_key("input")
             && figures.contains_key("output");
         out.push(Entry {
-            source: Some(Source::LiteLlm),
+            source: Source::LiteLlm,
             provider: provider.to_string(),
             key: key.clone(),
             alt_names: if model_key == *key { Vec::new() } else { vec![model_key] },
@@ -930,7 +931,7 @@ fn read_genai(text: &str, at: NaiveDate, report: &mut DiffReport) -> Result<Vec<
             let chat = latest.contains_key("input") && latest.contains_key("output");
             let deprecated = m.get("deprecated").and_then(|d| d.as_bool()).unwrap_or(false);
             out.push(Entry {
-                source: Some(Source::GenaiPrices),
+                source: Source::GenaiPrices,
                 provider: group.to_string(),
                 key,
                 alt_names,
