@@ -47,8 +47,8 @@ pub struct ModelEntry {
     /// Dated snapshots and other names (`gpt-4o-2024-08-06`, `claude-sonnet-4-5-20250929`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-    /// The date the provider retired (shut down) the model, when it has. A retired model keeps its
-    /// price versions so past events still price; this date is for listings and the sync check.
+    /// The date the provider retires (shuts down) the model: past, it is retired; future, the retirement
+    /// is announced. The price versions stay so past events still price; the date is for listings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired: Option<NaiveDate>,
     /// Price versions sorted by `effective_from`, oldest first. An event is priced with the last
