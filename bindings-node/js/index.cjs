@@ -360,7 +360,7 @@ function estimateWith(target, { model, messages, tools, maxOutputTokens, expecte
     String(model),
     typeof messages === 'string' ? messages : JSON.stringify(messages ?? []),
     tools == null ? null : typeof tools === 'string' ? tools : JSON.stringify(tools),
-    maxOutputTokens ?? null,
+    count(maxOutputTokens) ?? null,
     expectedCacheHit == null ? null : String(expectedCacheHit),
   )
 }
