@@ -453,15 +453,13 @@ impl Journal {
         let mut total = 0;
         let mut adopted = lock(&self.adopted);
         while let Some(orphan) = adopted.first_mut() {
-            for path in std::mem::take(&mut orphan.files) {
-                match replay_file(&path, batch_size, sink).and_then(|n| remove(&path).map(|()| n)) {
-                    Ok(n) => total += n,
-                    Err(e) => {
-                        orphan.files.push(path); // keep what is left, in order
-                        return Err(e);
-                    }
-                }
+            // A file leaves the list only once it is replayed and deleted; an error keeps it and the rest.
+            while let Some(path) = orphan.files.first() {
+                total += replay_file(path, batch_size, sink)?;
+                remove(path)?;
+                orphan.files.remove(0);
             }
+            orphan.tally = Tally::default();
             remove(&orphan.lock_path)?;
             sync_dir(&self.dir);
             adopted.remove(0); // drops (unlocks) the deleted lock file
@@ -566,18 +564,23 @@ mod tests {
         // A torn line, as a SIGKILL in the middle of a write would leave.
         let mut f = OpenOptions::new().append(true).open(j.path()).unwrap();
         f.write_all(b"{\"event_id\":\"tor").unwrap();
+        // A replay that fails leaves a `.replaying` file; later appends go to a fresh active file.
+        assert!(j.replay(3, |_| Err(Error::new(ErrorCode::Store, "down"))).is_err());
+        j.append(&test_event(8, "u4"), true).unwrap();
         drop(j); // the owner is gone: its lock is released, its files stay
-        // The next instance adopts the orphan, skipping the torn tail.
+        // The next instance adopts both files of the orphan, skipping the torn tail.
         let j = Journal::open(dir.path(), "s").unwrap();
         assert!(j.is_dirty());
-        assert_eq!(j.tally().events, 7);
-        assert!(j.append(&test_event(7, "u3"), true).is_ok());
-        // A failing sink keeps everything.
-        let failed = j.replay(3, |_| Err(Error::new(ErrorCode::Store, "down")));
-        assert_eq!(failed.map_err(|e| e.code()), Err(ErrorCode::Store));
-        assert!(j.is_dirty());
         assert_eq!(j.tally().events, 8);
-        assert_eq!(ids(&j).len(), 8);
+        assert!(j.append(&test_event(7, "u3"), true).is_ok());
+        // A failing sink keeps everything, again and again.
+        for _ in 0..2 {
+            let failed = j.replay(3, |_| Err(Error::new(ErrorCode::Store, "down")));
+            assert_eq!(failed.map_err(|e| e.code()), Err(ErrorCode::Store));
+            assert!(j.is_dirty());
+            assert_eq!(j.tally().events, 9);
+        }
+        assert_eq!(ids(&j).len(), 9);
         assert_eq!(j.tally(), Tally::default());
         assert!(!j.is_dirty());
         j.remove_if_empty();
