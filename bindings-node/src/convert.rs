@@ -42,6 +42,8 @@ pub struct TrackerOptions {
     pub litellm_prices_path: Option<String>,
     /// Azure deployment name → model id.
     pub azure_deployments: Option<HashMap<String, String>>,
+    /// Where events wait while the store is down (default: see the core ledger docs).
+    pub spill_dir: Option<String>,
 }
 
 impl TrackerOptions {
@@ -63,6 +65,7 @@ impl TrackerOptions {
             prices_path: self.prices_path.map(Into::into),
             litellm_prices_path: self.litellm_prices_path.map(Into::into),
             azure_deployments: self.azure_deployments.map(|d| d.into_iter().collect()).unwrap_or_default(),
+            spill_dir: self.spill_dir.map(Into::into),
         })
     }
 }

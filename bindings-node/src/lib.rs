@@ -148,6 +148,18 @@ impl NativeTracker {
     }
 
     /// `flush()` on the calling thread, for the `exit` hook where nothing asynchronous can run.
+    /// The ledger's health as `LedgerHealth` JSON (the JS layer parses it).
+    #[napi]
+    pub fn health_json(&self, env: Env) -> napi::Result<String> {
+        serde_json::to_string(&self.inner.health()).map_err(Error::from).or_throw(&env)
+    }
+
+    /// Operator notices queued since the last call, as a JSON array (never waits: the JS layer polls).
+    #[napi]
+    pub fn take_notices_json(&self, env: Env) -> napi::Result<String> {
+        serde_json::to_string(&self.inner.take_notices(None)).map_err(Error::from).or_throw(&env)
+    }
+
     #[napi]
     pub fn flush_sync(&self, env: Env) -> napi::Result<()> {
         self.inner.flush().or_throw(&env)

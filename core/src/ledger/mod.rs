@@ -341,7 +341,11 @@ fn open_store(url: &str, config: &LedgerConfig, tz: Tz) -> Result<Arc<dyn Store>
         "postgres" | "postgresql" => Arc::new(postgres::PgStore::connect(url, tz)?),
         #[cfg(not(feature = "postgres"))]
         "postgres" | "postgresql" => {
-            return Err(Error::config("store", url, "this build has no PostgreSQL support (feature `postgres`)"))
+            return Err(Error::config(
+                "store",
+                redact_credentials(url),
+                "this build has no PostgreSQL support (feature `postgres`)",
+            ))
         }
         #[cfg(not(feature = "sqlite"))]
         "sqlite" => return Err(Error::config("store", url, "this build has no SQLite support (feature `sqlite`)")),
