@@ -367,7 +367,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                     print_status(&status);
                 }
                 if let Some(err) = status.store_error {
-                    return Err(Error::new(llmledger_core::ErrorCode::Store, format!("the store cannot be reached: {err}")));
+                    return Err(Error::new(
+                        llmledger_core::ErrorCode::Store,
+                        format!("the store cannot be reached: {err}"),
+                    ));
                 }
             }
         },
@@ -482,7 +485,10 @@ fn print_status(s: &LedgerStatus) {
     let age = s.oldest_spilled_age_secs.map_or_else(|| "-".to_string(), |a| format!("{a} s"));
     let rows = [
         ("store", s.store.clone()),
-        ("reachable", if s.store_reachable { "yes".into() } else { format!("no: {}", s.store_error.as_deref().unwrap_or("")) }),
+        (
+            "reachable",
+            if s.store_reachable { "yes".into() } else { format!("no: {}", s.store_error.as_deref().unwrap_or("")) },
+        ),
         ("spill directory", s.spill.dir.clone()),
         ("spilled events", s.spill.events.to_string()),
         ("oldest spilled", oldest),

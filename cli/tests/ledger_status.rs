@@ -38,7 +38,8 @@ fn status_shows_a_dead_writers_spill_and_replay_empties_it() {
     let journal = Journal::open(&spill_dir, &name).unwrap();
     for i in 0..7 {
         let usage = Usage { input_tokens: 10, output_tokens: 2, ..Usage::default() };
-        let event = UsageEvent::new(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", usage).with_id(format!("left-{i}"));
+        let event =
+            UsageEvent::new(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", usage).with_id(format!("left-{i}"));
         journal.append(&event, true).unwrap();
     }
     drop(journal);

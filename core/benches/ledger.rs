@@ -196,8 +196,7 @@ fn bench_rss(_: &mut Criterion) {
     // RSS with 1M queued events: the store is stalled, the queue holds `queue_capacity` events and
     // the rest overflows to the spill file.
     let stalled = Arc::new(Stalled { inner: MemoryStore::new(chrono_tz::Tz::UTC), open: AtomicBool::new(false) });
-    let config =
-        LedgerConfig { spill_dir: dir.as_ref().map(|d| d.path().join("stalled")), ..LedgerConfig::default() };
+    let config = LedgerConfig { spill_dir: dir.as_ref().map(|d| d.path().join("stalled")), ..LedgerConfig::default() };
     if let Ok(ledger) = Ledger::with_store(stalled.clone(), config) {
         let before = rss_kib();
         let base = Utc::now();
@@ -246,8 +245,7 @@ fn bench_postgres(c: &mut Criterion) {
         return;
     };
     let dir = tempfile::tempdir().ok();
-    let config =
-        LedgerConfig { spill_dir: dir.as_ref().map(|d| d.path().join("pg")), ..LedgerConfig::default() };
+    let config = LedgerConfig { spill_dir: dir.as_ref().map(|d| d.path().join("pg")), ..LedgerConfig::default() };
     let Ok(ledger) = Ledger::open(&url, config) else { return };
     let mut g = c.benchmark_group("postgres");
     g.sample_size(10);

@@ -36,6 +36,7 @@ pub fn optional_count_from_f64(field: &str, value: Option<f64>) -> Result<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::ErrorCode;

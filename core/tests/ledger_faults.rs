@@ -7,14 +7,14 @@ mod ledger_common;
 
 use std::collections::HashSet;
 use std::io::BufRead;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ledger_common::{numbered, numbered_total, record_loop_exe, FlakyStore};
-use llmledger_core::ledger::{FullQueuePolicy, Ledger, LedgerConfig, MemoryStore, Store, UsageEvent};
-use llmledger_core::report::{GroupBy, ReportRow, RollupDiff, UsageQuery};
-use llmledger_core::{Error, ErrorCode, Result};
+use llmledger_core::ledger::{FullQueuePolicy, Ledger, LedgerConfig, Store};
+use llmledger_core::report::{GroupBy, UsageQuery};
+use llmledger_core::ErrorCode;
 
 fn fast(spill: &std::path::Path) -> LedgerConfig {
     LedgerConfig {

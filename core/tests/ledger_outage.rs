@@ -151,7 +151,12 @@ mod postgres {
 
     /// The `record_loop` example (sync durability: an id is printed only once it is fsynced), started
     /// with `home` as its per-user state directory and `tmp` as its temp directory.
-    fn spawn_writer(url: &str, spill: &str, prefix: &str, home: &std::path::Path) -> (std::process::Child, std::thread::JoinHandle<u64>) {
+    fn spawn_writer(
+        url: &str,
+        spill: &str,
+        prefix: &str,
+        home: &std::path::Path,
+    ) -> (std::process::Child, std::thread::JoinHandle<u64>) {
         let exe = record_loop_exe();
         let mut child = std::process::Command::new(exe)
             .args([url, spill, prefix])
@@ -162,7 +167,8 @@ mod postgres {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || std::io::BufReader::new(stdout).lines().map_while(|l| l.ok()).count() as u64);
+        let reader =
+            std::thread::spawn(move || std::io::BufReader::new(stdout).lines().map_while(|l| l.ok()).count() as u64);
         (child, reader)
     }
 
@@ -194,7 +200,10 @@ mod postgres {
         assert_eq!(stored.len(), ids.len(), "an id is stored twice");
         for (prefix, n) in printed {
             for i in 0..*n {
-                assert!(stored.contains(format!("{prefix}-{i}").as_str()), "{prefix}-{i} was acknowledged but is missing");
+                assert!(
+                    stored.contains(format!("{prefix}-{i}").as_str()),
+                    "{prefix}-{i} was acknowledged but is missing"
+                );
             }
         }
         let total: u64 = printed.iter().map(|p| p.1).sum();
@@ -220,7 +229,8 @@ mod postgres {
         // A reboot empties the temp directory; the spill is not there.
         std::fs::remove_dir_all(home.path().join("tmp")).unwrap();
         // The app starts again while PostgreSQL is still down, then PostgreSQL comes back.
-        let ledger = Ledger::open(&url, LedgerConfig { spill_dir: Some(spill_dir.clone()), ..fast(&spill_dir) }).unwrap();
+        let ledger =
+            Ledger::open(&url, LedgerConfig { spill_dir: Some(spill_dir.clone()), ..fast(&spill_dir) }).unwrap();
         assert!(ledger.health().spilled_events >= printed, "the dead writer's journal was adopted");
         assert_eq!(ledger.flush().map_err(|e| e.code()), Err(ErrorCode::Store));
         assert!(pg_ctl("start"), "pg_ctl start failed");

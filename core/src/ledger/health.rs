@@ -123,7 +123,13 @@ pub(super) struct Counts {
 
 impl Monitor {
     pub(super) fn new(store: String, spill_dir: String, reminder_interval: Duration) -> Self {
-        Self { store, spill_dir, reminder_interval, state: Mutex::new(MonitorState::default()), arrived: Condvar::new() }
+        Self {
+            store,
+            spill_dir,
+            reminder_interval,
+            state: Mutex::new(MonitorState::default()),
+            arrived: Condvar::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, MonitorState> {
@@ -337,7 +343,10 @@ mod tests {
         m.store_ok(true, Counts::default());
         let back = m.take(Some(Duration::from_secs(1)));
         assert_eq!(back.len(), 1);
-        assert_eq!((back[0].level, back[0].kind, back[0].replayed_events), (NoticeLevel::Info, NoticeKind::StoreRecovered, 10));
+        assert_eq!(
+            (back[0].level, back[0].kind, back[0].replayed_events),
+            (NoticeLevel::Info, NoticeKind::StoreRecovered, 10)
+        );
         assert_eq!(m.state(), StoreState::Up);
         m.store_ok(true, Counts::default());
         assert!(m.take(None).is_empty());

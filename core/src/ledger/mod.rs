@@ -55,8 +55,8 @@ pub use memory::MemoryStore;
 pub use spill::{Journal, SpillSummary};
 
 use crate::error::{Error, ErrorCode, Result};
-use health::redact_credentials;
 use crate::report::{parse_tz, ReportRow, RollupDiff, UsageQuery};
+use health::redact_credentials;
 
 /// Where events are kept. Implement it to add a store (MySQL, ClickHouse, …); the writer calls it
 /// from one thread at a time, queries may come from any thread.
@@ -279,7 +279,9 @@ pub fn default_state_dir() -> PathBuf {
     } else if cfg!(target_os = "macos") {
         env("HOME").map(|h| h.join("Library").join("Application Support"))
     } else {
-        env("XDG_STATE_HOME").filter(|p| p.is_absolute()).or_else(|| env("HOME").map(|h| h.join(".local").join("state")))
+        env("XDG_STATE_HOME")
+            .filter(|p| p.is_absolute())
+            .or_else(|| env("HOME").map(|h| h.join(".local").join("state")))
     };
     base.map_or_else(|| PathBuf::from(".llmledger"), |b| b.join("llmledger"))
 }
@@ -301,7 +303,9 @@ struct SpillPlace {
 impl SpillPlace {
     /// The place for store `url` (whose store reports `store_name`), honouring an explicit directory.
     fn for_url(url: &str, explicit: Option<&Path>) -> Result<Self> {
-        let explicit = explicit.map(Path::to_path_buf).or_else(|| std::env::var_os("LLMLEDGER_SPILL_DIR").filter(|v| !v.is_empty()).map(PathBuf::from));
+        let explicit = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("LLMLEDGER_SPILL_DIR").filter(|v| !v.is_empty()).map(PathBuf::from));
         let scheme = url.split(':').next().unwrap_or("");
         let (beside, name) = match scheme {
             "sqlite" | "jsonl" => {

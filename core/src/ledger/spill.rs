@@ -153,10 +153,8 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// A name unique to this instance: process id, start time and a counter, with no `.` in it.
 fn new_owner() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     format!("{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -264,9 +262,9 @@ impl Journal {
             .write(true)
             .open(&lock_path)
             .map_err(|e| Error::config("spill_dir", dir.display(), &format!("cannot create a file there: {e}")))?;
-        lock_file
-            .try_lock()
-            .map_err(|e| Error::config("spill_dir", dir.display(), &format!("cannot lock {}: {e}", lock_path.display())))?;
+        lock_file.try_lock().map_err(|e| {
+            Error::config("spill_dir", dir.display(), &format!("cannot lock {}: {e}", lock_path.display()))
+        })?;
         let path = dir.join(format!("{name}.{owner}.jsonl"));
         let mut file = open_append(&path).map_err(|e| Error::config("spill_dir", dir.display(), e.message()))?;
         end_with_newline(&path, &mut file)?;
@@ -429,11 +427,10 @@ impl Journal {
         let f = lock(&self.file);
         let p = lock(&self.pending);
         let empty = f.file.metadata().map(|m| m.len() == 0).unwrap_or(false);
-        if empty && p.buf.is_empty() && !self.replaying.exists() && lock(&self.adopted).is_empty() {
-            if fs::remove_file(&self.path).is_ok() {
-                let _ = fs::remove_file(&self.lock_path);
-                sync_dir(&self.dir);
-            }
+        let idle = empty && p.buf.is_empty() && !self.replaying.exists() && lock(&self.adopted).is_empty();
+        if idle && fs::remove_file(&self.path).is_ok() {
+            let _ = fs::remove_file(&self.lock_path);
+            sync_dir(&self.dir);
         }
     }
 
@@ -568,7 +565,7 @@ mod tests {
         assert!(j.replay(3, |_| Err(Error::new(ErrorCode::Store, "down"))).is_err());
         j.append(&test_event(8, "u4"), true).unwrap();
         drop(j); // the owner is gone: its lock is released, its files stay
-        // The next instance adopts both files of the orphan, skipping the torn tail.
+                 // The next instance adopts both files of the orphan, skipping the torn tail.
         let j = Journal::open(dir.path(), "s").unwrap();
         assert!(j.is_dirty());
         assert_eq!(j.tally().events, 8);

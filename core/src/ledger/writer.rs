@@ -191,10 +191,7 @@ impl Writer {
     }
 
     fn counts(&self) -> Counts {
-        Counts {
-            spilled: self.shared.journal.tally().events,
-            queued: self.shared.in_writer.load(Ordering::Relaxed),
-        }
+        Counts { spilled: self.shared.journal.tally().events, queued: self.shared.in_writer.load(Ordering::Relaxed) }
     }
 
     /// Publishes how many events the writer holds in memory (for `health`).

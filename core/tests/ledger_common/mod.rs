@@ -126,7 +126,6 @@ impl Store for FlakyStore {
     }
 }
 
-
 /// The `record_loop` example next to this test binary. A plain `cargo test` builds examples; when this
 /// test was built alone (`--test ledger_faults`) it builds the example with the same profile.
 pub fn record_loop_exe() -> std::path::PathBuf {
@@ -173,4 +172,3 @@ pub fn pg_ctl(action: &str) -> bool {
     };
     cmd.stdout(std::process::Stdio::null()).status().unwrap().success()
 }
-
