@@ -18,6 +18,7 @@ const STREAM = Symbol('llmledger.stream')
 const REPORT = Symbol('llmledger.report')
 const CONTEXT = Symbol('llmledger.context')
 const RECORDED = Symbol('llmledger.recorded')
+const NOTICES = Symbol('llmledger.notices')
 
 // The SDK helper (`stream()`, `runTools()`, `toolRunner()`) a request was made by, so its usage can be
 // attached to the helper object too.
@@ -94,7 +95,7 @@ function installExitHooks() {
 
 function nativeOptions(o) {
   const out = {}
-  for (const k of ['store', 'currency', 'timezone', 'unknownModel', 'durability', 'pricesPath', 'litellmPricesPath']) {
+  for (const k of ['store', 'currency', 'timezone', 'unknownModel', 'durability', 'pricesPath', 'litellmPricesPath', 'spillDir']) {
     if (o[k] != null) out[k] = String(o[k])
   }
   if (o.rates) out.rates = stringValues(o.rates)
@@ -126,23 +127,61 @@ function defaultOnError(err, info) {
   process.emitWarning(`llmledger: ${info.operation} failed: ${message}`, { type: 'LlmledgerWarning', code })
 }
 
+/** The default route of a ledger notice: warnings as process warnings, the rest on the console. */
+function defaultOnNotice(notice) {
+  if (notice.level === 'warning') {
+    process.emitWarning(notice.message, { type: 'LlmledgerWarning', code: `LLMLEDGER_${notice.kind.toUpperCase()}` })
+  } else {
+    console.info(notice.message)
+  }
+}
+
+/** How often a tracker looks for ledger notices (core decides what and when; this only delivers). */
+const NOTICE_POLL_MS = 1000
+
 class Tracker {
   /**
    * @param {object} [options] see index.d.ts (`TrackerOptions`).
    */
   constructor(options = {}) {
-    const { onError, onRecord, ...rest } = options
+    const { onError, onRecord, onNotice, ...rest } = options
     this[NATIVE] = new native.NativeTracker(nativeOptions(rest))
     this[CONTEXT] = {
       als: new AsyncLocalStorage(),
       onError: typeof onError === 'function' ? onError : defaultOnError,
+      // A caller's onError also hears ledger warnings; the default one would repeat the notice's warning.
+      noticeOnError: typeof onError === 'function',
       onRecord: typeof onRecord === 'function' ? onRecord : null,
+      onNotice: typeof onNotice === 'function' ? onNotice : defaultOnNotice,
       reportUnpriced: this[NATIVE].unknownModel === 'error',
       dirty: false,
       closed: false,
     }
+    // Unref'd: it never keeps the process alive.
+    this[CONTEXT].noticeTimer = setInterval(() => this[NOTICES](), NOTICE_POLL_MS).unref()
     liveTrackers.add(this)
     installExitHooks()
+  }
+
+  /**
+   * The ledger's state, cheap enough for a `/health` endpoint (see `LedgerHealth` in index.d.ts). Delivers
+   * any pending ledger notice first.
+   */
+  health() {
+    this[NOTICES]()
+    return JSON.parse(this[NATIVE].healthJson())
+  }
+
+  /** Hands the ledger's notices to `onNotice`; warnings also to `onError` when one is set. */
+  [NOTICES]() {
+    for (const notice of JSON.parse(this[NATIVE].takeNoticesJson())) {
+      if (notice.level === 'warning' && this[CONTEXT].noticeOnError) {
+        const err = new Error(notice.message)
+        err.code = 'store'
+        this[CONTEXT].onError(err, { operation: 'ledger', notice })
+      }
+      this[CONTEXT].onNotice(notice)
+    }
   }
 
   /** ISO 4217 code of the costs this tracker reports. */
@@ -176,15 +215,24 @@ class Tracker {
   /** Waits until every event recorded so far is stored. */
   async flush() {
     this[CONTEXT].dirty = false
-    await this[NATIVE].flush()
+    try {
+      await this[NATIVE].flush()
+    } finally {
+      this[NOTICES]()
+    }
   }
 
   /** Flushes and closes the ledger; later calls through wrapped clients still work but are not recorded. */
   async close() {
     if (this[CONTEXT].closed) return
     this[CONTEXT].closed = true
+    clearInterval(this[CONTEXT].noticeTimer)
     liveTrackers.delete(this)
-    await this[NATIVE].close()
+    try {
+      await this[NATIVE].close()
+    } finally {
+      this[NOTICES]()
+    }
   }
 
   /** Records a call made outside a wrapped client, from its response body. */
@@ -360,7 +408,7 @@ function estimateWith(target, { model, messages, tools, maxOutputTokens, expecte
     String(model),
     typeof messages === 'string' ? messages : JSON.stringify(messages ?? []),
     tools == null ? null : typeof tools === 'string' ? tools : JSON.stringify(tools),
-    maxOutputTokens ?? null,
+    count(maxOutputTokens) ?? null,
     expectedCacheHit == null ? null : String(expectedCacheHit),
   )
 }

@@ -65,6 +65,51 @@ export interface TrackerOptions {
   onError?: (error: LlmledgerError | Error, info: { operation: string }) => void
   /** Called with every recorded call (successful or failed), after it is handed to the ledger. */
   onRecord?: (usage: TokenUsage) => void
+  /**
+   * Where events wait while the store is down. Default: `$LLMLEDGER_SPILL_DIR`, else beside a SQLite file, else
+   * the per-user state directory (`~/.local/state/llmledger`). In a container, mount a volume there.
+   */
+  spillDir?: string
+  /**
+   * Called with each ledger notice: one `warning` when the store starts failing (or cannot be reached at start),
+   * at most one reminder a minute while it stays down, one `info` once it is back and the spill is replayed.
+   * Default: warnings via `process.emitWarning` (code `LLMLEDGER_STORE_DOWN`, …), info via `console.info`.
+   * Warnings also go to `onError` (operation `ledger`) when one is given.
+   */
+  onNotice?: (notice: LedgerNotice) => void
+}
+
+/** What `Tracker.health()` returns (the core `LedgerHealth`, as is). */
+export interface LedgerHealth {
+  /** The store URL, password replaced by `***` (`custom` for a caller's store). */
+  store: string
+  store_state: 'unknown' | 'up' | 'down'
+  /** Events accepted and still in memory. */
+  queued_events: number
+  /** Events in the spill directory waiting for the store (with `durability: 'sync'`: the write-ahead journal). */
+  spilled_events: number
+  oldest_spilled_at: string | null
+  oldest_spilled_age_secs: number | null
+  last_error: string | null
+  last_error_at: string | null
+  down_since: string | null
+  recorded_events: number
+  written_events: number
+  spill_dir: string
+}
+
+/** One message for an operator about the ledger's store (the core `Notice`, as is). */
+export interface LedgerNotice {
+  level: 'info' | 'warning'
+  kind: 'store_unreachable' | 'store_down' | 'store_still_down' | 'store_recovered'
+  /** Complete and safe to log (no credentials). */
+  message: string
+  at: string
+  error: string | null
+  spilled_events: number
+  queued_events: number
+  replayed_events: number
+  down_secs: number | null
 }
 
 export interface WrapOptions {
@@ -274,6 +319,8 @@ export declare class Tracker {
   usage(query?: UsageQuery): Promise<UsageRow[]>
   /** Waits until every event recorded so far is stored (also done on `beforeExit`). */
   flush(): Promise<void>
+  /** The ledger's state, cheap enough for a `/health` endpoint; delivers pending notices first. */
+  health(): LedgerHealth
   /** Flushes and closes the ledger (also done on `exit`). */
   close(): Promise<void>
   /** Records a call made without a wrapped client, from its response body (JSON object or string). */

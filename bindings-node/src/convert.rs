@@ -14,6 +14,7 @@ use napi_derive::napi;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::core::args::optional_count_from_f64 as count;
 use crate::core::ledger::{Attribution, Durability};
 use crate::core::report::{GroupBy, ReportRow, UsageFilter, UsageQuery};
 use crate::core::tracker::{CallInfo, Tracked, TrackerConfig, UnknownModelPolicy};
@@ -41,6 +42,8 @@ pub struct TrackerOptions {
     pub litellm_prices_path: Option<String>,
     /// Azure deployment name → model id.
     pub azure_deployments: Option<HashMap<String, String>>,
+    /// Where events wait while the store is down (default: see the core ledger docs).
+    pub spill_dir: Option<String>,
 }
 
 impl TrackerOptions {
@@ -62,6 +65,7 @@ impl TrackerOptions {
             prices_path: self.prices_path.map(Into::into),
             litellm_prices_path: self.litellm_prices_path.map(Into::into),
             azure_deployments: self.azure_deployments.map(|d| d.into_iter().collect()).unwrap_or_default(),
+            spill_dir: self.spill_dir.map(Into::into),
         })
     }
 }
@@ -419,8 +423,8 @@ impl UsageRow {
     }
 }
 
-/// A usage to price with `cost()`; every count defaults to 0. The JS layer passes the numbers in this
-/// order (see `COST_FIELDS` in js/index.cjs).
+/// A usage to price with `cost()`; every count defaults to 0. The JS layer passes the numbers
+/// positionally, in this order (`costWith` in js/index.cjs).
 #[derive(Debug, Default)]
 pub struct UsageInput {
     pub input_tokens: Option<f64>,
@@ -439,16 +443,6 @@ pub struct UsageInput {
     pub audio_seconds: Option<String>,
     /// The service tier used (`flex`, `priority`, …).
     pub service_tier: Option<String>,
-}
-
-/// A JS number that must be a whole, non-negative count.
-fn count(field: &str, v: Option<f64>) -> Result<u64> {
-    const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
-    match v {
-        None => Ok(0),
-        Some(x) if (0.0..=MAX_SAFE).contains(&x) && x.fract() == 0.0 => Ok(x as u64),
-        Some(x) => Err(Error::invalid_value(field, x, "must be a non-negative whole number")),
-    }
 }
 
 impl UsageInput {

@@ -24,6 +24,7 @@ use error::{to_js_error, OrThrow};
 
 pub(crate) use llmledger_core as core;
 
+use crate::core::args::count_from_f64;
 use crate::core::estimate::EstimateRequest;
 use crate::core::tracker::{self, TrackedStream, Tracker};
 use crate::core::{tokens, Error, PriceDb, Rates, Result};
@@ -147,6 +148,18 @@ impl NativeTracker {
     }
 
     /// `flush()` on the calling thread, for the `exit` hook where nothing asynchronous can run.
+    /// The ledger's health as `LedgerHealth` JSON (the JS layer parses it).
+    #[napi]
+    pub fn health_json(&self, env: Env) -> napi::Result<String> {
+        serde_json::to_string(&self.inner.health()).map_err(Error::from).or_throw(&env)
+    }
+
+    /// Operator notices queued since the last call, as a JSON array (never waits: the JS layer polls).
+    #[napi]
+    pub fn take_notices_json(&self, env: Env) -> napi::Result<String> {
+        serde_json::to_string(&self.inner.take_notices(None)).map_err(Error::from).or_throw(&env)
+    }
+
     #[napi]
     pub fn flush_sync(&self, env: Env) -> napi::Result<()> {
         self.inner.flush().or_throw(&env)
@@ -166,7 +179,7 @@ impl NativeTracker {
         model: String,
         messages_json: String,
         tools_json: Option<String>,
-        max_output_tokens: Option<u32>,
+        max_output_tokens: Option<f64>,
         expected_cache_hit: Option<String>,
     ) -> napi::Result<EstimateResult> {
         let est = estimate_with(
@@ -309,7 +322,7 @@ fn estimate_with(
     model: &str,
     messages_json: &str,
     tools_json: Option<&str>,
-    max_output_tokens: Option<u32>,
+    max_output_tokens: Option<f64>,
     expected_cache_hit: Option<String>,
 ) -> Result<tracker::Estimate> {
     let messages: serde_json::Value = serde_json::from_str(messages_json)?;
@@ -318,7 +331,7 @@ fn estimate_with(
         model,
         messages: &messages,
         tools: tools.as_ref(),
-        max_output_tokens: max_output_tokens.map(u64::from),
+        max_output_tokens: max_output_tokens.map(|v| count_from_f64("maxOutputTokens", v)).transpose()?,
         expected_cache_hit: parse_fraction(expected_cache_hit)?,
     };
     run(&request)
@@ -399,7 +412,7 @@ pub fn estimate(
     model: String,
     messages_json: String,
     tools_json: Option<String>,
-    max_output_tokens: Option<u32>,
+    max_output_tokens: Option<f64>,
     expected_cache_hit: Option<String>,
 ) -> napi::Result<EstimateResult> {
     let est = estimate_with(

@@ -56,6 +56,24 @@ pub fn held<T>(result: Result<T>) -> PyResult<T> {
     result.map_err(to_py)
 }
 
+/// A numeric argument that must be a count (core's one rule, `llmledger_core::args`): anything but a
+/// non-negative `int` below 2^64 is an `InvalidInputError` naming `field` — never an `OverflowError`.
+pub fn count_arg(field: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let as_int = if value.is_instance_of::<pyo3::types::PyBool>() { None } else { value.extract::<i128>().ok() };
+    match as_int {
+        Some(n) => held(llmledger_core::args::count_from_int(field, n)),
+        None => {
+            let shown = value.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+            Err(to_py(llmledger_core::args::not_an_integer_count(field, shown)))
+        }
+    }
+}
+
+/// An optional count (`None` stays `None`).
+pub fn optional_count_arg(field: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    value.filter(|v| !v.is_none()).map(|v| count_arg(field, v)).transpose()
+}
+
 /// An `invalid_value` error for a bad argument, raised like any core error.
 pub fn invalid(field: &str, value: impl std::fmt::Display, reason: &str) -> PyErr {
     to_py(Error::invalid_value(field, value, reason))

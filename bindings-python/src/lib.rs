@@ -17,7 +17,7 @@ use llmledger_core::{PriceDb, PriceOptions, Usage as CoreUsage, UsageSource};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::error::{detached, held};
+use crate::error::{count_arg, detached, held, optional_count_arg};
 
 /// The embedded price data, loaded once, for the module-level `estimate` and `cost`.
 fn embedded_prices() -> &'static PriceDb {
@@ -25,13 +25,13 @@ fn embedded_prices() -> &'static PriceDb {
     DB.get_or_init(PriceDb::embedded)
 }
 
-/// Tokens of `text` as `model` counts them (no special tokens).
 /// The provider behind an OpenAI-compatible base URL (core's one rule for every binding).
 #[pyfunction]
 fn provider_for_base_url(url: &str) -> &'static str {
     llmledger_core::Provider::from_base_url(url).as_str()
 }
 
+/// Tokens of `text` as `model` counts them (no special tokens).
 #[pyfunction]
 fn count_tokens(py: Python<'_>, text: &str, model: &str) -> PyResult<u64> {
     detached(py, || tokens::count_text(model, text)).map(|c| c.tokens)
@@ -56,10 +56,11 @@ fn estimate<'py>(
     model: &str,
     messages_json: &str,
     tools_json: Option<&str>,
-    max_output_tokens: Option<u64>,
+    max_output_tokens: Option<&Bound<'py, PyAny>>,
     expected_cache_hit: Option<&str>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let hit = tracker::parse_fraction(expected_cache_hit)?;
+    let max_output_tokens = optional_count_arg("max_output_tokens", max_output_tokens)?;
     let e = detached(py, || {
         let (messages, tools) = tracker::chat_json(messages_json, tools_json)?;
         let request = EstimateRequest {
@@ -82,17 +83,17 @@ fn estimate<'py>(
 #[allow(clippy::too_many_arguments)]
 fn cost(
     model: &str,
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read_tokens: u64,
-    cache_write_tokens: u64,
-    cache_write_1h_tokens: u64,
-    reasoning_tokens: u64,
-    audio_input_tokens: u64,
-    audio_output_tokens: u64,
-    image_input_tokens: u64,
-    image_output_tokens: u64,
-    web_search_requests: u64,
+    input_tokens: &Bound<'_, PyAny>,
+    output_tokens: &Bound<'_, PyAny>,
+    cache_read_tokens: &Bound<'_, PyAny>,
+    cache_write_tokens: &Bound<'_, PyAny>,
+    cache_write_1h_tokens: &Bound<'_, PyAny>,
+    reasoning_tokens: &Bound<'_, PyAny>,
+    audio_input_tokens: &Bound<'_, PyAny>,
+    audio_output_tokens: &Bound<'_, PyAny>,
+    image_input_tokens: &Bound<'_, PyAny>,
+    image_output_tokens: &Bound<'_, PyAny>,
+    web_search_requests: &Bound<'_, PyAny>,
     provider: Option<&str>,
     currency: &str,
     rates: Option<BTreeMap<String, String>>,
@@ -101,17 +102,17 @@ fn cost(
     service_tier: Option<String>,
 ) -> PyResult<types::Cost> {
     let usage = CoreUsage {
-        input_tokens,
-        output_tokens,
-        cache_read_tokens,
-        cache_write_tokens,
-        cache_write_1h_tokens,
-        reasoning_tokens,
-        audio_input_tokens,
-        audio_output_tokens,
-        image_input_tokens,
-        image_output_tokens,
-        web_search_requests,
+        input_tokens: count_arg("input_tokens", input_tokens)?,
+        output_tokens: count_arg("output_tokens", output_tokens)?,
+        cache_read_tokens: count_arg("cache_read_tokens", cache_read_tokens)?,
+        cache_write_tokens: count_arg("cache_write_tokens", cache_write_tokens)?,
+        cache_write_1h_tokens: count_arg("cache_write_1h_tokens", cache_write_1h_tokens)?,
+        reasoning_tokens: count_arg("reasoning_tokens", reasoning_tokens)?,
+        audio_input_tokens: count_arg("audio_input_tokens", audio_input_tokens)?,
+        audio_output_tokens: count_arg("audio_output_tokens", audio_output_tokens)?,
+        image_input_tokens: count_arg("image_input_tokens", image_input_tokens)?,
+        image_output_tokens: count_arg("image_output_tokens", image_output_tokens)?,
+        web_search_requests: count_arg("web_search_requests", web_search_requests)?,
         usage_source: UsageSource::Reported,
         ..CoreUsage::default()
     };
@@ -131,6 +132,12 @@ fn cost(
     Ok(types::Cost { cost })
 }
 
+/// `text` with the password of every `scheme://user:password@host` replaced by `***` (for reprs and logs).
+#[pyfunction]
+fn redact_credentials(text: &str) -> String {
+    llmledger_core::ledger::health::redact_credentials(text)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -143,5 +150,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(count_chat, m)?)?;
     m.add_function(wrap_pyfunction!(estimate, m)?)?;
     m.add_function(wrap_pyfunction!(cost, m)?)?;
+    m.add_function(wrap_pyfunction!(redact_credentials, m)?)?;
     Ok(())
 }

@@ -16,7 +16,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::error::{detached, held, invalid};
+use crate::error::{detached, held, invalid, optional_count_arg};
 use crate::types::{attribution, report_rows, AttributionTuple, Usage};
 
 /// Calls `f` with a response body given as the SDK's raw `bytes` (read in place, no copy) or as a `str`.
@@ -58,7 +58,7 @@ impl Tracker {
     #[new]
     #[pyo3(signature = (store=None, currency="USD".to_string(), rates=BTreeMap::new(), timezone="UTC".to_string(),
                         unknown_model="flag", durability="batch", prices_path=None, litellm_prices_path=None,
-                        azure_deployments=BTreeMap::new()))]
+                        azure_deployments=BTreeMap::new(), spill_dir=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -71,6 +71,7 @@ impl Tracker {
         prices_path: Option<PathBuf>,
         litellm_prices_path: Option<PathBuf>,
         azure_deployments: BTreeMap<String, String>,
+        spill_dir: Option<PathBuf>,
     ) -> PyResult<Self> {
         let config = TrackerConfig {
             store,
@@ -82,6 +83,7 @@ impl Tracker {
             prices_path,
             litellm_prices_path,
             azure_deployments,
+            spill_dir,
         };
         // Opening a store may create files or connect to PostgreSQL.
         let inner = detached(py, move || CoreTracker::new(config))?;
@@ -186,10 +188,11 @@ impl Tracker {
         model: &str,
         messages_json: &str,
         tools_json: Option<&str>,
-        max_output_tokens: Option<u64>,
+        max_output_tokens: Option<&Bound<'py, PyAny>>,
         expected_cache_hit: Option<&str>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let hit = parse_fraction(expected_cache_hit)?;
+        let max_output_tokens = optional_count_arg("max_output_tokens", max_output_tokens)?;
         let e = detached(py, || {
             let (messages, tools) = chat_json(messages_json, tools_json)?;
             let request = EstimateRequest {
@@ -202,6 +205,19 @@ impl Tracker {
             self.inner.estimate(&request)
         })?;
         estimate_dict(py, e)
+    }
+
+    /// The ledger's health as JSON (`LedgerHealth`; the package parses it into a dict).
+    fn health_json(&self) -> PyResult<String> {
+        held(serde_json::to_string(&self.inner.health()).map_err(Error::from))
+    }
+
+    /// Operator notices as a JSON array; waits up to `wait_secs` (GIL released) for the first one.
+    #[pyo3(signature = (wait_secs=None))]
+    fn take_notices_json(&self, py: Python<'_>, wait_secs: Option<f64>) -> PyResult<String> {
+        let wait = wait_secs.map(|s| std::time::Duration::from_secs_f64(s.clamp(0.0, 3600.0)));
+        let notices = py.detach(|| self.inner.take_notices(wait));
+        held(serde_json::to_string(&notices).map_err(Error::from))
     }
 
     fn flush(&self, py: Python<'_>) -> PyResult<()> {

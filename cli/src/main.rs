@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use llmledger_core::currency::Rates;
 use llmledger_core::estimate::EstimateRequest;
-use llmledger_core::ledger::{Ledger, LedgerConfig};
+use llmledger_core::ledger::health::redact_credentials;
+use llmledger_core::ledger::{Ledger, LedgerConfig, LedgerStatus};
 use llmledger_core::pricing::diff;
 use llmledger_core::report::{GroupBy, UsageFilter, UsageQuery};
 use llmledger_core::{tokens, tracker, Error, PriceDb, PriceOptions, Provider, Usage, UsageSource};
@@ -166,10 +167,22 @@ enum LedgerCommand {
         #[arg(long, default_value = Ledger::DEFAULT_URL)]
         store: String,
     },
-    /// Write spilled events back into the store.
+    /// Write spilled events back into the store (those of ledgers that are no longer running).
     Replay {
         #[arg(long, default_value = Ledger::DEFAULT_URL)]
         store: String,
+        /// The spill directory, when the ledger was given one.
+        #[arg(long)]
+        spill_dir: Option<std::path::PathBuf>,
+    },
+    /// Whether the store can be reached and what waits in its spill directory; reads only (exit code 1
+    /// when the store cannot be reached).
+    Status {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+        /// The spill directory, when the ledger was given one.
+        #[arg(long)]
+        spill_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -362,7 +375,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 let diffs = ledger.verify()?;
                 ledger.close()?;
                 if diffs.is_empty() {
-                    println!("ledger {store}: rollups match raw events");
+                    println!("ledger {}: rollups match raw events", redact_credentials(&store));
                 } else {
                     for d in &diffs {
                         println!("{d}");
@@ -373,11 +386,25 @@ fn run(cli: Cli) -> Result<(), Error> {
                     ));
                 }
             }
-            LedgerCommand::Replay { store } => {
-                let ledger = Ledger::open(&store, LedgerConfig::default())?;
+            LedgerCommand::Replay { store, spill_dir } => {
+                let ledger = Ledger::open(&store, LedgerConfig { spill_dir, ..LedgerConfig::default() })?;
                 let replayed = ledger.replay_spill()?;
                 ledger.close()?;
-                println!("replayed {replayed} spilled events into {store}");
+                println!("replayed {replayed} spilled events into {}", redact_credentials(&store));
+            }
+            LedgerCommand::Status { store, spill_dir } => {
+                let status = llmledger_core::ledger::status(&store, spill_dir.as_deref())?;
+                if json {
+                    println!("{}", serde_json::to_string(&status)?);
+                } else {
+                    print_status(&status);
+                }
+                if let Some(err) = status.store_error {
+                    return Err(Error::new(
+                        llmledger_core::ErrorCode::Store,
+                        format!("the store cannot be reached: {err}"),
+                    ));
+                }
             }
         },
         Command::Prices { command: PricesCommand::Diff { litellm, genai_prices, accepted, at, all } } => {
@@ -601,4 +628,28 @@ fn print_report(
         print_table(&header, body);
     }
     Ok(())
+}
+
+fn print_status(s: &LedgerStatus) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    let oldest = s.spill.oldest.map_or_else(|| "-".to_string(), |t| t.to_rfc3339());
+    let age = s.oldest_spilled_age_secs.map_or_else(|| "-".to_string(), |a| format!("{a} s"));
+    let rows = [
+        ("store", s.store.clone()),
+        (
+            "reachable",
+            if s.store_reachable { "yes".into() } else { format!("no: {}", s.store_error.as_deref().unwrap_or("")) },
+        ),
+        ("spill directory", s.spill.dir.clone()),
+        ("spilled events", s.spill.events.to_string()),
+        ("oldest spilled", oldest),
+        ("oldest spilled age", age),
+        ("running ledgers", s.spill.live_owners.to_string()),
+        ("journals of stopped ledgers", s.spill.orphaned_owners.to_string()),
+    ];
+    for (k, v) in rows {
+        table.add_row(vec![Cell::new(k), Cell::new(v)]);
+    }
+    println!("{table}");
 }

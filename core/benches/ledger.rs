@@ -150,7 +150,7 @@ fn bench_enqueue(c: &mut Criterion) {
     // A memory store with a large queue: measures the enqueue itself, not the store.
     let config = LedgerConfig {
         queue_capacity: 1 << 20,
-        spill_path: dir.as_ref().map(|d| d.path().join("spill.jsonl")),
+        spill_dir: dir.as_ref().map(|d| d.path().to_path_buf()),
         ..LedgerConfig::default()
     };
     let Ok(ledger) = Ledger::open("memory://", config) else { return };
@@ -196,8 +196,7 @@ fn bench_rss(_: &mut Criterion) {
     // RSS with 1M queued events: the store is stalled, the queue holds `queue_capacity` events and
     // the rest overflows to the spill file.
     let stalled = Arc::new(Stalled { inner: MemoryStore::new(chrono_tz::Tz::UTC), open: AtomicBool::new(false) });
-    let config =
-        LedgerConfig { spill_path: dir.as_ref().map(|d| d.path().join("stalled.jsonl")), ..LedgerConfig::default() };
+    let config = LedgerConfig { spill_dir: dir.as_ref().map(|d| d.path().join("stalled")), ..LedgerConfig::default() };
     if let Ok(ledger) = Ledger::with_store(stalled.clone(), config) {
         let before = rss_kib();
         let base = Utc::now();
@@ -246,8 +245,7 @@ fn bench_postgres(c: &mut Criterion) {
         return;
     };
     let dir = tempfile::tempdir().ok();
-    let config =
-        LedgerConfig { spill_path: dir.as_ref().map(|d| d.path().join("pg.jsonl")), ..LedgerConfig::default() };
+    let config = LedgerConfig { spill_dir: dir.as_ref().map(|d| d.path().join("pg")), ..LedgerConfig::default() };
     let Ok(ledger) = Ledger::open(&url, config) else { return };
     let mut g = c.benchmark_group("postgres");
     g.sample_size(10);

@@ -2,7 +2,7 @@
 //! The SIGKILL fault test (`tests/ledger_faults.rs`) runs it as a child process and kills it at random
 //! moments: every printed id must be in the store after the next open.
 //!
-//! Usage: `record_loop <store-url> <spill-path> <id-prefix>`
+//! Usage: `record_loop <store-url> <spill-dir or -> <id-prefix>`
 
 use std::io::Write;
 
@@ -13,11 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (url, spill, prefix) = match args.as_slice() {
         [_, url, spill, prefix] => (url, spill, prefix),
-        _ => return Err("usage: record_loop <store-url> <spill-path> <id-prefix>".into()),
+        _ => return Err("usage: record_loop <store-url> <spill-dir> <id-prefix>".into()),
     };
     let config = LedgerConfig {
         durability: Durability::Sync,
-        spill_path: Some(spill.into()),
+        // "-": the default spill directory (for PostgreSQL: the per-user state directory).
+        spill_dir: (spill != "-").then(|| spill.into()),
         flush_interval: std::time::Duration::from_millis(10),
         ..LedgerConfig::default()
     };

@@ -13,6 +13,7 @@
 //! | [`report`] | usage reports from the ledger |
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
+pub mod args;
 pub mod currency;
 pub mod error;
 pub mod estimate;

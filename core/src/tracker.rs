@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::currency::Rates;
 use crate::error::{Error, Result};
 use crate::estimate::{estimate_usage, EstimateRequest};
-use crate::ledger::{Attribution, Durability, Ledger, LedgerConfig, UsageEvent};
+use crate::ledger::{Attribution, Durability, Ledger, LedgerConfig, LedgerHealth, Notice, UsageEvent};
 use crate::pricing::{Cost, PriceDb, PriceOptions};
 use crate::report::{ReportRow, UsageQuery};
 use crate::stream::StreamAccumulator;
@@ -65,6 +65,9 @@ pub struct TrackerConfig {
     pub litellm_prices_path: Option<PathBuf>,
     /// Azure deployment name → model id.
     pub azure_deployments: BTreeMap<String, String>,
+    /// Where spilled events wait for the store; `None` means the ledger's default (see
+    /// [`crate::ledger`]).
+    pub spill_dir: Option<PathBuf>,
 }
 
 /// What the binding knows about one call before its response arrives.
@@ -220,6 +223,7 @@ impl Tracker {
         let ledger_config = LedgerConfig {
             timezone: if config.timezone.is_empty() { "UTC".into() } else { config.timezone.clone() },
             durability: config.durability,
+            spill_dir: config.spill_dir.clone(),
             ..LedgerConfig::default()
         };
         let ledger = Ledger::open(config.store.as_deref().unwrap_or(Ledger::DEFAULT_URL), ledger_config)?;
@@ -305,6 +309,17 @@ impl Tracker {
     /// Returns when every event recorded so far is durable in the store.
     pub fn flush(&self) -> Result<()> {
         self.inner.ledger.flush()
+    }
+
+    /// The ledger's state, for an operator or a `/health` endpoint (cheap).
+    pub fn health(&self) -> LedgerHealth {
+        self.inner.ledger.health()
+    }
+
+    /// Operator notices (store down, still down, recovered) queued since the last call; with `wait`,
+    /// waits up to that long for one. The bindings route them to their loggers.
+    pub fn take_notices(&self, wait: Option<std::time::Duration>) -> Vec<Notice> {
+        self.inner.ledger.take_notices(wait)
     }
 
     /// Flushes and stops the ledger writer.

@@ -7,54 +7,14 @@ mod ledger_common;
 
 use std::collections::HashSet;
 use std::io::BufRead;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-use ledger_common::{numbered, numbered_total};
-use llmledger_core::ledger::{FullQueuePolicy, Ledger, LedgerConfig, MemoryStore, Store, UsageEvent};
-use llmledger_core::report::{GroupBy, ReportRow, RollupDiff, UsageQuery};
-use llmledger_core::{Error, ErrorCode, Result};
-
-/// A memory store that can be switched off, and held shut with a gate.
-#[derive(Debug)]
-struct FlakyStore {
-    inner: MemoryStore,
-    down: AtomicBool,
-    gate: Mutex<()>,
-    failures: AtomicU64,
-}
-
-impl FlakyStore {
-    fn new() -> Self {
-        Self {
-            inner: MemoryStore::new(chrono_tz::Tz::UTC),
-            down: AtomicBool::new(false),
-            gate: Mutex::new(()),
-            failures: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Store for FlakyStore {
-    fn write_batch(&self, events: &[UsageEvent]) -> Result<usize> {
-        let _open = self.gate.lock().unwrap();
-        if self.down.load(Ordering::SeqCst) {
-            self.failures.fetch_add(1, Ordering::SeqCst);
-            return Err(Error::new(ErrorCode::Store, "store is down"));
-        }
-        self.inner.write_batch(events)
-    }
-    fn query(&self, q: &UsageQuery) -> Result<Vec<ReportRow>> {
-        self.inner.query(q)
-    }
-    fn verify(&self) -> Result<Vec<RollupDiff>> {
-        self.inner.verify()
-    }
-    fn event_ids(&self) -> Result<Vec<String>> {
-        self.inner.event_ids()
-    }
-}
+use ledger_common::{numbered, numbered_total, record_loop_exe, FlakyStore};
+use llmledger_core::ledger::{FullQueuePolicy, Ledger, LedgerConfig, Store};
+use llmledger_core::report::{GroupBy, UsageQuery};
+use llmledger_core::ErrorCode;
 
 fn fast(spill: &std::path::Path) -> LedgerConfig {
     LedgerConfig {
@@ -62,7 +22,7 @@ fn fast(spill: &std::path::Path) -> LedgerConfig {
         max_retries: 2,
         initial_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(20),
-        spill_path: Some(spill.to_path_buf()),
+        spill_dir: Some(spill.to_path_buf()),
         ..LedgerConfig::default()
     }
 }
@@ -88,11 +48,9 @@ fn store_outage_spills_then_replays_exactly_once() {
     }
     let err = ledger.flush().unwrap_err();
     assert_eq!(err.code(), ErrorCode::Store);
-    assert_eq!(err.field(), Some("spill_path"));
-    assert!(
-        std::fs::metadata(&spill).map(|m| m.len()).unwrap_or(0) > 0
-            || dir.path().join("spill.jsonl.replaying").exists()
-    );
+    assert_eq!(err.field(), Some("spill_dir"));
+    assert!(ledger.health().spilled_events > 0);
+    assert!(std::fs::read_dir(&spill).unwrap().count() >= 2, "a journal and its lock file");
     assert!(store.failures.load(Ordering::SeqCst) > 0);
     // Some of the pre-outage events again, as a client retry would send them.
     for i in 0..100 {
@@ -114,21 +72,34 @@ fn store_outage_spills_then_replays_exactly_once() {
 fn spill_left_by_a_dead_process_is_replayed_at_next_open() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("l.db").display());
-    let spill = dir.path().join("l.db.spill.jsonl");
-    // What a process that died with the store down leaves behind: a journal and a half-replayed file.
-    let journal = llmledger_core::ledger::Journal::open(&spill).unwrap();
+    let (spill_dir, name) = llmledger_core::ledger::spill_location(&url, None).unwrap();
+    assert_eq!(spill_dir, dir.path(), "SQLite spills beside its file by default");
+    // What a process that died with the store down leaves behind: a journal and a half-replayed file
+    // (a `.replaying` file and a new active one, overlapping by 100 events).
+    let journal = llmledger_core::ledger::Journal::open(&spill_dir, &name).unwrap();
     let events: Vec<_> = (0..300).map(|i| numbered("left", i)).collect();
     journal.append_batch(&events[..200], true).unwrap();
-    drop(journal);
-    std::fs::rename(&spill, dir.path().join("l.db.spill.jsonl.replaying")).unwrap();
-    let journal = llmledger_core::ledger::Journal::open(&spill).unwrap();
-    journal.append_batch(&events[100..], true).unwrap();
-    drop(journal);
+    let active = journal.path().to_path_buf();
+    std::fs::rename(&active, format!("{}.replaying", active.display())).unwrap();
+    std::fs::write(&active, "").unwrap();
+    drop(journal); // the process is gone: its lock is free
+    let second = llmledger_core::ledger::Journal::open(&spill_dir, &name).unwrap();
+    second.append_batch(&events[100..], true).unwrap();
+    drop(second);
     let ledger = Ledger::open(&url, LedgerConfig::default()).unwrap();
+    assert_eq!(ledger.health().spilled_events, 400, "both orphans adopted, overlap included");
     ledger.flush().unwrap();
     assert_eq!(totals(&ledger), (300, numbered_total(300)));
-    assert!(!spill.exists() || std::fs::metadata(&spill).unwrap().len() == 0);
+    assert_eq!(ledger.health().spilled_events, 0);
     assert_eq!(ledger.verify().unwrap(), vec![]);
+    ledger.close().unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with(&name))
+        .collect();
+    assert!(left.is_empty(), "every journal and lock file is gone: {left:?}");
 }
 
 #[test]
@@ -229,32 +200,13 @@ fn jsonl_disk_full_is_reported_and_kept_for_retry() {
     assert_eq!(reopened.store().event_ids().unwrap().len(), 100);
 }
 
-/// The `record_loop` example next to this test binary. A plain `cargo test` builds examples; when this
-/// test was built alone (`--test ledger_faults`) it builds the example with the same profile.
-fn record_loop_exe() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|p| p.parent()).unwrap();
-    let example = profile_dir.join("examples").join("record_loop");
-    if !example.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "llmledger-core", "--example", "record_loop", "--target-dir"])
-            .arg(profile_dir.parent().unwrap());
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "building the record_loop example failed");
-    }
-    example
-}
-
 #[test]
 fn sync_durability_survives_sigkill_at_random_moments() {
     let exe = record_loop_exe();
     assert!(exe.exists(), "build the example first: {}", exe.display());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("k.db").display());
-    let spill = dir.path().join("k.spill.jsonl");
+    let spill = dir.path().join("k-spill");
     let mut printed: Vec<(String, u64)> = Vec::new(); // (prefix, ids printed)
     let mut rng = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     const KILLS: usize = 24;
@@ -279,7 +231,7 @@ fn sync_durability_survives_sigkill_at_random_moments() {
     }
     let total_printed: u64 = printed.iter().map(|p| p.1).sum();
     assert!(total_printed > 0, "the child never got to record");
-    let ledger = Ledger::open(&url, LedgerConfig { spill_path: Some(spill), ..LedgerConfig::default() }).unwrap();
+    let ledger = Ledger::open(&url, LedgerConfig { spill_dir: Some(spill), ..LedgerConfig::default() }).unwrap();
     ledger.flush().unwrap();
     let ids = ledger.store().event_ids().unwrap();
     let stored: HashSet<&str> = ids.iter().map(String::as_str).collect();

@@ -8,7 +8,7 @@ mod ledger_common;
 
 use std::time::Duration;
 
-use ledger_common::{event, numbered, numbered_total, repeating_batch};
+use ledger_common::{event, numbered, numbered_total, pg_ctl, repeating_batch};
 use llmledger_core::ledger::{Ledger, LedgerConfig};
 use llmledger_core::report::{GroupBy, UsageQuery};
 use llmledger_core::ErrorCode;
@@ -133,30 +133,6 @@ fn postgres_sixteen_threads_exact() {
     assert_eq!(ledger.verify().unwrap(), vec![]);
 }
 
-fn pg_ctl(action: &str) -> bool {
-    let (Ok(ctl), Ok(data)) = (std::env::var("LLMLEDGER_TEST_PG_CTL"), std::env::var("LLMLEDGER_TEST_PG_DATA")) else {
-        return false;
-    };
-    let runas = std::env::var("LLMLEDGER_TEST_PG_RUNAS").unwrap_or_default();
-    let opts = std::env::var("LLMLEDGER_TEST_PG_OPTS").unwrap_or_default();
-    let log = std::env::var("LLMLEDGER_TEST_PG_LOG").unwrap_or_else(|_| "/dev/null".into());
-    let mut args: Vec<String> = vec![ctl, "-D".into(), data, "-w".into()];
-    match action {
-        "stop" => args.extend(["-m".into(), "fast".into(), "stop".into()]),
-        _ => args.extend(["-l".into(), log, "-o".into(), opts, "start".into()]),
-    }
-    let mut cmd = if runas.is_empty() {
-        let mut c = std::process::Command::new(&args[0]);
-        c.args(&args[1..]);
-        c
-    } else {
-        let mut c = std::process::Command::new("runuser");
-        c.args(["-u", &runas, "--"]).args(&args);
-        c
-    };
-    cmd.stdout(std::process::Stdio::null()).status().unwrap().success()
-}
-
 #[test]
 fn postgres_stopped_mid_run_and_restarted_loses_and_doubles_nothing() {
     let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
@@ -167,7 +143,7 @@ fn postgres_stopped_mid_run_and_restarted_loses_and_doubles_nothing() {
     }
     let url = fresh_db(&server, "restart");
     let dir = tempfile::tempdir().unwrap();
-    let config = LedgerConfig { spill_path: Some(dir.path().join("pg.spill.jsonl")), ..fast() };
+    let config = LedgerConfig { spill_dir: Some(dir.path().to_path_buf()), ..fast() };
     let ledger = Ledger::open(&url, config).unwrap();
     for i in 0..3_000 {
         ledger.record(numbered("before", i)).unwrap();

@@ -206,8 +206,8 @@ fn bad_configuration_fails_at_construction() {
     assert_eq!(code(&format!("sqlite://{}/sub/l.db", file.display()), cfg("UTC")), config("store"));
     assert_eq!(code(&format!("jsonl://{}/sub", file.display()), cfg("UTC")), config("store"));
     assert_eq!(code("sqlite:", cfg("UTC")), config("store"));
-    let spill = LedgerConfig { spill_path: Some(file.join("spill.jsonl")), ..cfg("UTC") };
-    assert_eq!(code("memory://", spill), config("spill_path"));
+    let spill = LedgerConfig { spill_dir: Some(file.join("spill")), ..cfg("UTC") };
+    assert_eq!(code("memory://", spill), config("spill_dir"));
     assert_eq!(code("memory://", LedgerConfig { batch_size: 0, ..cfg("UTC") }), config("batch_size"));
     let store: Arc<dyn Store> = Arc::new(llmledger_core::ledger::MemoryStore::new(chrono_tz::Tz::UTC));
     assert!(Ledger::with_store(store, cfg("UTC")).is_ok());

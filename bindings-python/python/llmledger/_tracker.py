@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import threading
@@ -56,7 +57,13 @@ class Tracker:
     ``_token_usage.cost``; ``timezone`` (IANA) for day/month groups; ``unknown_model``: ``"flag"`` records
     the call unpriced and flagged, ``"error"`` also logs an error; ``prices``: a price file in llmledger's
     format extending the embedded data; ``durability``: ``"batch"`` (buffered, flushed in the background
-    and at exit) or ``"sync"`` (written before the call returns).
+    and at exit) or ``"sync"`` (written before the call returns); ``spill_dir``: where events wait while the
+    store is down (default: beside a SQLite file, else ``$LLMLEDGER_SPILL_DIR`` or the per-user state
+    directory ``~/.local/state/llmledger``; in a container, mount a volume there).
+
+    Store trouble is logged on the ``llmledger`` logger: one WARNING when the store starts failing (or
+    cannot be reached at start), at most one reminder a minute while it stays down, one INFO once it is
+    back and the spilled events are replayed. :meth:`health` shows the same state on demand.
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class Tracker:
         *,
         litellm_prices: Optional[PathLike] = None,
         azure_deployments: Optional[Mapping[str, str]] = None,
+        spill_dir: Optional[PathLike] = None,
     ) -> None:
         self._config: Dict[str, Any] = dict(
             store=None if store is None else str(store),
@@ -82,11 +90,13 @@ class Tracker:
             prices_path=None if prices is None else os.fspath(prices),
             litellm_prices_path=None if litellm_prices is None else os.fspath(litellm_prices),
             azure_deployments=dict(azure_deployments or {}),
+            spill_dir=None if spill_dir is None else os.fspath(spill_dir),
         )
         self._native = _native.Tracker(**self._config)
         self._closed = False
         self._lock = threading.Lock()
         _live.add(self)
+        self._start_notice_logger()
 
     # -- wrapping and attribution ------------------------------------------------------------------------------
 
@@ -184,6 +194,26 @@ class Tracker:
     def currency(self) -> str:
         return self._native.currency
 
+    # -- operations --------------------------------------------------------------------------------------------
+
+    def health(self) -> Dict[str, Any]:
+        """The ledger's state, cheap enough for a ``/health`` endpoint: ``store`` (URL, password redacted),
+        ``store_state`` (``unknown``/``up``/``down``), ``queued_events``, ``spilled_events``,
+        ``oldest_spilled_at`` / ``oldest_spilled_age_secs``, ``last_error`` / ``last_error_at``,
+        ``down_since``, ``recorded_events``, ``written_events`` and ``spill_dir``."""
+        return json.loads(self._native.health_json())
+
+    def _start_notice_logger(self) -> None:
+        # Core decides when the operator hears something; this thread only hands notices to `logging`.
+        # It waits in Rust with the GIL released and holds the native tracker, not `self`.
+        native, me = self._native, weakref.ref(self)
+
+        def stopped() -> bool:
+            tracker = me()
+            return tracker is None or tracker._closed or tracker._native is not native
+
+        threading.Thread(target=_log_notices, args=(native, stopped), name="llmledger-notices", daemon=True).start()
+
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -198,7 +228,10 @@ class Tracker:
                 return
             self._closed = True
         _live.discard(self)
-        self._native.close()
+        try:
+            self._native.close()
+        finally:
+            _emit_notices(json.loads(self._native.take_notices_json()))
 
     def __enter__(self) -> "Tracker":
         return self
@@ -207,7 +240,7 @@ class Tracker:
         self.close()
 
     def __repr__(self) -> str:
-        store = self._config["store"] or "sqlite://./llmledger.db"
+        store = _native.redact_credentials(self._config["store"] or "sqlite://./llmledger.db")
         return f"<llmledger.Tracker store={store!r} currency={self._config['currency']!r}>"
 
     def _after_fork_in_child(self) -> None:
@@ -215,6 +248,7 @@ class Tracker:
         # native tracker is kept (not dropped), as its locks may be held by a thread that no longer exists.
         _orphans.append(self._native)
         self._native = _native.Tracker(**self._config)
+        self._start_notice_logger()
 
 
 class _NativeRef:
@@ -241,6 +275,20 @@ class _NativeRef:
             log.log(level, "llmledger: %s call to %r recorded unpriced: %s", usage.provider, usage.model,
                     usage.pricing_error)
         return usage
+
+
+def _emit_notices(notices: List[Dict[str, Any]]) -> None:
+    for notice in notices:
+        level = logging.WARNING if notice["level"] == "warning" else logging.INFO
+        log.log(level, "%s", notice["message"], extra={"llmledger_notice": notice})
+
+
+def _log_notices(native: Any, stopped: Any) -> None:
+    while not stopped():
+        try:
+            _emit_notices(json.loads(native.take_notices_json(1.0)))
+        except Exception:  # the interpreter is shutting down, or logging itself failed
+            return
 
 
 _GROUP_ALIASES = {"user_id": "user", "workspace_id": "workspace", "session_id": "session"}

@@ -20,8 +20,15 @@
 //! - [`Durability::Sync`]: `record` appends the event to the spill file used as a write-ahead log and
 //!   fsyncs it (group commit) before returning; the writer moves the log into the store. A SIGKILL at any
 //!   moment loses no event whose `record` returned.
+//!
+//! The spill directory (`LedgerConfig::spill_dir`, else `$LLMLEDGER_SPILL_DIR`, else a default) must
+//! outlive the process for spilled events to survive a restart: SQLite and JSONL stores keep it beside
+//! their file, PostgreSQL and custom stores in the per-user state directory ([`default_state_dir`]),
+//! never the temp directory, which many hosts empty at boot. Several processes may share it (see
+//! [`spill`]). [`Ledger::health`] and [`Ledger::take_notices`] show an operator what is going on.
 
 pub mod event;
+pub mod health;
 pub mod jsonl;
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -43,11 +50,13 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 pub use event::{Attribution, Status, UsageEvent};
+pub use health::{LedgerHealth, Notice, NoticeKind, NoticeLevel, StoreState};
 pub use memory::MemoryStore;
-pub use spill::Journal;
+pub use spill::{Journal, SpillSummary};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::report::{parse_tz, ReportRow, RollupDiff, UsageQuery};
+use health::redact_credentials;
 
 /// Where events are kept. Implement it to add a store (MySQL, ClickHouse, …); the writer calls it
 /// from one thread at a time, queries may come from any thread.
@@ -66,6 +75,18 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Every stored event id (for verification tools and tests; not for hot paths).
     fn event_ids(&self) -> Result<Vec<String>>;
+
+    /// Checks that the store can be reached (the ledger calls it at start and while the store is
+    /// down and nothing waits to be written). Stores that cannot fail this way keep the default.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The name of this store's journals in a spill directory: stores that share a directory need
+    /// different names, and a store must keep its name across restarts to get its spill replayed.
+    fn spill_name(&self) -> String {
+        "custom".into()
+    }
 }
 
 /// When `record` may return, see the module docs.
@@ -120,9 +141,12 @@ pub struct LedgerConfig {
     /// Randomize each delay uniformly in `[d/2, d]` so many instances do not retry in step (true).
     pub jitter: bool,
     pub durability: Durability,
-    /// The spill / write-ahead file. Default: `<db path>.spill.jsonl` for SQLite and JSONL stores, a
-    /// file in the temp dir named after the URL for PostgreSQL and memory stores.
-    pub spill_path: Option<PathBuf>,
+    /// Where the spill / write-ahead journals live (see the module docs). Default: `$LLMLEDGER_SPILL_DIR`,
+    /// else beside the SQLite file or JSONL directory, else [`default_state_dir`]; the temp dir only
+    /// for `memory://`.
+    pub spill_dir: Option<PathBuf>,
+    /// Least time between two "still failing" warnings while the store is down (60 s).
+    pub reminder_interval: Duration,
     pub full_queue: FullQueuePolicy,
     /// IANA time zone of the daily/monthly rollups ("UTC").
     pub timezone: String,
@@ -142,7 +166,8 @@ impl Default for LedgerConfig {
             backoff_multiplier: 2,
             jitter: true,
             durability: Durability::Batch,
-            spill_path: None,
+            spill_dir: None,
+            reminder_interval: Duration::from_secs(60),
             full_queue: FullQueuePolicy::Spill,
             timezone: "UTC".into(),
             jsonl_rotate_bytes: 64 << 20,
@@ -201,6 +226,9 @@ struct Shared {
     recorded: AtomicU64,
     inserted: AtomicU64,
     spilled: AtomicU64,
+    /// Events the writer holds in memory (open batch, events it could neither store nor spill).
+    in_writer: AtomicU64,
+    monitor: health::Monitor,
 }
 
 /// The recording handle. `record` enqueues (or, in `sync` mode, journals) and returns; a background
@@ -223,7 +251,6 @@ fn path_of(url: &str, scheme: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(rest))
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 /// A stable short name for a URL (FNV-1a), without the password, for default spill file names.
 fn url_fingerprint(url: &str) -> String {
     let cleaned: String = match (url.find("://"), url.rfind('@')) {
@@ -242,10 +269,135 @@ fn url_fingerprint(url: &str) -> String {
     format!("{h:016x}")
 }
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
+/// The per-user directory for state that must survive a reboot: `$XDG_STATE_HOME/llmledger`, else
+/// `~/.local/state/llmledger` (Linux and other Unix), `~/Library/Application Support/llmledger`
+/// (macOS), `%LOCALAPPDATA%\\llmledger` (Windows); `./.llmledger` when no home is known.
+pub fn default_state_dir() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let base = if cfg!(windows) {
+        env("LOCALAPPDATA")
+    } else if cfg!(target_os = "macos") {
+        env("HOME").map(|h| h.join("Library").join("Application Support"))
+    } else {
+        env("XDG_STATE_HOME")
+            .filter(|p| p.is_absolute())
+            .or_else(|| env("HOME").map(|h| h.join(".local").join("state")))
+    };
+    base.map_or_else(|| PathBuf::from(".llmledger"), |b| b.join("llmledger"))
+}
+
+/// Where the ledger of store `url` keeps its journals: the spill directory and the store's name in it
+/// (see [`spill`]). `spill_dir` as in [`LedgerConfig::spill_dir`].
+pub fn spill_location(url: &str, spill_dir: Option<&Path>) -> Result<(PathBuf, String)> {
+    let place = SpillPlace::for_url(url, spill_dir)?;
+    Ok((place.dir, place.name))
+}
+
+/// Where a store's journals go: a directory, and the store's name in it.
+#[derive(Debug, Clone)]
+struct SpillPlace {
+    dir: PathBuf,
+    name: String,
+}
+
+impl SpillPlace {
+    /// The place for store `url` (whose store reports `store_name`), honouring an explicit directory.
+    fn for_url(url: &str, explicit: Option<&Path>) -> Result<Self> {
+        let explicit = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("LLMLEDGER_SPILL_DIR").filter(|v| !v.is_empty()).map(PathBuf::from));
+        let scheme = url.split(':').next().unwrap_or("");
+        let (beside, name) = match scheme {
+            "sqlite" | "jsonl" => {
+                let path = path_of(url, scheme)?;
+                let parent = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| scheme.into());
+                let absolute = parent.canonicalize().unwrap_or_else(|_| parent.clone()).join(&file);
+                let fp = url_fingerprint(&absolute.to_string_lossy());
+                (Some(parent), format!("{file}-{}", &fp[..8]))
+            }
+            "postgres" | "postgresql" => (None, format!("postgres-{}", url_fingerprint(url))),
+            "memory" => {
+                static N: AtomicU64 = AtomicU64::new(0);
+                let n = N.fetch_add(1, Ordering::Relaxed);
+                // A memory store dies with its process; its spill has nowhere to go after that.
+                (Some(std::env::temp_dir()), format!("memory-{}-{n}", std::process::id()))
+            }
+            _ => (None, "custom".into()),
+        };
+        let dir = explicit.or(beside).unwrap_or_else(default_state_dir);
+        Ok(Self { dir, name })
+    }
+}
+
+/// Opens the store a URL names.
+fn open_store(url: &str, config: &LedgerConfig, tz: Tz) -> Result<Arc<dyn Store>> {
+    let scheme = url.split(':').next().unwrap_or("");
+    Ok(match scheme {
+        "memory" => Arc::new(MemoryStore::new(tz)),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Arc::new(sqlite::SqliteStore::open(&path_of(url, scheme)?, tz)?),
+        "jsonl" => Arc::new(jsonl::JsonlStore::open(&path_of(url, scheme)?, config.jsonl_rotate_bytes)?),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Arc::new(postgres::PgStore::connect(url, tz)?),
+        #[cfg(not(feature = "postgres"))]
+        "postgres" | "postgresql" => {
+            return Err(Error::config(
+                "store",
+                redact_credentials(url),
+                "this build has no PostgreSQL support (feature `postgres`)",
+            ))
+        }
+        #[cfg(not(feature = "sqlite"))]
+        "sqlite" => return Err(Error::config("store", url, "this build has no SQLite support (feature `sqlite`)")),
+        _ => {
+            return Err(Error::config(
+                "store",
+                redact_credentials(url),
+                "unknown store URL scheme (expected sqlite, postgres, jsonl or memory)",
+            ))
+        }
+    })
+}
+
+/// What `llmledger ledger status` shows for a store and its spill directory, read without starting
+/// a writer or taking over any journal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LedgerStatus {
+    /// The URL, password redacted.
+    pub store: String,
+    pub store_reachable: bool,
+    pub store_error: Option<String>,
+    pub spill: SpillSummary,
+    pub oldest_spilled_age_secs: Option<u64>,
+}
+
+/// Checks a store and summarizes its spill directory (see [`LedgerStatus`]). A SQLite file that does
+/// not exist is reported unreachable rather than created.
+pub fn status(url: &str, spill_dir: Option<&Path>) -> Result<LedgerStatus> {
+    let place = SpillPlace::for_url(url, spill_dir)?;
+    let scheme = url.split(':').next().unwrap_or("");
+    let opened = if scheme == "sqlite" && !path_of(url, scheme)?.exists() {
+        Err(Error::config("store", url, "no ledger file at this path"))
+    } else {
+        open_store(url, &LedgerConfig::default(), Tz::UTC)
+    };
+    let checked = opened.and_then(|store| store.check());
+    let spill = spill::summarize(&place.dir, &place.name)?;
+    Ok(LedgerStatus {
+        store: redact_credentials(url),
+        store_reachable: checked.is_ok(),
+        store_error: checked.err().map(|e| redact_credentials(&e.to_string())),
+        oldest_spilled_age_secs: spill.oldest.map(age_secs),
+        spill,
+    })
+}
+
+fn age_secs(at: chrono::DateTime<chrono::Utc>) -> u64 {
+    u64::try_from((chrono::Utc::now() - at).num_seconds()).unwrap_or(0)
 }
 
 impl Ledger {
@@ -253,65 +405,26 @@ impl Ledger {
     pub const DEFAULT_URL: &'static str = "sqlite://./llmledger.db";
 
     /// Opens the store named by `url` (see the module docs) and starts the writer. An unknown scheme,
-    /// an unwritable path or a bad setting is an [`ErrorCode::Config`] error naming the field.
+    /// an unwritable path or a bad setting is an [`ErrorCode::Config`] error naming the field. A
+    /// PostgreSQL server that is down is not an error: the writer reports it (see [`Ledger::take_notices`]).
     pub fn open(url: &str, config: LedgerConfig) -> Result<Self> {
         let tz = config.validate()?;
-        let scheme = url.split(':').next().unwrap_or("");
-        let (store, default_spill): (Arc<dyn Store>, PathBuf) = match scheme {
-            "memory" => {
-                static N: AtomicU64 = AtomicU64::new(0);
-                let n = N.fetch_add(1, Ordering::Relaxed);
-                let spill =
-                    std::env::temp_dir().join(format!("llmledger-spill-memory-{}-{n}.jsonl", std::process::id()));
-                (Arc::new(MemoryStore::new(tz)), spill)
-            }
-            #[cfg(feature = "sqlite")]
-            "sqlite" => {
-                let path = path_of(url, scheme)?;
-                (Arc::new(sqlite::SqliteStore::open(&path, tz)?), sibling(&path, ".spill.jsonl"))
-            }
-            "jsonl" => {
-                let path = path_of(url, scheme)?;
-                (Arc::new(jsonl::JsonlStore::open(&path, config.jsonl_rotate_bytes)?), sibling(&path, ".spill.jsonl"))
-            }
-            #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" => {
-                let spill = std::env::temp_dir().join(format!("llmledger-spill-pg-{}.jsonl", url_fingerprint(url)));
-                (Arc::new(postgres::PgStore::connect(url, tz)?), spill)
-            }
-            #[cfg(not(feature = "postgres"))]
-            "postgres" | "postgresql" => {
-                return Err(Error::config("store", url, "this build has no PostgreSQL support (feature `postgres`)"))
-            }
-            #[cfg(not(feature = "sqlite"))]
-            "sqlite" => return Err(Error::config("store", url, "this build has no SQLite support (feature `sqlite`)")),
-            _ => {
-                return Err(Error::config(
-                    "store",
-                    url,
-                    "unknown store URL scheme (expected sqlite, postgres, jsonl or memory)",
-                ))
-            }
-        };
-        let config = LedgerConfig { spill_path: Some(config.spill_path.clone().unwrap_or(default_spill)), ..config };
-        Self::start(store, config)
+        let place = SpillPlace::for_url(url, config.spill_dir.as_deref())?;
+        let store = open_store(url, &config, tz)?;
+        Self::start(store, redact_credentials(url), place, config)
     }
 
-    /// Runs a ledger over a caller-provided store. Without `spill_path` the spill file goes to the
-    /// temp dir, named after the process and a counter.
+    /// Runs a ledger over a caller-provided store; its journals are named by [`Store::spill_name`].
     pub fn with_store(store: Arc<dyn Store>, config: LedgerConfig) -> Result<Self> {
         config.validate()?;
-        let spill = config.spill_path.clone().unwrap_or_else(|| {
-            static N: AtomicU64 = AtomicU64::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            std::env::temp_dir().join(format!("llmledger-spill-custom-{}-{n}.jsonl", std::process::id()))
-        });
-        Self::start(store, LedgerConfig { spill_path: Some(spill), ..config })
+        let mut place = SpillPlace::for_url("custom:", config.spill_dir.as_deref())?;
+        place.name = store.spill_name();
+        Self::start(store, "custom".into(), place, config)
     }
 
-    fn start(store: Arc<dyn Store>, config: LedgerConfig) -> Result<Self> {
-        let spill_path = config.spill_path.clone().unwrap_or_default();
-        let journal = Journal::open(&spill_path)?;
+    fn start(store: Arc<dyn Store>, label: String, place: SpillPlace, config: LedgerConfig) -> Result<Self> {
+        let journal = Journal::open(&place.dir, &place.name)?;
+        let monitor = health::Monitor::new(label, place.dir.display().to_string(), config.reminder_interval);
         let (tx, rx) = tokio::sync::mpsc::channel(config.queue_capacity);
         let shared = Arc::new(Shared {
             store,
@@ -321,6 +434,8 @@ impl Ledger {
             recorded: AtomicU64::new(0),
             inserted: AtomicU64::new(0),
             spilled: AtomicU64::new(0),
+            in_writer: AtomicU64::new(0),
+            monitor,
         });
         let thread = writer::spawn(Arc::clone(&shared), rx)?;
         Ok(Self { shared, tx, thread: Mutex::new(Some(thread)) })
@@ -443,6 +558,41 @@ impl Ledger {
             inserted: self.shared.inserted.load(Ordering::Relaxed),
             spilled: self.shared.spilled.load(Ordering::Relaxed),
         }
+    }
+
+    /// The spill directory this ledger's journal is in.
+    pub fn spill_dir(&self) -> &Path {
+        self.shared.journal.dir()
+    }
+
+    /// A snapshot for an operator or a `/health` endpoint: a few atomic loads and two short locks.
+    pub fn health(&self) -> LedgerHealth {
+        let shared = &self.shared;
+        let spill = shared.journal.tally();
+        // Sender capacity: the events waiting in the channel, without touching the writer.
+        let in_channel = self.tx.max_capacity().saturating_sub(self.tx.capacity()) as u64;
+        let mut h = LedgerHealth {
+            store: shared.monitor.store().to_string(),
+            store_state: StoreState::Unknown,
+            queued_events: in_channel + shared.in_writer.load(Ordering::Relaxed),
+            spilled_events: spill.events,
+            oldest_spilled_at: spill.oldest,
+            oldest_spilled_age_secs: spill.oldest.map(age_secs),
+            last_error: None,
+            last_error_at: None,
+            down_since: None,
+            recorded_events: shared.recorded.load(Ordering::Relaxed),
+            written_events: shared.inserted.load(Ordering::Relaxed),
+            spill_dir: shared.monitor.spill_dir().to_string(),
+        };
+        shared.monitor.fill(&mut h);
+        h
+    }
+
+    /// Takes the operator notices queued since the last call (see [`health`]); with `wait`, first
+    /// waits up to that long for one to arrive. Bindings drain this into their logger.
+    pub fn take_notices(&self, wait: Option<Duration>) -> Vec<Notice> {
+        self.shared.monitor.take(wait)
     }
 }
 

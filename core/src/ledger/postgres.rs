@@ -117,10 +117,10 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Parses `url` (a bad URL is an [`ErrorCode::Config`] error) and tries to connect and migrate;
-    /// a server that is down now is retried on every later call.
+    /// Parses `url` (a bad URL is an [`ErrorCode::Config`] error); connecting and migrating happen on
+    /// the first call, and a server that is down is retried on every later call.
     pub fn connect(url: &str, tz: Tz) -> Result<Self> {
-        let redacted = redact(url);
+        let redacted = super::health::redact_credentials(url);
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|e| Error::config("store", &redacted, &format!("not a PostgreSQL URL: {e}")))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -129,9 +129,9 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| Error::new(ErrorCode::Store, format!("cannot start the PostgreSQL runtime: {e}")))?;
-        let store = Self { rt, config, default_tz: tz, conn: Mutex::new(None) };
-        let _ = store.with_conn(|c| async move { (c, Ok(())) });
-        Ok(store)
+        // No connection here: opening a ledger must not block on an unreachable server. The ledger's
+        // writer calls `check` in the background and reports a failure at once.
+        Ok(Self { rt, config, default_tz: tz, conn: Mutex::new(None) })
     }
 
     /// The time zone the rollups are keyed in (connects if needed).
@@ -229,19 +229,6 @@ impl PgStore {
 }
 
 /// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
 /// Blocks on `fut` with the store's runtime, from any thread: inside another tokio runtime (where
 /// `block_on` would panic) it hops to a scoped thread.
 fn block_on<F: std::future::Future + Send>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output
@@ -412,6 +399,13 @@ async fn read_events(conn: &Conn, q: Option<&UsageQuery>) -> Result<Vec<UsageEve
 }
 
 impl Store for PgStore {
+    fn check(&self) -> Result<()> {
+        self.with_conn(|c| async move {
+            let r = c.client.simple_query("SELECT 1").await.map(|_| ()).map_err(pg_err);
+            (c, r)
+        })
+    }
+
     fn write_batch(&self, events: &[UsageEvent]) -> Result<usize> {
         if events.is_empty() {
             return Ok(0);
@@ -476,8 +470,6 @@ mod tests {
 
     #[test]
     fn redacts_passwords_and_rejects_bad_urls() {
-        assert_eq!(redact("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         let err = PgStore::connect("postgres://h:notaport/db", Tz::UTC).map(|_| ()).map_err(|e| e.code());
         assert_eq!(err, Err(ErrorCode::Config));
     }

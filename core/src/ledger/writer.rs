@@ -1,7 +1,8 @@
 //! The background writer: one thread running a current-thread tokio runtime that drains the queue,
 //! batches by size and time, writes through the store (on tokio's blocking pool, so stores may block),
 //! retries with exponential backoff and jitter, spills batches the store keeps refusing to the journal,
-//! and replays the journal when the store is back (and at start, for what a previous run left).
+//! and replays the journal when the store is back (and at start, for what a previous run left). It
+//! tells the health monitor what happens to the store; the monitor decides what the operator hears.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::Receiver;
 use tokio::time::Instant;
 
+use super::health::Counts;
 use super::{Durability, Msg, Shared};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ledger::event::UsageEvent;
@@ -18,6 +20,9 @@ use crate::ledger::event::UsageEvent;
 /// How long the writer sleeps between looks at the queue while a batch is open (at most the flush
 /// interval): a wake-up per quantum instead of one per recorded event.
 const COLLECT_QUANTUM: Duration = Duration::from_millis(5);
+
+/// How often the writer looks for journals of dead processes to adopt (a directory listing).
+const ADOPT_INTERVAL: Duration = Duration::from_secs(30);
 
 pub(super) fn spawn(shared: Arc<Shared>, rx: Receiver<Msg>) -> Result<std::thread::JoinHandle<()>> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -69,6 +74,7 @@ struct Writer {
     degraded: bool,
     next_drain: Instant,
     drain_failures: u32,
+    next_adopt: Instant,
     rng: u64,
 }
 
@@ -88,13 +94,16 @@ impl Writer {
             degraded: false,
             next_drain: Instant::now(),
             drain_failures: 0,
+            next_adopt: Instant::now() + ADOPT_INTERVAL,
             rng: seed,
         }
     }
 
     async fn run(mut self, mut rx: Receiver<Msg>) {
-        // Whatever a previous run left in the journal goes in first.
-        if self.shared.journal.is_dirty() {
+        // Check the store now, so an unreachable one is reported at start rather than at the first
+        // failed write; then whatever a previous run left in the spill goes in first.
+        self.check_store(true).await;
+        if self.shared.journal.is_dirty() && !self.store_down() {
             let _ = self.drain_journal().await;
         }
         loop {
@@ -141,6 +150,7 @@ impl Writer {
                         self.batch_started = Instant::now();
                     }
                     self.batch.push(*e);
+                    self.note_in_memory();
                     if self.batch.len() >= self.shared.config.batch_size {
                         let _ = self.write_out().await;
                     }
@@ -155,6 +165,7 @@ impl Writer {
                         self.shared.journal.remove_if_empty();
                     }
                     let _ = reply.send(r);
+                    self.shared.monitor.wake();
                     return;
                 }
             }
@@ -168,11 +179,52 @@ impl Writer {
     fn deadline(&self) -> Option<Instant> {
         let batch = (!self.batch.is_empty()).then(|| self.batch_started + self.shared.config.flush_interval);
         // In sync mode the journal is the queue, filled without messages: poll it every interval.
-        let poll = self.shared.config.durability == Durability::Sync;
+        // A store that is down with nothing waiting is re-checked on the same schedule.
+        let poll = self.shared.config.durability == Durability::Sync || self.store_down();
         let drain = (poll || self.shared.journal.is_dirty() || !self.held.is_empty()).then_some(self.next_drain);
-        match (batch, drain) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let wake = [batch, drain, Some(self.next_adopt)];
+        wake.into_iter().flatten().min()
+    }
+
+    fn store_down(&self) -> bool {
+        self.shared.monitor.state() == super::StoreState::Down
+    }
+
+    fn counts(&self) -> Counts {
+        Counts { spilled: self.shared.journal.tally().events, queued: self.shared.in_writer.load(Ordering::Relaxed) }
+    }
+
+    /// Publishes how many events the writer holds in memory (for `health`).
+    fn note_in_memory(&self) {
+        self.shared.in_writer.store((self.batch.len() + self.held.len()) as u64, Ordering::Relaxed);
+    }
+
+    /// Tells the monitor the store took a write; it is "back" only once nothing waits in the spill.
+    fn note_store_ok(&self) {
+        let spill_empty = !self.shared.journal.is_dirty() && self.held.is_empty();
+        self.shared.monitor.store_ok(spill_empty, self.counts());
+    }
+
+    fn note_store_failed(&self, err: &Error, at_start: bool) {
+        self.shared.monitor.store_failed(err, at_start, self.counts());
+    }
+
+    /// Asks the store whether it can be reached (at start, and while it is down with nothing to write).
+    async fn check_store(&mut self, at_start: bool) {
+        let store = Arc::clone(&self.shared.store);
+        let r = tokio::task::spawn_blocking(move || store.check())
+            .await
+            .unwrap_or_else(|e| Err(Error::new(ErrorCode::Store, format!("the store panicked: {e}"))));
+        match r {
+            Ok(()) => {
+                self.drain_failures = 0;
+                self.note_store_ok();
+            }
+            Err(e) => {
+                self.note_store_failed(&e, at_start);
+                self.next_drain = Instant::now() + backoff(&self.shared.config, self.drain_failures, &mut self.rng);
+                self.drain_failures = self.drain_failures.saturating_add(1);
+            }
         }
     }
 
@@ -181,10 +233,19 @@ impl Writer {
         if !self.batch.is_empty() && self.batch_started + self.shared.config.flush_interval <= now {
             let _ = self.write_out().await;
         }
+        if self.next_adopt <= now {
+            self.next_adopt = now + ADOPT_INTERVAL;
+            // A process that died while sharing our spill directory left journals: take them over.
+            if let Err(e) = self.shared.journal.adopt_orphans() {
+                self.shared.monitor.error(&e);
+            }
+        }
         if self.next_drain <= now {
             if self.shared.journal.is_dirty() || !self.held.is_empty() {
                 let _ = self.retry_held().await;
                 let _ = self.drain_journal().await;
+            } else if self.store_down() {
+                self.check_store(false).await;
             } else {
                 self.next_drain = now + self.shared.config.flush_interval;
             }
@@ -208,7 +269,7 @@ impl Writer {
         match first_err {
             None => Ok(()),
             Some(e) => {
-                let path = self.shared.journal.path().display().to_string();
+                let dir = self.shared.journal.dir().display().to_string();
                 let held = if self.held.is_empty() {
                     String::new()
                 } else {
@@ -217,11 +278,11 @@ impl Writer {
                 Err(Error::new(
                     ErrorCode::Store,
                     format!(
-                        "the store did not take every event; the rest are in the spill file {path} and will be replayed{held}: {e}"
+                        "the store did not take every event; the rest are in the spill directory {dir} and will be replayed{held}: {e}"
                     ),
                 )
-                .with_field("spill_path")
-                .with_value(path))
+                .with_field("spill_dir")
+                .with_value(dir))
             }
         }
     }
@@ -259,9 +320,14 @@ impl Writer {
                         self.drain_failures = 0;
                         self.next_drain = Instant::now();
                     }
+                    self.note_in_memory();
+                    self.note_store_ok();
                     return Ok(());
                 }
-                Err(e) => last = Some(e),
+                Err(e) => {
+                    self.shared.monitor.error(&e);
+                    last = Some(e);
+                }
             }
             if attempt + 1 < attempts {
                 tokio::time::sleep(backoff(&self.shared.config, attempt, &mut self.rng)).await;
@@ -270,6 +336,7 @@ impl Writer {
         let err = last.unwrap_or_else(|| Error::new(ErrorCode::Store, "store write failed"));
         self.spill(batch);
         self.degraded = true;
+        self.note_store_failed(&err, false);
         Err(err)
     }
 
@@ -281,8 +348,12 @@ impl Writer {
             Ok(()) => {
                 self.shared.spilled.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
-            Err(_) => self.held.extend(batch),
+            Err(e) => {
+                self.shared.monitor.error(&e);
+                self.held.extend(batch);
+            }
         }
+        self.note_in_memory();
         self.schedule_drain_after_failure();
     }
 
@@ -302,6 +373,7 @@ impl Writer {
         match r {
             Ok(n) => {
                 self.shared.inserted.fetch_add(n as u64, Ordering::Relaxed);
+                self.note_in_memory();
                 Ok(())
             }
             Err(e) => {
@@ -314,7 +386,15 @@ impl Writer {
     /// Replays the journal into the store; on failure schedules the next try with backoff.
     async fn drain_journal(&mut self) -> Result<()> {
         let shared = Arc::clone(&self.shared);
+        // While the store is down, another process sharing the spill directory may die with events in
+        // its journal: look for such orphans on every try, so they go in with ours when the store is back.
+        let adopt = self.store_down();
         let joined = tokio::task::spawn_blocking(move || {
+            if adopt {
+                if let Err(e) = shared.journal.adopt_orphans() {
+                    shared.monitor.error(&e);
+                }
+            }
             let mut inserted = 0u64;
             let r = shared.journal.replay(shared.config.batch_size, |chunk| {
                 inserted += shared.store.write_batch(chunk)? as u64;
@@ -327,10 +407,12 @@ impl Writer {
         let r = joined.unwrap_or_else(|e| Err(Error::new(ErrorCode::Store, format!("the store panicked: {e}"))));
         let interval = self.shared.config.flush_interval;
         match r {
-            Ok(_) => {
+            Ok(n) => {
                 self.drain_failures = 0;
                 self.degraded = false;
                 self.next_drain = Instant::now() + interval;
+                self.shared.monitor.replayed(n);
+                self.note_store_ok();
                 Ok(())
             }
             Err(e) => {
@@ -339,6 +421,7 @@ impl Writer {
                 if self.shared.config.durability == Durability::Batch {
                     self.degraded = true;
                 }
+                self.note_store_failed(&e, false);
                 Err(e)
             }
         }

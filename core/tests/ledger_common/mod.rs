@@ -1,9 +1,13 @@
 //! Helpers shared by the ledger integration tests: deterministic events with exact decimal costs.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
 use chrono::{DateTime, NaiveDate, Utc};
-use llmledger_core::ledger::{Attribution, UsageEvent};
-use llmledger_core::{Api, Breakdown, Cost, Provider, Usage};
+use llmledger_core::ledger::{Attribution, MemoryStore, Store, UsageEvent};
+use llmledger_core::report::{ReportRow, RollupDiff, UsageQuery};
+use llmledger_core::{Api, Breakdown, Cost, Error, ErrorCode, Provider, Result, Usage};
 use rust_decimal::Decimal;
 
 pub fn utc(s: &str) -> DateTime<Utc> {
@@ -74,4 +78,97 @@ pub fn repeating_batch() -> (Vec<UsageEvent>, usize, Decimal) {
     }
     let total = numbered_total(118) - Decimal::new(101, 10) + Decimal::from(5);
     (batch, 116, total)
+}
+
+/// A memory store that can be switched off, and held shut with a gate.
+#[derive(Debug)]
+pub struct FlakyStore {
+    pub inner: MemoryStore,
+    pub down: AtomicBool,
+    pub gate: Mutex<()>,
+    pub failures: AtomicU64,
+}
+
+impl FlakyStore {
+    pub fn new() -> Self {
+        Self {
+            inner: MemoryStore::new(chrono_tz::Tz::UTC),
+            down: AtomicBool::new(false),
+            gate: Mutex::new(()),
+            failures: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Store for FlakyStore {
+    fn write_batch(&self, events: &[UsageEvent]) -> Result<usize> {
+        let _open = self.gate.lock().unwrap();
+        if self.down.load(Ordering::SeqCst) {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            return Err(Error::new(ErrorCode::Store, "store is down"));
+        }
+        self.inner.write_batch(events)
+    }
+    fn query(&self, q: &UsageQuery) -> Result<Vec<ReportRow>> {
+        self.inner.query(q)
+    }
+    fn verify(&self) -> Result<Vec<RollupDiff>> {
+        self.inner.verify()
+    }
+    fn event_ids(&self) -> Result<Vec<String>> {
+        self.inner.event_ids()
+    }
+    fn check(&self) -> Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorCode::Store, "store is down"));
+        }
+        Ok(())
+    }
+}
+
+/// The `record_loop` example next to this test binary. A plain `cargo test` builds examples; when this
+/// test was built alone (`--test ledger_faults`) it builds the example with the same profile.
+pub fn record_loop_exe() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|p| p.parent()).unwrap();
+    let example = profile_dir.join("examples").join("record_loop");
+    if !example.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "llmledger-core", "--example", "record_loop", "--target-dir"])
+            .arg(profile_dir.parent().unwrap());
+        if cfg!(feature = "postgres") {
+            cmd.args(["--features", "postgres"]);
+        }
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "building the record_loop example failed");
+    }
+    example
+}
+
+/// Stops or starts the server of `scripts/with-postgres.sh`; false when it did not start one.
+pub fn pg_ctl(action: &str) -> bool {
+    let (Ok(ctl), Ok(data)) = (std::env::var("LLMLEDGER_TEST_PG_CTL"), std::env::var("LLMLEDGER_TEST_PG_DATA")) else {
+        return false;
+    };
+    let runas = std::env::var("LLMLEDGER_TEST_PG_RUNAS").unwrap_or_default();
+    let opts = std::env::var("LLMLEDGER_TEST_PG_OPTS").unwrap_or_default();
+    let log = std::env::var("LLMLEDGER_TEST_PG_LOG").unwrap_or_else(|_| "/dev/null".into());
+    let mut args: Vec<String> = vec![ctl, "-D".into(), data, "-w".into()];
+    match action {
+        "stop" => args.extend(["-m".into(), "fast".into(), "stop".into()]),
+        _ => args.extend(["-l".into(), log, "-o".into(), opts, "start".into()]),
+    }
+    let mut cmd = if runas.is_empty() {
+        let mut c = std::process::Command::new(&args[0]);
+        c.args(&args[1..]);
+        c
+    } else {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", &runas, "--"]).args(&args);
+        c
+    };
+    cmd.stdout(std::process::Stdio::null()).status().unwrap().success()
 }
