@@ -53,8 +53,10 @@ def count_node(text: str) -> Tuple[int, int, int, List[str]]:
     p = counts.get("pass", 0)
     f = counts.get("fail", 0) + counts.get("cancelled", 0)
     s = counts.get("skipped", 0) + counts.get("todo", 0)
-    reasons = [f"node: {m.strip()}" for m in re.findall(r"^\s*(?:﹣|-) (.*?) \([\d.]+ms\) # (?:SKIP|skip)", text, re.M)]
-    reasons += [f"node: {a.strip()} — {b.strip()}" for a, b in re.findall(r"^\s*﹣ (.*?) \([\d.]+ms\) # (.+)$", text, re.M)]
+    # Spec reporter skip lines: "﹣ NAME (0.1ms) # REASON"; TAP: "ok N - NAME # SKIP REASON".
+    found = re.findall(r"^\s*﹣ (.*?) \([\d.]+m?s\) # (.+)$", text, re.M)
+    found += re.findall(r"^\s*ok \d+ - (.*?) # SKIP ?(.*)$", text, re.M)
+    reasons = [f"node: {name.strip()} — {why.strip()}" for name, why in found]
     return p, f, s, sorted(set(reasons))
 
 

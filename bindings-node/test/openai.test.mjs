@@ -79,7 +79,7 @@ describe('chat.completions', () => {
     assert.equal(typeof openai.models.list, 'function')
     const create = openai.chat.completions.create
     assert.equal(create, openai.chat.completions.create, 'the tracked method is cached: one function per member')
-    assert.notEqual(create, openaiClient(mock).chat.completions.create, 'create is the tracked one, not the SDK's')
+    assert.notEqual(create, openaiClient(mock).chat.completions.create, 'create is the tracked one, not the SDK one')
   })
 
   test('withResponse() and asResponse() keep working and are recorded once', async () => {

@@ -168,6 +168,8 @@ def no_sdk_reason(case: Dict[str, Any]) -> Optional[str]:
         return f"no official SDK of {case['provider']}/{case['api']} in the Python package"
     if is_stream(case) and (case["expected"].get("usage") or {}).get("usage_source") == "none":
         return 'an SDK call always carries a prompt, which is counted, so the source cannot be "none"'
+    if case["api"] == "messages" and any("event" not in e for e in case.get("stream", [])):
+        return "the anthropic SDK drops SSE events without an `event:` line"
     request = case.get("request")
     if case["api"] == "images" and "error_code" in case["expected"] and request is None:
         return "the case has no request; the SDK always sends one"
