@@ -32,14 +32,15 @@ test('estimate: a chat request with a bounded output', () => {
   }))
   const e = estimate({ model: 'gpt-4o', messages, maxOutputTokens: 500 })
   assert.equal(e.model, 'gpt-4o')
-  // Each message: 3 + role (1) + "Message number N with some words in it." (9) = 13; 20 × 13 + 3 = 263.
-  assert.equal(e.inputTokens, 263)
+  // Each message: 3 + role (1) + "Message number N with some words in it." (10: digits are split from the
+  // space before them; gpt-tokenizer agrees) = 14; 20 × 14 + 3 = 283.
+  assert.equal(e.inputTokens, 283)
   assert.equal(e.maxOutputTokens, 500)
   assert.equal(e.currency, 'USD')
-  // gpt-4o 2.50 in / 10.00 out per 1M: 263 × 2.50 = 657.5 µ$; + 500 × 10 = 5657.5 µ$.
-  assert.equal(decimal(e.minCost.exact), '0.0006575')
+  // gpt-4o 2.50 in / 10.00 out per 1M: 283 × 2.50 = 707.5 µ$; + 500 × 10 = 5707.5 µ$.
+  assert.equal(decimal(e.minCost.exact), '0.0007075')
   assert.equal(e.minCost.exact, e.inputCost.exact)
-  assert.equal(decimal(e.maxCost.exact), '0.0056575')
+  assert.equal(decimal(e.maxCost.exact), '0.0057075')
 })
 
 test('cost: exact decimal string plus a convenience number', () => {
