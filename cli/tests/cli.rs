@@ -35,7 +35,12 @@ fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
 /// stdout of a command that must succeed.
 fn ok(args: &[&str]) -> String {
     let out = llmledger(args);
-    assert!(out.status.success(), "{args:?}: exit {:?}, stderr {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: exit {:?}, stderr {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -82,7 +87,8 @@ impl Drop for TempDir {
 fn price_json_and_table() {
     // gpt-4o: 2.50 input, 1.25 cached, 10.00 output per 1M:
     // 1000 × 2.50 + 2000 × 1.25 + 500 × 10.00 = 2500 + 2500 + 5000 = 10000 µ$ = 0.01 USD.
-    let cost = json(&["price", "--model", "gpt-4o", "--input", "1000", "--cached", "2000", "--output", "500", "--json"]);
+    let cost =
+        json(&["price", "--model", "gpt-4o", "--input", "1000", "--cached", "2000", "--output", "500", "--json"]);
     assert_eq!(dec(&cost["total_usd"]), "0.01".parse().unwrap());
     assert_eq!(dec(&cost["breakdown"]["input"]), "0.0025".parse().unwrap());
     assert_eq!(dec(&cost["breakdown"]["cache_read"]), "0.0025".parse().unwrap());
@@ -97,27 +103,44 @@ fn price_json_and_table() {
 fn price_in_another_currency_at_a_date_batch_and_tier() {
     // 0.01 USD × 1391.50 KRW/USD = 13.915 KRW.
     let krw = json(&[
-        "price", "--model", "gpt-4o", "--input", "1000", "--cached", "2000", "--output", "500", "--currency", "KRW",
-        "--rate", "1391.50", "--json",
+        "price",
+        "--model",
+        "gpt-4o",
+        "--input",
+        "1000",
+        "--cached",
+        "2000",
+        "--output",
+        "500",
+        "--currency",
+        "KRW",
+        "--rate",
+        "1391.50",
+        "--json",
     ]);
     assert_eq!(dec(&krw["total"]), "13.915".parse().unwrap());
     assert_eq!(krw["currency"], "KRW");
     // gpt-4o on 2024-06-01 (launch prices 5.00 in / 15.00 out): 1000 × 5 + 500 × 15 = 12500 µ$.
-    let old = json(&["price", "--model", "gpt-4o", "--input", "1000", "--output", "500", "--at", "2024-06-01", "--json"]);
+    let old =
+        json(&["price", "--model", "gpt-4o", "--input", "1000", "--output", "500", "--at", "2024-06-01", "--json"]);
     assert_eq!(dec(&old["total_usd"]), "0.0125".parse().unwrap());
     assert_eq!(old["price_version"], "2024-05-13");
     // Batch halves token rates: (1000 × 2.50 + 500 × 10.00) × 0.5 = 3750 µ$.
     let batch = json(&["price", "--model", "gpt-4o", "--input", "1000", "--output", "500", "--batch", "--json"]);
     assert_eq!(dec(&batch["total_usd"]), "0.00375".parse().unwrap());
     // o3 flex: 1.00 in / 4.00 out per 1M: 1000 × 1 + 500 × 4 = 3000 µ$.
-    let flex = json(&["price", "--model", "o3", "--input", "1000", "--output", "500", "--service-tier", "flex", "--json"]);
+    let flex =
+        json(&["price", "--model", "o3", "--input", "1000", "--output", "500", "--service-tier", "flex", "--json"]);
     assert_eq!(dec(&flex["total_usd"]), "0.003".parse().unwrap());
 }
 
 #[test]
 fn price_rejects_bad_input_with_exit_codes_and_messages() {
     let unknown = fails(&["price", "--model", "gpt-4oo", "--input", "1"], 1);
-    assert!(unknown.contains("unknown_model") && unknown.contains("gpt-4oo") && unknown.contains("gpt-4o,"), "{unknown}");
+    assert!(
+        unknown.contains("unknown_model") && unknown.contains("gpt-4oo") && unknown.contains("gpt-4o,"),
+        "{unknown}"
+    );
     let no_rate = fails(&["price", "--model", "gpt-4o", "--input", "1", "--currency", "KRW"], 1);
     assert!(no_rate.contains("KRW"), "{no_rate}");
     let bad_rate = fails(&["price", "--model", "gpt-4o", "--input", "1", "--currency", "KRW", "--rate", "abc"], 1);
@@ -159,7 +182,8 @@ fn estimate_a_chat_request() {
     std::fs::write(&file, r#"[{"role": "user", "content": "hello world"}]"#).unwrap();
     // gpt-4o chat format: 3 tokens per message + "user" (1) + "hello world" (2) + 3 to prime the reply = 9.
     // min = 9 × 2.50 / 1M = 0.0000225; max = min + 100 × 10.00 / 1M = 0.0010225.
-    let est = json(&["estimate", "--model", "gpt-4o", "--messages", file.to_str().unwrap(), "--max-output", "100", "--json"]);
+    let est =
+        json(&["estimate", "--model", "gpt-4o", "--messages", file.to_str().unwrap(), "--max-output", "100", "--json"]);
     assert_eq!(est["input_tokens"], 9);
     assert_eq!(est["exact"], true);
     assert_eq!(dec(&est["min_cost"]), "0.0000225".parse().unwrap());
@@ -199,7 +223,18 @@ fn prices_files_extend_the_embedded_data() {
     )
     .unwrap();
     // 1000 × 1.00 + 500 × 2.00 = 2000 µ$.
-    let cost = json(&["--prices", ours.to_str().unwrap(), "price", "--model", "house-model", "--input", "1000", "--output", "500", "--json"]);
+    let cost = json(&[
+        "--prices",
+        ours.to_str().unwrap(),
+        "price",
+        "--model",
+        "house-model",
+        "--input",
+        "1000",
+        "--output",
+        "500",
+        "--json",
+    ]);
     assert_eq!(dec(&cost["total_usd"]), "0.002".parse().unwrap());
     let litellm = dir.path().join("litellm.json");
     std::fs::write(
@@ -209,7 +244,18 @@ fn prices_files_extend_the_embedded_data() {
     )
     .unwrap();
     // 3e-06 and 1.5e-05 USD per token = 3.00 and 15.00 per 1M: 1000 × 3 + 500 × 15 = 10500 µ$.
-    let cost = json(&["--litellm-prices", litellm.to_str().unwrap(), "price", "--model", "lite-model", "--input", "1000", "--output", "500", "--json"]);
+    let cost = json(&[
+        "--litellm-prices",
+        litellm.to_str().unwrap(),
+        "price",
+        "--model",
+        "lite-model",
+        "--input",
+        "1000",
+        "--output",
+        "500",
+        "--json",
+    ]);
     assert_eq!(dec(&cost["total_usd"]), "0.0105".parse().unwrap());
     std::fs::write(&ours, r#"{"provider": "openai", "models": [{"id": "x"}]}"#).unwrap();
     let bad = fails(&["--prices", ours.to_str().unwrap(), "models"], 1);

@@ -177,7 +177,10 @@ fn postgres_stopped_mid_run_and_restarted_loses_and_doubles_nothing() {
     let Some(server) = server("postgres_stopped_mid_run_and_restarted_loses_and_doubles_nothing") else { return };
     if std::env::var("LLMLEDGER_TEST_PG_CTL").is_err() {
         let test = "postgres_stopped_mid_run_and_restarted_loses_and_doubles_nothing";
-        skip(test, "LLMLEDGER_TEST_PG_CTL is not set: only a server started by scripts/with-postgres.sh can be stopped");
+        skip(
+            test,
+            "LLMLEDGER_TEST_PG_CTL is not set: only a server started by scripts/with-postgres.sh can be stopped",
+        );
         return;
     }
     let url = fresh_db(&server, "restart");

@@ -328,8 +328,11 @@ fn every_price_version_boundary_picks_the_right_version() {
     use chrono::{Duration, NaiveDate, TimeZone, Utc};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pricing/data");
     let db = PriceDb::embedded();
-    let mut files: Vec<PathBuf> =
-        fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())).flatten().map(|e| e.path()).collect();
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.retain(|p| p.extension().is_some_and(|x| x == "json"));
     let (mut checked, mut boundaries, mut problems) = (0, 0, Vec::new());
     for file in files {
@@ -340,7 +343,9 @@ fn every_price_version_boundary_picks_the_right_version() {
             let versions = model["prices"].as_array().cloned().unwrap_or_default();
             let dates: Vec<NaiveDate> = versions
                 .iter()
-                .map(|v| v["effective_from"].as_str().and_then(|d| d.parse().ok()).unwrap_or_else(|| panic!("{id}: date")))
+                .map(|v| {
+                    v["effective_from"].as_str().and_then(|d| d.parse().ok()).unwrap_or_else(|| panic!("{id}: date"))
+                })
                 .collect();
             for (i, version) in versions.iter().enumerate() {
                 let start = Utc.from_utc_datetime(&dates[i].and_hms_opt(0, 0, 0).unwrap_or_default());

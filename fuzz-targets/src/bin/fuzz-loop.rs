@@ -29,11 +29,43 @@ impl Rng {
 
 /// Tokens that reach parser edge cases faster than random bytes: number limits, JSON structure, SSE names.
 const DICTIONARY: &[&str] = &[
-    "18446744073709551615", "18446744073709551616", "-1", "0", "1e309", "-0", "0.5", "9223372036854775807",
-    "null", "true", "\"\"", "{}", "[]", "\"x\"", ":", ",", "\"usage\"", "\"prompt_tokens\"", "\"input_tokens\"",
-    "\"output_tokens\"", "\"cached_tokens\"", "\"usageMetadata\"", "\"type\"", "\"message_delta\"", "[DONE]",
-    "\u{0}", "\n", "\"effective_from\"", "\"prices\"", "\"input\"", "\"1.00\"", "\"role\"", "\"content\"",
-    "\"image_url\"", "\"tools\"", "79228162514264337593543950335", "0.0000000000000000000000000001",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-1",
+    "0",
+    "1e309",
+    "-0",
+    "0.5",
+    "9223372036854775807",
+    "null",
+    "true",
+    "\"\"",
+    "{}",
+    "[]",
+    "\"x\"",
+    ":",
+    ",",
+    "\"usage\"",
+    "\"prompt_tokens\"",
+    "\"input_tokens\"",
+    "\"output_tokens\"",
+    "\"cached_tokens\"",
+    "\"usageMetadata\"",
+    "\"type\"",
+    "\"message_delta\"",
+    "[DONE]",
+    "\u{0}",
+    "\n",
+    "\"effective_from\"",
+    "\"prices\"",
+    "\"input\"",
+    "\"1.00\"",
+    "\"role\"",
+    "\"content\"",
+    "\"image_url\"",
+    "\"tools\"",
+    "79228162514264337593543950335",
+    "0.0000000000000000000000000001",
 ];
 
 fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
@@ -126,7 +158,9 @@ fn main() -> ExitCode {
             failed = true;
             continue;
         }
-        let mut rng = Rng(seed ^ name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)));
+        let mut rng =
+            Rng(seed
+                ^ name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)));
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let (mut execs, mut found) = (0u64, None);
         // Every seed as is first, then mutations until the deadline.
@@ -135,7 +169,10 @@ fn main() -> ExitCode {
             let input = match queue.next() {
                 Some(seed_input) => seed_input,
                 None if Instant::now() >= deadline => break,
-                None => mutate(&mut rng, &corpus[rng.below(corpus.len())], &corpus),
+                None => {
+                    let pick = rng.below(corpus.len());
+                    mutate(&mut rng, &corpus[pick], &corpus)
+                }
             };
             execs += 1;
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| target(&input))) {
@@ -154,7 +191,11 @@ fn main() -> ExitCode {
                 let _ = std::fs::create_dir_all(&findings);
                 let path = findings.join(format!("{name}-{seed}-{execs}"));
                 let _ = std::fs::write(&path, &input);
-                println!("{name:>16}: FAILED after {execs} execs: {message}\n{:>16}  input saved to {}", "", path.display());
+                println!(
+                    "{name:>16}: FAILED after {execs} execs: {message}\n{:>16}  input saved to {}",
+                    "",
+                    path.display()
+                );
             }
         }
     }
