@@ -116,17 +116,24 @@ def main() -> int:
             problems.append(f"vectors: the {r} runner wrote no per-case table")
     names = sorted(set().union(*(t.keys() for t in tables.values()))) if tables else []
     if names:
-        width = max(len(n) for n in names)
+        cells = {n: [tables.get(r, {}).get(n, ("missing", "")) for r in RUNNERS] for n in names}
+        def cell(status: str, detail: str) -> str:
+            full = status + (f" ({detail})" if detail else "")
+            return full if len(full) <= 56 else full[:55] + "…"
+
+        # Details are cut to keep the table readable; the full text is in LOGDIR/vectors/<runner>.tsv.
+        text = {n: [cell(status, detail) for status, detail in row] for n, row in cells.items()}
+        widths = [max(len(n) for n in [*names, "case"])] + [
+            max(len(t) for t in [*(text[n][i] for n in names), RUNNERS[i]]) for i in range(len(RUNNERS) - 1)
+        ]
         print(f"\n== shared vectors: {len(names)} cases × {len(tables)} runners ==")
-        print(f"{'case':<{width}}  " + "  ".join(f"{r:<22}" for r in RUNNERS))
+        header = ["case", *RUNNERS]
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  " + header[-1])
         for name in names:
-            cells = []
-            for r in RUNNERS:
-                status, detail = tables.get(r, {}).get(name, ("missing", ""))
-                cells.append(f"{status + (' ' + detail if detail else ''):<22}"[:60])
+            print("  ".join(c.ljust(w) for c, w in zip([name, *text[name]], widths)) + "  " + text[name][-1])
+            for runner, (status, _) in zip(RUNNERS, cells[name]):
                 if status not in ("pass", "skip"):
-                    problems.append(f"vectors: {name} is {status} in the {r} runner")
-            print(f"{name:<{width}}  " + "  ".join(cells))
+                    problems.append(f"vectors: {name} is {status} in the {runner} runner")
 
     if skip_reasons:
         print(f"\n== skipped ({totals[2]}; allowance {allowance}) ==")

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { countTokens, countTokensDetailed, cost, estimate } from '../js/index.mjs'
+import { Tracker, countTokens, countTokensDetailed, cost, estimate } from '../js/index.mjs'
 
 /** Decimal strings compared exactly (trailing zeros ignored). */
 function decimal(s) {
@@ -68,4 +68,19 @@ test('cost: errors carry a stable code, field and value', () => {
     () => cost({ model: 'gpt-4o', inputTokens: 1.5 }),
     (e) => e.code === 'invalid_value',
   )
+})
+
+test('cost: a converted cost that overflows is a typed error, naming the rate', () => {
+  // 10^15 tokens × 2.50 / 1M = 2.5 billion USD; × 7.9 × 10^28 overflows a 96-bit decimal.
+  const tracker = new Tracker({ store: 'memory://', currency: 'KRW', rates: { KRW: '79228162514264337593543950335' } })
+  try {
+    assert.throws(
+      () => tracker.cost({ model: 'gpt-4o', inputTokens: 1e15 }),
+      (e) => e.code === 'invalid_value' && e.field === 'rates.KRW',
+    )
+    // The largest safe integer still prices exactly: (2^53 - 1) × 2.50 / 1M.
+    assert.equal(decimal(cost({ model: 'gpt-4o', inputTokens: Number.MAX_SAFE_INTEGER }).exact), '22517998136.8524775')
+  } finally {
+    tracker.close()
+  }
 })

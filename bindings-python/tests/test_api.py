@@ -173,3 +173,12 @@ def test_several_processes_write_one_sqlite_file(tmp_path: Path) -> None:
     assert {r["user"]: r["requests"] for r in rows} == {f"w{k}": 200 for k in range(4)}
     # gpt-4o: 1000 × 2.50 + 100 × 10 = 3500 µ$ per call; 800 calls = 2.8 USD.
     assert sum((r["cost_usd"] for r in rows), Decimal(0)) == Decimal("2.8")
+
+
+def test_currency_overflow_is_a_typed_error() -> None:
+    # 10^15 tokens × 2.50 / 1M = 2.5 billion USD; × 7.9 × 10^28 overflows a 96-bit decimal.
+    with pytest.raises(llmledger.InvalidInputError) as err:
+        llmledger.cost("gpt-4o", input_tokens=10**15, currency="KRW", rates={"KRW": "79228162514264337593543950335"})
+    assert (err.value.code, err.value.field) == ("invalid_value", "rates.KRW")
+    # The largest token count still prices exactly: (2^63 - 1) × 2.50 / 1M.
+    assert llmledger.cost("gpt-4o", input_tokens=2**63 - 1).total == Decimal("23058430092136.9395175")
