@@ -4,17 +4,17 @@ import { after, before, describe, test } from 'node:test'
 
 import Anthropic, { InternalServerError } from '@anthropic-ai/sdk'
 
-import { cost } from '../js/index.mjs'
-import { anthropicClient, makeTracker, mockCase, startMock } from './helpers.mjs'
+import { anthropicClient, makeTracker, mockCase, recorder, startMock } from './helpers.mjs'
 
 let mock
 let env
 let anthropic
-const seen = []
+const rec = recorder()
+const seen = rec.seen
 
 before(async () => {
   mock = await startMock()
-  env = makeTracker({ onRecord: (u) => seen.push(u) })
+  env = makeTracker({ onRecord: rec.onRecord })
   anthropic = env.tracker.wrap(anthropicClient(mock), { userId: 'ua', project: 'claude' })
 })
 
@@ -28,6 +28,13 @@ const MESSAGES = [{ role: 'user', content: 'Say hello.' }]
 // The mock's default Anthropic usage: input 300, cache write 100, cache read 1000, output 60.
 const USAGE = { inputTokens: 300, cacheWriteTokens: 100, cacheReadTokens: 1000, outputTokens: 60 }
 
+/** Decimal strings compared exactly (trailing zeros ignored). */
+function decimal(s) {
+  const [i, f = ''] = String(s).split('.')
+  const frac = f.replace(/0+$/, '')
+  return frac ? `${BigInt(i)}.${frac}` : `${BigInt(i)}`
+}
+
 function assertMessagesUsage(u) {
   assert.equal(u.provider, 'anthropic')
   assert.equal(u.api, 'messages')
@@ -38,7 +45,9 @@ function assertMessagesUsage(u) {
   assert.equal(u.outputTokens, USAGE.outputTokens)
   assert.equal(u.promptTokens, 1400)
   assert.equal(u.usageSource, 'reported')
-  assert.equal(u.cost.exact, cost({ model: MODEL, ...USAGE }).exact)
+  // claude-sonnet-4-6 (USD per 1M): 3.00 in, 3.75 cache write (5 m), 0.30 cache read, 15.00 out:
+  // 300 × 3 + 100 × 3.75 + 1000 × 0.30 + 60 × 15 = 900 + 375 + 300 + 900 = 2475 µ$.
+  assert.equal(decimal(u.cost.exact), '0.002475')
   assert.equal(u.userId, 'ua')
   assert.equal(u.project, 'claude')
 }
@@ -99,7 +108,7 @@ describe('messages', () => {
       if (ev.type === 'content_block_delta') runner.abort()
     })
     await assert.rejects(runner.finalMessage())
-    for (let i = 0; i < 50 && seen.length === before; i++) await new Promise((r) => setTimeout(r, 10))
+    await rec.count(before + 1)
     assert.equal(seen.length - before, 1)
     const u = seen.at(-1)
     assert.ok(u.flags.includes('stream_aborted'))

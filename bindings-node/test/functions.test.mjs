@@ -2,7 +2,14 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { countTokens, countTokensDetailed, cost, estimate } from '../js/index.mjs'
+import { Tracker, countTokens, countTokensDetailed, cost, estimate } from '../js/index.mjs'
+
+/** Decimal strings compared exactly (trailing zeros ignored). */
+function decimal(s) {
+  const [i, f = ''] = String(s).split('.')
+  const frac = f.replace(/0+$/, '')
+  return frac ? `${BigInt(i)}.${frac}` : `${BigInt(i)}`
+}
 
 test('countTokens counts text with the model encoding', () => {
   // o200k_base: "Hello, world!" is 4 tokens.
@@ -14,8 +21,8 @@ test('countTokens counts text with the model encoding', () => {
 
 test('countTokens counts a chat with per-message overhead', () => {
   const messages = [{ role: 'user', content: 'Hello, world!' }]
-  const n = countTokens(messages, 'gpt-4o')
-  assert.ok(n > 4, `chat overhead is counted (got ${n})`)
+  // 3 per message + "user" (1) + "Hello, world!" (4) + 3 to prime the reply = 11.
+  assert.equal(countTokens(messages, 'gpt-4o'), 11)
 })
 
 test('estimate: a chat request with a bounded output', () => {
@@ -25,12 +32,15 @@ test('estimate: a chat request with a bounded output', () => {
   }))
   const e = estimate({ model: 'gpt-4o', messages, maxOutputTokens: 500 })
   assert.equal(e.model, 'gpt-4o')
-  assert.equal(e.inputTokens, countTokens(messages, 'gpt-4o'))
+  // Each message: 3 + role (1) + "Message number N with some words in it." (10: digits are split from the
+  // space before them; gpt-tokenizer agrees) = 14; 20 × 14 + 3 = 283.
+  assert.equal(e.inputTokens, 283)
   assert.equal(e.maxOutputTokens, 500)
   assert.equal(e.currency, 'USD')
+  // gpt-4o 2.50 in / 10.00 out per 1M: 283 × 2.50 = 707.5 µ$; + 500 × 10 = 5707.5 µ$.
+  assert.equal(decimal(e.minCost.exact), '0.0007075')
   assert.equal(e.minCost.exact, e.inputCost.exact)
-  const maxWithOutput = cost({ model: 'gpt-4o', inputTokens: e.inputTokens, outputTokens: 500 })
-  assert.equal(e.maxCost.exact, maxWithOutput.exact)
+  assert.equal(decimal(e.maxCost.exact), '0.0057075')
 })
 
 test('cost: exact decimal string plus a convenience number', () => {
@@ -39,9 +49,10 @@ test('cost: exact decimal string plus a convenience number', () => {
   assert.equal(typeof c.exact, 'string')
   assert.equal(c.amount, Number(c.exact))
   assert.equal(c.usd, c.exact)
-  assert.ok(c.breakdown.input && c.breakdown.output)
-  const parts = cost({ model: 'gpt-4o', inputTokens: 1_000_000 }).exact
-  assert.equal(c.breakdown.input, parts)
+  // gpt-4o: 1M × 2.50 + 1M × 10.00 per 1M.
+  assert.equal(decimal(c.exact), '12.5')
+  assert.equal(decimal(c.breakdown.input), '2.5')
+  assert.equal(decimal(c.breakdown.output), '10')
 })
 
 test('cost: errors carry a stable code, field and value', () => {
@@ -57,4 +68,19 @@ test('cost: errors carry a stable code, field and value', () => {
     () => cost({ model: 'gpt-4o', inputTokens: 1.5 }),
     (e) => e.code === 'invalid_value',
   )
+})
+
+test('cost: a converted cost that overflows is a typed error, naming the rate', () => {
+  // 10^15 tokens × 2.50 / 1M = 2.5 billion USD; × 7.9 × 10^28 overflows a 96-bit decimal.
+  const tracker = new Tracker({ store: 'memory://', currency: 'KRW', rates: { KRW: '79228162514264337593543950335' } })
+  try {
+    assert.throws(
+      () => tracker.cost({ model: 'gpt-4o', inputTokens: 1e15 }),
+      (e) => e.code === 'invalid_value' && e.field === 'rates.KRW',
+    )
+    // The largest safe integer still prices exactly: (2^53 - 1) × 2.50 / 1M.
+    assert.equal(decimal(cost({ model: 'gpt-4o', inputTokens: Number.MAX_SAFE_INTEGER }).exact), '22517998136.8524775')
+  } finally {
+    tracker.close()
+  }
 })

@@ -86,3 +86,35 @@ export const CHAT_MESSAGES = [
   { role: 'system', content: 'You are terse.' },
   { role: 'user', content: 'Say hello.' },
 ]
+
+/** `promise`, or a rejection naming `what` after `ms`: every wait in the tests is bounded. */
+export function withTimeout(promise, ms, what) {
+  let timer
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Collects recorded calls (`onRecord`) and lets a test wait for the n-th one — an event, not a polling
+ * window: `const rec = recorder(); makeTracker({ onRecord: rec.onRecord }); await rec.count(1)`.
+ */
+export function recorder() {
+  const seen = []
+  const waiters = []
+  return {
+    seen,
+    onRecord(u) {
+      seen.push(u)
+      for (const w of waiters.splice(0)) {
+        if (seen.length >= w.n) w.resolve(seen)
+        else waiters.push(w)
+      }
+    },
+    count(n, ms = 10_000) {
+      if (seen.length >= n) return Promise.resolve(seen)
+      return withTimeout(new Promise((resolve) => waiters.push({ n, resolve })), ms, `${n} recorded call(s)`)
+    },
+  }
+}

@@ -7,8 +7,7 @@ import { runInNewContext } from 'node:vm'
 import OpenAI, { APIConnectionError, RateLimitError } from 'openai'
 import { Stream } from 'openai/streaming'
 
-import { cost } from '../js/index.mjs'
-import { CHAT_MESSAGES, makeTracker, mockCase, openaiClient, startMock } from './helpers.mjs'
+import { CHAT_MESSAGES, makeTracker, mockCase, openaiClient, recorder, startMock, withTimeout } from './helpers.mjs'
 
 let mock
 let env
@@ -29,8 +28,17 @@ after(async () => {
 const CHAT = { inputTokens: 100, cacheReadTokens: 20, outputTokens: 45 }
 const RESPONSES = { inputTokens: 150, cacheReadTokens: 50, outputTokens: 80, reasoningTokens: 30 }
 
-function expectedCost(model, usage) {
-  return cost({ model, ...usage }).exact
+// Hand-computed from the list prices (USD per 1M tokens), never from the library's own cost().
+// gpt-4o 2.50 in / 1.25 cached / 10.00 out: 100 × 2.50 + 20 × 1.25 + 45 × 10 = 725 µ$.
+const CHAT_COST = { 'gpt-4o': '0.000725' }
+// gpt-4o Responses: 150 × 2.50 + 50 × 1.25 + 80 × 10 = 375 + 62.5 + 800 = 1237.5 µ$.
+const RESPONSES_COST = '0.0012375'
+
+/** Decimal strings compared exactly (trailing zeros ignored). */
+function decimal(s) {
+  const [i, f = ''] = String(s).split('.')
+  const frac = f.replace(/0+$/, '')
+  return frac ? `${BigInt(i)}.${frac}` : `${BigInt(i)}`
 }
 
 function assertChatUsage(u, model = 'gpt-4o') {
@@ -45,7 +53,7 @@ function assertChatUsage(u, model = 'gpt-4o') {
   assert.equal(u.estimated, false)
   assert.equal(u.success, true)
   assert.equal(u.cost.currency, 'USD')
-  assert.equal(u.cost.exact, expectedCost(model, CHAT))
+  assert.equal(decimal(u.cost.exact), CHAT_COST[model])
   assert.equal(u.cost.amount, Number(u.cost.exact))
 }
 
@@ -69,12 +77,15 @@ describe('chat.completions', () => {
     assert.equal(openai.baseURL, `${mock.url}/v1`)
     assert.equal(openai.apiKey, 'test')
     assert.equal(typeof openai.models.list, 'function')
-    assert.equal(openai.chat.completions.create, openai.chat.completions.create)
+    const create = openai.chat.completions.create
+    assert.equal(create, openai.chat.completions.create, 'the tracked method is cached: one function per member')
+    assert.notEqual(create, openaiClient(mock).chat.completions.create, 'create is the tracked one, not the SDK one')
   })
 
   test('withResponse() and asResponse() keep working and are recorded once', async () => {
-    const before = (await env.tracker.usage({ userId: 'u-raw' }))[0]?.requests ?? 0
-    const tracked = env.tracker.wrap(openaiClient(mock), { userId: 'u-raw' })
+    const rec = recorder()
+    const e2 = makeTracker({ onRecord: rec.onRecord })
+    const tracked = e2.tracker.wrap(openaiClient(mock), { userId: 'u-raw' })
     const { data, response, request_id } = await tracked.chat.completions
       .create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
       .withResponse()
@@ -86,20 +97,22 @@ describe('chat.completions', () => {
     assert.ok(raw instanceof Response)
     const body = await raw.json()
     assert.equal(body.usage.prompt_tokens, 120)
-    // The raw body is recorded from a clone, in the background.
-    let rows
-    for (let i = 0; i < 50; i++) {
-      rows = await env.tracker.usage({ userId: 'u-raw' })
-      if (rows[0] && rows[0].requests - before >= 2) break
-      await new Promise((r) => setTimeout(r, 20))
+    // The raw body is recorded from a clone, in the background: wait for that record (bounded).
+    try {
+      await rec.count(2)
+      const rows = await e2.tracker.usage({ userId: 'u-raw' })
+      assert.equal(rows[0].requests, 2)
+      assert.equal(rows[0].inputTokens, 2 * CHAT.inputTokens)
+      assert.equal(rec.seen.length, 2, 'recorded once per call')
+    } finally {
+      await e2.cleanup()
     }
-    assert.equal(rows[0].requests - before, 2)
-    assert.equal(rows[0].inputTokens, 2 * CHAT.inputTokens)
   })
 
   test('asResponse() of a stream: the raw SSE is recorded from a clone', async () => {
-    const seen = []
-    const e2 = makeTracker({ onRecord: (u) => seen.push(u) })
+    const rec = recorder()
+    const seen = rec.seen
+    const e2 = makeTracker({ onRecord: rec.onRecord })
     try {
       const client = e2.tracker.wrap(openaiClient(mock))
       const raw = await client.chat.completions
@@ -107,7 +120,7 @@ describe('chat.completions', () => {
         .asResponse()
       const text = await raw.text()
       assert.ok(text.includes('data: [DONE]'))
-      for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+      await rec.count(1)
       assert.equal(seen.length, 1)
       assertChatUsage(seen[0])
     } finally {
@@ -174,18 +187,24 @@ describe('chat.completions', () => {
   test('a stream never iterated is recorded as abandoned once garbage-collected', async () => {
     setFlagsFromString('--expose-gc')
     const gc = runInNewContext('gc')
-    const seen = []
-    const e2 = makeTracker({ onRecord: (u) => seen.push(u) })
+    const rec = recorder()
+    const seen = rec.seen
+    const e2 = makeTracker({ onRecord: rec.onRecord })
     try {
       const client = e2.tracker.wrap(openaiClient(mock), { userId: 'u-gc' })
       await (async () => {
         const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true })
         assert.ok(stream instanceof Stream)
       })()
-      for (let i = 0; i < 50 && seen.length === 0; i++) {
+      // When the finalizer runs is up to V8: collect until the record arrives (an event), bounded at 10 s.
+      const recorded = rec.count(1)
+      let done = false
+      recorded.then(() => (done = true), () => (done = true))
+      while (!done) {
         gc()
-        await new Promise((r) => setTimeout(r, 20))
+        await Promise.race([recorded.catch(() => {}), new Promise((r) => setImmediate(r))])
       }
+      await recorded
       assert.equal(seen.length, 1)
       assert.equal(seen[0].userId, 'u-gc')
       assert.ok(seen[0].flags.includes('stream_aborted'))
@@ -224,11 +243,14 @@ describe('chat.completions', () => {
       { model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true },
       mockCase('disconnect'),
     )
+    let err = null
     try {
       for await (const _ of stream);
-    } catch {
-      // undici may or may not surface the cut as an error; either way the stream is recorded.
+    } catch (e) {
+      err = e
     }
+    // undici may or may not surface the cut; if it does, it is the transport's error, never one of ours.
+    assert.ok(err === null || !('field' in err), `tracking leaked an error: ${err}`)
     assert.ok(stream._tokenUsage)
     assert.equal(stream._tokenUsage.estimated, true)
   })
@@ -354,7 +376,7 @@ describe('responses', () => {
     assert.equal(u.cacheReadTokens, RESPONSES.cacheReadTokens)
     assert.equal(u.outputTokens, RESPONSES.outputTokens)
     assert.equal(u.reasoningTokens, RESPONSES.reasoningTokens)
-    assert.equal(u.cost.exact, expectedCost('gpt-4o', RESPONSES))
+    assert.equal(decimal(u.cost.exact), RESPONSES_COST)
   }
 
   test('create', async () => {
@@ -392,7 +414,8 @@ describe('other endpoints', () => {
     assert.equal(u.api, 'embeddings')
     assert.equal(u.inputTokens, 16)
     assert.equal(u.outputTokens, 0)
-    assert.equal(u.cost.exact, expectedCost('text-embedding-3-small', { inputTokens: 16 }))
+    // text-embedding-3-small 0.02 per 1M: 16 × 0.02 = 0.32 µ$.
+    assert.equal(decimal(u.cost.exact), '0.00000032')
   })
 
   test('images.generate (token-priced gpt-image-1)', async () => {
@@ -410,6 +433,8 @@ describe('other endpoints', () => {
     const u = r._tokenUsage
     assert.equal(u.api, 'images')
     assert.ok(u.cost, 'dall-e-3 is priced per image')
+    // dall-e-3 1024x1024 standard: 0.04 USD per image.
+    assert.equal(decimal(u.cost.usd), '0.04')
     assert.equal(u.cost.breakdown.images, u.cost.usd)
   })
 
@@ -432,6 +457,8 @@ describe('other endpoints', () => {
       assert.equal((await res.arrayBuffer()).byteLength, 64)
       assert.equal(seen.length, 1)
       assert.equal(seen[0].api, 'audio_speech')
+      // tts-1: 15.00 USD per 1M characters; "Hello there" is 11 characters: 11 × 15 = 165 µ$.
+      assert.equal(decimal(seen[0].cost.usd), '0.000165')
     } finally {
       await e2.cleanup()
     }

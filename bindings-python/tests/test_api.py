@@ -118,3 +118,67 @@ def test_import_has_no_sdk_dependency() -> None:
     code = "import sys, llmledger; print('openai' in sys.modules, 'anthropic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_fork_with_events_queued_loses_and_doubles_nothing(tmp_path: Path, openai_client: Any) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork on this platform")
+    with llmledger.Tracker(store=f"sqlite://{tmp_path / 'queued.db'}") as tracker:
+        client = tracker.wrap(openai_client)
+        with tracker.attribute(user_id="parent"):
+            for _ in range(3):  # queued in the batch writer, not flushed before the fork
+                client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                with tracker.attribute(user_id="child"):
+                    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+                tracker.flush()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        rows = tracker.usage(group_by=["user"])
+        assert {r["user"]: r["requests"] for r in rows} == {"parent": 3, "child": 1}
+        # gpt-4o, mock usage: 100 × 2.50 + 20 × 1.25 + 45 × 10 = 725 µ$ per call.
+        assert sum((r["cost_usd"] for r in rows), Decimal(0)) == Decimal("0.0029")
+
+
+WRITER = """
+import json, sys
+import llmledger
+tracker = llmledger.Tracker(store=sys.argv[1])
+for i in range(int(sys.argv[3])):
+    body = {"id": f"{sys.argv[2]}-{i}", "object": "chat.completion", "model": "gpt-4o", "choices": [],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}}
+    tracker._native.record_response("openai", "chat_completions", "gpt-4o", (sys.argv[2],) + (None,) * 5, None,
+                                    json.dumps(body), 0, None)
+tracker.close()
+"""
+
+
+def test_several_processes_write_one_sqlite_file(tmp_path: Path) -> None:
+    store = f"sqlite://{tmp_path / 'shared.db'}"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, store, f"w{k}", "200"], stderr=subprocess.PIPE, text=True)
+        for k in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    with llmledger.Tracker(store=store) as reader:
+        rows = reader.usage(group_by=["user"])
+    assert {r["user"]: r["requests"] for r in rows} == {f"w{k}": 200 for k in range(4)}
+    # gpt-4o: 1000 × 2.50 + 100 × 10 = 3500 µ$ per call; 800 calls = 2.8 USD.
+    assert sum((r["cost_usd"] for r in rows), Decimal(0)) == Decimal("2.8")
+
+
+def test_currency_overflow_is_a_typed_error() -> None:
+    # 10^15 tokens × 2.50 / 1M = 2.5 billion USD; × 7.9 × 10^28 overflows a 96-bit decimal.
+    with pytest.raises(llmledger.InvalidInputError) as err:
+        llmledger.cost("gpt-4o", input_tokens=10**15, currency="KRW", rates={"KRW": "79228162514264337593543950335"})
+    assert (err.value.code, err.value.field) == ("invalid_value", "rates.KRW")
+    # The largest token count still prices exactly: (2^63 - 1) × 2.50 / 1M.
+    assert llmledger.cost("gpt-4o", input_tokens=2**63 - 1).total == Decimal("23058430092136.9395175")

@@ -282,6 +282,32 @@ def test_azure(tracker: llmledger.Tracker, mock: Any) -> None:
     assert all(c.choices for c in chunks)
 
 
+def test_azure_unmapped_deployment_is_recorded_unpriced(tracker: llmledger.Tracker, mock: Any) -> None:
+    azure = openai.AzureOpenAI(azure_endpoint=mock.url, api_key="test", api_version="2024-10-21", max_retries=0)
+    client = tracker.wrap(azure, user_id="az-unmapped")
+    resp = client.chat.completions.create(model="team-deployment-7", messages=MESSAGES)
+    assert resp.choices[0].message.content == "Hello from the mock."
+    u = resp._token_usage
+    # A deployment name that maps to no model: flagged and unpriced, never $0, and the call is unaffected.
+    assert (u.provider, u.model, u.resolved_model) == ("azure", "team-deployment-7", None)
+    assert u.cost is None and u.pricing_error_code == "unknown_model"
+    assert (u.input_tokens, u.output_tokens) == (100, 45)
+    [row] = tracker.usage(user_id="az-unmapped")
+    assert (row["requests"], row["unpriced"], row["cost_usd"]) == (1, 1, Decimal(0))
+
+
+def test_chat_stream_caller_refused_usage(tracker: llmledger.Tracker, openai_client: Any, mock: Any) -> None:
+    client = tracker.wrap(openai_client)
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, stream_options={"include_usage": False}
+    )
+    chunks = list(stream)
+    # What the caller asked for: no usage-only chunk reaches it. The call is still priced exactly.
+    assert all(c.choices for c in chunks)
+    assert mock.last_request()["body"]["stream_options"] == {"include_usage": True}
+    assert_chat_usage(llmledger.usage_of(stream))
+
+
 def test_xai_detected_from_base_url() -> None:
     from llmledger._wrap.openai import detect_provider
 
@@ -296,7 +322,8 @@ def test_xai_over_http(tracker: llmledger.Tracker, openai_client: Any) -> None:
     client = tracker.wrap(openai_client, provider="xai")
     resp = client.chat.completions.create(model="grok-4", messages=MESSAGES)
     u = resp._token_usage
-    assert u.provider == "xai" and u.input_tokens == 100 and u.cost is not None and u.cost > 0
+    # grok-4 (USD per 1M): 3.00 in, 0.75 cached, 15.00 out: 100 × 3 + 20 × 0.75 + 45 × 15 = 990 µ$.
+    assert u.provider == "xai" and u.input_tokens == 100 and u.cost == Decimal("0.00099")
 
 
 def test_unknown_model_is_flagged_not_raised(

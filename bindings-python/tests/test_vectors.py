@@ -1,76 +1,187 @@
-"""The shared vectors (tests/vectors/) through the wrapped official SDKs: the mock server replays each case's
-recorded response or stream (`x-mock-case: <name>`), and `_token_usage` must match the case's expected usage
-and exact cost. Gemini and Bedrock cases are not reachable through the openai/anthropic SDKs (the Rust
-vector runner covers them)."""
+"""Every shared vector (tests/vectors/*.json, format in its README) through the Python package, two ways:
+
+- ``record``: the case's exact bytes through the package's native entry points, the ones the wrappers call —
+  ``record_response`` for a response body, ``start_stream`` / ``push`` / ``finish`` for a stream — and
+  ``llmledger.cost(at=, batch=)`` where the case pins a date or batch pricing;
+- ``sdk``: for OpenAI / Azure / xAI / Anthropic cases, the same bytes served by the mock server
+  (``x-mock-case: <name>``) and fetched through the wrapped official SDK.
+
+Expected usage, flags, error codes and USD costs come from the case (hand-computed), never from the library.
+Error cases must give the flagged, unpriced record with the case's code (a response) or fail the first bad
+push with it (a stream). Each case's outcome goes to a per-case table (``LLMLEDGER_VECTOR_TABLE_DIR/python.tsv``)
+that scripts/test.sh prints next to the Rust and Node ones.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import anthropic
 import openai
 import pytest
 
 import llmledger
-from conftest import MESSAGES, load_vectors
+from conftest import MESSAGES, ROOT, VECTORS, load_vectors
 
-SDK_PROVIDERS = {"openai", "azure", "xai", "anthropic"}
-# Usage fields `llmledger.Usage` exposes; the others in a case's `expected.usage` are checked by the Rust runner.
-USAGE_FIELDS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "image_input_tokens",
-    "image_output_tokens",
-    "service_tier",
-    "usage_source",
-    "flags",
-)
+NO_ATTRIBUTION = (None, None, None, None, None, None)
+SDK_SURFACES = {
+    "openai": {"chat_completions", "responses", "embeddings", "images", "audio_transcription", "audio_speech"},
+    "azure": {"chat_completions", "responses", "embeddings"},
+    "xai": {"chat_completions", "responses"},
+    "anthropic": {"messages"},
+}
+TABLE: Dict[str, Tuple[str, str]] = {}
+CASES = load_vectors()
 
 
-def skip_reason(case: Dict[str, Any]) -> Optional[str]:
-    expected = case.get("expected", {})
-    streamed = "stream" in case or "stream_file" in case
-    if "response_raw" in case:
-        return "body is not a JSON object: the SDK itself rejects it before any tracking"
-    if "error_code" in expected and streamed:
-        return "malformed stream: the SDK raises on it; the Rust runner checks the error code"
-    if case.get("aborted"):
-        return "abandonment after the last event cannot be expressed through the SDK (see test_abandoned_stream)"
-    if "prompt_estimate" in case:
-        return "the wrapper estimates the prompt from the request it sent, not from the case's number"
-    if (case.get("price_options") or {}).get("batch"):
-        return "batch pricing: batch calls do not go through the wrapped clients"
-    request = case.get("request")
-    if "error_code" in expected and (
-        (case["api"] == "images" and request is None) or (case["api"] == "audio_speech" and "input" not in (request or {}))
-    ):
-        return "a missing request field: the SDK always sends a complete request"
-    return None
+@pytest.fixture(scope="module", autouse=True)
+def write_table() -> Iterator[None]:
+    yield
+    out = Path(os.environ.get("LLMLEDGER_VECTOR_TABLE_DIR") or ROOT / "target" / "vector-table")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [f"{name}\t{status}\t{detail}" for name, (status, detail) in sorted(TABLE.items())]
+    (out / "python.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
-def params() -> List[Any]:
+def is_stream(case: Dict[str, Any]) -> bool:
+    return "stream" in case or "stream_file" in case
+
+
+def batch(case: Dict[str, Any]) -> bool:
+    return bool((case.get("price_options") or {}).get("batch"))
+
+
+def parse_sse(text: str) -> List[Tuple[Optional[str], str]]:
+    """A raw SSE transcript split as the SSE spec says (blank-line blocks, ``event:``/``data:``, ``:`` comments)."""
     out = []
-    for case in load_vectors():
-        if case.get("provider") not in SDK_PROVIDERS:
-            continue
-        reason = skip_reason(case)
-        marks = [pytest.mark.skip(reason=reason)] if reason else []
-        out.append(pytest.param(case, id=case["name"], marks=marks))
+    for block in text.split("\n\n"):
+        event, data = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[6:] if line[5:6] == " " else line[5:])
+        if data:
+            out.append((event, "\n".join(data)))
     return out
 
 
-def call(case: Dict[str, Any], mock: Any, tracker: llmledger.Tracker) -> Any:
+def stream_events(case: Dict[str, Any]) -> List[Tuple[Optional[str], str]]:
+    if "stream_file" in case:
+        return parse_sse((VECTORS / case["stream_file"]).read_text(encoding="utf-8"))
+    return [(e.get("event"), e["data"] if isinstance(e["data"], str) else json.dumps(e["data"])) for e in case["stream"]]
+
+
+def request_with_prompt(model: str, n: int) -> Optional[str]:
+    """A request whose prompt the core counts as exactly ``n`` tokens for ``model`` (a stream's prompt estimate
+    is taken from its request), or None. Words with a leading space never merge: the count grows per word."""
+    for k in range(1, 4 * n + 1):
+        text = "the" + " the" * (k - 1)
+        got = llmledger.count_tokens(text, model)
+        if got == n:
+            return json.dumps({"input": text})
+        if got > n:
+            return None
+    return None
+
+
+def check_usage(case: Dict[str, Any], recorded: Any, counted: bool = True, priced: bool = True) -> None:
+    """Compares a recorded usage with the case, every field of ``expected.usage`` (as the Rust runner does)."""
+    expected = case["expected"]
+    actual = json.loads(recorded.to_json())["usage"]
+    for key, want in (expected.get("usage") or {}).items():
+        if key == "input_tokens" and not counted:
+            continue
+        got = actual.get(key, [] if key == "flags" else None)
+        if key == "audio_seconds":
+            assert got is not None and Decimal(got) == Decimal(want), key
+        elif key == "flags":
+            assert sorted(got) == sorted(want), key
+        else:
+            assert got == want, key
+    for flag in expected.get("flags_include", []):
+        assert flag in actual.get("flags", []), f"flag {flag}"
+    if "cost_usd" not in expected or not counted or not priced:
+        return
+    want = Decimal(expected["cost_usd"])
+    if case.get("at") or batch(case):
+        # The tracker prices at now, standard rates: price this usage at the case's date / batch instead.
+        at = datetime.fromisoformat(case["at"].replace("Z", "+00:00")) if case.get("at") else None
+        fields = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens",
+                  "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "image_input_tokens",
+                  "image_output_tokens", "web_search_requests")
+        got_cost = llmledger.cost(case["model"], **{f: actual.get(f, 0) for f in fields}, at=at, batch=batch(case),
+                                  service_tier=(case.get("price_options") or {}).get("service_tier"))
+        assert got_cost.total_usd == want, "cost_usd (cost() at the case's date / batch)"
+        return
+    assert recorded.pricing_error is None, recorded.pricing_error
+    assert recorded.cost_usd == want, "cost_usd"
+
+
+def via_record(native: Any, case: Dict[str, Any]) -> str:
+    """The ``record`` path; returns a note for the table ('' when everything was compared)."""
+    code = case["expected"].get("error_code")
     provider, api, model = case["provider"], case["api"], case["model"]
-    streamed = "stream" in case or "stream_file" in case
-    headers = {"x-mock-case": case["name"]}
-    extra: Dict[str, Any] = {"extra_headers": headers}
+    if not is_stream(case):
+        body = case["response_raw"] if "response_raw" in case else json.dumps(case.get("response", {}))
+        request = json.dumps(case["request"]) if "request" in case else None
+        usage = native.record_response(provider, api, model, NO_ATTRIBUTION, request, body, 0, None)
+        if code:
+            assert usage.cost is None, "an error case is recorded unpriced"
+            assert usage.pricing_error_code == code, usage.pricing_error
+            return ""
+        check_usage(case, usage)
+        return ""
+    request, note = None, ""
+    if "prompt_estimate" in case:
+        request = request_with_prompt(model, case["prompt_estimate"])
+        if request is None:
+            note = "input/cost not compared: no prompt text counts as the estimate"
+    stream = native.start_stream(provider, api, model, NO_ATTRIBUTION, request, False, None)
+    failed: Optional[Exception] = None
+    for event, data in stream_events(case):
+        try:
+            stream.push(event, data)
+        except llmledger.LlmledgerError as exc:
+            failed = exc
+            break
+    if code:
+        assert failed is not None, f"no push failed; want {code}"
+        assert failed.code == code, str(failed)
+        # As the wrappers do after a failed push: the stream is still recorded, once.
+        assert stream.finish(0, True).api == api
+        return ""
+    assert failed is None, str(failed)
+    check_usage(case, stream.finish(0, bool(case.get("aborted"))), counted=not note)
+    return note
+
+
+def no_sdk_reason(case: Dict[str, Any]) -> Optional[str]:
+    """Why the ``sdk`` path does not apply to a case, or None. Every reason is a fact about the SDKs."""
+    if case["api"] not in SDK_SURFACES.get(case["provider"], set()):
+        return f"no official SDK of {case['provider']}/{case['api']} in the Python package"
+    if is_stream(case) and (case["expected"].get("usage") or {}).get("usage_source") == "none":
+        return 'an SDK call always carries a prompt, which is counted, so the source cannot be "none"'
+    if case["api"] == "messages" and any("event" not in e for e in case.get("stream", [])):
+        return "the anthropic SDK drops SSE events without an `event:` line"
+    request = case.get("request")
+    if case["api"] == "images" and "error_code" in case["expected"] and request is None:
+        return "the case has no request; the SDK always sends one"
+    if case["api"] == "audio_speech" and "input" not in (request or {}):
+        return "the case's request has no input; the SDK always sends one"
+    return None
+
+
+def sdk_call(case: Dict[str, Any], mock: Any, tracker: llmledger.Tracker) -> Any:
+    provider, api, model = case["provider"], case["api"], case["model"]
+    streamed = is_stream(case)
+    extra: Dict[str, Any] = {"extra_headers": {"x-mock-case": case["name"]}}
     tier = (case.get("price_options") or {}).get("service_tier")
     if tier:
         extra["service_tier"] = tier
@@ -83,6 +194,9 @@ def call(case: Dict[str, Any], mock: Any, tracker: llmledger.Tracker) -> Any:
         raw = openai.OpenAI(base_url=f"{mock.url}/v1", api_key="t", max_retries=0)
     client = tracker.wrap(raw, provider=provider)
     if api == "chat_completions":
+        if streamed and case.get("aborted"):
+            # An abandoned case stops after its last event: ask for usage so the wrapper hides no chunk.
+            extra["stream_options"] = {"include_usage": True}
         return client.chat.completions.create(model=model, messages=MESSAGES, stream=streamed, **extra)
     if api == "responses":
         return client.responses.create(model=model, input="Say hello.", stream=streamed, **extra)
@@ -90,8 +204,8 @@ def call(case: Dict[str, Any], mock: Any, tracker: llmledger.Tracker) -> Any:
         return client.embeddings.create(model=model, input="Say hello.", **extra)
     if api == "images":
         request = dict(case.get("request") or {})
-        request.setdefault("model", model)
         request.setdefault("prompt", "a cat")
+        request["model"] = model
         return client.images.generate(**request, **extra)
     if api == "audio_transcription":
         return client.audio.transcriptions.create(model=model, file=("a.wav", b"RIFF0000", "audio/wav"), **extra)
@@ -101,38 +215,77 @@ def call(case: Dict[str, Any], mock: Any, tracker: llmledger.Tracker) -> Any:
     raise AssertionError(f"no SDK surface for api {api!r}")
 
 
-@pytest.mark.parametrize("case", params())
-def test_vector(case: Dict[str, Any], mock: Any, tracker: llmledger.Tracker) -> None:
+def via_sdk(case: Dict[str, Any], mock: Any, store_url: str, caplog: pytest.LogCaptureFixture) -> str:
+    """The ``sdk`` path; returns a note for the table."""
     expected = case["expected"]
+    code = expected.get("error_code")
+    tracker = llmledger.Tracker(store=store_url)
     try:
-        result = call(case, mock, tracker)
-    except (ValueError, TypeError) as exc:
-        if "error_code" in expected:
-            pytest.skip(f"the SDK itself rejects this body: {exc}")
-        raise
-    if isinstance(result, (openai.Stream, anthropic.Stream)):
+        caplog.clear()
+        sdk_error: Optional[BaseException] = None
+        result = None
         try:
-            for _ in result:
-                pass
-        except (openai.APIError, anthropic.APIError):
-            # The provider's SSE error event: the SDK raises it; the stream is recorded as aborted.
-            assert "stream_aborted" in expected.get("usage", {}).get("flags", expected.get("flags_include", []))
-    usage = llmledger.usage_of(result)
-    assert usage is not None, "nothing recorded"
-    if "error_code" in expected:
-        # Bad usage JSON never fails the call: the event is recorded, flagged with the code.
-        assert usage.pricing_error_code == expected["error_code"]
-        return
-    fields = USAGE_FIELDS
-    if ("stream" in case or "stream_file" in case) and expected.get("usage", {}).get("usage_source") != "reported":
-        # The stream did not report its input: the wrapper counts the prompt it sent (the case has none), so
-        # input and cost differ from the case by design; everything else must match.
-        fields = tuple(f for f in USAGE_FIELDS if f != "input_tokens")
-        expected = {k: v for k, v in expected.items() if k != "cost_usd"}
-    for field in fields:
-        if field in expected.get("usage", {}):
-            assert getattr(usage, field) == expected["usage"][field], field
-    for flag in expected.get("flags_include", []):
-        assert flag in usage.flags
-    if "cost_usd" in expected and not case.get("cost_uncertain"):
-        assert usage.cost_usd == Decimal(expected["cost_usd"])
+            result = sdk_call(case, mock, tracker)
+            if isinstance(result, (openai.Stream, anthropic.Stream)):
+                events = len([e for e in stream_events(case) if e[1] != "[DONE]" and e[0] != "ping"])
+                for n, _ in enumerate(result, start=1):
+                    if case.get("aborted") and n == events:
+                        result.close()
+                        break
+        except llmledger.LlmledgerError:
+            raise  # tracking must never break the call
+        except Exception as exc:  # the SDK's own error (bad body, provider error event)
+            sdk_error = exc
+        usage = llmledger.usage_of(result) if result is not None else None
+        warnings = [r.getMessage() for r in caplog.records if r.name == "llmledger" and r.levelno >= logging.WARNING]
+        if code:
+            if is_stream(case):
+                # The SDK parses events first: it rejects the bad one itself, or our push fails and is logged.
+                if sdk_error is None:
+                    assert any("stream event" in w for w in warnings), warnings
+                    assert usage is not None, "the broken stream is still recorded once"
+                return "sdk" if sdk_error is None else "sdk (SDK rejected the event)"
+            if sdk_error is not None:
+                return "sdk (SDK rejected the body)"
+            if usage is None:
+                # The SDK returned what cannot carry `_token_usage` (a list): the ledger has the flagged event.
+                rows = tracker.usage()
+                assert [(r["requests"], r["unpriced"]) for r in rows] == [(1, 1)], rows
+                return "sdk (checked in the ledger)"
+            assert usage.cost is None and usage.pricing_error_code == code, usage.pricing_error
+            return "sdk"
+        if sdk_error is not None:
+            # A stream ending in the provider's error event: the SDK raises; the stream is recorded as aborted.
+            flags = (expected.get("usage") or {}).get("flags", expected.get("flags_include", []))
+            assert is_stream(case) and "stream_aborted" in flags, repr(sdk_error)
+        assert usage is not None, "nothing recorded"
+        assert warnings == [], warnings
+        assert (usage.provider, usage.api) == (case["provider"], case["api"])
+        # A stream that did not report its input is counted from the prompt this call sent (not the case's).
+        counted = not is_stream(case) or (expected.get("usage") or {}).get("usage_source", "reported") == "reported"
+        check_usage(case, usage, counted=counted)
+        return "sdk" if counted else "sdk (input from its own prompt)"
+    finally:
+        tracker.close()
+
+
+def test_the_vectors_are_there() -> None:
+    assert len(CASES) >= 60, f"only {len(CASES)} cases in {VECTORS}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_vector(case: Dict[str, Any], mock: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    notes = []
+    try:
+        tracker = llmledger.Tracker(store=f"sqlite://{tmp_path / 'record.db'}")
+        try:
+            note = via_record(tracker._native, case)
+            notes.append(f"record ({note})" if note else "record")
+        finally:
+            tracker.close()
+        reason = no_sdk_reason(case)
+        notes.append(f"no sdk: {reason}" if reason else via_sdk(case, mock, f"sqlite://{tmp_path / 'sdk.db'}", caplog))
+        TABLE[case["name"]] = ("pass", "; ".join(notes))
+    except BaseException as exc:
+        TABLE[case["name"]] = ("fail", str(exc).split("\n")[0])
+        raise

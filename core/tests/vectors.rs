@@ -220,12 +220,24 @@ fn check_usage(case: &Case, usage: &Usage) -> Vec<String> {
     problems
 }
 
+/// Writes the per-case outcomes (`case<TAB>status<TAB>detail`) where `scripts/test.sh` collects the three
+/// runners' tables (`LLMLEDGER_VECTOR_TABLE_DIR`, default `target/vector-table`).
+fn write_table(rows: &[String]) {
+    let dir = std::env::var_os("LLMLEDGER_VECTOR_TABLE_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vector-table"), PathBuf::from);
+    let mut rows = rows.to_vec();
+    rows.sort();
+    let written = fs::create_dir_all(&dir).and_then(|()| fs::write(dir.join("rust.tsv"), rows.join("\n") + "\n"));
+    written.unwrap_or_else(|e| panic!("write the vector table in {}: {e}", dir.display()));
+}
+
 #[test]
 fn every_vector_matches() {
     let cases = load_cases();
     assert!(cases.len() >= 60, "only {} vector cases", cases.len());
     let mut names = HashSet::new();
     let mut failures = Vec::new();
+    let mut table = Vec::new();
     for (file, case) in &cases {
         assert!(names.insert(case.name.clone()), "duplicate case name {}", case.name);
         let has_input =
@@ -234,6 +246,7 @@ fn every_vector_matches() {
                 .any(|x| *x)
                 || case.api == "audio_speech";
         assert!(has_input, "{}: no response, response_raw or stream", case.name);
+        let before = failures.len();
         let result = case_usage(case);
         match (&case.expected.error_code, result) {
             (Some(code), Err(e)) => {
@@ -249,7 +262,13 @@ fn every_vector_matches() {
                 failures.extend(check_cost(case, &u).map(|p| format!("{file}/{}: {p}", case.name)));
             }
         }
+        let row = match failures.get(before) {
+            None => format!("{}\tpass\tcore", case.name),
+            Some(first) => format!("{}\tfail\t{}", case.name, first.replace(['\t', '\n'], " ")),
+        };
+        table.push(row);
     }
+    write_table(&table);
     assert!(failures.is_empty(), "{} vector failures:\n{}", failures.len(), failures.join("\n"));
 }
 
@@ -299,4 +318,74 @@ fn vectors_cover_every_provider_api_and_trap() {
 fn sse_transcripts_split_like_the_spec() {
     let events = parse_sse("event: a\ndata: {\"x\":1}\n\n: comment\ndata: [DONE]\n\n");
     assert_eq!(events, vec![(Some("a".to_owned()), "{\"x\":1}".to_owned()), (None, "[DONE]".to_owned())]);
+}
+
+/// Every embedded model × price version, from the data files themselves (`pricing/data/*.json`): at
+/// 00:00 UTC on each `effective_from` that version is used, and one second earlier the version before
+/// it (the day before). The versions' dates come from the data, not from the price engine.
+#[test]
+fn every_price_version_boundary_picks_the_right_version() {
+    use chrono::{Duration, NaiveDate, TimeZone, Utc};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pricing/data");
+    let db = PriceDb::embedded();
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.retain(|p| p.extension().is_some_and(|x| x == "json"));
+    let (mut checked, mut boundaries, mut problems) = (0, 0, Vec::new());
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+        let data: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", file.display()));
+        for model in data["models"].as_array().into_iter().flatten() {
+            let id = model["id"].as_str().unwrap_or_default();
+            let versions = model["prices"].as_array().cloned().unwrap_or_default();
+            let dates: Vec<NaiveDate> = versions
+                .iter()
+                .map(|v| {
+                    v["effective_from"].as_str().and_then(|d| d.parse().ok()).unwrap_or_else(|| panic!("{id}: date"))
+                })
+                .collect();
+            for (i, version) in versions.iter().enumerate() {
+                let start = Utc.from_utc_datetime(&dates[i].and_hms_opt(0, 0, 0).unwrap_or_default());
+                let mut instants = vec![(start, dates[i])];
+                if i > 0 {
+                    instants.push((start - Duration::seconds(1), dates[i - 1]));
+                    boundaries += 1;
+                }
+                let usage = usage_priced_by(version);
+                for (at, want) in instants {
+                    checked += 1;
+                    match db.price(&usage, id, at, &PriceOptions::default()) {
+                        Ok(cost) if cost.price_version == want => {}
+                        Ok(cost) => problems.push(format!("{id} at {at}: version {}, want {want}", cost.price_version)),
+                        Err(e) => problems.push(format!("{id} at {at}: {e}")),
+                    }
+                }
+            }
+        }
+    }
+    assert!(boundaries >= 12, "only {boundaries} version boundaries in the embedded data");
+    assert!(problems.is_empty(), "{} of {checked} instants:\n{}", problems.len(), problems.join("\n"));
+}
+
+/// A usage that `version` has a price for: tokens when it prices input tokens, else its per-image,
+/// per-minute or per-character unit.
+fn usage_priced_by(version: &Value) -> Usage {
+    let mut usage = Usage::default();
+    if version.get("input").is_some() {
+        usage.input_tokens = 1_000;
+    } else if let Some(image) = version["per_image"].get(0) {
+        usage.images = Some(llmledger_core::usage::ImageGeneration {
+            count: 1,
+            size: image["size"].as_str().unwrap_or_default().to_owned(),
+            quality: image["quality"].as_str().unwrap_or_default().to_owned(),
+        });
+    } else if version.get("per_audio_minute").is_some() {
+        usage.audio_seconds = Some(Decimal::from(60));
+    } else {
+        usage.input_characters = 1_000;
+    }
+    usage
 }

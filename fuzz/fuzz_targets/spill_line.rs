@@ -1,0 +1,6 @@
+//! libFuzzer entry for `llmledger_fuzz_targets::spill_line_target` (see fuzz-targets/src/lib.rs).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| llmledger_fuzz_targets::spill_line_target(data));
