@@ -116,37 +116,17 @@ fn postgres_urls_spill_to_the_state_directory_not_the_temp_directory() {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use crate::ledger_common::{pg_ctl, record_loop_exe};
+    use crate::ledger_common::{fresh_db, pg_ctl, record_loop_exe, server, skip};
 
-    /// The server URL and pg_ctl access, or `None` after printing a SKIP line (a failure under `CI=true`).
-    fn server() -> Option<String> {
-        let url = std::env::var("LLMLEDGER_TEST_PG").ok().filter(|u| !u.is_empty());
-        let ctl = std::env::var("LLMLEDGER_TEST_PG_CTL").ok();
-        match (url, ctl) {
-            (Some(url), Some(_)) => Some(url),
-            _ => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "LLMLEDGER_TEST_PG(_CTL) is not set under CI=true: run through scripts/with-postgres.sh"
-                );
-                println!("SKIP: PostgreSQL outage tests (run through scripts/with-postgres.sh)");
-                None
-            }
+    /// The server URL when `scripts/with-postgres.sh` started it (these tests stop and start it), or
+    /// `None` after reporting the skip (a failure under `CI=true`).
+    fn server_with_ctl(test: &str) -> Option<String> {
+        let url = server(test)?;
+        if std::env::var("LLMLEDGER_TEST_PG_CTL").is_err() {
+            skip(test, "needs the server started by scripts/with-postgres.sh (pg_ctl)");
+            return None;
         }
-    }
-
-    /// A fresh database for one test.
-    fn fresh_db(server: &str, name: &str) -> String {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let db = format!("llmledger_{name}_{}", std::process::id());
-        rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(server, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(conn);
-            client.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
-            client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
-        });
-        let base = server.rsplit_once('/').unwrap().0;
-        format!("{base}/{db}")
+        Some(url)
     }
 
     /// The `record_loop` example (sync durability: an id is printed only once it is fsynced), started
@@ -214,9 +194,10 @@ mod postgres {
     }
 
     #[test]
+    #[ignore = "needs PostgreSQL: run through scripts/with-postgres.sh with -- --include-ignored"]
     fn outage_then_kill_then_reboot_then_recovery_keeps_every_acknowledged_event_once() {
         let _one = super::SERVER.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(server) = server() else { return };
+        let Some(server) = server_with_ctl("ledger_outage::reboot") else { return };
         let url = fresh_db(&server, "reboot");
         let home = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(home.path().join("tmp")).unwrap();
@@ -245,9 +226,10 @@ mod postgres {
     }
 
     #[test]
+    #[ignore = "needs PostgreSQL: run through scripts/with-postgres.sh with -- --include-ignored"]
     fn two_processes_sharing_a_spill_directory_through_an_outage() {
         let _one = super::SERVER.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(server) = server() else { return };
+        let Some(server) = server_with_ctl("ledger_outage::two_processes") else { return };
         let url = fresh_db(&server, "shared");
         let home = tempfile::tempdir().unwrap();
         let spill = home.path().join("spill");

@@ -172,3 +172,40 @@ pub fn pg_ctl(action: &str) -> bool {
     };
     cmd.stdout(std::process::Stdio::null()).status().unwrap().success()
 }
+
+/// Reports a skipped test: a failure under `CI=true`, else a `SKIP:` line and a line in `LLMLEDGER_SKIP_LOG`.
+pub fn skip(test: &str, reason: &str) {
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: {reason} (CI=true: this must run)");
+    println!("SKIP: {test}: {reason}");
+    if let Ok(path) = std::env::var("LLMLEDGER_SKIP_LOG") {
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        writeln!(log, "rust\t{test}\t{reason}").unwrap();
+    }
+}
+
+/// The server URL, or `None` after reporting the skip (a failure under `CI=true`).
+pub fn server(test: &str) -> Option<String> {
+    match std::env::var("LLMLEDGER_TEST_PG") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            skip(test, "LLMLEDGER_TEST_PG is not set (scripts/with-postgres.sh sets it)");
+            None
+        }
+    }
+}
+
+/// A fresh database on the server, so tests do not see each other's events.
+#[cfg(feature = "postgres")]
+pub fn fresh_db(server: &str, name: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let db = format!("llmledger_{name}_{}", std::process::id());
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(server, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    });
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    format!("{base}/{db}")
+}
