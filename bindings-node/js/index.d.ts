@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'store'
   | 'io'
   | 'closed'
+  | 'unsupported'
 
 export interface LlmledgerError extends Error {
   code: ErrorCode

@@ -45,6 +45,8 @@ def skip_reason(case: Dict[str, Any]) -> Optional[str]:
         return "abandonment after the last event cannot be expressed through the SDK (see test_abandoned_stream)"
     if "prompt_estimate" in case:
         return "the wrapper estimates the prompt from the request it sent, not from the case's number"
+    if "prices" in case:
+        return "priced with the case's own price file; the tracker fixture uses the embedded prices"
     if (case.get("price_options") or {}).get("batch"):
         return "batch pricing: batch calls do not go through the wrapped clients"
     request = case.get("request")

@@ -26,6 +26,7 @@ pub mod jsonl;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod reprice;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod row;
 pub mod spill;
@@ -44,6 +45,7 @@ use chrono_tz::Tz;
 
 pub use event::{Attribution, Status, UsageEvent};
 pub use memory::MemoryStore;
+pub use reprice::{RepriceChange, RepriceFilter, RepriceReport};
 pub use spill::Journal;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -66,6 +68,14 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Every stored event id (for verification tools and tests; not for hot paths).
     fn event_ids(&self) -> Result<Vec<String>>;
+
+    /// Re-prices the events `filter` selects with `prices`, updating their rollups in the same
+    /// transaction and keeping each old figure in an audit trail (rules: [`reprice`]). Stores that
+    /// cannot rewrite events return [`ErrorCode::Unsupported`].
+    fn reprice(&self, prices: &crate::pricing::PriceDb, filter: &RepriceFilter) -> Result<RepriceReport> {
+        let _ = (prices, filter);
+        Err(Error::new(ErrorCode::Unsupported, "this store cannot re-price stored events (SQLite and PostgreSQL can)"))
+    }
 }
 
 /// When `record` may return, see the module docs.
@@ -464,6 +474,7 @@ pub(crate) fn test_event(i: u64, user: &str) -> UsageEvent {
         provider: Provider::OpenAi,
         model: "gpt-4o".into(),
         price_version: chrono::NaiveDate::default(),
+        price_data: String::new(),
         breakdown: crate::pricing::Breakdown::default(),
         total_usd: total,
         currency: "USD".into(),
