@@ -145,27 +145,28 @@ fn check_version(mode: ModelMode, i: usize, v: &PriceVersion, report: &mut Repor
     for (t, tier) in v.tiers.iter().enumerate() {
         let field = at(&format!("tiers[{t}]"));
         let name = if tier.at_least_prompt_tokens.is_some() { "at_least_prompt_tokens" } else { "above_prompt_tokens" };
-        let Some(min) = tier.min_prompt_tokens() else {
-            let both = tier.above_prompt_tokens.is_some();
-            let (value, what) = if both {
-                ("both", "set above_prompt_tokens or at_least_prompt_tokens, not both")
-            } else {
-                ("none", "needs above_prompt_tokens or at_least_prompt_tokens")
-            };
-            report(Kind::Threshold, &format!("{field}.{name}"), &value, what);
-            continue;
-        };
-        if let Some(last) = last_min {
-            if min <= last {
-                let what = if min == last {
-                    "repeats the previous tier's threshold".to_string()
+        match (tier.min_prompt_tokens(), last_min) {
+            (None, _) => {
+                let (value, what) = if tier.above_prompt_tokens.is_some() {
+                    ("both", "set above_prompt_tokens or at_least_prompt_tokens, not both")
                 } else {
-                    "must be above the previous tier's threshold".to_string()
+                    ("none", "needs above_prompt_tokens or at_least_prompt_tokens")
                 };
-                report(Kind::UnsortedTiers, &format!("{field}.{name}"), &tier.threshold(), &what);
+                report(Kind::Threshold, &format!("{field}.{name}"), &value, what);
             }
+            (Some(min), Some(last)) if min <= last => {
+                let what = if min == last {
+                    "repeats the previous tier's threshold"
+                } else {
+                    "must be above the previous tier's threshold"
+                };
+                report(Kind::UnsortedTiers, &format!("{field}.{name}"), &tier.threshold(), what);
+            }
+            _ => {}
         }
-        last_min = Some(min);
+        if let Some(min) = tier.min_prompt_tokens() {
+            last_min = Some(min);
+        }
         if tier.counted.is_empty() {
             report(Kind::EmptyCounted, &format!("{field}.counted"), &"[]", "must name the token classes that count");
         }
