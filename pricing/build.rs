@@ -1,10 +1,10 @@
 //! Validates `data/*.json` against `src/schema.rs` and `src/validate.rs`, and embeds it as one JSON
 //! array. Any problem fails the build, with every message listed.
+#[path = "src/fingerprint.rs"]
+mod fingerprint;
 #[path = "src/schema.rs"]
 #[allow(dead_code)]
 mod schema;
-#[path = "src/fingerprint.rs"]
-mod fingerprint;
 #[path = "src/validate.rs"]
 #[allow(dead_code)]
 mod validate;
@@ -35,7 +35,10 @@ fn main() {
         // Each message names provider, model and field; prefix the file that provider lives in.
         let file_of = |message: &str| {
             let provider = message.split(": ").nth(1).unwrap_or("");
-            files.iter().position(|f| f.provider == provider).map_or_else(String::new, |i| paths[i].display().to_string())
+            files
+                .iter()
+                .position(|f| f.provider == provider)
+                .map_or_else(String::new, |i| paths[i].display().to_string())
         };
         let listed: Vec<String> = errors.iter().map(|e| format!("{}: {e}", file_of(e))).collect();
         panic!("pricing/data failed validation ({} problems):\n{}", errors.len(), listed.join("\n"));
@@ -50,4 +53,3 @@ fn main() {
     fs::write(Path::new(&out_dir).join("data_version.txt"), version).expect("OUT_DIR is writable");
     fs::write(Path::new(&out_dir).join("prices.json"), json).expect("OUT_DIR is writable");
 }
-

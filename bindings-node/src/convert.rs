@@ -185,7 +185,11 @@ fn breakdown_map(b: &Breakdown) -> std::collections::BTreeMap<String, String> {
         }
         out
     };
-    b.components().into_iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (camel(k), v.normalize().to_string())).collect()
+    b.components()
+        .into_iter()
+        .filter(|(_, v)| !v.is_zero())
+        .map(|(k, v)| (camel(k), v.normalize().to_string()))
+        .collect()
 }
 
 /// An error kept with a recorded event (e.g. an unknown model: the call is recorded unpriced, flagged).

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use llmledger_core::currency::Rates;
 use llmledger_core::estimate::EstimateRequest;
-use llmledger_core::ledger::{Ledger, LedgerConfig, RepriceFilter, Store};
+use llmledger_core::ledger::{Ledger, LedgerConfig, RepriceFilter};
 use llmledger_core::report::{GroupBy, UsageFilter, UsageQuery};
 use llmledger_core::{tokens, tracker, Error, PriceDb, PriceOptions, Provider, Usage, UsageSource};
 use rust_decimal::Decimal;
@@ -379,7 +379,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                         .changes
                         .iter()
                         .map(|c| {
-                            let old = c.old_cost_usd.map_or_else(|| "unpriced".to_string(), |d| d.normalize().to_string());
+                            let old =
+                                c.old_cost_usd.map_or_else(|| "unpriced".to_string(), |d| d.normalize().to_string());
                             vec![
                                 c.event_id.clone(),
                                 c.model.clone(),

@@ -85,8 +85,11 @@ fn by_model(store: &dyn Store) -> Vec<(String, Decimal, u64)> {
     rows
 }
 
-/// The whole scenario against one store; `audit` reads an event's (price_data, reprice_audit) columns.
-fn scenario(store: &dyn Store, audit: &dyn Fn(&str) -> (Option<String>, Option<String>)) {
+/// An event's stored `(price_data, reprice_audit)` columns.
+type Columns = (Option<String>, Option<String>);
+
+/// The whole scenario against one store; `audit` reads an event's columns.
+fn scenario(store: &dyn Store, audit: &dyn Fn(&str) -> Columns) {
     assert_eq!(store.write_batch(&recorded()).unwrap(), 6);
     // 0.006 + 0.00028 + 0.006 priced; e1, e4 and the failed e5 carry no cost.
     assert_eq!(totals(store), (dec!(0.01228), 3, 6));
@@ -136,7 +139,10 @@ fn scenario(store: &dyn Store, audit: &dyn Fn(&str) -> (Option<String>, Option<S
     assert_eq!(trail[0]["price_version"], "2026-01-01");
     assert_eq!(trail[0]["price_data"], "test");
     let trail: serde_json::Value = serde_json::from_str(&audit("e1").1.unwrap()).unwrap();
-    assert_eq!((&trail[0]["cost_usd"], &trail[0]["unpriced_reason"]), (&serde_json::Value::Null, &"unknown_model".into()));
+    assert_eq!(
+        (&trail[0]["cost_usd"], &trail[0]["unpriced_reason"]),
+        (&serde_json::Value::Null, &"unknown_model".into())
+    );
     assert_eq!(audit("e3"), (Some("test".into()), None), "an unchanged event is not touched");
 
     // Idempotent: a second run finds nothing to change and adds no audit entry.
@@ -214,7 +220,7 @@ mod sqlite {
     use super::*;
     use llmledger_core::ledger::sqlite::SqliteStore;
 
-    fn audit_of(path: &std::path::Path) -> impl Fn(&str) -> (Option<String>, Option<String>) + '_ {
+    fn audit_of(path: &std::path::Path) -> impl Fn(&str) -> Columns + '_ {
         move |id| {
             let conn = rusqlite::Connection::open(path).unwrap();
             conn.query_row("SELECT price_data, reprice_audit FROM usage_events WHERE event_id = ?1", [id], |r| {
@@ -239,7 +245,8 @@ mod sqlite {
         rusqlite::Connection::open(&path).unwrap().execute_batch(&v1_schema("INTEGER", "TEXT", "'0'")).unwrap();
         let store = SqliteStore::open(&path, Tz::Asia__Seoul).unwrap();
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let version: i64 = conn.query_row("SELECT max(version) FROM llmledger_schema_version", [], |r| r.get(0)).unwrap();
+        let version: i64 =
+            conn.query_row("SELECT max(version) FROM llmledger_schema_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, 2);
         check_upgraded(&store);
         assert_eq!(store.rollup_timezone(), Tz::UTC, "the stored rollup zone is kept");
@@ -316,7 +323,7 @@ mod postgres {
         format!("{base}/{db}")
     }
 
-    fn audit_of(url: &str) -> impl Fn(&str) -> (Option<String>, Option<String>) + '_ {
+    fn audit_of(url: &str) -> impl Fn(&str) -> Columns + '_ {
         move |id| {
             block(async {
                 let sql = "SELECT price_data, reprice_audit FROM usage_events WHERE event_id = $1";

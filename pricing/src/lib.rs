@@ -172,11 +172,7 @@ mod tests {
                 .filter_map(|e| e.split(": ").nth(3).and_then(|f| f.split(" = ").next()).map(str::to_string))
                 .collect()
         };
-        assert_eq!(
-            fields(Kind::Multiplier),
-            ["prices[0].regional_multipliers.eu"],
-            "{errors:?}"
-        );
+        assert_eq!(fields(Kind::Multiplier), ["prices[0].regional_multipliers.eu"], "{errors:?}");
         let mut negative = fields(Kind::Negative);
         negative.sort();
         assert_eq!(

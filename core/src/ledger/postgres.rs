@@ -26,8 +26,8 @@ use super::row::{
     self, event_cols, plain, rollup_cols, ColumnReader, Encoded, Filter, Kind, Param, ROLLUP_KEY, SCHEMA_VERSION,
 };
 use super::{Store, UsageEvent};
-use crate::pricing::PriceDb;
 use crate::error::{Error, ErrorCode, Result};
+use crate::pricing::PriceDb;
 use crate::report::{parse_tz, Aggregator, ReportRow, RollupDiff, RollupKey, RollupTable, Rollups, Totals, UsageQuery};
 
 fn sql_type(k: Kind) -> &'static str {
@@ -204,7 +204,7 @@ impl PgStore {
             _ => {
                 // An older (or new) database: add the columns it lacks, then record the version.
                 let mut sql = String::new();
-                for (_, column) in row::MIGRATIONS {
+                for column in row::MIGRATIONS {
                     let ty = sql_type(row::column_kind(column));
                     sql.push_str(&format!("ALTER TABLE usage_events ADD COLUMN IF NOT EXISTS {column} {ty};"));
                 }
@@ -382,14 +382,9 @@ async fn add_to_rollups(
     let mut v: [Vec<i64>; 11] = Default::default();
     let mut cost: Vec<String> = Vec::with_capacity(rows.len());
     for (key, counts, c) in rows {
-        for (col, s) in k.iter_mut().zip([
-            &key.period,
-            &key.user_id,
-            &key.workspace_id,
-            &key.project,
-            &key.provider,
-            &key.model,
-        ]) {
+        for (col, s) in
+            k.iter_mut().zip([&key.period, &key.user_id, &key.workspace_id, &key.project, &key.provider, &key.model])
+        {
             col.push(s);
         }
         for (col, x) in v.iter_mut().zip(counts) {
@@ -400,8 +395,8 @@ async fn add_to_rollups(
     tx.execute(
         stmt,
         &[
-            &k[0], &k[1], &k[2], &k[3], &k[4], &k[5], &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
-            &v[8], &cost, &v[9], &v[10],
+            &k[0], &k[1], &k[2], &k[3], &k[4], &k[5], &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+            &cost, &v[9], &v[10],
         ],
     )
     .await

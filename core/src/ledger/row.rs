@@ -70,10 +70,9 @@ pub(crate) const EVENT_COLUMNS: [(&str, Kind, bool); 38] = [
 /// The schema version the stores create and migrate to.
 pub(crate) const SCHEMA_VERSION: i32 = 2;
 
-/// Columns added after version 1, `(version, column)`: a database of an older version gets each one
-/// with `ALTER TABLE usage_events ADD COLUMN` (all nullable, so old rows read as before).
-pub(crate) const MIGRATIONS: [(i32, &str); 4] =
-    [(2, "usage_extra"), (2, "price_options"), (2, "price_data"), (2, "reprice_audit")];
+/// Columns added by schema version 2: a version-1 database gets each one with `ALTER TABLE
+/// usage_events ADD COLUMN` (all nullable, so old rows read as before).
+pub(crate) const MIGRATIONS: [&str; 4] = ["usage_extra", "price_options", "price_data", "reprice_audit"];
 
 /// The SQL type of a migrated column.
 pub(crate) fn column_kind(name: &str) -> Kind {
@@ -549,6 +548,33 @@ mod tests {
         assert!(ddl.contains("latency_ms INTEGER, input_tokens INTEGER NOT NULL,"), "{ddl}");
         assert!(ddl.ends_with("ON usage_events (ts_ns);"), "{ddl}");
         assert_eq!(event_cols(plain).split(", ").count(), 38);
+    }
+
+    #[test]
+    fn usage_fields_without_a_column_round_trip_through_usage_extra() {
+        let plain = Usage {
+            input_tokens: 5,
+            output_tokens: 2,
+            flags: vec![crate::usage::UsageFlag::TotalMismatch],
+            ..Usage::default()
+        };
+        assert_eq!(usage_extra(&plain).map_err(|e| e.code()), Ok(None));
+        let full = Usage {
+            web_search_requests: 2,
+            web_search_context_size: Some("high".into()),
+            grounding_queries: 3,
+            cache_write_tokens: 9,
+            cache_write_12h_tokens: 4,
+            audio_seconds: Some(Decimal::new(125, 1)),
+            media_items: [("video".to_string(), 1)].into(),
+            service_tier: Some("priority".into()),
+            speed: Some("fast".into()),
+            region: Some("us".into()),
+            ..plain
+        };
+        let extra = usage_extra(&full).ok().flatten();
+        assert!(extra.as_deref().is_some_and(|x| !x.contains("input_tokens")), "{extra:?}");
+        assert_eq!(with_extra(column_usage(&full), extra).ok(), Some(full));
     }
 
     #[test]

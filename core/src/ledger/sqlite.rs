@@ -26,8 +26,8 @@ use super::row::{
     self, event_cols, plain, rollup_cols, ColumnReader, Encoded, Filter, Kind, Param, ROLLUP_KEY, SCHEMA_VERSION,
 };
 use super::{Store, UsageEvent};
-use crate::pricing::PriceDb;
 use crate::error::{Error, ErrorCode, Result};
+use crate::pricing::PriceDb;
 use crate::report::{parse_tz, Aggregator, ReportRow, RollupDiff, RollupKey, RollupTable, Rollups, Totals, UsageQuery};
 
 fn sql_type(k: Kind) -> &'static str {
@@ -162,8 +162,11 @@ impl SqliteStore {
             }
         }
         let mut sql = String::from("BEGIN;");
-        for (_, column) in row::MIGRATIONS.iter().filter(|(_, c)| !have.contains(*c)) {
-            sql.push_str(&format!(" ALTER TABLE usage_events ADD COLUMN {column} {};", sql_type(row::column_kind(column))));
+        for column in row::MIGRATIONS.iter().filter(|c| !have.contains(**c)) {
+            sql.push_str(&format!(
+                " ALTER TABLE usage_events ADD COLUMN {column} {};",
+                sql_type(row::column_kind(column))
+            ));
         }
         sql.push_str(&format!(" INSERT INTO llmledger_schema_version (version) VALUES ({SCHEMA_VERSION}); COMMIT;"));
         conn.execute_batch(&sql).map_err(db_err)
@@ -334,7 +337,9 @@ impl SqliteStore {
             ))
             .map_err(db_err)?;
         for k in deltas.keys() {
-            delete.execute(params![k.period, k.user_id, k.workspace_id, k.project, k.provider, k.model]).map_err(db_err)?;
+            delete
+                .execute(params![k.period, k.user_id, k.workspace_id, k.project, k.provider, k.model])
+                .map_err(db_err)?;
         }
         Ok(())
     }

@@ -572,7 +572,8 @@ impl PriceDb {
 
     fn build(files: Vec<PriceFile>) -> Result<Self> {
         let text = serde_json::to_string(&files)?;
-        let mut inner = DbInner { data_version: format!("file.{}", llmledger_pricing::fingerprint(&text)), ..DbInner::default() };
+        let mut inner =
+            DbInner { data_version: format!("file.{}", llmledger_pricing::fingerprint(&text)), ..DbInner::default() };
         for file in files {
             let provider: Provider = file
                 .provider
@@ -686,11 +687,8 @@ impl DbInner {
             (false, true) => return,
             (false, false) => format!("{}+{part}", self.data_version),
         };
-        self.data_version = if joined.len() > 96 {
-            format!("mix.{}", llmledger_pricing::fingerprint(&joined))
-        } else {
-            joined
-        };
+        self.data_version =
+            if joined.len() > 96 { format!("mix.{}", llmledger_pricing::fingerprint(&joined)) } else { joined };
     }
 
     fn rebuild_index(&mut self) {
@@ -938,7 +936,8 @@ fn per_call_fees(b: &mut Breakdown, usage: &Usage, v: &CompiledVersion, r: &Rate
         let rate = by_context.unwrap_or(v.per_search);
         b.web_search = charge(searches, &rate).ok_or_else(|| bucket_error(id, field, searches, &rate))?;
         if let Some(per_call) = p.web_search_tokens_per_call {
-            let tokens = searches.checked_mul(per_call).ok_or_else(|| overflow("usage.web_search_requests", searches))?;
+            let tokens =
+                searches.checked_mul(per_call).ok_or_else(|| overflow("usage.web_search_requests", searches))?;
             let content = charge(tokens, &r.input).ok_or_else(|| bucket_error(id, "input", tokens, &r.input))?;
             b.web_search = b.web_search.checked_add(content).ok_or_else(|| overflow("web_search", searches))?;
         }
@@ -948,7 +947,9 @@ fn per_call_fees(b: &mut Breakdown, usage: &Usage, v: &CompiledVersion, r: &Rate
         // Per query; else per grounded request, however many queries it issued — which is also how a
         // model priced before the grounding fields carries it, as `web_search_per_1k` (Gemini 2.x data).
         b.grounding = match (v.per_grounded_query, v.per_grounded_prompt.or(v.per_search)) {
-            (Some(rate), _) => charge(queries, &Some(rate)).ok_or_else(|| overflow("usage.grounding_queries", queries))?,
+            (Some(rate), _) => {
+                charge(queries, &Some(rate)).ok_or_else(|| overflow("usage.grounding_queries", queries))?
+            }
             (None, Some(rate)) => rate,
             (None, None) => return Err(missing_rate(id, "grounding_per_1k", queries)),
         };

@@ -521,7 +521,10 @@ fn every_cost_records_the_data_version() {
     assert_eq!(price("gpt-4o", &usage(1, 1)).expect("priced").price_data, db.data_version());
     // The same data gives the same version; any change gives another.
     assert_eq!(PriceDb::from_json(DATA).expect("valid").data_version(), db.data_version());
-    assert_ne!(PriceDb::from_json(&DATA.replace("\"5.00\"", "\"5.01\"")).expect("valid").data_version(), db.data_version());
+    assert_ne!(
+        PriceDb::from_json(&DATA.replace("\"5.00\"", "\"5.01\"")).expect("valid").data_version(),
+        db.data_version()
+    );
     let mut extended = embedded.clone();
     extended.extend(db.clone());
     assert_eq!(extended.data_version(), format!("{}+{}", embedded.data_version(), db.data_version()));

@@ -67,7 +67,11 @@ pub(crate) struct GenerateContentResponse<'a> {
 
 /// Grounded search queries over a response's candidates.
 pub(crate) fn grounding_queries(candidates: &Option<Vec<Candidate>>) -> u64 {
-    candidates.iter().flatten().filter_map(|c| c.grounding_metadata.as_ref()).fold(0u64, |n, g| n.saturating_add(g.web_search_queries.0))
+    candidates
+        .iter()
+        .flatten()
+        .filter_map(|c| c.grounding_metadata.as_ref())
+        .fold(0u64, |n, g| n.saturating_add(g.web_search_queries.0))
 }
 
 /// Totals of a modality list: (all, audio, image).

@@ -208,7 +208,9 @@ pub(crate) fn responses(r: &ResponsesBody<'_>, provider: Provider, p: &str) -> R
             d.cached_tokens.or_zero(p, "input_tokens_details.cached_tokens")?,
             d.cache_write_tokens.or_zero(p, "input_tokens_details.cache_write_tokens")?,
             match &d.cache_write_tokens_details {
-                Some(w) => w.ttl_12h_tokens.or_zero(p, "input_tokens_details.cache_write_tokens_details.ttl_12h_tokens")?,
+                Some(w) => {
+                    w.ttl_12h_tokens.or_zero(p, "input_tokens_details.cache_write_tokens_details.ttl_12h_tokens")?
+                }
                 None => 0,
             },
         ),
@@ -225,9 +227,16 @@ pub(crate) fn responses(r: &ResponsesBody<'_>, provider: Provider, p: &str) -> R
         Some(d) => d.reasoning_tokens.or_zero(p, "output_tokens_details.reasoning_tokens")?,
         None => 0,
     };
-    let uncached = sub(input, cached, p, "input_tokens_details.cached_tokens", "exceeds input_tokens").and_then(|rest| {
-        sub(rest, cache_write, p, "input_tokens_details.cache_write_tokens", "cache writes + cached exceed input_tokens")
-    })?;
+    let uncached =
+        sub(input, cached, p, "input_tokens_details.cached_tokens", "exceeds input_tokens").and_then(|rest| {
+            sub(
+                rest,
+                cache_write,
+                p,
+                "input_tokens_details.cache_write_tokens",
+                "cache writes + cached exceed input_tokens",
+            )
+        })?;
     let reasoning_outside = provider == Provider::Xai && total != Some(input + output);
     let output = if reasoning_outside {
         output + reasoning
