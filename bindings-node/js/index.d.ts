@@ -84,6 +84,8 @@ export type Api =
   | 'messages'
   | 'generate_content'
   | 'converse'
+  | 'videos'
+  | 'cached_contents'
 export type UsageSource = 'reported' | 'partial' | 'estimated' | 'none'
 export type UsageFlag = 'total_mismatch' | 'stream_aborted' | 'stream_without_usage' | 'approximate_tokenizer'
 

@@ -375,9 +375,12 @@ fn run(cli: Cli) -> Result<(), Error> {
                 if json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {
+                    // The first changes as a table; `--json` lists every one.
+                    const SHOWN: usize = 50;
                     let rows = report
                         .changes
                         .iter()
+                        .take(SHOWN)
                         .map(|c| {
                             let old =
                                 c.old_cost_usd.map_or_else(|| "unpriced".to_string(), |d| d.normalize().to_string());
@@ -392,6 +395,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                         })
                         .collect();
                     print_table(&["event", "model", "old USD", "new USD", "old version", "new version"], rows);
+                    if report.changes.len() > SHOWN {
+                        println!("… and {} more changes (--json lists all)", report.changes.len() - SHOWN);
+                    }
                     println!(
                         "{}{} of {} events changed (delta {} USD on priced events, {} USD newly priced); {} still unpriced, {} no longer priceable (kept)",
                         if dry_run { "dry run: " } else { "" },

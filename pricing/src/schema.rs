@@ -35,6 +35,8 @@ pub enum ModelMode {
     ImageGeneration,
     AudioTranscription,
     AudioSpeech,
+    /// Video generation (OpenAI Sora): priced per second or per item.
+    VideoGeneration,
 }
 
 /// One model: its canonical id, the other names it answers to, and its price history.

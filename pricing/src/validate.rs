@@ -254,6 +254,10 @@ fn check_mode(mode: ModelMode, at: &str, v: &PriceVersion, report: &mut Report<'
             v.per_audio_minute.is_some() || r.audio_input.is_some(),
             "a transcription model needs per_audio_minute or audio_input",
         ),
+        ModelMode::VideoGeneration => (
+            v.per_video_second.is_some() || v.per_item.contains_key("video"),
+            "a video model needs per_video_second or per_item.video",
+        ),
         ModelMode::AudioSpeech => (
             v.per_million_characters.is_some() || r.audio_output.is_some(),
             "a speech model needs per_million_characters or audio_output",

@@ -70,6 +70,7 @@ fn mode(name: Option<&str>) -> Option<ModelMode> {
         Some("image_generation") => ModelMode::ImageGeneration,
         Some("audio_transcription") => ModelMode::AudioTranscription,
         Some("audio_speech") => ModelMode::AudioSpeech,
+        Some("video_generation") => ModelMode::VideoGeneration,
         Some(_) => return None,
     })
 }
@@ -190,6 +191,7 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
                 }
                 "input_cost_per_character" => version.per_million_characters = scaled(id, key, value, MILLION)?,
                 "input_cost_per_request" => version.per_request = number(id, key, value)?,
+                "output_cost_per_video_per_second" => version.per_video_second = number(id, key, value)?,
                 "search_context_cost_per_query" => {
                     let sizes: BTreeMap<String, &RawValue> = serde_json::from_str(value.get()).unwrap_or_default();
                     if let Some(medium) = sizes.get("search_context_size_medium") {
@@ -245,7 +247,8 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
         let priced = has_price(&base)
             || version.per_audio_minute.is_some()
             || version.per_million_characters.is_some()
-            || version.per_request.is_some();
+            || version.per_request.is_some()
+            || version.per_video_second.is_some();
         if !priced {
             continue;
         }

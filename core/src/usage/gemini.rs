@@ -14,6 +14,8 @@
 
 use serde::Deserialize;
 
+use rust_decimal::Decimal;
+
 use super::raw::{obj, objs, sub, Count, Len, Text};
 use super::{check_total, Usage, UsageFlag, UsageSource};
 use crate::error::{Error, Result};
@@ -158,4 +160,58 @@ pub(crate) fn response_list(list: &[GenerateContentResponse<'_>]) -> Result<Usag
         }
         None => Err(Error::missing_field("usageMetadata")),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct CacheUsage {
+    total_token_count: Count,
+}
+
+/// A Gemini `cachedContents` resource as a create or update returns it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct CachedContent<'a> {
+    #[serde(deserialize_with = "obj")]
+    usage_metadata: Option<CacheUsage>,
+    #[serde(borrow)]
+    create_time: Text<'a>,
+    #[serde(borrow)]
+    update_time: Text<'a>,
+    #[serde(borrow)]
+    expire_time: Text<'a>,
+}
+
+fn instant(t: &Text<'_>, field: &str) -> Result<Option<chrono::DateTime<chrono::FixedOffset>>> {
+    t.as_str()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s).map_err(|_| Error::invalid_value(field, s, "not an RFC 3339 time"))
+        })
+        .transpose()
+}
+
+/// Storage of a context cache: its cached tokens × the hours from this write (`updateTime`, else
+/// `createTime`) to `expireTime`, as token-hours. Each create or TTL update is one event billing the
+/// time it adds; an update that shortens the TTL does not refund (nothing negative is recorded).
+pub(crate) fn cached_content(c: &CachedContent<'_>) -> Result<Usage> {
+    let tokens = c
+        .usage_metadata
+        .as_ref()
+        .ok_or_else(|| Error::missing_field("usageMetadata.totalTokenCount"))?
+        .total_token_count
+        .required("usageMetadata", "totalTokenCount")?;
+    let from = instant(&c.update_time, "updateTime")?
+        .or(instant(&c.create_time, "createTime")?)
+        .ok_or_else(|| Error::missing_field("createTime"))?;
+    let until = instant(&c.expire_time, "expireTime")?.ok_or_else(|| Error::missing_field("expireTime"))?;
+    let millis = (until - from).num_milliseconds().max(0);
+    let hours = Decimal::new(millis, 3) / Decimal::from(3600);
+    let token_hours = Decimal::from(tokens)
+        .checked_mul(hours)
+        .ok_or_else(|| Error::invalid_value("usageMetadata.totalTokenCount", tokens, "storage overflows"))?;
+    Ok(Usage {
+        cache_storage_token_hours: Some(token_hours.normalize()),
+        usage_source: UsageSource::Reported,
+        ..Usage::default()
+    })
 }

@@ -11,6 +11,9 @@
 //! includes cached tokens, Anthropic `input_tokens` excludes cache reads and writes; OpenAI reasoning
 //! is inside `completion_tokens`, Gemini `thoughtsTokenCount` is outside `candidatesTokenCount`.
 //!
+//! Units beyond tokens: an OpenAI video job ([`Api::Videos`]) gives seconds of video; a Gemini context
+//! cache ([`Api::CachedContents`]) gives storage token-hours; Gemini grounding gives search queries.
+//!
 //! [`parse_response`] / [`parse_response_value`] turn one non-streamed response body into a [`Usage`];
 //! the response shape is chosen by [`Api`], the provider decides provider quirks (xAI reasoning). The
 //! per-provider modules document each convention. Where a provider reports a total, the buckets are
@@ -124,10 +127,14 @@ pub enum Api {
     GenerateContent,
     /// Bedrock `Converse` / `ConverseStream`.
     Converse,
+    /// OpenAI video generation (`/videos`): the job object, priced per second of video.
+    Videos,
+    /// Gemini context caches (`cachedContents` create / update): storage priced per token-hour.
+    CachedContents,
 }
 
 impl Api {
-    pub const ALL: [Api; 9] = [
+    pub const ALL: [Api; 11] = [
         Self::ChatCompletions,
         Self::Responses,
         Self::Embeddings,
@@ -137,6 +144,8 @@ impl Api {
         Self::Messages,
         Self::GenerateContent,
         Self::Converse,
+        Self::Videos,
+        Self::CachedContents,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -150,6 +159,8 @@ impl Api {
             Self::Messages => "messages",
             Self::GenerateContent => "generate_content",
             Self::Converse => "converse",
+            Self::Videos => "videos",
+            Self::CachedContents => "cached_contents",
         }
     }
 }
@@ -407,6 +418,8 @@ where
         Api::Messages => anthropic::message(&typed(de)?),
         Api::GenerateContent => gemini::response(&typed(de)?),
         Api::Converse => bedrock::converse(&typed(de)?),
+        Api::Videos => openai::video(&typed(de)?),
+        Api::CachedContents => gemini::cached_content(&typed(de)?),
     }
 }
 
@@ -522,6 +535,17 @@ pub(crate) mod tests {
         "totalTokens",
         "cacheReadInputTokens",
         "cacheWriteInputTokens",
+        "cache_write_tokens",
+        "cache_write_tokens_details",
+        "ttl_12h_tokens",
+        "speed",
+        "inference_geo",
+        "candidates",
+        "groundingMetadata",
+        "webSearchQueries",
+        "createTime",
+        "updateTime",
+        "expireTime",
         "n",
         "size",
         "quality",

@@ -462,3 +462,15 @@ pub(crate) fn speech(request: Option<&Value>) -> Result<Usage> {
     let text = input.as_str().ok_or_else(|| Error::invalid_value("request.input", input, "must be a string"))?;
     Ok(Usage { input_characters: text.chars().count() as u64, usage_source: UsageSource::Reported, ..Usage::default() })
 }
+
+/// An OpenAI video job (`/videos`): `seconds` of video requested, as a string (`"8"`) or a number.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct VideoJob {
+    seconds: Seconds,
+}
+
+pub(crate) fn video(r: &VideoJob) -> Result<Usage> {
+    let seconds = r.seconds.get("video", "seconds")?.ok_or_else(|| Error::missing_field("seconds"))?;
+    Ok(Usage { video_seconds: Some(seconds.normalize()), usage_source: UsageSource::Reported, ..Usage::default() })
+}

@@ -157,7 +157,8 @@ impl<'de> Deserialize<'de> for Count {
     }
 }
 
-/// A non-negative decimal quantity (audio seconds) as it appeared.
+/// A non-negative decimal quantity (audio or video seconds) as it appeared: a JSON number, or a string
+/// holding one (OpenAI video jobs write `"seconds": "8"`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Seconds {
     #[default]
@@ -213,7 +214,10 @@ impl<'de> Visitor<'de> for SecondsVisitor {
         Render.visit_bool(v).map(Seconds::Bad)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
-        Render.visit_str(v).map(Seconds::Bad)
+        match Decimal::from_str(v.trim()) {
+            Ok(d) => Ok(Seconds::Value(d)),
+            Err(_) => Render.visit_str(v).map(Seconds::Bad),
+        }
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Seconds, A::Error> {
         Render.visit_seq(seq).map(Seconds::Bad)
