@@ -48,7 +48,7 @@ function skipReason(c) {
   if (c.expected.error_code) return 'malformed input: the SDK itself rejects it'
   if (c.response_raw !== undefined || c.stream_file !== undefined) return 'raw body: not served by the mock'
   if (c.at) return 'priced at a past date; SDK calls are priced now'
-  if (c.prices) return "priced with the case's own price file; SDK calls use the embedded prices'
+  if (c.prices) return "priced with the case's own price file; SDK calls use the embedded prices"
   if (c.price_options && c.price_options.batch) return 'batch pricing is not an SDK call'
   if (c.prompt_estimate !== undefined) return 'the prompt estimate comes from the caller'
   if (Array.isArray(c.stream) && c.expected.usage && c.expected.usage.usage_source === 'none') {
