@@ -367,6 +367,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                     until: until.and_then(|d| d.succ_opt()).map(midnight),
                     model,
                     dry_run,
+                    ..RepriceFilter::default()
                 };
                 let ledger = Ledger::open(&store, LedgerConfig::default())?;
                 let report = ledger.store().reprice(&db, &filter);

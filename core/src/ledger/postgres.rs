@@ -409,15 +409,6 @@ async fn add_to_rollups(
 async fn reprice_in(conn: &mut Conn, prices: &PriceDb, filter: &RepriceFilter) -> Result<RepriceReport> {
     let tx = conn.client.transaction().await.map_err(pg_err)?;
     tx.execute("SELECT pg_advisory_xact_lock(7236452)", &[]).await.map_err(pg_err)?;
-    let f = Filter::reprice(filter, '$')?;
-    let sql = format!("SELECT {} FROM usage_events WHERE true{}", event_cols(select_cast), f.sql);
-    let rows = tx.query(&sql, &params(&f)).await.map_err(pg_err)?;
-    let events =
-        rows.iter().map(|r| Ok((row::event_from_row(r)?, row::audit_from_row(r)?))).collect::<Result<Vec<_>>>()?;
-    let (report, rewrites) = reprice::plan(prices, events, filter.dry_run, chrono::Utc::now())?;
-    if filter.dry_run || rewrites.is_empty() {
-        return Ok(report);
-    }
     let update = tx
         .prepare(
             "UPDATE usage_events SET resolved_model = $1, cost_usd = $2::text::numeric, currency = $3,
@@ -426,13 +417,48 @@ async fn reprice_in(conn: &mut Conn, prices: &PriceDb, filter: &RepriceFilter) -
         )
         .await
         .map_err(pg_err)?;
-    for (_, Rewrite { event: e, audit }) in &rewrites {
+    let now = chrono::Utc::now();
+    let mut report = RepriceReport { dry_run: filter.dry_run, ..RepriceReport::default() };
+    let mut after: Option<String> = None;
+    loop {
+        let f = Filter::reprice(filter, '$', after.as_deref())?;
+        let sql = format!("SELECT {} FROM usage_events WHERE true{}", event_cols(select_cast), f.sql);
+        let rows = tx.query(&sql, &params(&f)).await.map_err(pg_err)?;
+        let events =
+            rows.iter().map(|r| Ok((row::event_from_row(r)?, row::audit_from_row(r)?))).collect::<Result<Vec<_>>>()?;
+        let Some(last) = events.last().map(|(e, _)| e.event_id.clone()) else { break };
+        let full = events.len() == filter.chunk_size();
+        let (part, rewrites) = reprice::plan(prices, events, filter.dry_run, now)?;
+        report.absorb(part);
+        if !filter.dry_run && !rewrites.is_empty() {
+            apply_rewrites(&tx, conn.tz, &update, [&conn.upsert_daily, &conn.upsert_monthly], &rewrites).await?;
+        }
+        if !full {
+            break;
+        }
+        after = Some(last);
+    }
+    if !filter.dry_run {
+        tx.commit().await.map_err(pg_err)?;
+    }
+    Ok(report)
+}
+
+/// Writes one chunk of re-priced events and moves their rollups.
+async fn apply_rewrites(
+    tx: &tokio_postgres::Transaction<'_>,
+    tz: chrono_tz::Tz,
+    update: &Statement,
+    upserts: [&Statement; 2],
+    rewrites: &[(UsageEvent, Rewrite)],
+) -> Result<()> {
+    for (_, Rewrite { event: e, audit }) in rewrites {
         let x = Encoded::of(e)?;
         let c = e.cost.as_ref();
         let currency = c.map(|c| c.currency.as_str());
         let data = c.map(|c| c.price_data.as_str());
         tx.execute(
-            &update,
+            update,
             &[
                 &e.resolved_model,
                 &x.cost_usd,
@@ -449,12 +475,12 @@ async fn reprice_in(conn: &mut Conn, prices: &PriceDb, filter: &RepriceFilter) -
         .await
         .map_err(pg_err)?;
     }
-    let deltas = reprice::rollup_deltas(&rewrites, conn.tz)?;
+    let deltas = reprice::rollup_deltas(rewrites, tz)?;
     for (table, stmt, rows) in
-        [("rollup_daily", &conn.upsert_daily, &deltas.daily), ("rollup_monthly", &conn.upsert_monthly, &deltas.monthly)]
+        [("rollup_daily", upserts[0], &deltas.daily), ("rollup_monthly", upserts[1], &deltas.monthly)]
     {
         let list: Vec<_> = rows.iter().map(|(k, (n, c))| (k, *n, *c)).collect();
-        add_to_rollups(&tx, stmt, &list).await?;
+        add_to_rollups(tx, stmt, &list).await?;
         let delete = format!(
             "DELETE FROM {table} WHERE period = $1 AND user_id = $2 AND workspace_id = $3 AND project = $4
              AND provider = $5 AND model = $6 AND requests = 0"
@@ -465,8 +491,7 @@ async fn reprice_in(conn: &mut Conn, prices: &PriceDb, filter: &RepriceFilter) -
                 .map_err(pg_err)?;
         }
     }
-    tx.commit().await.map_err(pg_err)?;
-    Ok(report)
+    Ok(())
 }
 
 fn params(filter: &Filter) -> Vec<&(dyn ToSql + Sync)> {

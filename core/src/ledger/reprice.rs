@@ -40,6 +40,23 @@ pub struct RepriceFilter {
     pub model: Option<String>,
     /// Compute and report, change nothing.
     pub dry_run: bool,
+    /// Events read and re-priced per step (in event-id order, inside the one transaction), bounding
+    /// memory on large ledgers; 0 = [`RepriceFilter::DEFAULT_CHUNK`].
+    pub chunk: usize,
+}
+
+impl RepriceFilter {
+    /// Events per step when `chunk` is 0.
+    pub const DEFAULT_CHUNK: usize = 10_000;
+
+    /// The chunk size in force.
+    pub fn chunk_size(&self) -> usize {
+        if self.chunk == 0 {
+            Self::DEFAULT_CHUNK
+        } else {
+            self.chunk
+        }
+    }
 }
 
 /// One event whose figure changed (or would, in a dry run).
@@ -80,6 +97,20 @@ pub struct RepriceReport {
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl RepriceReport {
+    /// Adds the outcome of one more chunk.
+    pub(crate) fn absorb(&mut self, chunk: RepriceReport) {
+        self.examined += chunk.examined;
+        self.changed += chunk.changed;
+        self.still_unpriced += chunk.still_unpriced;
+        self.failed += chunk.failed;
+        self.delta_usd += chunk.delta_usd;
+        self.newly_priced_usd += chunk.newly_priced_usd;
+        self.changes.extend(chunk.changes);
+    }
+}
+
 /// An old figure, as kept in the audit column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct AuditEntry {

@@ -497,8 +497,10 @@ impl Filter {
         Ok(f)
     }
 
-    /// The conditions of a re-price: the time range, and the model as requested or as resolved.
-    pub fn reprice(rf: &super::RepriceFilter, placeholder: char) -> Result<Self> {
+    /// One chunk of a re-price: the time range, the model as requested or as resolved, and the events
+    /// after `after` in event-id order, at most `rf.chunk_size()` of them (`sql` ends with the
+    /// `ORDER BY … LIMIT`).
+    pub fn reprice(rf: &super::RepriceFilter, placeholder: char, after: Option<&str>) -> Result<Self> {
         let mut q = UsageQuery::default();
         q.filter.since = rf.since;
         q.filter.until = rf.until;
@@ -508,6 +510,10 @@ impl Filter {
             let n = f.params.len();
             f.sql.push_str(&format!(" AND (model = {placeholder}{n} OR resolved_model = {placeholder}{n})"));
         }
+        if let Some(after) = after {
+            f.and(placeholder, "event_id >", Param::Text(after.to_string()));
+        }
+        f.sql.push_str(&format!(" ORDER BY event_id LIMIT {}", rf.chunk_size()));
         Ok(f)
     }
 

@@ -414,25 +414,38 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         // IMMEDIATE: take the write lock before reading, so no other process changes the events read.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
-        let mut events = Vec::new();
-        {
-            let f = Filter::reprice(filter, '?')?;
-            let sql = format!("SELECT {} FROM usage_events WHERE 1=1{}", event_cols(plain), f.sql);
-            let mut stmt = tx.prepare(&sql).map_err(db_err)?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(f.params.iter())).map_err(db_err)?;
-            while let Some(r) = rows.next().map_err(db_err)? {
-                events.push((row::event_from_row(r)?, row::audit_from_row(r)?));
+        let now = chrono::Utc::now();
+        let mut report = RepriceReport { dry_run: filter.dry_run, ..RepriceReport::default() };
+        let mut after: Option<String> = None;
+        loop {
+            let mut events = Vec::new();
+            {
+                let f = Filter::reprice(filter, '?', after.as_deref())?;
+                let sql = format!("SELECT {} FROM usage_events WHERE 1=1{}", event_cols(plain), f.sql);
+                let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(f.params.iter())).map_err(db_err)?;
+                while let Some(r) = rows.next().map_err(db_err)? {
+                    events.push((row::event_from_row(r)?, row::audit_from_row(r)?));
+                }
             }
+            let Some(last) = events.last().map(|(e, _)| e.event_id.clone()) else { break };
+            let full = events.len() == filter.chunk_size();
+            let (part, rewrites) = reprice::plan(prices, events, filter.dry_run, now)?;
+            report.absorb(part);
+            if !filter.dry_run && !rewrites.is_empty() {
+                Self::rewrite(&tx, &rewrites)?;
+                let deltas = reprice::rollup_deltas(&rewrites, self.tz)?;
+                Self::apply_deltas(&tx, "rollup_daily", &deltas.daily)?;
+                Self::apply_deltas(&tx, "rollup_monthly", &deltas.monthly)?;
+            }
+            if !full {
+                break;
+            }
+            after = Some(last);
         }
-        let (report, rewrites) = reprice::plan(prices, events, filter.dry_run, chrono::Utc::now())?;
-        if filter.dry_run || rewrites.is_empty() {
-            return Ok(report);
+        if !filter.dry_run {
+            tx.commit().map_err(db_err)?;
         }
-        Self::rewrite(&tx, &rewrites)?;
-        let deltas = reprice::rollup_deltas(&rewrites, self.tz)?;
-        Self::apply_deltas(&tx, "rollup_daily", &deltas.daily)?;
-        Self::apply_deltas(&tx, "rollup_monthly", &deltas.monthly)?;
-        tx.commit().map_err(db_err)?;
         Ok(report)
     }
 
