@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'store'
   | 'io'
   | 'closed'
+  | 'unsupported'
 
 export interface LlmledgerError extends Error {
   code: ErrorCode
@@ -128,6 +129,8 @@ export type Api =
   | 'messages'
   | 'generate_content'
   | 'converse'
+  | 'videos'
+  | 'cached_contents'
 export type UsageSource = 'reported' | 'partial' | 'estimated' | 'none'
 export type UsageFlag = 'total_mismatch' | 'stream_aborted' | 'stream_without_usage' | 'approximate_tokenizer'
 

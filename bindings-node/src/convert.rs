@@ -152,7 +152,7 @@ pub struct CallCost {
     /// Some price used is marked uncertain in the data.
     pub uncertain: bool,
     /// USD per component, exact decimal strings; components that are zero are left out.
-    pub breakdown: std::collections::BTreeMap<&'static str, String>,
+    pub breakdown: std::collections::BTreeMap<String, String>,
 }
 
 impl From<&Cost> for CallCost {
@@ -172,25 +172,28 @@ impl From<&Cost> for CallCost {
     }
 }
 
-fn breakdown_map(b: &Breakdown) -> std::collections::BTreeMap<&'static str, String> {
-    let parts = [
-        ("input", b.input),
-        ("cacheRead", b.cache_read),
-        ("cacheWrite5m", b.cache_write_5m),
-        ("cacheWrite1h", b.cache_write_1h),
-        ("output", b.output),
-        ("reasoning", b.reasoning),
-        ("audioInput", b.audio_input),
-        ("audioOutput", b.audio_output),
-        ("imageInput", b.image_input),
-        ("imageOutput", b.image_output),
-        ("images", b.images),
-        ("audioDuration", b.audio_duration),
-        ("characters", b.characters),
-        ("webSearch", b.web_search),
-        ("request", b.request),
-    ];
-    parts.into_iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (k, v.normalize().to_string())).collect()
+/// The non-zero components, named in camelCase (`cache_write_5m` → `cacheWrite5m`).
+fn breakdown_map(b: &Breakdown) -> std::collections::BTreeMap<String, String> {
+    let camel = |name: &str| {
+        let mut out = String::with_capacity(name.len());
+        let mut upper = false;
+        for c in name.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    b.components()
+        .into_iter()
+        .filter(|(_, v)| !v.is_zero())
+        .map(|(k, v)| (camel(k), v.normalize().to_string()))
+        .collect()
 }
 
 /// An error kept with a recorded event (e.g. an unknown model: the call is recorded unpriced, flagged).
@@ -495,6 +498,7 @@ impl CostOptions {
             batch: self.batch.unwrap_or(false),
             service_tier: self.service_tier,
             regional: self.regional.unwrap_or(false),
+            ..PriceOptions::default()
         };
         Ok((at, opts))
     }

@@ -10,7 +10,8 @@
 // that scripts/test.sh prints next to the Rust and Python ones.
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 
@@ -115,6 +116,13 @@ function checkUsage(c, u, { counted = true, priced = true } = {}) {
   if (exp.flags) assert.deepEqual([...u.flags].sort(), [...exp.flags].sort(), 'flags')
   for (const f of c.expected.flags_include || []) assert.ok(u.flags.includes(f), `flag ${f}`)
   if (c.expected.cost_usd === undefined || !counted || !priced) return
+  if (c.prices) {
+    // Priced by a tracker loaded with the case's own price file (one version, in force since before now).
+    if (c.price_options && c.price_options.region) return // no region argument here; the Rust runner compares
+    assert.ok(u.cost, `priced (pricing error: ${u.pricingError && u.pricingError.code})`)
+    assert.equal(decimal(u.cost.usd), decimal(c.expected.cost_usd), "cost_usd (the case's own prices)")
+    return
+  }
   if (c.at || batch(c)) {
     // The tracker prices at now, standard rates: price this usage at the case's date / batch instead.
     const got = cost({
@@ -302,10 +310,19 @@ async function sdkCall(client, c) {
   return null
 }
 
+/** Tracker options for a case: its own price file (`prices`), written where the tracker can load it. */
+function caseOptions(c) {
+  if (!c.prices) return {}
+  const dir = mkdtempSync(join(tmpdir(), 'llmledger-prices-'))
+  const pricesPath = join(dir, 'prices.json')
+  writeFileSync(pricesPath, JSON.stringify(c.prices))
+  return { pricesPath }
+}
+
 /** The `sdk` path; returns a note for the table. */
 async function viaSdk(c) {
   const seen = []
-  const env = makeTracker({ onRecord: (u) => seen.push(u) })
+  const env = makeTracker({ onRecord: (u) => seen.push(u), ...caseOptions(c) })
   try {
     const err = await sdkCall(clientFor(env.tracker, c), c)
     const ours = env.warnings.filter((w) => w.info.operation !== 'stream')
@@ -351,7 +368,7 @@ describe('shared vectors', () => {
     test(c.name, async () => {
       const notes = []
       try {
-        const env = makeTracker()
+        const env = makeTracker(caseOptions(c))
         try {
           const note = viaRecord(env.tracker, c)
           notes.push(note ? `record (${note})` : 'record')

@@ -118,7 +118,7 @@ fn cost(
     };
     // As a LiteLLM-style route prefix (`azure/gpt-4o`), which model resolution understands.
     let name = provider.map_or_else(|| model.to_string(), |p| format!("{p}/{model}"));
-    let options = PriceOptions { batch, service_tier, regional: false };
+    let options = PriceOptions { batch, service_tier, ..PriceOptions::default() };
     let usd = held(embedded_prices().price(&usage, &name, at.unwrap_or_else(Utc::now), &options))?;
     let cost = if currency == "USD" {
         usd

@@ -24,25 +24,8 @@ pub fn attribution(
 
 /// The components of a breakdown, by name, each multiplied by `rate` (1 for USD); zero components left out.
 fn breakdown_dict<'py>(py: Python<'py>, b: &Breakdown, rate: Decimal) -> PyResult<Bound<'py, PyDict>> {
-    let parts = [
-        ("input", b.input),
-        ("cache_read", b.cache_read),
-        ("cache_write_5m", b.cache_write_5m),
-        ("cache_write_1h", b.cache_write_1h),
-        ("output", b.output),
-        ("reasoning", b.reasoning),
-        ("audio_input", b.audio_input),
-        ("audio_output", b.audio_output),
-        ("image_input", b.image_input),
-        ("image_output", b.image_output),
-        ("images", b.images),
-        ("audio_duration", b.audio_duration),
-        ("characters", b.characters),
-        ("web_search", b.web_search),
-        ("request", b.request),
-    ];
     let dict = PyDict::new(py);
-    for (name, usd) in parts {
+    for (name, usd) in b.components() {
         if !usd.is_zero() {
             dict.set_item(name, (usd * rate).normalize())?;
         }

@@ -14,7 +14,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use llmledger_core::currency::Rates;
 use llmledger_core::estimate::EstimateRequest;
 use llmledger_core::ledger::health::redact_credentials;
-use llmledger_core::ledger::{Ledger, LedgerConfig, LedgerStatus};
+use llmledger_core::ledger::{Ledger, LedgerConfig, LedgerStatus, RepriceFilter};
 use llmledger_core::pricing::diff;
 use llmledger_core::report::{GroupBy, UsageFilter, UsageQuery};
 use llmledger_core::{tokens, tracker, Error, PriceDb, PriceOptions, Provider, Usage, UsageSource};
@@ -183,6 +183,25 @@ enum LedgerCommand {
         /// The spill directory, when the ledger was given one.
         #[arg(long)]
         spill_dir: Option<std::path::PathBuf>,
+    },
+    /// Recompute stored costs with the current price data (with --prices / --litellm-prices): prices
+    /// unpriced events of a model that is now known and corrects figures of a corrected price. Old
+    /// figures are kept in the event's audit trail; running it twice changes nothing the second time.
+    Reprice {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+        /// Events on or after this UTC date.
+        #[arg(long)]
+        since: Option<NaiveDate>,
+        /// Events up to and including this UTC date.
+        #[arg(long)]
+        until: Option<NaiveDate>,
+        /// Only events of this model (as requested or as resolved).
+        #[arg(long)]
+        model: Option<String>,
+        /// Report what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -386,6 +405,58 @@ fn run(cli: Cli) -> Result<(), Error> {
                     ));
                 }
             }
+            LedgerCommand::Reprice { store, since, until, model, dry_run } => {
+                let db = load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?;
+                let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
+                let filter = RepriceFilter {
+                    since: since.map(midnight),
+                    until: until.and_then(|d| d.succ_opt()).map(midnight),
+                    model,
+                    dry_run,
+                    ..RepriceFilter::default()
+                };
+                let ledger = Ledger::open(&store, LedgerConfig::default())?;
+                let report = ledger.store().reprice(&db, &filter);
+                ledger.close()?;
+                let report = report?;
+                if json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    // The first changes as a table; `--json` lists every one.
+                    const SHOWN: usize = 50;
+                    let rows = report
+                        .changes
+                        .iter()
+                        .take(SHOWN)
+                        .map(|c| {
+                            let old =
+                                c.old_cost_usd.map_or_else(|| "unpriced".to_string(), |d| d.normalize().to_string());
+                            vec![
+                                c.event_id.clone(),
+                                c.model.clone(),
+                                old,
+                                c.new_cost_usd.normalize().to_string(),
+                                c.old_price_version.map_or_else(String::new, |d| d.to_string()),
+                                c.new_price_version.to_string(),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["event", "model", "old USD", "new USD", "old version", "new version"], rows);
+                    if report.changes.len() > SHOWN {
+                        println!("… and {} more changes (--json lists all)", report.changes.len() - SHOWN);
+                    }
+                    println!(
+                        "{}{} of {} events changed (delta {} USD on priced events, {} USD newly priced); {} still unpriced, {} no longer priceable (kept)",
+                        if dry_run { "dry run: " } else { "" },
+                        report.changed,
+                        report.examined,
+                        report.delta_usd.normalize(),
+                        report.newly_priced_usd.normalize(),
+                        report.still_unpriced,
+                        report.failed
+                    );
+                }
+            }
             LedgerCommand::Replay { store, spill_dir } => {
                 let ledger = Ledger::open(&store, LedgerConfig { spill_dir, ..LedgerConfig::default() })?;
                 let replayed = ledger.replay_spill()?;
@@ -543,10 +614,10 @@ impl MoneyArgs {
 fn load_prices(prices: Option<&std::path::Path>, litellm: Option<&std::path::Path>) -> Result<PriceDb, Error> {
     let mut db = PriceDb::embedded();
     if let Some(path) = prices {
-        db.extend(PriceDb::from_json(&read_input(Some(path))?)?);
+        db.extend(PriceDb::from_json_file(path)?);
     }
     if let Some(path) = litellm {
-        db.extend(PriceDb::from_litellm_json(&read_input(Some(path))?)?);
+        db.extend(PriceDb::from_litellm_file(path)?);
     }
     Ok(db)
 }

@@ -32,6 +32,7 @@ fn event(i: u64, base: DateTime<Utc>) -> UsageEvent {
         provider: Provider::OpenAi,
         model: model.into(),
         price_version: chrono::NaiveDate::default(),
+        price_data: String::new(),
         breakdown: Breakdown { input: total, ..Breakdown::default() },
         total_usd: total,
         currency: "USD".into(),

@@ -99,6 +99,7 @@ mod tests {
             provider: Provider::OpenAi,
             model: "gpt-4o".into(),
             price_version: chrono::NaiveDate::default(),
+            price_data: String::new(),
             breakdown: Breakdown { input: total_usd, ..Breakdown::default() },
             total_usd,
             currency: "USD".into(),

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     Io,
     /// The ledger writer was closed.
     Closed,
+    /// The operation is not available here (e.g. re-pricing a JSONL or memory store).
+    Unsupported,
 }
 
 impl ErrorCode {
@@ -54,6 +56,7 @@ impl ErrorCode {
             Self::Store => "store",
             Self::Io => "io",
             Self::Closed => "closed",
+            Self::Unsupported => "unsupported",
         }
     }
 }

@@ -32,7 +32,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::tokens;
-use crate::usage::raw::{from_serde, obj, objs, Text};
+use crate::usage::raw::{from_serde, obj, objs, Len, Text};
 use crate::usage::{
     openai_responses, AnthropicMessage, AnthropicUsage, Api, ChatUsage, ConverseUsage, Provider, ResponsesBody, Usage,
     UsageFlag, UsageMetadata, UsageSource,
@@ -365,12 +365,18 @@ impl StreamAccumulator {
             if c.finish_reason.as_str().is_some() {
                 self.finish_reason_seen = true;
             }
+            // Grounding metadata may repeat in later chunks: the largest list is the call's queries.
+            if let Some(g) = &c.grounding_metadata {
+                self.usage.grounding_queries = self.usage.grounding_queries.max(g.web_search_queries.0);
+            }
             for part in c.content.iter().flat_map(|c| c.parts.iter().flatten()) {
                 self.count(&part.text)?;
             }
         }
         if let Some(meta) = &chunk.usage_metadata {
+            let grounding = self.usage.grounding_queries;
             self.usage = meta.normalize("usageMetadata")?;
+            self.usage.grounding_queries = grounding;
             self.input_known = true;
             self.final_seen = self.finish_reason_seen;
         }
@@ -562,11 +568,19 @@ struct GeminiContent<'a> {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
+struct GeminiGrounding {
+    web_search_queries: Len,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 struct GeminiCandidate<'a> {
     #[serde(borrow, deserialize_with = "obj")]
     content: Option<GeminiContent<'a>>,
     #[serde(borrow)]
     finish_reason: Text<'a>,
+    #[serde(deserialize_with = "obj")]
+    grounding_metadata: Option<GeminiGrounding>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -215,10 +215,10 @@ impl Tracker {
         }
         let mut prices = PriceDb::embedded();
         if let Some(path) = &config.prices_path {
-            prices.extend(PriceDb::from_json(&read_config_file("prices", path)?)?);
+            prices.extend(PriceDb::from_json_file(path)?);
         }
         if let Some(path) = &config.litellm_prices_path {
-            prices.extend(PriceDb::from_litellm_json(&read_config_file("litellm_prices", path)?)?);
+            prices.extend(PriceDb::from_litellm_file(path)?);
         }
         let ledger_config = LedgerConfig {
             timezone: if config.timezone.is_empty() { "UTC".into() } else { config.timezone.clone() },
@@ -386,7 +386,7 @@ impl Tracker {
             error_class,
             request_id,
         };
-        self.inner.ledger.record(tracked.to_event())?;
+        self.inner.ledger.record(tracked.to_event().with_price_options(options))?;
         Ok(tracked)
     }
 }
@@ -421,10 +421,6 @@ fn prompt_estimate(model: &str, request_json: &str) -> Option<u64> {
         serde_json::Value::String(text) => tokens::count_text(model, text).ok().map(|c| c.tokens),
         _ => tokens::count_chat(model, messages, request.get("tools")).ok().map(|c| c.tokens),
     }
-}
-
-fn read_config_file(field: &str, path: &std::path::Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::config(field, path.display(), &e.to_string()))
 }
 
 /// One stream being accumulated. Feed every raw SSE event to [`TrackedStream::push`], then

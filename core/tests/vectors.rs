@@ -2,8 +2,9 @@
 //!
 //! Each case is parsed through both entry points (`&str` and `serde_json::Value`), which must agree;
 //! the normalized [`Usage`] is compared field by field with `expected.usage`, error cases by code.
-//! Where a case gives `expected.cost_usd`, the usage is priced with the embedded price database at
-//! the case's `at` (default: now) and must equal it exactly.
+//! Where a case gives `expected.cost_usd`, the usage is priced with the embedded price database
+//! (extended by the case's own `prices`, when it has some) at the case's `at` (default: now) and must
+//! equal it exactly.
 
 use std::collections::HashSet;
 use std::fs;
@@ -47,6 +48,8 @@ struct Case {
     at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
     price_options: PriceOptionsSpec,
+    /// A price file in our format (one provider object) that extends the embedded data for this case.
+    prices: Option<Value>,
     expected: Expected,
 }
 
@@ -55,6 +58,9 @@ struct PriceOptionsSpec {
     #[serde(default)]
     batch: bool,
     service_tier: Option<String>,
+    #[serde(default)]
+    regional: bool,
+    region: Option<String>,
 }
 
 /// Prices `usage` as the case says and compares with `expected.cost_usd`.
@@ -63,10 +69,18 @@ fn check_cost(case: &Case, usage: &Usage) -> Option<String> {
     let opts = PriceOptions {
         batch: case.price_options.batch,
         service_tier: case.price_options.service_tier.clone(),
-        ..PriceOptions::default()
+        regional: case.price_options.regional,
+        region: case.price_options.region.clone(),
     };
     let at = case.at.unwrap_or_else(chrono::Utc::now);
-    match PriceDb::embedded().price(usage, &case.model, at, &opts) {
+    let mut db = PriceDb::embedded();
+    if let Some(prices) = &case.prices {
+        match PriceDb::from_json(&prices.to_string()) {
+            Ok(extra) => db.extend(extra),
+            Err(e) => return Some(format!("the case's prices do not validate: {e}")),
+        }
+    }
+    match db.price(usage, &case.model, at, &opts) {
         Ok(cost) if cost.total_usd == want => None,
         Ok(cost) => Some(format!("cost {} USD, want {want} ({:?})", cost.total_usd.normalize(), cost.breakdown)),
         Err(e) => Some(format!("pricing failed: {e}, want {want}")),

@@ -30,9 +30,10 @@ fn other(mode: ModelMode, v: &PriceVersion) -> String {
         parts.push(format!("cache write {}/{} (5m/1h)", w.normalize(), h.normalize()));
     }
     for tier in &v.tiers {
+        let op = if tier.at_least_prompt_tokens.is_some() { "≥" } else { ">" };
         parts.push(format!(
-            "> {}k prompt: {}/{}",
-            tier.above_prompt_tokens / 1000,
+            "{op} {}k prompt: {}/{}",
+            tier.threshold() / 1000,
             cell(tier.rates.input),
             cell(tier.rates.output)
         ));

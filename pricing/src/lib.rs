@@ -6,11 +6,18 @@
 //! Resolution of model names and the cost engine live in `llmledger-core`; this crate holds the
 //! facts and nothing else.
 
+mod fingerprint;
 pub mod schema;
 pub mod validate;
 
 /// All embedded price files, as one JSON array of [`schema::PriceFile`] (validated at build time).
 pub const EMBEDDED_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/prices.json"));
+
+/// The version of the embedded price data: `<newest checked date>.<FNV-1a of the data, 16 hex>`, e.g.
+/// `2026-11-25.0123456789abcdef`. Every priced event records the data version it was priced with.
+pub const DATA_VERSION: &str = include_str!(concat!(env!("OUT_DIR"), "/data_version.txt"));
+
+pub use fingerprint::fingerprint;
 
 /// The embedded price files, parsed.
 pub fn embedded() -> Vec<schema::PriceFile> {
@@ -148,6 +155,54 @@ mod tests {
     }
 
     #[test]
+    fn rules_of_the_newer_fields_are_checked() {
+        let extra = r#", "regional_multipliers": {"us": "1.1", "eu": "3", "": "1.1"},
+            "web_search_per_1k_by_context": {"low": "5", "huge": "9", "high": "-1"},
+            "grounding_per_1k": "-14", "per_video_second": "-0.1", "cache_storage_per_hour": "-1",
+            "per_item": {"image": "-0.02"}, "cache_write_12h": "-2",
+            "service_tiers": {"priority": {"input": "2"}},
+            "tiers": [{"at_least_prompt_tokens": 1000, "counted": ["input"], "rates": {},
+                       "service_tiers": {"priority": {"input": "4"}, "flex": {"input": "1"}}},
+                      {"above_prompt_tokens": 999, "counted": ["input"], "rates": {}},
+                      {"counted": ["input"], "rates": {}}]"#;
+        let errors = errors_of(&[file("p", &chat("m", "", extra))]);
+        let fields = |kind: Kind| -> Vec<String> {
+            of_kind(&errors, kind)
+                .iter()
+                .filter_map(|e| e.split(": ").nth(3).and_then(|f| f.split(" = ").next()).map(str::to_string))
+                .collect()
+        };
+        assert_eq!(fields(Kind::Multiplier), ["prices[0].regional_multipliers.eu"], "{errors:?}");
+        let mut negative = fields(Kind::Negative);
+        negative.sort();
+        assert_eq!(
+            negative,
+            [
+                "prices[0].cache_storage_per_hour",
+                "prices[0].cache_write_12h",
+                "prices[0].grounding_per_1k",
+                "prices[0].per_item.image",
+                "prices[0].per_video_second",
+                "prices[0].web_search_per_1k_by_context.high",
+            ],
+            "{errors:?}"
+        );
+        assert_eq!(
+            fields(Kind::UnknownName),
+            [
+                "prices[0].tiers[0].service_tiers.flex",
+                "prices[0].web_search_per_1k_by_context.huge",
+                "prices[0].regional_multipliers.",
+            ],
+            "{errors:?}"
+        );
+        // `above: 999` is the same threshold as `at_least: 1000`; the third tier has none.
+        assert_eq!(fields(Kind::UnsortedTiers), ["prices[0].tiers[1].above_prompt_tokens"], "{errors:?}");
+        assert_eq!(fields(Kind::Threshold), ["prices[0].tiers[2].above_prompt_tokens"], "{errors:?}");
+        assert_eq!(errors.len(), 12, "{errors:?}");
+    }
+
+    #[test]
     fn empty_source_is_reported_and_early_checks_are_not() {
         let model = r#"{"id": "m", "mode": "chat", "prices": [
             {"effective_from": "2025-03-01", "source": " ", "checked": "2025-02-01", "input": "1", "output": "1"}]}"#;
@@ -248,7 +303,7 @@ mod tests {
         // Sonnet 4.5: long-context tier above 200k counting input and both cache classes, and 1.10 regional.
         let sonnet = find("claude-sonnet-4-5").prices.last().expect("a version");
         assert_eq!(sonnet.tiers.len(), 1);
-        assert_eq!(sonnet.tiers[0].above_prompt_tokens, 200_000);
+        assert_eq!(sonnet.tiers[0].above_prompt_tokens, Some(200_000));
         assert_eq!(sonnet.tiers[0].rates.input, Some(dec("6.00")));
         assert_eq!(sonnet.tiers[0].rates.output, Some(dec("22.50")));
         assert_eq!(sonnet.rates.cache_write_1h, Some(dec("6.00")));
@@ -265,7 +320,7 @@ mod tests {
         assert_eq!(opus46[0].tiers[0].rates.output, Some(dec("37.50")));
         assert!(opus46[1].tiers.is_empty());
         // gpt-5.4's long-context tier starts above 272k.
-        assert_eq!(find("gpt-5.4").prices[0].tiers[0].above_prompt_tokens, 272_000);
+        assert_eq!(find("gpt-5.4").prices[0].tiers[0].above_prompt_tokens, Some(272_000));
         // Units outside tokens.
         let whisper = find("whisper-1");
         assert_eq!(whisper.mode, ModelMode::AudioTranscription);

@@ -35,6 +35,8 @@ pub enum ModelMode {
     ImageGeneration,
     AudioTranscription,
     AudioSpeech,
+    /// Video generation (OpenAI Sora): priced per second or per item.
+    VideoGeneration,
 }
 
 /// One model: its canonical id, the other names it answers to, and its price history.
@@ -70,13 +72,16 @@ pub struct TokenRates {
     /// Cache reads / cached input. Absent: billed at `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_read: Option<Decimal>,
-    /// Cache writes with a 5-minute TTL (Anthropic's default; other providers' only write rate).
-    /// Absent: billed at `input`.
+    /// Cache writes at the provider's default (shortest) retention: Anthropic's 5 minutes, OpenAI's
+    /// 30 minutes; other providers' only write rate. Absent: billed at `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_5m: Option<Decimal>,
-    /// Cache writes with a 1-hour TTL. Absent: billed at `cache_write_5m`.
+    /// Cache writes with a 1-hour TTL (Anthropic). Absent: billed at `cache_write_5m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_1h: Option<Decimal>,
+    /// Cache writes with 12-hour retention (OpenAI's extended retention). Absent: billed at `cache_write_5m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_12h: Option<Decimal>,
     /// Reasoning output where it is priced apart from output. Absent: billed at `output`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_output: Option<Decimal>,
@@ -109,14 +114,40 @@ pub enum TokenClass {
 }
 
 /// A long-context tier: when the prompt (the sum of `counted` classes) is strictly above
-/// `above_prompt_tokens`, the whole request is billed at `rates` (fields absent there keep the
-/// base rate). Tiers are sorted by `above_prompt_tokens`, ascending; the highest matching one wins.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `above_prompt_tokens` — or, for a provider that words it "N or more", at least
+/// `at_least_prompt_tokens` (exactly one of the two is set) — the whole request is billed at `rates`
+/// (fields absent there keep the base rate). Tiers are sorted by their threshold, ascending; the
+/// highest matching one wins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
-    pub above_prompt_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above_prompt_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least_prompt_tokens: Option<u64>,
     pub counted: Vec<TokenClass>,
     pub rates: TokenRates,
+    /// Rates of a service tier inside this long-context tier (e.g. `priority` above 200k), over
+    /// this tier's rates and the version's `service_tiers` entry of the same name (which must exist).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_tiers: BTreeMap<String, TokenRates>,
+}
+
+impl Tier {
+    /// The smallest prompt this tier applies to: `above + 1`, or `at_least`; `None` when neither or
+    /// both are set (invalid data, reported by validation).
+    pub fn min_prompt_tokens(&self) -> Option<u64> {
+        match (self.above_prompt_tokens, self.at_least_prompt_tokens) {
+            (Some(above), None) => Some(above.saturating_add(1)),
+            (None, Some(at_least)) => Some(at_least),
+            _ => None,
+        }
+    }
+
+    /// The threshold as written in the data (`above_prompt_tokens` or `at_least_prompt_tokens`).
+    pub fn threshold(&self) -> u64 {
+        self.above_prompt_tokens.or(self.at_least_prompt_tokens).unwrap_or(0)
+    }
 }
 
 /// Price of one generated image of a given size and quality (DALL·E, gpt-image-1 flat rates).
@@ -132,7 +163,7 @@ pub struct ImagePrice {
 }
 
 /// One dated version of a model's prices.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceVersion {
     pub effective_from: NaiveDate,
@@ -162,13 +193,53 @@ pub struct PriceVersion {
     /// USD per 1,000 web-search calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_search_per_1k: Option<Decimal>,
+    /// USD per 1,000 web-search calls by search context size (`low`, `medium`, `high`), for the
+    /// calls whose usage names one; others fall back to `web_search_per_1k`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub web_search_per_1k_by_context: BTreeMap<String, Decimal>,
+    /// Input tokens billed per web-search call on top of the reported usage, at the `input` rate in
+    /// force (a fixed search-content charge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_search_tokens_per_call: Option<u64>,
+    /// USD per 1,000 grounded search queries (Gemini 3 grounding with Google Search: each search
+    /// query the model issued). Applied to every query of the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding_per_1k: Option<Decimal>,
+    /// USD per 1,000 grounded prompts (Gemini 2.x grounding: a request that used search counts once,
+    /// however many queries it issued). Absent, with no `grounding_per_1k` either: `web_search_per_1k`
+    /// is taken per grounded prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding_per_1k_prompts: Option<Decimal>,
+    /// Grounded queries free per day, as published. Informational only: an allowance is spent per
+    /// account, across processes and keys, so it is never applied to a single event (the ledger
+    /// prices every query; subtract the allowance from an account's report if it applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding_free_per_day: Option<u64>,
+    /// As `grounding_free_per_day`, per month. Informational only, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding_free_per_month: Option<u64>,
+    /// USD per second of generated video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_video_second: Option<Decimal>,
+    /// USD per 1,000,000 cached tokens per hour of context-cache storage (Gemini).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_storage_per_hour: Option<Decimal>,
+    /// USD per media item by kind (`image`, `video`, `audio`, …) for per-item prices.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_item: BTreeMap<String, Decimal>,
     /// Multiplier for the batch API on all token rates (`0.5` = 50 % off). Absent: no batch API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_multiplier: Option<Decimal>,
     /// Rates overriding the base for a service tier (`flex`, `priority`); absent fields keep the base.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub service_tiers: BTreeMap<String, TokenRates>,
-    /// Multiplier on every component for regional / data-residency endpoints (`1.10` = +10 %).
+    /// Multiplier on every component for regional / data-residency endpoints (`1.10` = +10 %), for a
+    /// call marked regional without a region named in `regional_multipliers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regional_multiplier: Option<Decimal>,
+    /// Multiplier on every component by region (`{"us": "1.10", "eu": "1.10"}`), for the region the
+    /// provider reports (Anthropic `usage.inference_geo`) or the caller names; a region not listed
+    /// has no uplift.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regional_multipliers: BTreeMap<String, Decimal>,
 }

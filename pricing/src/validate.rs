@@ -36,6 +36,11 @@ pub enum Kind {
     EmptySource,
     /// The same size and quality listed twice in `per_image`.
     DuplicateImagePrice,
+    /// A tier with neither or both of `above_prompt_tokens` and `at_least_prompt_tokens`.
+    Threshold,
+    /// A name that is not one the rule allows: a tier's service tier missing from the version's
+    /// `service_tiers`, a search context size other than low/medium/high, an empty region or item kind.
+    UnknownName,
 }
 
 impl Kind {
@@ -53,6 +58,8 @@ impl Kind {
             Kind::Mode => "mode",
             Kind::EmptySource => "empty-source",
             Kind::DuplicateImagePrice => "duplicate-image-price",
+            Kind::Threshold => "threshold",
+            Kind::UnknownName => "unknown-name",
         }
     }
 }
@@ -133,24 +140,44 @@ fn check_version(mode: ModelMode, i: usize, v: &PriceVersion, report: &mut Repor
         report(Kind::EmptySource, &at("source"), &format!("{:?}", v.source), "every price needs a source");
     }
     check_rates(&at(""), &v.rates, report);
-    let mut last_threshold: Option<u64> = None;
+    // The smallest prompt of the previous tier, compared on that (so `above: N` equals `at_least: N + 1`).
+    let mut last_min: Option<u64> = None;
     for (t, tier) in v.tiers.iter().enumerate() {
         let field = at(&format!("tiers[{t}]"));
-        if let Some(last) = last_threshold {
-            if tier.above_prompt_tokens <= last {
-                let what = if tier.above_prompt_tokens == last {
-                    "repeats the previous tier's threshold".to_string()
+        let name = if tier.at_least_prompt_tokens.is_some() { "at_least_prompt_tokens" } else { "above_prompt_tokens" };
+        match (tier.min_prompt_tokens(), last_min) {
+            (None, _) => {
+                let (value, what) = if tier.above_prompt_tokens.is_some() {
+                    ("both", "set above_prompt_tokens or at_least_prompt_tokens, not both")
                 } else {
-                    format!("must be above the previous tier's {last}")
+                    ("none", "needs above_prompt_tokens or at_least_prompt_tokens")
                 };
-                report(Kind::UnsortedTiers, &format!("{field}.above_prompt_tokens"), &tier.above_prompt_tokens, &what);
+                report(Kind::Threshold, &format!("{field}.{name}"), &value, what);
             }
+            (Some(min), Some(last)) if min <= last => {
+                let what = if min == last {
+                    "repeats the previous tier's threshold"
+                } else {
+                    "must be above the previous tier's threshold"
+                };
+                report(Kind::UnsortedTiers, &format!("{field}.{name}"), &tier.threshold(), what);
+            }
+            _ => {}
         }
-        last_threshold = Some(tier.above_prompt_tokens);
+        if let Some(min) = tier.min_prompt_tokens() {
+            last_min = Some(min);
+        }
         if tier.counted.is_empty() {
             report(Kind::EmptyCounted, &format!("{field}.counted"), &"[]", "must name the token classes that count");
         }
         check_rates(&format!("{field}.rates."), &tier.rates, report);
+        for (name, rates) in &tier.service_tiers {
+            let f = format!("{field}.service_tiers.{name}");
+            if !v.service_tiers.contains_key(name) {
+                report(Kind::UnknownName, &f, name, "no service tier of that name in this version's service_tiers");
+            }
+            check_rates(&format!("{f}."), rates, report);
+        }
     }
     for (name, rates) in &v.service_tiers {
         check_rates(&at(&format!("service_tiers.{name}.")), rates, report);
@@ -167,11 +194,38 @@ fn check_version(mode: ModelMode, i: usize, v: &PriceVersion, report: &mut Repor
             );
         }
     }
+    for (size, price) in &v.web_search_per_1k_by_context {
+        let f = at(&format!("web_search_per_1k_by_context.{size}"));
+        if !matches!(size.as_str(), "low" | "medium" | "high") {
+            report(Kind::UnknownName, &f, size, "a search context size is low, medium or high");
+        }
+        non_negative(&f, *price, report);
+    }
+    for (kind, price) in &v.per_item {
+        let f = at(&format!("per_item.{kind}"));
+        if kind.trim().is_empty() {
+            report(Kind::UnknownName, &f, &format!("{kind:?}"), "an item kind must not be empty");
+        }
+        non_negative(&f, *price, report);
+    }
+    for (region, value) in &v.regional_multipliers {
+        let f = at(&format!("regional_multipliers.{region}"));
+        if region.trim().is_empty() {
+            report(Kind::UnknownName, &f, &format!("{region:?}"), "a region must not be empty");
+        }
+        if *value <= Decimal::ZERO || *value > Decimal::TWO {
+            report(Kind::Multiplier, &f, value, "must be in (0, 2]");
+        }
+    }
     let flat = [
         ("per_audio_minute", v.per_audio_minute),
         ("per_million_characters", v.per_million_characters),
         ("per_request", v.per_request),
         ("web_search_per_1k", v.web_search_per_1k),
+        ("grounding_per_1k", v.grounding_per_1k),
+        ("grounding_per_1k_prompts", v.grounding_per_1k_prompts),
+        ("per_video_second", v.per_video_second),
+        ("cache_storage_per_hour", v.cache_storage_per_hour),
     ];
     for (field, value) in flat {
         if let Some(value) = value {
@@ -200,6 +254,10 @@ fn check_mode(mode: ModelMode, at: &str, v: &PriceVersion, report: &mut Report<'
             v.per_audio_minute.is_some() || r.audio_input.is_some(),
             "a transcription model needs per_audio_minute or audio_input",
         ),
+        ModelMode::VideoGeneration => (
+            v.per_video_second.is_some() || v.per_item.contains_key("video"),
+            "a video model needs per_video_second or per_item.video",
+        ),
         ModelMode::AudioSpeech => (
             v.per_million_characters.is_some() || r.audio_output.is_some(),
             "a speech model needs per_million_characters or audio_output",
@@ -211,13 +269,14 @@ fn check_mode(mode: ModelMode, at: &str, v: &PriceVersion, report: &mut Report<'
 }
 
 /// The token rate fields by name, for checks that treat them alike.
-fn rate_fields(r: &TokenRates) -> [(&'static str, Option<Decimal>); 12] {
+fn rate_fields(r: &TokenRates) -> [(&'static str, Option<Decimal>); 13] {
     [
         ("input", r.input),
         ("output", r.output),
         ("cache_read", r.cache_read),
         ("cache_write_5m", r.cache_write_5m),
         ("cache_write_1h", r.cache_write_1h),
+        ("cache_write_12h", r.cache_write_12h),
         ("reasoning_output", r.reasoning_output),
         ("audio_input", r.audio_input),
         ("audio_cache_read", r.audio_cache_read),

@@ -95,4 +95,5 @@ BY_CODE: Dict[str, Type[LlmledgerError]] = {
     "store": StoreError,
     "io": StoreError,
     "closed": ClosedError,
+    "unsupported": StoreError,
 }

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::pricing::Cost;
+use crate::pricing::{Cost, PriceOptions};
 use crate::usage::{Api, Provider, Usage};
 
 /// Who a call is billed to. Every field is optional; empty strings are treated as absent in reports.
@@ -87,6 +87,10 @@ pub struct UsageEvent {
     /// For failures: an error class such as `rate_limit` or `timeout` — never a message body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_class: Option<String>,
+    /// How the call was billed beyond its usage (batch, requested service tier, region), so a
+    /// re-price ([`super::Store::reprice`]) bills it the same way.
+    #[serde(default, skip_serializing_if = "PriceOptions::is_default")]
+    pub price_options: PriceOptions,
 }
 
 impl UsageEvent {
@@ -106,7 +110,14 @@ impl UsageEvent {
             latency_ms: None,
             status: Status::Success,
             error_class: None,
+            price_options: PriceOptions::default(),
         }
+    }
+
+    /// Records how the call was billed beyond its usage.
+    pub fn with_price_options(mut self, options: PriceOptions) -> Self {
+        self.price_options = options;
+        self
     }
 
     /// Uses the provider's response id as the idempotency key.
@@ -197,6 +208,7 @@ mod tests {
             provider: Provider::OpenAi,
             model: "gpt-4o".into(),
             price_version: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+            price_data: "test".into(),
             breakdown: Breakdown {
                 input: dec!(0.003),
                 cache_read: dec!(0.000375),

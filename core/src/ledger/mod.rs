@@ -33,6 +33,7 @@ pub mod jsonl;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod reprice;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod row;
 pub mod spill;
@@ -52,6 +53,7 @@ use chrono_tz::Tz;
 pub use event::{Attribution, Status, UsageEvent};
 pub use health::{LedgerHealth, Notice, NoticeKind, NoticeLevel, StoreState};
 pub use memory::MemoryStore;
+pub use reprice::{RepriceChange, RepriceFilter, RepriceReport};
 pub use spill::{Journal, SpillSummary};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -86,6 +88,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// different names, and a store must keep its name across restarts to get its spill replayed.
     fn spill_name(&self) -> String {
         "custom".into()
+    }
+
+    /// Re-prices the events `filter` selects with `prices`, updating their rollups in the same
+    /// transaction and keeping each old figure in an audit trail (rules: [`reprice`]). Stores that
+    /// cannot rewrite events return [`ErrorCode::Unsupported`].
+    fn reprice(&self, prices: &crate::pricing::PriceDb, filter: &RepriceFilter) -> Result<RepriceReport> {
+        let _ = (prices, filter);
+        Err(Error::new(ErrorCode::Unsupported, "this store cannot re-price stored events (SQLite and PostgreSQL can)"))
     }
 }
 
@@ -614,6 +624,7 @@ pub(crate) fn test_event(i: u64, user: &str) -> UsageEvent {
         provider: Provider::OpenAi,
         model: "gpt-4o".into(),
         price_version: chrono::NaiveDate::default(),
+        price_data: String::new(),
         breakdown: crate::pricing::Breakdown::default(),
         total_usd: total,
         currency: "USD".into(),

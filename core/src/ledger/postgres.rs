@@ -19,12 +19,16 @@ use chrono_tz::Tz;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
-use super::row::{self, event_cols, plain, rollup_cols, ColumnReader, Encoded, Filter, Kind, Param, ROLLUP_KEY};
+use rust_decimal::Decimal;
+
+use super::reprice::{self, RepriceFilter, RepriceReport, Rewrite};
+use super::row::{
+    self, event_cols, plain, rollup_cols, ColumnReader, Encoded, Filter, Kind, Param, ROLLUP_KEY, SCHEMA_VERSION,
+};
 use super::{Store, UsageEvent};
 use crate::error::{Error, ErrorCode, Result};
+use crate::pricing::PriceDb;
 use crate::report::{parse_tz, Aggregator, ReportRow, RollupDiff, RollupKey, RollupTable, Rollups, Totals, UsageQuery};
-
-const SCHEMA_VERSION: i32 = 1;
 
 fn sql_type(k: Kind) -> &'static str {
     match k {
@@ -190,18 +194,25 @@ impl PgStore {
         let version: Option<i32> =
             tx.query_one("SELECT max(version) FROM llmledger_schema_version", &[]).await.map_err(pg_err)?.get(0);
         match version {
-            None => {
-                tx.execute("INSERT INTO llmledger_schema_version (version) VALUES ($1)", &[&SCHEMA_VERSION])
-                    .await
-                    .map_err(pg_err)?;
-            }
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(Error::new(
                     ErrorCode::Config,
                     format!("PostgreSQL ledger schema version {v} is newer than this llmledger ({SCHEMA_VERSION})"),
                 ))
             }
-            Some(_) => {}
+            Some(v) if v == SCHEMA_VERSION => {}
+            _ => {
+                // An older (or new) database: add the columns it lacks, then record the version.
+                let mut sql = String::new();
+                for column in row::MIGRATIONS {
+                    let ty = sql_type(row::column_kind(column));
+                    sql.push_str(&format!("ALTER TABLE usage_events ADD COLUMN IF NOT EXISTS {column} {ty};"));
+                }
+                tx.batch_execute(&sql).await.map_err(pg_err)?;
+                tx.execute("INSERT INTO llmledger_schema_version (version) VALUES ($1)", &[&SCHEMA_VERSION])
+                    .await
+                    .map_err(pg_err)?;
+            }
         }
         let stored = tx
             .query_opt("SELECT value FROM llmledger_meta WHERE key = 'rollup_timezone'", &[])
@@ -261,8 +272,8 @@ struct Columns<'e> {
     latency: Vec<Option<i64>>,
     tokens: [Vec<i64>; 11],
     usage_source: Vec<&'static str>,
-    /// `flags` … `unpriced_reason`.
-    opt2: [Vec<Option<&'e str>>; 7],
+    /// `flags` … `reprice_audit`.
+    opt2: [Vec<Option<&'e str>>; 11],
 }
 
 impl<'e> Columns<'e> {
@@ -300,6 +311,10 @@ impl<'e> Columns<'e> {
             x.cost_total.as_deref(),
             x.price_version.as_deref(),
             e.unpriced_reason.as_deref(),
+            x.usage_extra.as_deref(),
+            x.price_options.as_deref(),
+            e.cost.as_ref().map(|c| c.price_data.as_str()).filter(|d| !d.is_empty()),
+            None,
         ]) {
             col.push(v);
         }
@@ -333,40 +348,137 @@ async fn write(conn: &mut Conn, events: &[UsageEvent]) -> Result<usize> {
     // The first occurrence of an id in the batch is the one PostgreSQL inserted.
     fresh.add_all(events.iter().filter(|e| inserted.remove(e.event_id.as_str())), conn.tz);
     for (stmt, rows) in [(&conn.upsert_daily, &fresh.daily), (&conn.upsert_monthly, &fresh.monthly)] {
-        if rows.is_empty() {
-            continue;
+        let rows = rows.iter().map(|(k, t)| Ok((k, row::rollup_counts(t)?, t.cost_usd))).collect::<Result<Vec<_>>>()?;
+        add_to_rollups(&tx, stmt, &rows).await?;
+    }
+    tx.commit().await.map_err(pg_err)?;
+    Ok(n)
+}
+
+/// Adds (signed) counters and costs to rollup rows through `stmt` (a rollup upsert), creating missing
+/// ones; keys arrive sorted, so concurrent writers lock rows in the same order.
+async fn add_to_rollups(
+    tx: &tokio_postgres::Transaction<'_>,
+    stmt: &Statement,
+    rows: &[(&RollupKey, [i64; 11], Decimal)],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut k: [Vec<&str>; 6] = Default::default();
+    let mut v: [Vec<i64>; 11] = Default::default();
+    let mut cost: Vec<String> = Vec::with_capacity(rows.len());
+    for (key, counts, c) in rows {
+        for (col, s) in
+            k.iter_mut().zip([&key.period, &key.user_id, &key.workspace_id, &key.project, &key.provider, &key.model])
+        {
+            col.push(s);
         }
-        let mut k: [Vec<&str>; 6] = Default::default();
-        let mut v: [Vec<i64>; 11] = Default::default();
-        let mut cost: Vec<String> = Vec::with_capacity(rows.len());
-        for (key, tot) in rows {
-            for (col, s) in k.iter_mut().zip([
-                &key.period,
-                &key.user_id,
-                &key.workspace_id,
-                &key.project,
-                &key.provider,
-                &key.model,
-            ]) {
-                col.push(s);
-            }
-            for (col, x) in v.iter_mut().zip(row::rollup_counts(tot)?) {
-                col.push(x);
-            }
-            cost.push(tot.cost_usd.to_string());
+        for (col, x) in v.iter_mut().zip(counts) {
+            col.push(*x);
         }
+        cost.push(c.to_string());
+    }
+    tx.execute(
+        stmt,
+        &[
+            &k[0], &k[1], &k[2], &k[3], &k[4], &k[5], &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+            &cost, &v[9], &v[10],
+        ],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(())
+}
+
+/// Re-prices inside one transaction (see [`reprice`]); an advisory lock keeps two re-prices from
+/// applying the same rollup deltas twice.
+async fn reprice_in(conn: &mut Conn, prices: &PriceDb, filter: &RepriceFilter) -> Result<RepriceReport> {
+    let tx = conn.client.transaction().await.map_err(pg_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock(7236452)", &[]).await.map_err(pg_err)?;
+    let update = tx
+        .prepare(
+            "UPDATE usage_events SET resolved_model = $1, cost_usd = $2::text::numeric, currency = $3,
+             rate = $4::text::numeric, cost_total = $5::text::numeric, price_version = $6, price_data = $7, unpriced_reason = $8, reprice_audit = $9
+             WHERE event_id = $10",
+        )
+        .await
+        .map_err(pg_err)?;
+    let now = chrono::Utc::now();
+    let mut report = RepriceReport { dry_run: filter.dry_run, ..RepriceReport::default() };
+    let mut after: Option<String> = None;
+    loop {
+        let f = Filter::reprice(filter, '$', after.as_deref())?;
+        let sql = format!("SELECT {} FROM usage_events WHERE true{}", event_cols(select_cast), f.sql);
+        let rows = tx.query(&sql, &params(&f)).await.map_err(pg_err)?;
+        let events =
+            rows.iter().map(|r| Ok((row::event_from_row(r)?, row::audit_from_row(r)?))).collect::<Result<Vec<_>>>()?;
+        let Some(last) = events.last().map(|(e, _)| e.event_id.clone()) else { break };
+        let full = events.len() == filter.chunk_size();
+        let (part, rewrites) = reprice::plan(prices, events, filter.dry_run, now)?;
+        report.absorb(part);
+        if !filter.dry_run && !rewrites.is_empty() {
+            apply_rewrites(&tx, conn.tz, &update, [&conn.upsert_daily, &conn.upsert_monthly], &rewrites).await?;
+        }
+        if !full {
+            break;
+        }
+        after = Some(last);
+    }
+    if !filter.dry_run {
+        tx.commit().await.map_err(pg_err)?;
+    }
+    Ok(report)
+}
+
+/// Writes one chunk of re-priced events and moves their rollups.
+async fn apply_rewrites(
+    tx: &tokio_postgres::Transaction<'_>,
+    tz: chrono_tz::Tz,
+    update: &Statement,
+    upserts: [&Statement; 2],
+    rewrites: &[(UsageEvent, Rewrite)],
+) -> Result<()> {
+    for (_, Rewrite { event: e, audit }) in rewrites {
+        let x = Encoded::of(e)?;
+        let c = e.cost.as_ref();
+        let currency = c.map(|c| c.currency.as_str());
+        let data = c.map(|c| c.price_data.as_str());
         tx.execute(
-            stmt,
+            update,
             &[
-                &k[0], &k[1], &k[2], &k[3], &k[4], &k[5], &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
-                &v[8], &cost, &v[9], &v[10],
+                &e.resolved_model,
+                &x.cost_usd,
+                &currency,
+                &x.rate,
+                &x.cost_total,
+                &x.price_version,
+                &data,
+                &e.unpriced_reason,
+                audit,
+                &e.event_id,
             ],
         )
         .await
         .map_err(pg_err)?;
     }
-    tx.commit().await.map_err(pg_err)?;
-    Ok(n)
+    let deltas = reprice::rollup_deltas(rewrites, tz)?;
+    for (table, stmt, rows) in
+        [("rollup_daily", upserts[0], &deltas.daily), ("rollup_monthly", upserts[1], &deltas.monthly)]
+    {
+        let list: Vec<_> = rows.iter().map(|(k, (n, c))| (k, *n, *c)).collect();
+        add_to_rollups(tx, stmt, &list).await?;
+        let delete = format!(
+            "DELETE FROM {table} WHERE period = $1 AND user_id = $2 AND workspace_id = $3 AND project = $4
+             AND provider = $5 AND model = $6 AND requests = 0"
+        );
+        for k in rows.keys() {
+            tx.execute(delete.as_str(), &[&k.period, &k.user_id, &k.workspace_id, &k.project, &k.provider, &k.model])
+                .await
+                .map_err(pg_err)?;
+        }
+    }
+    Ok(())
 }
 
 fn params(filter: &Filter) -> Vec<&(dyn ToSql + Sync)> {
@@ -451,6 +563,13 @@ impl Store for PgStore {
                 Ok(stored.diff(&recomputed))
             }
             .await;
+            (c, r)
+        })
+    }
+
+    fn reprice(&self, prices: &PriceDb, filter: &RepriceFilter) -> Result<RepriceReport> {
+        self.with_conn(|mut c| async move {
+            let r = reprice_in(&mut c, prices, filter).await;
             (c, r)
         })
     }

@@ -25,7 +25,7 @@ pub(crate) enum Kind {
 }
 
 /// The `usage_events` columns in insert/select order: name, kind, `NOT NULL`.
-pub(crate) const EVENT_COLUMNS: [(&str, Kind, bool); 34] = [
+pub(crate) const EVENT_COLUMNS: [(&str, Kind, bool); 38] = [
     ("event_id", Kind::Text, true),
     ("ts_ns", Kind::Int, true),
     ("provider", Kind::Text, true),
@@ -60,7 +60,24 @@ pub(crate) const EVENT_COLUMNS: [(&str, Kind, bool); 34] = [
     ("cost_total", Kind::Dec, false),
     ("price_version", Kind::Text, false),
     ("unpriced_reason", Kind::Text, false),
+    // Schema version 2 (added to older databases by `MIGRATIONS`).
+    ("usage_extra", Kind::Text, false),
+    ("price_options", Kind::Text, false),
+    ("price_data", Kind::Text, false),
+    ("reprice_audit", Kind::Text, false),
 ];
+
+/// The schema version the stores create and migrate to.
+pub(crate) const SCHEMA_VERSION: i32 = 2;
+
+/// Columns added by schema version 2: a version-1 database gets each one with `ALTER TABLE
+/// usage_events ADD COLUMN` (all nullable, so old rows read as before).
+pub(crate) const MIGRATIONS: [&str; 4] = ["usage_extra", "price_options", "price_data", "reprice_audit"];
+
+/// The SQL type of a migrated column.
+pub(crate) fn column_kind(name: &str) -> Kind {
+    EVENT_COLUMNS.iter().find(|(n, _, _)| *n == name).map_or(Kind::Text, |&(_, k, _)| k)
+}
 
 /// The rollup columns (all `NOT NULL`); the first six are the primary key.
 pub(crate) const ROLLUP_COLUMNS: [(&str, Kind); 18] = [
@@ -168,6 +185,10 @@ pub(crate) struct Encoded {
     pub rate: Option<String>,
     pub cost_total: Option<String>,
     pub price_version: Option<String>,
+    /// JSON of the usage fields that have no column of their own; `None` when they are all default.
+    pub usage_extra: Option<String>,
+    /// JSON of the event's `price_options`; `None` for the standard options.
+    pub price_options: Option<String>,
 }
 
 impl Encoded {
@@ -207,8 +228,77 @@ impl Encoded {
             rate: c.map(|c| c.rate.to_string()),
             cost_total: c.map(|c| c.total.to_string()),
             price_version: c.map(|c| c.price_version.to_string()),
+            usage_extra: usage_extra(u)?,
+            price_options: if e.price_options.is_default() {
+                None
+            } else {
+                Some(serde_json::to_string(&e.price_options)?)
+            },
         })
     }
+}
+
+/// Usage keys stored in columns of their own.
+const USAGE_COLUMN_KEYS: [&str; 13] = [
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "audio_cache_read_tokens",
+    "audio_output_tokens",
+    "image_input_tokens",
+    "image_output_tokens",
+    "usage_source",
+    "flags",
+];
+
+/// The usage as the columns alone hold it.
+fn column_usage(u: &Usage) -> Usage {
+    Usage {
+        input_tokens: u.input_tokens,
+        cache_read_tokens: u.cache_read_tokens,
+        cache_write_tokens: u.cache_write_tokens,
+        cache_write_1h_tokens: u.cache_write_1h_tokens,
+        output_tokens: u.output_tokens,
+        reasoning_tokens: u.reasoning_tokens,
+        audio_input_tokens: u.audio_input_tokens,
+        audio_cache_read_tokens: u.audio_cache_read_tokens,
+        audio_output_tokens: u.audio_output_tokens,
+        image_input_tokens: u.image_input_tokens,
+        image_output_tokens: u.image_output_tokens,
+        usage_source: u.usage_source,
+        flags: u.flags.clone(),
+        ..Usage::default()
+    }
+}
+
+/// The rest of a usage (searches, images, seconds, characters, service tier, …) as JSON, so a
+/// re-price sees every unit the call was billed for; `None` (no serializer call) when it is all default.
+fn usage_extra(u: &Usage) -> Result<Option<String>> {
+    if column_usage(u) == *u {
+        return Ok(None);
+    }
+    let mut v = serde_json::to_value(u)?;
+    if let Some(map) = v.as_object_mut() {
+        for k in USAGE_COLUMN_KEYS {
+            map.remove(k);
+        }
+    }
+    Ok(Some(v.to_string()))
+}
+
+/// `usage` (read from the columns) completed with the stored `usage_extra` JSON.
+fn with_extra(usage: Usage, extra: Option<String>) -> Result<Usage> {
+    let Some(extra) = extra else { return Ok(usage) };
+    let mut v = serde_json::to_value(&usage)?;
+    let extra: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&extra)?;
+    if let Some(map) = v.as_object_mut() {
+        map.extend(extra.into_iter().filter(|(k, _)| !USAGE_COLUMN_KEYS.contains(&k.as_str())));
+    }
+    Ok(serde_json::from_value(v)?)
 }
 
 /// The rollup counters in column order (`requests` … `reasoning_tokens`, then `latency_sum_ms`,
@@ -275,6 +365,11 @@ pub(crate) fn event_from_row(r: &impl ColumnReader) -> Result<UsageEvent> {
         flags,
         ..Usage::default()
     };
+    let usage = with_extra(usage, r.opt_text(34)?)?;
+    let price_options = match r.opt_text(35)? {
+        Some(t) => serde_json::from_str(&t)?,
+        None => Default::default(),
+    };
     let resolved_model = r.opt_text(5)?;
     let cost = match r.opt_text(28)? {
         Some(total_usd) => {
@@ -283,6 +378,7 @@ pub(crate) fn event_from_row(r: &impl ColumnReader) -> Result<UsageEvent> {
                 provider,
                 model: resolved_model.clone().unwrap_or_default(),
                 price_version: r.opt_text(32)?.and_then(|d| NaiveDate::from_str(&d).ok()).unwrap_or_default(),
+                price_data: r.opt_text(36)?.unwrap_or_default(),
                 breakdown: Breakdown::default(),
                 total_usd,
                 currency: r.opt_text(29)?.unwrap_or_else(|| "USD".into()),
@@ -315,7 +411,13 @@ pub(crate) fn event_from_row(r: &impl ColumnReader) -> Result<UsageEvent> {
         latency_ms: r.opt_int(14)?.map(u64_of),
         status: Status::parse(&r.text(12)?)?,
         error_class: r.opt_text(13)?,
+        price_options,
     })
+}
+
+/// The `reprice_audit` column of a row of [`event_cols`].
+pub(crate) fn audit_from_row(r: &impl ColumnReader) -> Result<Option<String>> {
+    r.opt_text(37)
 }
 
 /// A rollup row from a row of [`rollup_cols`].
@@ -395,6 +497,26 @@ impl Filter {
         Ok(f)
     }
 
+    /// One chunk of a re-price: the time range, the model as requested or as resolved, and the events
+    /// after `after` in event-id order, at most `rf.chunk_size()` of them (`sql` ends with the
+    /// `ORDER BY … LIMIT`).
+    pub fn reprice(rf: &super::RepriceFilter, placeholder: char, after: Option<&str>) -> Result<Self> {
+        let mut q = UsageQuery::default();
+        q.filter.since = rf.since;
+        q.filter.until = rf.until;
+        let mut f = Self::events(Some(&q), placeholder)?;
+        if let Some(model) = &rf.model {
+            f.params.push(Param::Text(model.clone()));
+            let n = f.params.len();
+            f.sql.push_str(&format!(" AND (model = {placeholder}{n} OR resolved_model = {placeholder}{n})"));
+        }
+        if let Some(after) = after {
+            f.and(placeholder, "event_id >", Param::Text(after.to_string()));
+        }
+        f.sql.push_str(&format!(" ORDER BY event_id LIMIT {}", rf.chunk_size()));
+        Ok(f)
+    }
+
     /// The conditions of a rollup query: the filter's dimensions and the plan's period range.
     pub fn rollups(q: Option<(&UsageQuery, &RollupPlan)>, placeholder: char) -> Self {
         let mut f = Self::default();
@@ -431,7 +553,34 @@ mod tests {
         assert!(ddl.contains("(event_id TEXT PRIMARY KEY, ts_ns INTEGER NOT NULL, provider TEXT NOT NULL,"), "{ddl}");
         assert!(ddl.contains("latency_ms INTEGER, input_tokens INTEGER NOT NULL,"), "{ddl}");
         assert!(ddl.ends_with("ON usage_events (ts_ns);"), "{ddl}");
-        assert_eq!(event_cols(plain).split(", ").count(), 34);
+        assert_eq!(event_cols(plain).split(", ").count(), 38);
+    }
+
+    #[test]
+    fn usage_fields_without_a_column_round_trip_through_usage_extra() {
+        let plain = Usage {
+            input_tokens: 5,
+            output_tokens: 2,
+            flags: vec![crate::usage::UsageFlag::TotalMismatch],
+            ..Usage::default()
+        };
+        assert_eq!(usage_extra(&plain).map_err(|e| e.code()), Ok(None));
+        let full = Usage {
+            web_search_requests: 2,
+            web_search_context_size: Some("high".into()),
+            grounding_queries: 3,
+            cache_write_tokens: 9,
+            cache_write_12h_tokens: 4,
+            audio_seconds: Some(Decimal::new(125, 1)),
+            media_items: [("video".to_string(), 1)].into(),
+            service_tier: Some("priority".into()),
+            speed: Some("fast".into()),
+            region: Some("us".into()),
+            ..plain
+        };
+        let extra = usage_extra(&full).ok().flatten();
+        assert!(extra.as_deref().is_some_and(|x| !x.contains("input_tokens")), "{extra:?}");
+        assert_eq!(with_extra(column_usage(&full), extra).ok(), Some(full));
     }
 
     #[test]

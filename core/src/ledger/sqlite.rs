@@ -21,12 +21,14 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 use rust_decimal::Decimal;
 
-use super::row::{self, event_cols, plain, rollup_cols, ColumnReader, Encoded, Filter, Kind, Param, ROLLUP_KEY};
+use super::reprice::{self, RepriceFilter, RepriceReport, Rewrite};
+use super::row::{
+    self, event_cols, plain, rollup_cols, ColumnReader, Encoded, Filter, Kind, Param, ROLLUP_KEY, SCHEMA_VERSION,
+};
 use super::{Store, UsageEvent};
 use crate::error::{Error, ErrorCode, Result};
+use crate::pricing::PriceDb;
 use crate::report::{parse_tz, Aggregator, ReportRow, RollupDiff, RollupKey, RollupTable, Rollups, Totals, UsageQuery};
-
-const SCHEMA_VERSION: i64 = 1;
 
 fn sql_type(k: Kind) -> &'static str {
     match k {
@@ -124,17 +126,14 @@ impl SqliteStore {
             row::rollup_ddl("rollup_monthly", sql_type, " WITHOUT ROWID")
         );
         conn.execute_batch(&ddl).map_err(|e| cfg(format!("cannot create the schema (is it writable?): {e}")))?;
-        let version: Option<i64> =
+        let version: Option<i32> =
             conn.query_row("SELECT max(version) FROM llmledger_schema_version", [], |r| r.get(0)).map_err(db_err)?;
         match version {
-            None => {
-                conn.execute("INSERT INTO llmledger_schema_version (version) VALUES (?1)", [SCHEMA_VERSION])
-                    .map_err(db_err)?;
-            }
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(cfg(format!("schema version {v} is newer than this llmledger ({SCHEMA_VERSION})")))
             }
-            Some(_) => {}
+            Some(v) if v == SCHEMA_VERSION => {}
+            _ => Self::migrate(&conn).map_err(|e| cfg(format!("cannot migrate the schema: {e}")))?,
         }
         let stored: Option<String> = conn
             .query_row("SELECT value FROM llmledger_meta WHERE key = 'rollup_timezone'", [], |r| r.get(0))
@@ -149,6 +148,28 @@ impl SqliteStore {
             }
         };
         Ok(Self { conn: Mutex::new(conn), tz })
+    }
+
+    /// Brings a database of an older schema version (or a new one) to [`SCHEMA_VERSION`]: adds the
+    /// missing columns and records the version, in one transaction.
+    fn migrate(conn: &Connection) -> Result<()> {
+        let mut have = std::collections::HashSet::new();
+        {
+            let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('usage_events')").map_err(db_err)?;
+            let names = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
+            for name in names {
+                have.insert(name.map_err(db_err)?);
+            }
+        }
+        let mut sql = String::from("BEGIN;");
+        for column in row::MIGRATIONS.iter().filter(|c| !have.contains(**c)) {
+            sql.push_str(&format!(
+                " ALTER TABLE usage_events ADD COLUMN {column} {};",
+                sql_type(row::column_kind(column))
+            ));
+        }
+        sql.push_str(&format!(" INSERT INTO llmledger_schema_version (version) VALUES ({SCHEMA_VERSION}); COMMIT;"));
+        conn.execute_batch(&sql).map_err(db_err)
     }
 
     /// The time zone the rollups are keyed in.
@@ -195,13 +216,55 @@ impl SqliteStore {
         bind(&x.cost_total)?;
         bind(&x.price_version)?;
         bind(&e.unpriced_reason)?;
+        bind(&x.usage_extra)?;
+        bind(&x.price_options)?;
+        bind(&e.cost.as_ref().map(|c| c.price_data.as_str()).filter(|d| !d.is_empty()))?;
+        bind(&None::<String>)?;
         stmt.raw_execute().map_err(db_err)
+    }
+
+    /// Rewrites the cost columns of re-priced events (the usage and attribution do not change).
+    fn rewrite(tx: &rusqlite::Transaction<'_>, rewrites: &[(UsageEvent, Rewrite)]) -> Result<()> {
+        let mut stmt = tx
+            .prepare_cached(
+                "UPDATE usage_events SET resolved_model = ?1, cost_usd = ?2, currency = ?3, rate = ?4, cost_total = ?5,
+                 price_version = ?6, price_data = ?7, unpriced_reason = ?8, reprice_audit = ?9 WHERE event_id = ?10",
+            )
+            .map_err(db_err)?;
+        for (_, Rewrite { event: e, audit }) in rewrites {
+            let x = Encoded::of(e)?;
+            let c = e.cost.as_ref();
+            stmt.execute(params![
+                e.resolved_model,
+                x.cost_usd,
+                c.map(|c| c.currency.as_str()),
+                x.rate,
+                x.cost_total,
+                x.price_version,
+                c.map(|c| c.price_data.as_str()),
+                e.unpriced_reason,
+                audit,
+                e.event_id
+            ])
+            .map_err(db_err)?;
+        }
+        Ok(())
     }
 
     fn upsert_rollups(
         tx: &rusqlite::Transaction<'_>,
         table: &str,
         rows: &std::collections::BTreeMap<RollupKey, Totals>,
+    ) -> Result<()> {
+        let rows = rows.iter().map(|(k, t)| Ok((k, row::rollup_counts(t)?, t.cost_usd))).collect::<Result<Vec<_>>>()?;
+        Self::add_to_rollups(tx, table, rows)
+    }
+
+    /// Adds (signed) counters and costs to rollup rows, creating missing ones.
+    fn add_to_rollups<'k>(
+        tx: &rusqlite::Transaction<'_>,
+        table: &str,
+        rows: impl IntoIterator<Item = (&'k RollupKey, [i64; 11], Decimal)>,
     ) -> Result<()> {
         let mut write = tx
             .prepare_cached(&format!(
@@ -215,8 +278,7 @@ impl SqliteStore {
                 })
             ))
             .map_err(db_err)?;
-        for (k, t) in rows {
-            let n = row::rollup_counts(t)?;
+        for (k, n, cost) in rows {
             write
                 .execute(params![
                     k.period,
@@ -234,7 +296,7 @@ impl SqliteStore {
                     n[6],
                     n[7],
                     n[8],
-                    t.cost_usd.to_string(),
+                    cost.to_string(),
                     n[9],
                     n[10],
                 ])
@@ -256,6 +318,28 @@ impl SqliteStore {
         while let Some(r) = rows.next().map_err(db_err)? {
             let (k, t) = row::rollup_from_row(r)?;
             f(k, t);
+        }
+        Ok(())
+    }
+
+    /// Applies re-price deltas to a rollup table; a row a re-price emptied (its events moved to the
+    /// resolved model's row) is deleted.
+    fn apply_deltas(
+        tx: &rusqlite::Transaction<'_>,
+        table: &str,
+        deltas: &std::collections::BTreeMap<RollupKey, ([i64; 11], Decimal)>,
+    ) -> Result<()> {
+        Self::add_to_rollups(tx, table, deltas.iter().map(|(k, (n, c))| (k, *n, *c)))?;
+        let mut delete = tx
+            .prepare_cached(&format!(
+                "DELETE FROM {table} WHERE period = ?1 AND user_id = ?2 AND workspace_id = ?3 AND project = ?4
+                 AND provider = ?5 AND model = ?6 AND requests = 0"
+            ))
+            .map_err(db_err)?;
+        for k in deltas.keys() {
+            delete
+                .execute(params![k.period, k.user_id, k.workspace_id, k.project, k.provider, k.model])
+                .map_err(db_err)?;
         }
         Ok(())
     }
@@ -324,6 +408,45 @@ impl Store for SqliteStore {
             stored.monthly.insert(k, t);
         })?;
         Ok(stored.diff(&recomputed))
+    }
+
+    fn reprice(&self, prices: &PriceDb, filter: &RepriceFilter) -> Result<RepriceReport> {
+        let mut conn = self.lock();
+        // IMMEDIATE: take the write lock before reading, so no other process changes the events read.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db_err)?;
+        let now = chrono::Utc::now();
+        let mut report = RepriceReport { dry_run: filter.dry_run, ..RepriceReport::default() };
+        let mut after: Option<String> = None;
+        loop {
+            let mut events = Vec::new();
+            {
+                let f = Filter::reprice(filter, '?', after.as_deref())?;
+                let sql = format!("SELECT {} FROM usage_events WHERE 1=1{}", event_cols(plain), f.sql);
+                let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(f.params.iter())).map_err(db_err)?;
+                while let Some(r) = rows.next().map_err(db_err)? {
+                    events.push((row::event_from_row(r)?, row::audit_from_row(r)?));
+                }
+            }
+            let Some(last) = events.last().map(|(e, _)| e.event_id.clone()) else { break };
+            let full = events.len() == filter.chunk_size();
+            let (part, rewrites) = reprice::plan(prices, events, filter.dry_run, now)?;
+            report.absorb(part);
+            if !filter.dry_run && !rewrites.is_empty() {
+                Self::rewrite(&tx, &rewrites)?;
+                let deltas = reprice::rollup_deltas(&rewrites, self.tz)?;
+                Self::apply_deltas(&tx, "rollup_daily", &deltas.daily)?;
+                Self::apply_deltas(&tx, "rollup_monthly", &deltas.monthly)?;
+            }
+            if !full {
+                break;
+            }
+            after = Some(last);
+        }
+        if !filter.dry_run {
+            tx.commit().map_err(db_err)?;
+        }
+        Ok(report)
     }
 
     fn event_ids(&self) -> Result<Vec<String>> {

@@ -10,7 +10,8 @@
 //!   schema and is dropped.
 //! - `input_cost_per_second` of transcription models → `per_audio_minute` (× 60);
 //!   `input_cost_per_character` → `per_million_characters`; `input_cost_per_request` → `per_request`;
-//!   `search_context_cost_per_query.search_context_size_medium` → `web_search_per_1k` (× 1000).
+//!   `search_context_cost_per_query.search_context_size_medium` → `web_search_per_1k` (× 1000), and each
+//!   of `…_low` / `…_medium` / `…_high` → `web_search_per_1k_by_context` (× 1000).
 //! - Only providers llmledger knows are kept (`openai`, `text-completion-openai`, `azure`,
 //!   `azure_text`, `anthropic`, `gemini`, `bedrock`, `bedrock_converse`, `xai`); modes other than chat, realtime,
 //!   completion, responses, embedding, image generation, transcription and speech are skipped, as are
@@ -69,6 +70,7 @@ fn mode(name: Option<&str>) -> Option<ModelMode> {
         Some("image_generation") => ModelMode::ImageGeneration,
         Some("audio_transcription") => ModelMode::AudioTranscription,
         Some("audio_speech") => ModelMode::AudioSpeech,
+        Some("video_generation") => ModelMode::VideoGeneration,
         Some(_) => return None,
     })
 }
@@ -179,16 +181,7 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
             source: "LiteLLM model_prices_and_context_window.json".to_string(),
             checked: today,
             uncertain: None,
-            rates: TokenRates::default(),
-            tiers: Vec::new(),
-            per_image: Vec::new(),
-            per_audio_minute: None,
-            per_million_characters: None,
-            per_request: None,
-            web_search_per_1k: None,
-            batch_multiplier: None,
-            service_tiers: BTreeMap::new(),
-            regional_multiplier: None,
+            ..PriceVersion::default()
         };
         for (key, value) in &fields {
             let key = key.as_str();
@@ -198,10 +191,21 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
                 }
                 "input_cost_per_character" => version.per_million_characters = scaled(id, key, value, MILLION)?,
                 "input_cost_per_request" => version.per_request = number(id, key, value)?,
+                "output_cost_per_video_per_second" => version.per_video_second = number(id, key, value)?,
                 "search_context_cost_per_query" => {
                     let sizes: BTreeMap<String, &RawValue> = serde_json::from_str(value.get()).unwrap_or_default();
                     if let Some(medium) = sizes.get("search_context_size_medium") {
                         version.web_search_per_1k = scaled(id, key, medium, Decimal::from(1000))?;
+                    }
+                    // Each size's own rate, for calls whose request names one (medium is the default).
+                    for (name, rate) in &sizes {
+                        let size = name.strip_prefix("search_context_size_").unwrap_or("");
+                        if !matches!(size, "low" | "medium" | "high") {
+                            continue;
+                        }
+                        if let Some(per_1k) = scaled(id, key, rate, Decimal::from(1000))? {
+                            version.web_search_per_1k_by_context.insert(size.to_string(), per_1k);
+                        }
                     }
                 }
                 _ => {
@@ -232,13 +236,19 @@ pub(super) fn convert(text: &str) -> Result<Vec<PriceFile>> {
         version.tiers = tiers
             .into_iter()
             .filter(|(_, r)| has_price(r))
-            .map(|(above, rates)| Tier { above_prompt_tokens: above, counted: counted.clone(), rates })
+            .map(|(above, rates)| Tier {
+                above_prompt_tokens: Some(above),
+                counted: counted.clone(),
+                rates,
+                ..Tier::default()
+            })
             .collect();
         version.service_tiers = services.into_iter().filter(|(_, r)| has_price(r)).collect();
         let priced = has_price(&base)
             || version.per_audio_minute.is_some()
             || version.per_million_characters.is_some()
-            || version.per_request.is_some();
+            || version.per_request.is_some()
+            || version.per_video_second.is_some();
         if !priced {
             continue;
         }
@@ -322,7 +332,7 @@ mod tests {
 
         let gemini = version(&db, "gemini-2.5-pro");
         assert_eq!(gemini.tiers.len(), 1);
-        assert_eq!(gemini.tiers[0].above_prompt_tokens, 200_000);
+        assert_eq!(gemini.tiers[0].above_prompt_tokens, Some(200_000));
         assert_eq!(gemini.tiers[0].rates.cache_read, Some(dec!(0.25)));
         assert_eq!(gemini.service_tiers["priority"].input, Some(dec!(2.25)));
 

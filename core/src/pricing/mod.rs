@@ -10,15 +10,30 @@
 //! - **Version**: the last `effective_from` on or before the event's UTC date; none → `MissingPrice`.
 //!   A custom price ([`PriceDb::set_custom`]) applies at every date.
 //! - **Long-context tier**: the sum of the tier's `counted` classes (cache reads include cached audio)
-//!   strictly above `above_prompt_tokens` bills the whole request at the tier's rates.
-//! - **Service tier**: [`Usage::service_tier`] wins over [`PriceOptions::service_tier`]. `default`,
-//!   `standard` (Anthropic's word) and `auto` are the base rates; `batch` (what Anthropic reports for a
-//!   batch call) means the batch API. A tier the data has no rates for is billed at the base rates and
-//!   the cost is marked [`Cost::uncertain`], never an error. When a model has both a service tier and a
-//!   long-context tier, the service tier's rates win for the fields it sets (no current model has both).
+//!   strictly above `above_prompt_tokens` — or at least `at_least_prompt_tokens` — bills the whole
+//!   request at the tier's rates.
+//! - **Service tier**: what the response reports wins over what was requested: a reported
+//!   [`Usage::speed`] other than `standard` (Anthropic fast mode) is the tier of that name, else a
+//!   reported [`Usage::service_tier`] (OpenAI reports `priority` for a `fast` request), else
+//!   [`PriceOptions::service_tier`]. `default`, `standard` (Anthropic's word) and `auto` are the base
+//!   rates; `batch` (what Anthropic reports for a batch call) means the batch API. A tier the data has
+//!   no rates for is billed at the base rates and the cost is marked [`Cost::uncertain`], never an
+//!   error. With a long-context tier too, rates stack base ← long-context tier ← service tier ← the
+//!   long-context tier's own rates for that service tier (`tiers[].service_tiers`, e.g. priority above 200k).
 //! - **Batch**: `batch_multiplier` on every token component; a batch call on a model without one →
 //!   `MissingPrice` (field `batch_multiplier`).
-//! - **Regional**: `regional_multiplier` on every component; a model without one has no uplift.
+//! - **Regional**: the region the provider reports ([`Usage::region`]) or the caller names
+//!   ([`PriceOptions::region`]) picks a multiplier from `regional_multipliers`; a region not listed has
+//!   no uplift. Without a listed region, [`PriceOptions::regional`] applies `regional_multiplier`. The
+//!   multiplier applies to every component.
+//! - **Per-call fees**: web searches at `web_search_per_1k_by_context[size]` when the usage names a
+//!   context size the data prices, else `web_search_per_1k`, plus `web_search_tokens_per_call` input
+//!   tokens per call at the input rate in force; Gemini grounding per query (`grounding_per_1k`) or per
+//!   grounded request (`grounding_per_1k_prompts`, else `web_search_per_1k`, as the Gemini 2.x data
+//!   writes it). Free allowances (`grounding_free_per_day` / `_per_month`) are account-level and never
+//!   applied to an event.
+//! - **Units**: video seconds (`per_video_second`), cache storage token-hours (`cache_storage_per_hour`,
+//!   per 1M tokens per hour) and media items by kind (`per_item`).
 //! - **Images**: per-image prices apply when the usage has images but no image output tokens (a model
 //!   billed by image tokens is not billed twice).
 //! - A non-zero bucket without any rate → `MissingPrice` naming the rate field; never a silent $0.
@@ -40,16 +55,26 @@ pub use resolve::ResolvedModel;
 use crate::error::{Error, ErrorCode, Result};
 use crate::usage::{Provider, Usage};
 
-/// How a call was billed beyond its usage.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How a call was billed beyond its usage. Kept with the ledger event (`UsageEvent::price_options`)
+/// so a re-price bills the call the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PriceOptions {
     /// Sent through the provider's batch API (discounted where the data has `batch_multiplier`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub batch: bool,
     /// `flex`, `priority`, …; `None` or `default` = the base rates. The tier in [`Usage::service_tier`]
     /// wins when set, since it is what the provider says it actually used.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<String>,
-    /// A regional / data-residency endpoint that carries an uplift where the data has one.
+    /// A regional / data-residency endpoint that carries an uplift where the data has one
+    /// (`regional_multiplier`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub regional: bool,
+    /// The region the call was sent to (`us`, `eu`, …), priced from `regional_multipliers`; a region
+    /// the response reports ([`Usage::region`]) wins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// Cost per component, USD. Each field is `quantity × rate` for one bucket of [`Usage`].
@@ -59,6 +84,8 @@ pub struct Breakdown {
     pub cache_read: Decimal,
     pub cache_write_5m: Decimal,
     pub cache_write_1h: Decimal,
+    #[serde(default)]
+    pub cache_write_12h: Decimal,
     /// Output that is not reasoning, audio or image.
     pub output: Decimal,
     pub reasoning: Decimal,
@@ -73,18 +100,61 @@ pub struct Breakdown {
     pub audio_duration: Decimal,
     /// Per-character charges (tts-1).
     pub characters: Decimal,
+    /// Web-search calls, with their fixed search-content tokens.
     pub web_search: Decimal,
     pub request: Decimal,
+    /// Grounded queries / prompts (Gemini).
+    #[serde(default)]
+    pub grounding: Decimal,
+    /// Per-second video.
+    #[serde(default)]
+    pub video: Decimal,
+    /// Context-cache storage.
+    #[serde(default)]
+    pub cache_storage: Decimal,
+    /// Per-item media charges.
+    #[serde(default)]
+    pub items: Decimal,
 }
 
+/// How many of [`Breakdown::parts_mut`] (the first ones) are token components, which batch discounts.
+const TOKEN_PARTS: usize = 11;
+
 impl Breakdown {
-    /// The components, in field order, for summing and scaling.
-    fn parts_mut(&mut self) -> [&mut Decimal; 15] {
+    /// Every component with its field name, in field order (what the bindings show).
+    pub fn components(&self) -> [(&'static str, Decimal); 20] {
+        [
+            ("input", self.input),
+            ("cache_read", self.cache_read),
+            ("cache_write_5m", self.cache_write_5m),
+            ("cache_write_1h", self.cache_write_1h),
+            ("cache_write_12h", self.cache_write_12h),
+            ("output", self.output),
+            ("reasoning", self.reasoning),
+            ("audio_input", self.audio_input),
+            ("audio_output", self.audio_output),
+            ("image_input", self.image_input),
+            ("image_output", self.image_output),
+            ("images", self.images),
+            ("audio_duration", self.audio_duration),
+            ("characters", self.characters),
+            ("web_search", self.web_search),
+            ("request", self.request),
+            ("grounding", self.grounding),
+            ("video", self.video),
+            ("cache_storage", self.cache_storage),
+            ("items", self.items),
+        ]
+    }
+
+    /// The components, in field order, for summing and scaling; the first [`TOKEN_PARTS`] are tokens.
+    fn parts_mut(&mut self) -> [&mut Decimal; 20] {
         [
             &mut self.input,
             &mut self.cache_read,
             &mut self.cache_write_5m,
             &mut self.cache_write_1h,
+            &mut self.cache_write_12h,
             &mut self.output,
             &mut self.reasoning,
             &mut self.audio_input,
@@ -96,6 +166,10 @@ impl Breakdown {
             &mut self.characters,
             &mut self.web_search,
             &mut self.request,
+            &mut self.grounding,
+            &mut self.video,
+            &mut self.cache_storage,
+            &mut self.items,
         ]
     }
 }
@@ -108,6 +182,10 @@ pub struct Cost {
     pub model: String,
     /// `effective_from` of the price version used.
     pub price_version: NaiveDate,
+    /// The version of the whole price database used ([`PriceDb::data_version`]); empty when unknown
+    /// (events stored before it was recorded).
+    #[serde(default)]
+    pub price_data: String,
     /// USD amounts per component (after tier, batch, service tier and regional rules).
     pub breakdown: Breakdown,
     /// Sum of `breakdown`, USD.
@@ -118,7 +196,8 @@ pub struct Cost {
     pub rate: Decimal,
     /// `total_usd × rate`, unrounded.
     pub total: Decimal,
-    /// Long-context tier applied: its `above_prompt_tokens` threshold.
+    /// Long-context tier applied: its threshold as the data writes it (`above_prompt_tokens` or
+    /// `at_least_prompt_tokens`).
     pub tier_above: Option<u64>,
     /// True when some price in the version used is marked uncertain in the data, or the service tier
     /// used has no rates in the data (billed at the base rates).
@@ -155,6 +234,8 @@ struct DbInner {
     index: resolve::Index,
     /// Custom prices in the order set; re-applied after every `extend` so they keep winning.
     customs: Vec<(Provider, String, PriceVersion)>,
+    /// See [`PriceDb::data_version`].
+    data_version: String,
 }
 
 /// A model with its prices precompiled for the hot path.
@@ -179,6 +260,7 @@ struct RateSet {
     cache_read: Option<Decimal>,
     cache_write_5m: Option<Decimal>,
     cache_write_1h: Option<Decimal>,
+    cache_write_12h: Option<Decimal>,
     output: Option<Decimal>,
     reasoning: Option<Decimal>,
     audio_input: Option<Decimal>,
@@ -191,7 +273,10 @@ struct RateSet {
 /// A long-context tier threshold and which usage buckets count towards it.
 #[derive(Debug, Clone)]
 struct CompiledTier {
-    above: u64,
+    /// The smallest prompt the tier applies to.
+    min: u64,
+    /// The threshold as written, for [`Cost::tier_above`].
+    threshold: u64,
     counted: Vec<TokenClass>,
 }
 
@@ -220,6 +305,10 @@ struct CompiledVersion {
     sets: Vec<RateSet>,
     per_character: Option<Decimal>,
     per_search: Option<Decimal>,
+    /// Per-call web-search rates by search context size.
+    per_search_by_context: Vec<(String, Option<Decimal>)>,
+    per_grounded_query: Option<Decimal>,
+    per_grounded_prompt: Option<Decimal>,
 }
 
 const MILLION: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
@@ -238,6 +327,7 @@ fn overlay(base: &TokenRates, over: &TokenRates) -> TokenRates {
         cache_read: over.cache_read.or(base.cache_read),
         cache_write_5m: over.cache_write_5m.or(base.cache_write_5m),
         cache_write_1h: over.cache_write_1h.or(base.cache_write_1h),
+        cache_write_12h: over.cache_write_12h.or(base.cache_write_12h),
         reasoning_output: over.reasoning_output.or(base.reasoning_output),
         audio_input: over.audio_input.or(base.audio_input),
         audio_cache_read: over.audio_cache_read.or(base.audio_cache_read),
@@ -262,6 +352,7 @@ impl RateSet {
             cache_read: pt(r.cache_read).or(input),
             cache_write_5m,
             cache_write_1h: pt(r.cache_write_1h).or(cache_write_5m),
+            cache_write_12h: pt(r.cache_write_12h).or(cache_write_5m),
             output,
             reasoning: pt(r.reasoning_output).or(output),
             audio_input,
@@ -275,12 +366,13 @@ impl RateSet {
         set
     }
 
-    fn rates_mut(&mut self) -> [&mut Option<Decimal>; 11] {
+    fn rates_mut(&mut self) -> [&mut Option<Decimal>; 12] {
         [
             &mut self.input,
             &mut self.cache_read,
             &mut self.cache_write_5m,
             &mut self.cache_write_1h,
+            &mut self.cache_write_12h,
             &mut self.output,
             &mut self.reasoning,
             &mut self.audio_input,
@@ -311,28 +403,47 @@ impl CompiledVersion {
         let tiers: Vec<CompiledTier> = src
             .tiers
             .iter()
-            .map(|t| CompiledTier { above: t.above_prompt_tokens, counted: t.counted.clone() })
+            .map(|t| CompiledTier {
+                // Validated data has exactly one threshold; `u64::MAX` keeps a tier without one unused.
+                min: t.min_prompt_tokens().unwrap_or(u64::MAX),
+                threshold: t.threshold(),
+                counted: t.counted.clone(),
+            })
             .collect();
         let service_names: Vec<String> = src.service_tiers.keys().cloned().collect();
         let mut sets = Vec::with_capacity((service_names.len() + 1) * (tiers.len() + 1));
-        // Base ← long-context tier ← service tier (the service tier's fields win; see module docs).
-        let mut push_row = |service: Option<&TokenRates>| {
-            let with_service = |r: TokenRates| match service {
-                Some(s) => overlay(&r, s),
+        // Base ← long-context tier ← service tier ← the long-context tier's own rates for that
+        // service tier (see module docs).
+        let mut push_row = |service: Option<(&String, &TokenRates)>| {
+            let with_service = |r: TokenRates, tier: Option<&Tier>| match service {
+                Some((name, s)) => {
+                    let r = overlay(&r, s);
+                    match tier.and_then(|t| t.service_tiers.get(name)) {
+                        Some(combo) => overlay(&r, combo),
+                        None => r,
+                    }
+                }
                 None => r,
             };
-            sets.push(RateSet::compile(&with_service(src.rates.clone())));
+            sets.push(RateSet::compile(&with_service(src.rates.clone(), None)));
             for t in &src.tiers {
-                sets.push(RateSet::compile(&with_service(overlay(&src.rates, &t.rates))));
+                sets.push(RateSet::compile(&with_service(overlay(&src.rates, &t.rates), Some(t))));
             }
         };
         push_row(None);
-        for rates in src.service_tiers.values() {
-            push_row(Some(rates));
+        for service in &src.service_tiers {
+            push_row(Some(service));
         }
         Self {
             per_character: per_unit(src.per_million_characters, MILLION),
             per_search: per_unit(src.web_search_per_1k, THOUSAND),
+            per_search_by_context: src
+                .web_search_per_1k_by_context
+                .iter()
+                .map(|(size, rate)| (size.clone(), per_unit(Some(*rate), THOUSAND)))
+                .collect(),
+            per_grounded_query: per_unit(src.grounding_per_1k, THOUSAND),
+            per_grounded_prompt: per_unit(src.grounding_per_1k_prompts, THOUSAND),
             tiers,
             service_names,
             sets,
@@ -377,6 +488,29 @@ fn invalid_price_data(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidPriceData, message)
 }
 
+fn read_price_file(field: &str, path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::config(field, path.display(), &e.to_string()))
+}
+
+/// `e` with the file it is about in front of its message.
+fn in_file(path: &std::path::Path, e: Error) -> Error {
+    let mut out = Error::new(e.code(), format!("{}: {}", path.display(), e.message()));
+    if let Some(field) = e.field() {
+        out = out.with_field(field);
+    }
+    if let Some(value) = e.value() {
+        out = out.with_value(value);
+    }
+    out
+}
+
+impl PriceOptions {
+    /// True for the standard options (not batch, no service tier, no region).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 impl PriceDb {
     /// No models at all (to be filled with [`PriceDb::extend`] / [`PriceDb::set_custom`]).
     pub fn empty() -> Self {
@@ -389,9 +523,21 @@ impl PriceDb {
         EMBEDDED
             .get_or_init(|| {
                 // Validated by the pricing crate's build script (not input): a failure is a build defect.
-                Self::build(llmledger_pricing::embedded()).expect("embedded price data names known providers")
+                let mut db =
+                    Self::build(llmledger_pricing::embedded()).expect("embedded price data names known providers");
+                Arc::make_mut(&mut db.inner).data_version = llmledger_pricing::DATA_VERSION.to_string();
+                db
             })
             .clone()
+    }
+
+    /// The version of the price data in force, recorded with every cost (`Cost::price_data`) so a
+    /// ledger can tell which figures a later correction changes. The embedded data's version is
+    /// `<newest checked date>.<fingerprint>` ([`llmledger_pricing::DATA_VERSION`]); data loaded at run
+    /// time is `file.<fingerprint>`; an extended database joins its parts with `+` (`custom.<fp>`
+    /// for a custom price), and a version longer than 96 characters is folded into `mix.<fingerprint>`.
+    pub fn data_version(&self) -> &str {
+        &self.inner.data_version
     }
 
     /// Price files in our format (see `llmledger_pricing::schema`): one `PriceFile` object or an array
@@ -405,6 +551,16 @@ impl PriceDb {
         }
         .map_err(|e| invalid_price_data(format!("price data does not match the schema: {e}")))?;
         Self::from_files(files)
+    }
+
+    /// [`PriceDb::from_json`] of a file; every error names the file (then provider, model and field).
+    pub fn from_json_file(path: &std::path::Path) -> Result<Self> {
+        Self::from_json(&read_price_file("prices", path)?).map_err(|e| in_file(path, e))
+    }
+
+    /// [`PriceDb::from_litellm_json`] of a file; every error names the file.
+    pub fn from_litellm_file(path: &std::path::Path) -> Result<Self> {
+        Self::from_litellm_json(&read_price_file("litellm_prices", path)?).map_err(|e| in_file(path, e))
     }
 
     /// LiteLLM's `model_prices_and_context_window.json`, converted exactly (the JSON number text is
@@ -421,7 +577,9 @@ impl PriceDb {
     }
 
     fn build(files: Vec<PriceFile>) -> Result<Self> {
-        let mut inner = DbInner::default();
+        let text = serde_json::to_string(&files)?;
+        let mut inner =
+            DbInner { data_version: format!("file.{}", llmledger_pricing::fingerprint(&text)), ..DbInner::default() };
         for file in files {
             let provider: Provider = file
                 .provider
@@ -446,6 +604,7 @@ impl PriceDb {
             .collect();
         inner.models.retain(|m| !taken.contains(m.id.as_str()));
         inner.models.extend(other.models);
+        inner.add_version(&other.data_version);
         inner.rebuild_index();
         for custom in other.customs {
             inner.customs.retain(|(_, name, _)| *name != custom.1);
@@ -472,6 +631,8 @@ impl PriceDb {
         llmledger_pricing::validate::validate(std::slice::from_ref(&probe))
             .map_err(|problems| invalid_price_data(problems.join("; ")))?;
         let inner = Arc::make_mut(&mut self.inner);
+        let text = format!("{provider}/{model}/{}", serde_json::to_string(&price)?);
+        inner.add_version(&format!("custom.{}", llmledger_pricing::fingerprint(&text)));
         inner.customs.retain(|(_, name, _)| name != model);
         inner.customs.push((provider, model.to_string(), price));
         inner.apply_customs();
@@ -527,6 +688,17 @@ impl PriceDb {
 }
 
 impl DbInner {
+    /// Joins `part` to the data version (see [`PriceDb::data_version`]).
+    fn add_version(&mut self, part: &str) {
+        let joined = match (self.data_version.is_empty(), part.is_empty()) {
+            (true, _) => part.to_string(),
+            (false, true) => return,
+            (false, false) => format!("{}+{part}", self.data_version),
+        };
+        self.data_version =
+            if joined.len() > 96 { format!("mix.{}", llmledger_pricing::fingerprint(&joined)) } else { joined };
+    }
+
     fn rebuild_index(&mut self) {
         self.index.clear();
         for (i, m) in self.models.iter().enumerate() {
@@ -603,6 +775,7 @@ impl ResolvedModel<'_> {
     /// Prices `usage` at `at` with this model (resolve once, price many).
     pub fn price(&self, usage: &Usage, at: DateTime<Utc>, opts: &PriceOptions) -> Result<Cost> {
         let m = self.compiled();
+        let data_version = self.data_version();
         let id = m.id.as_str();
         let v = m.version_at(at.date_naive())?;
         let p = &v.src;
@@ -611,7 +784,8 @@ impl ResolvedModel<'_> {
         let mut batch = opts.batch;
         let mut uncertain = p.uncertain.is_some();
         let mut row = 0;
-        match usage.service_tier.as_deref().or(opts.service_tier.as_deref()) {
+        let speed = usage.speed.as_deref().filter(|s| *s != "standard");
+        match speed.or(usage.service_tier.as_deref()).or(opts.service_tier.as_deref()) {
             None | Some("default" | "standard" | "auto") => {}
             Some("batch") => batch = true,
             Some(name) => match v.service_names.iter().position(|s| s == name) {
@@ -619,8 +793,8 @@ impl ResolvedModel<'_> {
                 None => uncertain = true,
             },
         }
-        // Long-context tier: the highest one whose threshold the prompt is strictly above.
-        let tier = v.tiers.iter().rposition(|t| t.prompt(usage) > t.above);
+        // Long-context tier: the highest one whose threshold the prompt reaches.
+        let tier = v.tiers.iter().rposition(|t| t.prompt(usage) >= t.min);
         let cols = v.tiers.len() + 1;
         let r = &v.sets[row * cols + tier.map_or(0, |t| t + 1)];
 
@@ -637,13 +811,17 @@ impl ResolvedModel<'_> {
                     "smaller than reasoning + audio output + image output tokens, which are parts of it",
                 )
             })?;
-        if usage.cache_write_1h_tokens > usage.cache_write_tokens {
-            return Err(Error::invalid_value(
-                "usage.cache_write_1h_tokens",
-                usage.cache_write_1h_tokens,
-                "larger than cache_write_tokens, of which it is a part",
-            ));
-        }
+        let default_ttl_writes = usage
+            .cache_write_1h_tokens
+            .checked_add(usage.cache_write_12h_tokens)
+            .and_then(|long| usage.cache_write_tokens.checked_sub(long))
+            .ok_or_else(|| {
+                Error::invalid_value(
+                    "usage.cache_write_1h_tokens",
+                    usage.cache_write_1h_tokens,
+                    "with cache_write_12h_tokens larger than cache_write_tokens, of which they are parts",
+                )
+            })?;
 
         // Inlined: the error is built off the hot path.
         let bucket = |field: &'static str, n: u64, rate: &Option<Decimal>| {
@@ -652,12 +830,9 @@ impl ResolvedModel<'_> {
         let mut b = Breakdown {
             input: bucket("input", usage.input_tokens, &r.input)?,
             cache_read: bucket("cache_read", usage.cache_read_tokens, &r.cache_read)?,
-            cache_write_5m: bucket(
-                "cache_write_5m",
-                usage.cache_write_tokens - usage.cache_write_1h_tokens,
-                &r.cache_write_5m,
-            )?,
+            cache_write_5m: bucket("cache_write_5m", default_ttl_writes, &r.cache_write_5m)?,
             cache_write_1h: bucket("cache_write_1h", usage.cache_write_1h_tokens, &r.cache_write_1h)?,
+            cache_write_12h: bucket("cache_write_12h", usage.cache_write_12h_tokens, &r.cache_write_12h)?,
             output: bucket("output", usage.output_tokens - parts, &r.output)?,
             reasoning: bucket("reasoning_output", usage.reasoning_tokens, &r.reasoning)?,
             audio_input: bucket("audio_input", usage.audio_input_tokens, &r.audio_input)?
@@ -675,7 +850,7 @@ impl ResolvedModel<'_> {
                     .with_field("batch_multiplier")
                     .with_value("batch")
             })?;
-            for part in b.parts_mut().into_iter().take(10) {
+            for part in b.parts_mut().into_iter().take(TOKEN_PARTS) {
                 if !part.is_zero() {
                     *part = part.checked_mul(mult).ok_or_else(|| overflow("batch_multiplier", mult))?;
                 }
@@ -708,18 +883,18 @@ impl ResolvedModel<'_> {
                 return Err(Error::invalid_value("usage.audio_seconds", seconds, "must not be negative"));
             }
             let per_minute = p.per_audio_minute.ok_or_else(|| missing_rate(id, "per_audio_minute", seconds))?;
-            // Multiply first so the one division is exact whenever the result is representable.
-            b.audio_duration = seconds
-                .checked_mul(per_minute)
-                .and_then(|x| x.checked_div(SIXTY))
-                .ok_or_else(|| overflow("usage.audio_seconds", seconds))?
-                .normalize();
+            b.audio_duration = per_quantity("usage.audio_seconds", seconds, per_minute, SIXTY)?;
         }
         b.characters = bucket("per_million_characters", usage.input_characters, &v.per_character)?;
-        b.web_search = bucket("web_search_per_1k", usage.web_search_requests, &v.per_search)?;
+        per_call_fees(&mut b, usage, v, r, id)?;
         b.request = p.per_request.unwrap_or_default();
 
-        let regional = if opts.regional { p.regional_multiplier } else { None };
+        let region = usage.region.as_deref().or(opts.region.as_deref());
+        let regional = match region.and_then(|name| p.regional_multipliers.get(name)) {
+            Some(mult) => Some(*mult),
+            None if opts.regional => p.regional_multiplier,
+            None => None,
+        };
         let mut total = Decimal::ZERO;
         for part in b.parts_mut() {
             if part.is_zero() {
@@ -735,15 +910,73 @@ impl ResolvedModel<'_> {
             provider: m.provider,
             model: m.id.clone(),
             price_version: p.effective_from,
+            price_data: data_version.to_string(),
             breakdown: b,
             total_usd: total,
             currency: String::from("USD"),
             rate: Decimal::ONE,
             total,
-            tier_above: tier.map(|t| v.tiers[t].above),
+            tier_above: tier.map(|t| v.tiers[t].threshold),
             uncertain,
         })
     }
+}
+
+/// `seconds × rate / divisor` for a per-second / per-minute quantity, exact when representable.
+fn per_quantity(field: &'static str, q: Decimal, rate: Decimal, divisor: Decimal) -> Result<Decimal> {
+    if q.is_sign_negative() {
+        return Err(Error::invalid_value(field, q, "must not be negative"));
+    }
+    // Multiply first so the one division is exact whenever the result is representable.
+    q.checked_mul(rate).and_then(|x| x.checked_div(divisor)).map(|x| x.normalize()).ok_or_else(|| overflow(field, q))
+}
+
+/// Web searches, grounding and the per-unit media charges (see the module docs).
+fn per_call_fees(b: &mut Breakdown, usage: &Usage, v: &CompiledVersion, r: &RateSet, id: &str) -> Result<()> {
+    let p = &v.src;
+    let searches = usage.web_search_requests;
+    if searches > 0 {
+        let by_context = usage
+            .web_search_context_size
+            .as_deref()
+            .and_then(|size| v.per_search_by_context.iter().find(|(s, _)| s == size))
+            .map(|(_, rate)| *rate);
+        let field = if by_context.is_some() { "web_search_per_1k_by_context" } else { "web_search_per_1k" };
+        let rate = by_context.unwrap_or(v.per_search);
+        b.web_search = charge(searches, &rate).ok_or_else(|| bucket_error(id, field, searches, &rate))?;
+        if let Some(per_call) = p.web_search_tokens_per_call {
+            let tokens =
+                searches.checked_mul(per_call).ok_or_else(|| overflow("usage.web_search_requests", searches))?;
+            let content = charge(tokens, &r.input).ok_or_else(|| bucket_error(id, "input", tokens, &r.input))?;
+            b.web_search = b.web_search.checked_add(content).ok_or_else(|| overflow("web_search", searches))?;
+        }
+    }
+    let queries = usage.grounding_queries;
+    if queries > 0 {
+        // Per query; else per grounded request, however many queries it issued — which is also how a
+        // model priced before the grounding fields carries it, as `web_search_per_1k` (Gemini 2.x data).
+        b.grounding = match (v.per_grounded_query, v.per_grounded_prompt.or(v.per_search)) {
+            (Some(rate), _) => {
+                charge(queries, &Some(rate)).ok_or_else(|| overflow("usage.grounding_queries", queries))?
+            }
+            (None, Some(rate)) => rate,
+            (None, None) => return Err(missing_rate(id, "grounding_per_1k", queries)),
+        };
+    }
+    if let Some(seconds) = usage.video_seconds.filter(|s| !s.is_zero()) {
+        let rate = p.per_video_second.ok_or_else(|| missing_rate(id, "per_video_second", seconds))?;
+        b.video = per_quantity("usage.video_seconds", seconds, rate, Decimal::ONE)?;
+    }
+    if let Some(token_hours) = usage.cache_storage_token_hours.filter(|s| !s.is_zero()) {
+        let rate = p.cache_storage_per_hour.ok_or_else(|| missing_rate(id, "cache_storage_per_hour", token_hours))?;
+        b.cache_storage = per_quantity("usage.cache_storage_token_hours", token_hours, rate, MILLION)?;
+    }
+    for (kind, &n) in usage.media_items.iter().filter(|(_, &n)| n > 0) {
+        let price = p.per_item.get(kind).ok_or_else(|| missing_rate(id, &format!("per_item.{kind}"), n))?;
+        let cost = Decimal::from(n).checked_mul(*price).ok_or_else(|| overflow("usage.media_items", n))?;
+        b.items = b.items.checked_add(cost).ok_or_else(|| overflow("usage.media_items", n))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

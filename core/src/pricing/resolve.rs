@@ -16,11 +16,17 @@ use crate::usage::Provider;
 #[derive(Debug, Clone, Copy)]
 pub struct ResolvedModel<'a> {
     model: &'a CompiledModel,
+    data_version: &'a str,
 }
 
 impl<'a> ResolvedModel<'a> {
     pub(super) fn compiled(&self) -> &'a CompiledModel {
         self.model
+    }
+
+    /// The data version of the database it was resolved in ([`PriceDb::data_version`]).
+    pub fn data_version(&self) -> &'a str {
+        self.data_version
     }
 
     pub fn provider(&self) -> Provider {
@@ -113,7 +119,7 @@ impl PriceDb {
     pub fn resolve(&self, model: &str) -> Result<ResolvedModel<'_>> {
         let inner = &*self.inner;
         match lookup(&inner.index, model) {
-            Some(i) => Ok(ResolvedModel { model: &inner.models[i] }),
+            Some(i) => Ok(ResolvedModel { model: &inner.models[i], data_version: &inner.data_version }),
             None => Err(Error::unknown_model(model, suggest(&inner.index, &inner.models, model))),
         }
     }

@@ -309,15 +309,7 @@ fn version(input: &str, output: &str) -> PriceVersion {
             output: Some(output.parse().expect("decimal")),
             ..TokenRates::default()
         },
-        tiers: Vec::new(),
-        per_image: Vec::new(),
-        per_audio_minute: None,
-        per_million_characters: None,
-        per_request: None,
-        web_search_per_1k: None,
-        batch_multiplier: None,
-        service_tiers: Default::default(),
-        regional_multiplier: None,
+        ..PriceVersion::default()
     }
 }
 
@@ -460,4 +452,121 @@ proptest! {
             Err(e) => prop_assert!(matches!(e.code(), ErrorCode::InvalidValue | ErrorCode::MissingPrice)),
         }
     }
+}
+
+/// A chat model with every per-unit price of the newer rules: video seconds, cache storage, media items.
+const UNITS: &str = r#"{"provider": "gemini", "models": [{"id": "media-model", "mode": "chat", "prices": [
+    {"effective_from": "2025-01-01", "source": "t", "checked": "2026-11-25", "input": "1.00", "output": "4.00",
+     "per_video_second": "0.10", "cache_storage_per_hour": "4.50", "per_item": {"image": "0.02", "video": "0.50"}}]}]}"#;
+
+#[test]
+fn per_unit_prices_for_video_seconds_cache_storage_and_items() {
+    let db = PriceDb::from_json(UNITS).expect("valid");
+    let u = Usage {
+        video_seconds: Some(dec!(8)),
+        cache_storage_token_hours: Some(dec!(20000)),
+        media_items: [("image".to_string(), 3), ("video".to_string(), 1)].into(),
+        ..usage(1000, 100)
+    };
+    let c = db.price(&u, "media-model", now(), &PriceOptions::default()).expect("priced");
+    // 8 s × 0.10 = 0.8; 20,000 token-hours × 4.50 / 1M = 0.09; 3 × 0.02 + 1 × 0.50 = 0.56;
+    // tokens 1000 × 1/1M + 100 × 4/1M = 0.0014.
+    assert_eq!(c.breakdown.video, dec!(0.8));
+    assert_eq!(c.breakdown.cache_storage, dec!(0.09));
+    assert_eq!(c.breakdown.items, dec!(0.56));
+    assert_eq!(c.total_usd, dec!(1.4514));
+    // A unit the model has no price for is an error naming the field, never $0.
+    let unpriced = Usage { media_items: [("audio".to_string(), 1)].into(), ..usage(1, 1) };
+    let e = db.price(&unpriced, "media-model", now(), &PriceOptions::default()).expect_err("no audio item price");
+    assert_eq!((e.code(), e.field()), (ErrorCode::MissingPrice, Some("per_item.audio")));
+    let video = Usage { video_seconds: Some(dec!(1)), ..usage(1, 1) };
+    let e = price("gpt-4o", &video).expect_err("gpt-4o has no video price");
+    assert_eq!((e.code(), e.field()), (ErrorCode::MissingPrice, Some("per_video_second")));
+    let grounded = Usage { grounding_queries: 2, ..usage(1, 1) };
+    let e = price("gpt-4o", &grounded).expect_err("no grounding price");
+    assert_eq!((e.code(), e.field()), (ErrorCode::MissingPrice, Some("grounding_per_1k")));
+    let negative = Usage { video_seconds: Some(dec!(-1)), ..usage(1, 1) };
+    assert_eq!(code(db.price(&negative, "media-model", now(), &PriceOptions::default())), ErrorCode::InvalidValue);
+}
+
+#[test]
+fn requested_and_reported_service_tiers_and_speed() {
+    let tier = |name: &str| PriceOptions { service_tier: Some(name.into()), ..PriceOptions::default() };
+    let db = db();
+    // o3 priority: 1000 × 3.50/1M + 100 × 14/1M = 0.0049; flex: 1000 × 1/1M + 100 × 4/1M = 0.0014.
+    let reported = Usage { service_tier: Some("priority".into()), ..usage(1000, 100) };
+    assert_eq!(db.price(&reported, "o3", now(), &tier("flex")).expect("priced").total_usd, dec!(0.0049));
+    // A reported speed other than standard is the tier of that name; o3 has no `fast` rates → base rates.
+    let fast = Usage { speed: Some("fast".into()), ..usage(1000, 100) };
+    assert_eq!(db.price(&fast, "o3", now(), &tier("flex")).expect("priced").total_usd, dec!(0.0028));
+    // `standard` speed leaves the tier to the service tier.
+    let standard = Usage { speed: Some("standard".into()), ..usage(1000, 100) };
+    assert_eq!(db.price(&standard, "o3", now(), &tier("flex")).expect("priced").total_usd, dec!(0.0014));
+}
+
+#[test]
+fn cache_write_parts_must_fit_their_whole() {
+    let u = Usage { cache_write_tokens: 10, cache_write_1h_tokens: 6, cache_write_12h_tokens: 5, ..usage(0, 0) };
+    assert_eq!(code(price("claude-sonnet-4", &u)), ErrorCode::InvalidValue);
+}
+
+#[test]
+fn every_cost_records_the_data_version() {
+    let embedded = PriceDb::embedded();
+    assert_eq!(embedded.data_version(), llmledger_pricing::DATA_VERSION);
+    let (date, hash) = embedded.data_version().split_once('.').expect("date.hash");
+    assert!(NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok() && hash.len() == 16, "{}", embedded.data_version());
+    let db = db();
+    assert!(db.data_version().starts_with("file."), "{}", db.data_version());
+    assert_eq!(price("gpt-4o", &usage(1, 1)).expect("priced").price_data, db.data_version());
+    // The same data gives the same version; any change gives another.
+    assert_eq!(PriceDb::from_json(DATA).expect("valid").data_version(), db.data_version());
+    assert_ne!(
+        PriceDb::from_json(&DATA.replace("\"5.00\"", "\"5.01\"")).expect("valid").data_version(),
+        db.data_version()
+    );
+    let mut extended = embedded.clone();
+    extended.extend(db.clone());
+    assert_eq!(extended.data_version(), format!("{}+{}", embedded.data_version(), db.data_version()));
+    let mut custom = extended.clone();
+    custom.set_custom(Provider::OpenAi, "gpt-4o", version("1", "1")).expect("valid");
+    assert!(custom.data_version().starts_with("mix.") || custom.data_version().contains("+custom."));
+    assert_ne!(custom.data_version(), extended.data_version());
+}
+
+#[test]
+fn price_files_with_problems_are_rejected_naming_file_model_and_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("my-prices.json");
+    let bad = r#"{"provider": "openai", "models": [{"id": "new-model", "mode": "chat", "prices": [
+        {"effective_from": "2026-01-01", "source": "t", "checked": "2026-01-01", "input": "1", "output": "-2"}]}]}"#;
+    std::fs::write(&path, bad).expect("writable");
+    let e = PriceDb::from_json_file(&path).expect_err("negative output");
+    assert_eq!(e.code(), ErrorCode::InvalidPriceData);
+    for part in ["my-prices.json", "negative: openai: new-model: prices[0].output = -2"] {
+        assert!(e.message().contains(part), "{} lacks {part}", e.message());
+    }
+    // Both thresholds on a tier conflict; a tier's service tier must exist in the version.
+    let conflicting = bad.replace(
+        r#""output": "-2""#,
+        r#""output": "2", "tiers": [{"above_prompt_tokens": 10, "at_least_prompt_tokens": 11, "counted": ["input"],
+            "rates": {}, "service_tiers": {"priority": {"input": "3"}}}]"#,
+    );
+    std::fs::write(&path, conflicting).expect("writable");
+    let e = PriceDb::from_json_file(&path).expect_err("conflicting thresholds");
+    assert!(e.message().contains("threshold: openai: new-model: prices[0].tiers[0]"), "{}", e.message());
+    let no_threshold = bad.replace(
+        r#""output": "-2""#,
+        r#""output": "2", "tiers": [{"counted": ["input"], "rates": {}, "service_tiers": {"priority": {}}}]"#,
+    );
+    std::fs::write(&path, no_threshold).expect("writable");
+    let e = PriceDb::from_json_file(&path).expect_err("missing threshold");
+    assert!(e.message().contains("needs above_prompt_tokens or at_least_prompt_tokens"), "{}", e.message());
+    assert!(e.message().contains("unknown-name: openai: new-model: prices[0].tiers[0].service_tiers.priority"));
+    // Missing component (a chat model without output), unknown field, unreadable file.
+    std::fs::write(&path, bad.replace(r#", "output": "-2""#, "")).expect("writable");
+    assert!(PriceDb::from_json_file(&path).expect_err("no output").message().contains("mode: openai: new-model"));
+    std::fs::write(&path, bad.replace("\"input\"", "\"inptu\"")).expect("writable");
+    assert_eq!(code(PriceDb::from_json_file(&path)), ErrorCode::InvalidPriceData);
+    assert_eq!(code(PriceDb::from_json_file(&dir.path().join("missing.json"))), ErrorCode::Config);
 }

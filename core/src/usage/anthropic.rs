@@ -3,7 +3,8 @@
 //! `input_tokens` EXCLUDES cache reads and writes (unlike OpenAI's `prompt_tokens`), so it maps to
 //! uncached input as is. `cache_creation_input_tokens` is all cache writes; `cache_creation`
 //! splits them into `ephemeral_5m_input_tokens` / `ephemeral_1h_input_tokens` (different rates).
-//! Anthropic reports no total. `service_tier` sits inside `usage`.
+//! Anthropic reports no total. `service_tier`, `speed` (fast mode) and `inference_geo` (the region that
+//! served the call) sit inside `usage`; pricing uses them over what was requested.
 
 use serde::Deserialize;
 
@@ -37,6 +38,10 @@ pub(crate) struct AnthropicUsage<'a> {
     server_tool_use: Option<ServerToolUse>,
     #[serde(borrow)]
     service_tier: Text<'a>,
+    #[serde(borrow)]
+    speed: Text<'a>,
+    #[serde(borrow)]
+    inference_geo: Text<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +100,12 @@ impl AnthropicUsage<'_> {
         }
         if let Some(tier) = self.service_tier.as_str() {
             u.service_tier = Some(tier.to_owned());
+        }
+        if let Some(speed) = self.speed.as_str() {
+            u.speed = Some(speed.to_owned());
+        }
+        if let Some(geo) = self.inference_geo.as_str() {
+            u.region = Some(geo.to_owned());
         }
         Ok(())
     }

@@ -9,10 +9,14 @@
 //!   reasoning = thoughts.
 //! - `totalTokenCount` = prompt + tool-use prompt + candidates + thoughts, checked.
 //! - Protobuf JSON omits zero counts, so an absent count inside `usageMetadata` is 0.
+//! - Grounding with Google Search: the queries the model issued are listed per candidate in
+//!   `groundingMetadata.webSearchQueries`; their number is recorded as `grounding_queries`.
 
 use serde::Deserialize;
 
-use super::raw::{obj, objs, sub, Count, Text};
+use rust_decimal::Decimal;
+
+use super::raw::{obj, objs, sub, Count, Len, Text};
 use super::{check_total, Usage, UsageFlag, UsageSource};
 use crate::error::{Error, Result};
 
@@ -43,9 +47,33 @@ pub(crate) struct UsageMetadata<'a> {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
+pub(crate) struct GroundingMetadata {
+    web_search_queries: Len,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct Candidate {
+    #[serde(deserialize_with = "obj")]
+    grounding_metadata: Option<GroundingMetadata>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct GenerateContentResponse<'a> {
     #[serde(borrow, deserialize_with = "obj")]
     pub(crate) usage_metadata: Option<UsageMetadata<'a>>,
+    #[serde(deserialize_with = "objs")]
+    candidates: Option<Vec<Candidate>>,
+}
+
+/// Grounded search queries over a response's candidates.
+pub(crate) fn grounding_queries(candidates: &Option<Vec<Candidate>>) -> u64 {
+    candidates
+        .iter()
+        .flatten()
+        .filter_map(|c| c.grounding_metadata.as_ref())
+        .fold(0u64, |n, g| n.saturating_add(g.web_search_queries.0))
 }
 
 /// Totals of a modality list: (all, audio, image).
@@ -114,14 +142,76 @@ impl UsageMetadata<'_> {
 }
 
 pub(crate) fn response(r: &GenerateContentResponse<'_>) -> Result<Usage> {
-    r.usage_metadata.as_ref().ok_or_else(|| Error::missing_field("usageMetadata"))?.normalize("usageMetadata")
+    let mut u =
+        r.usage_metadata.as_ref().ok_or_else(|| Error::missing_field("usageMetadata"))?.normalize("usageMetadata")?;
+    u.grounding_queries = grounding_queries(&r.candidates);
+    Ok(u)
 }
 
 /// A non-SSE `streamGenerateContent` body is a JSON array of responses, each repeating the cumulative
 /// usage: the last one that carries usage is the final count.
 pub(crate) fn response_list(list: &[GenerateContentResponse<'_>]) -> Result<Usage> {
     match list.iter().rev().find(|r| r.usage_metadata.is_some()) {
-        Some(r) => response(r),
+        Some(r) => {
+            let mut u = response(r)?;
+            // Grounding metadata may sit in another element than the final usage.
+            u.grounding_queries = list.iter().map(|r| grounding_queries(&r.candidates)).max().unwrap_or(0);
+            Ok(u)
+        }
         None => Err(Error::missing_field("usageMetadata")),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct CacheUsage {
+    total_token_count: Count,
+}
+
+/// A Gemini `cachedContents` resource as a create or update returns it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct CachedContent<'a> {
+    #[serde(deserialize_with = "obj")]
+    usage_metadata: Option<CacheUsage>,
+    #[serde(borrow)]
+    create_time: Text<'a>,
+    #[serde(borrow)]
+    update_time: Text<'a>,
+    #[serde(borrow)]
+    expire_time: Text<'a>,
+}
+
+fn instant(t: &Text<'_>, field: &str) -> Result<Option<chrono::DateTime<chrono::FixedOffset>>> {
+    t.as_str()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s).map_err(|_| Error::invalid_value(field, s, "not an RFC 3339 time"))
+        })
+        .transpose()
+}
+
+/// Storage of a context cache: its cached tokens × the hours from this write (`updateTime`, else
+/// `createTime`) to `expireTime`, as token-hours. Each create or TTL update is one event billing the
+/// time it adds; an update that shortens the TTL does not refund (nothing negative is recorded).
+pub(crate) fn cached_content(c: &CachedContent<'_>) -> Result<Usage> {
+    let tokens = c
+        .usage_metadata
+        .as_ref()
+        .ok_or_else(|| Error::missing_field("usageMetadata.totalTokenCount"))?
+        .total_token_count
+        .required("usageMetadata", "totalTokenCount")?;
+    let from = instant(&c.update_time, "updateTime")?
+        .or(instant(&c.create_time, "createTime")?)
+        .ok_or_else(|| Error::missing_field("createTime"))?;
+    let until = instant(&c.expire_time, "expireTime")?.ok_or_else(|| Error::missing_field("expireTime"))?;
+    let millis = (until - from).num_milliseconds().max(0);
+    let hours = Decimal::new(millis, 3) / Decimal::from(3600);
+    let token_hours = Decimal::from(tokens)
+        .checked_mul(hours)
+        .ok_or_else(|| Error::invalid_value("usageMetadata.totalTokenCount", tokens, "storage overflows"))?;
+    Ok(Usage {
+        cache_storage_token_hours: Some(token_hours.normalize()),
+        usage_source: UsageSource::Reported,
+        ..Usage::default()
+    })
 }

@@ -11,11 +11,15 @@
 //! includes cached tokens, Anthropic `input_tokens` excludes cache reads and writes; OpenAI reasoning
 //! is inside `completion_tokens`, Gemini `thoughtsTokenCount` is outside `candidatesTokenCount`.
 //!
+//! Units beyond tokens: an OpenAI video job ([`Api::Videos`]) gives seconds of video; a Gemini context
+//! cache ([`Api::CachedContents`]) gives storage token-hours; Gemini grounding gives search queries.
+//!
 //! [`parse_response`] / [`parse_response_value`] turn one non-streamed response body into a [`Usage`];
 //! the response shape is chosen by [`Api`], the provider decides provider quirks (xAI reasoning). The
 //! per-provider modules document each convention. Where a provider reports a total, the buckets are
 //! checked against it and a mismatch is flagged ([`UsageFlag::TotalMismatch`]), never corrected.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -123,10 +127,14 @@ pub enum Api {
     GenerateContent,
     /// Bedrock `Converse` / `ConverseStream`.
     Converse,
+    /// OpenAI video generation (`/videos`): the job object, priced per second of video.
+    Videos,
+    /// Gemini context caches (`cachedContents` create / update): storage priced per token-hour.
+    CachedContents,
 }
 
 impl Api {
-    pub const ALL: [Api; 9] = [
+    pub const ALL: [Api; 11] = [
         Self::ChatCompletions,
         Self::Responses,
         Self::Embeddings,
@@ -136,6 +144,8 @@ impl Api {
         Self::Messages,
         Self::GenerateContent,
         Self::Converse,
+        Self::Videos,
+        Self::CachedContents,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -149,6 +159,8 @@ impl Api {
             Self::Messages => "messages",
             Self::GenerateContent => "generate_content",
             Self::Converse => "converse",
+            Self::Videos => "videos",
+            Self::CachedContents => "cached_contents",
         }
     }
 }
@@ -232,8 +244,12 @@ pub struct Usage {
     pub cache_read_tokens: u64,
     /// All cache-write tokens, whatever their TTL.
     pub cache_write_tokens: u64,
-    /// The part of `cache_write_tokens` written with a 1-hour TTL (the rest: 5 minutes).
+    /// The part of `cache_write_tokens` written with a 1-hour TTL (Anthropic).
     pub cache_write_1h_tokens: u64,
+    /// The part of `cache_write_tokens` written with 12-hour retention (OpenAI). The rest of
+    /// `cache_write_tokens` was written at the provider's default retention (5 or 30 minutes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_12h_tokens: u64,
     /// All billed output tokens, reasoning, audio and image output included.
     pub output_tokens: u64,
     /// The part of `output_tokens` that is reasoning, when reported.
@@ -249,6 +265,22 @@ pub struct Usage {
     /// The part of `output_tokens` that is image tokens (gpt-image-1).
     pub image_output_tokens: u64,
     pub web_search_requests: u64,
+    /// The search context size of the web searches (`low`, `medium`, `high`), when the request set
+    /// one; it picks the per-call rate where the price depends on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_search_context_size: Option<String>,
+    /// Grounded search queries (Gemini `groundingMetadata.webSearchQueries`), priced per query.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub grounding_queries: u64,
+    /// Seconds of generated video, for per-second pricing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_seconds: Option<Decimal>,
+    /// Context-cache storage, in token-hours (cached tokens × hours kept), for per-hour storage prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_storage_token_hours: Option<Decimal>,
+    /// Media items by kind (`image`, `video`, `audio`, …), for per-item prices.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub media_items: BTreeMap<String, u64>,
     /// Images generated, for per-image pricing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<ImageGeneration>,
@@ -263,9 +295,21 @@ pub struct Usage {
     /// The service tier the provider says it used (`default`, `flex`, `priority`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<String>,
+    /// The speed mode the provider says it used (Anthropic `usage.speed`: `standard`, `fast`); a
+    /// speed other than `standard` is priced as the service tier of that name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<String>,
+    /// The region the provider says it served the call in (Anthropic `usage.inference_geo`), which
+    /// picks a regional multiplier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub usage_source: UsageSource,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<UsageFlag>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -362,8 +406,11 @@ where
         T::deserialize(d).map_err(raw::from_serde)
     }
     match api {
-        Api::ChatCompletions => openai::chat(&typed(de)?, provider),
-        Api::Responses => openai::responses(&typed(de)?, provider, "usage"),
+        Api::ChatCompletions => openai::chat(&typed(de)?, provider, request),
+        Api::Responses => openai::responses(&typed(de)?, provider, "usage").map(|mut u| {
+            u.web_search_context_size = openai::search_context_size(request);
+            u
+        }),
         Api::Embeddings => openai::embeddings(&typed(de)?),
         Api::Images => openai::images(&typed(de)?, request),
         Api::AudioTranscription => openai::transcription(&typed(de)?),
@@ -371,6 +418,8 @@ where
         Api::Messages => anthropic::message(&typed(de)?),
         Api::GenerateContent => gemini::response(&typed(de)?),
         Api::Converse => bedrock::converse(&typed(de)?),
+        Api::Videos => openai::video(&typed(de)?),
+        Api::CachedContents => gemini::cached_content(&typed(de)?),
     }
 }
 
@@ -486,6 +535,17 @@ pub(crate) mod tests {
         "totalTokens",
         "cacheReadInputTokens",
         "cacheWriteInputTokens",
+        "cache_write_tokens",
+        "cache_write_tokens_details",
+        "ttl_12h_tokens",
+        "speed",
+        "inference_geo",
+        "candidates",
+        "groundingMetadata",
+        "webSearchQueries",
+        "createTime",
+        "updateTime",
+        "expireTime",
         "n",
         "size",
         "quality",

@@ -2,8 +2,15 @@
 //! images (gpt-image token usage; DALL·E from the request), transcription and speech.
 //!
 //! Conventions pinned here:
-//! - `prompt_tokens` includes `prompt_tokens_details.cached_tokens` and `.audio_tokens`; both are
-//!   subtracted to get uncached text input.
+//! - `prompt_tokens` includes `prompt_tokens_details.cached_tokens`, `.cache_write_tokens` (prompt
+//!   tokens written to the cache, billed at the cache-write rate) and `.audio_tokens`; all are
+//!   subtracted to get uncached text input. The Responses API reports the same under
+//!   `input_tokens_details`, with `cache_write_tokens_details.ttl_12h_tokens` for extended retention
+//!   (the rest were written with the default 30-minute retention).
+//! - The response's `service_tier` is what served the call (a `fast` request is reported as
+//!   `priority`); pricing uses it over the requested tier.
+//! - The request's web-search context size (`web_search_options.search_context_size` for chat, a
+//!   `web_search` tool's `search_context_size` for Responses) is recorded with the usage.
 //! - OpenAI and Azure count `completion_tokens_details.reasoning_tokens` inside `completion_tokens`.
 //!   xAI reports reasoning *outside* `completion_tokens` (its `total_tokens` = prompt + completion +
 //!   reasoning). For xAI the parser adds reasoning to the output unless the reported total shows it is
@@ -21,6 +28,7 @@ use crate::error::{Error, Result};
 #[serde(default)]
 pub(crate) struct PromptDetails {
     cached_tokens: Count,
+    cache_write_tokens: Count,
     audio_tokens: Count,
 }
 
@@ -58,12 +66,13 @@ impl ChatUsage {
         let prompt = self.prompt_tokens.required(p, "prompt_tokens")?;
         let completion = self.completion_tokens.required(p, "completion_tokens")?;
         let total = self.total_tokens.get(p, "total_tokens")?;
-        let (cached, audio_in) = match &self.prompt_tokens_details {
+        let (cached, cache_write, audio_in) = match &self.prompt_tokens_details {
             Some(d) => (
                 d.cached_tokens.or_zero(p, "prompt_tokens_details.cached_tokens")?,
+                d.cache_write_tokens.or_zero(p, "prompt_tokens_details.cache_write_tokens")?,
                 d.audio_tokens.or_zero(p, "prompt_tokens_details.audio_tokens")?,
             ),
-            None => (0, 0),
+            None => (0, 0, 0),
         };
         let (reasoning, audio_out) = match &self.completion_tokens_details {
             Some(d) => (
@@ -74,6 +83,15 @@ impl ChatUsage {
         };
         let uncached =
             sub(prompt, cached, p, "prompt_tokens_details.cached_tokens", "cached tokens exceed prompt_tokens")
+                .and_then(|rest| {
+                    sub(
+                        rest,
+                        cache_write,
+                        p,
+                        "prompt_tokens_details.cache_write_tokens",
+                        "cache writes + cached exceed prompt_tokens",
+                    )
+                })
                 .and_then(|rest| {
                     sub(rest, audio_in, p, "prompt_tokens_details.audio_tokens", "audio + cached exceed prompt_tokens")
                 })?;
@@ -93,6 +111,7 @@ impl ChatUsage {
         let mut u = Usage {
             input_tokens: uncached,
             cache_read_tokens: cached,
+            cache_write_tokens: cache_write,
             audio_input_tokens: audio_in,
             output_tokens: output,
             reasoning_tokens: reasoning,
@@ -106,17 +125,40 @@ impl ChatUsage {
     }
 }
 
-pub(crate) fn chat(r: &ChatResponse<'_>, provider: Provider) -> Result<Usage> {
+pub(crate) fn chat(r: &ChatResponse<'_>, provider: Provider, request: Option<&Value>) -> Result<Usage> {
     let usage = r.usage.as_ref().ok_or_else(|| Error::missing_field("usage.prompt_tokens"))?;
     let mut u = usage.normalize(provider, "usage")?;
     u.service_tier = r.service_tier.as_str().map(str::to_owned);
+    u.web_search_context_size = search_context_size(request);
     Ok(u)
+}
+
+/// The web-search context size a request asked for: chat's `web_search_options.search_context_size`,
+/// or the `search_context_size` of a Responses `web_search` / `web_search_preview` tool.
+pub(crate) fn search_context_size(request: Option<&Value>) -> Option<String> {
+    let request = request?;
+    let size = request.pointer("/web_search_options/search_context_size").or_else(|| {
+        request.get("tools")?.as_array()?.iter().find_map(|tool| {
+            let kind = tool.get("type")?.as_str()?;
+            kind.starts_with("web_search").then(|| tool.get("search_context_size")).flatten()
+        })
+    })?;
+    size.as_str().map(str::to_owned)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct CacheWriteDetails {
+    ttl_12h_tokens: Count,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct InputDetails {
     cached_tokens: Count,
+    cache_write_tokens: Count,
+    #[serde(deserialize_with = "obj")]
+    cache_write_tokens_details: Option<CacheWriteDetails>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,15 +203,40 @@ pub(crate) fn responses(r: &ResponsesBody<'_>, provider: Provider, p: &str) -> R
     let input = usage.input_tokens.required(p, "input_tokens")?;
     let output = usage.output_tokens.required(p, "output_tokens")?;
     let total = usage.total_tokens.get(p, "total_tokens")?;
-    let cached = match &usage.input_tokens_details {
-        Some(d) => d.cached_tokens.or_zero(p, "input_tokens_details.cached_tokens")?,
-        None => 0,
+    let (cached, cache_write, write_12h) = match &usage.input_tokens_details {
+        Some(d) => (
+            d.cached_tokens.or_zero(p, "input_tokens_details.cached_tokens")?,
+            d.cache_write_tokens.or_zero(p, "input_tokens_details.cache_write_tokens")?,
+            match &d.cache_write_tokens_details {
+                Some(w) => {
+                    w.ttl_12h_tokens.or_zero(p, "input_tokens_details.cache_write_tokens_details.ttl_12h_tokens")?
+                }
+                None => 0,
+            },
+        ),
+        None => (0, 0, 0),
     };
+    sub(
+        cache_write,
+        write_12h,
+        p,
+        "input_tokens_details.cache_write_tokens_details.ttl_12h_tokens",
+        "exceeds cache_write_tokens",
+    )?;
     let reasoning = match &usage.output_tokens_details {
         Some(d) => d.reasoning_tokens.or_zero(p, "output_tokens_details.reasoning_tokens")?,
         None => 0,
     };
-    let uncached = sub(input, cached, p, "input_tokens_details.cached_tokens", "exceeds input_tokens")?;
+    let uncached =
+        sub(input, cached, p, "input_tokens_details.cached_tokens", "exceeds input_tokens").and_then(|rest| {
+            sub(
+                rest,
+                cache_write,
+                p,
+                "input_tokens_details.cache_write_tokens",
+                "cache writes + cached exceed input_tokens",
+            )
+        })?;
     let reasoning_outside = provider == Provider::Xai && total != Some(input + output);
     let output = if reasoning_outside {
         output + reasoning
@@ -184,6 +251,8 @@ pub(crate) fn responses(r: &ResponsesBody<'_>, provider: Provider, p: &str) -> R
     let mut u = Usage {
         input_tokens: uncached,
         cache_read_tokens: cached,
+        cache_write_tokens: cache_write,
+        cache_write_12h_tokens: write_12h,
         output_tokens: output,
         reasoning_tokens: reasoning,
         web_search_requests: searches,
@@ -392,4 +461,16 @@ pub(crate) fn speech(request: Option<&Value>) -> Result<Usage> {
     let input = request.and_then(|r| r.get("input")).ok_or_else(|| Error::missing_field("request.input"))?;
     let text = input.as_str().ok_or_else(|| Error::invalid_value("request.input", input, "must be a string"))?;
     Ok(Usage { input_characters: text.chars().count() as u64, usage_source: UsageSource::Reported, ..Usage::default() })
+}
+
+/// An OpenAI video job (`/videos`): `seconds` of video requested, as a string (`"8"`) or a number.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct VideoJob {
+    seconds: Seconds,
+}
+
+pub(crate) fn video(r: &VideoJob) -> Result<Usage> {
+    let seconds = r.seconds.get("video", "seconds")?.ok_or_else(|| Error::missing_field("seconds"))?;
+    Ok(Usage { video_seconds: Some(seconds.normalize()), usage_source: UsageSource::Reported, ..Usage::default() })
 }

@@ -157,7 +157,8 @@ impl<'de> Deserialize<'de> for Count {
     }
 }
 
-/// A non-negative decimal quantity (audio seconds) as it appeared.
+/// A non-negative decimal quantity (audio or video seconds) as it appeared: a JSON number, or a string
+/// holding one (OpenAI video jobs write `"seconds": "8"`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Seconds {
     #[default]
@@ -213,7 +214,10 @@ impl<'de> Visitor<'de> for SecondsVisitor {
         Render.visit_bool(v).map(Seconds::Bad)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
-        Render.visit_str(v).map(Seconds::Bad)
+        match Decimal::from_str(v.trim()) {
+            Ok(d) => Ok(Seconds::Value(d)),
+            Err(_) => Render.visit_str(v).map(Seconds::Bad),
+        }
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Seconds, A::Error> {
         Render.visit_seq(seq).map(Seconds::Bad)
@@ -290,6 +294,61 @@ impl<'de> Visitor<'de> for TextVisitor {
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(TextVisitor)
+    }
+}
+
+/// The number of elements of a JSON list (of anything); any other value counts 0. For lists whose
+/// length is the quantity billed (Gemini `webSearchQueries`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Len(pub u64);
+
+struct LenVisitor;
+
+impl<'de> Visitor<'de> for LenVisitor {
+    type Value = Len;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Len, A::Error> {
+        let mut n = 0u64;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            n = n.saturating_add(1);
+        }
+        Ok(Len(n))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Len, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Len(0))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Len, D::Error> {
+        d.deserialize_any(LenVisitor)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Len, E> {
+        Ok(Len(0))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Len, E> {
+        Ok(Len(0))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Len, E> {
+        Ok(Len(0))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Len, E> {
+        Ok(Len(0))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Len, E> {
+        Ok(Len(0))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Len, E> {
+        Ok(Len(0))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Len, E> {
+        Ok(Len(0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Len {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LenVisitor)
     }
 }
 

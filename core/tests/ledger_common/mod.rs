@@ -19,6 +19,7 @@ pub fn cost(model: &str, total: Decimal) -> Cost {
         provider: Provider::OpenAi,
         model: model.into(),
         price_version: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        price_data: "test".into(),
         breakdown: Breakdown { input: total, ..Breakdown::default() },
         total_usd: total,
         currency: "USD".into(),
