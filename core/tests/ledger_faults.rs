@@ -178,10 +178,16 @@ fn jsonl_disk_full_is_reported_and_kept_for_retry() {
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("events");
     std::fs::create_dir_all(&store_dir).unwrap();
-    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let segment = store_dir.join(format!("usage-{today}.jsonl"));
-    // Today's file is the full device: every write fails with ENOSPC.
-    std::os::unix::fs::symlink("/dev/full", &segment).unwrap();
+    // Today's file is the full device: every write fails with ENOSPC. Tomorrow's too, in case the test
+    // runs across midnight UTC (the store rotates daily).
+    let now = chrono::Utc::now();
+    let segments: Vec<_> = [now, now + chrono::Duration::days(1)]
+        .iter()
+        .map(|d| store_dir.join(format!("usage-{}.jsonl", d.format("%Y-%m-%d"))))
+        .collect();
+    for segment in &segments {
+        std::os::unix::fs::symlink("/dev/full", segment).unwrap();
+    }
     let url = format!("jsonl://{}", store_dir.display());
     let ledger = Ledger::open(&url, fast(&dir.path().join("spill.jsonl"))).unwrap();
     // The store itself reports the disk error.
@@ -192,7 +198,9 @@ fn jsonl_disk_full_is_reported_and_kept_for_retry() {
     assert_eq!(ledger.flush().map_err(|e| e.code()), Err(ErrorCode::Store));
     assert_eq!(ledger.store().event_ids().unwrap().len(), 0);
     // Space comes back: the kept events go in, once.
-    std::fs::remove_file(&segment).unwrap();
+    for segment in &segments {
+        std::fs::remove_file(segment).unwrap();
+    }
     ledger.flush().unwrap();
     assert_eq!(totals(&ledger), (100, numbered_total(100)));
     ledger.close().unwrap();
@@ -208,7 +216,12 @@ fn sync_durability_survives_sigkill_at_random_moments() {
     let url = format!("sqlite://{}", dir.path().join("k.db").display());
     let spill = dir.path().join("k-spill");
     let mut printed: Vec<(String, u64)> = Vec::new(); // (prefix, ids printed)
-    let mut rng = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    // Random kill moments; the seed is printed (and taken from LLMLEDGER_TEST_SEED) to replay a failure.
+    let seed = std::env::var("LLMLEDGER_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
+    println!("SIGKILL test seed: {seed} (LLMLEDGER_TEST_SEED={seed} replays it)");
+    let mut rng = seed;
     const KILLS: usize = 24;
     for run in 0..KILLS {
         let prefix = format!("r{run}");
