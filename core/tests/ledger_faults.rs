@@ -216,7 +216,7 @@ fn sync_durability_survives_sigkill_at_random_moments() {
     let url = format!("sqlite://{}", dir.path().join("k.db").display());
     let spill = dir.path().join("k-spill");
     let mut printed: Vec<(String, u64)> = Vec::new(); // (prefix, ids printed)
-    // Random kill moments; the seed is printed (and taken from LLMLEDGER_TEST_SEED) to replay a failure.
+                                                      // Random kill moments; the seed is printed (and taken from LLMLEDGER_TEST_SEED) to replay a failure.
     let seed = std::env::var("LLMLEDGER_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
     });
