@@ -425,6 +425,7 @@ fn field(r: &TokenRates, name: &str) -> Option<Decimal> {
         "cache_read" => r.cache_read,
         "cache_write_5m" => r.cache_write_5m,
         "cache_write_1h" => r.cache_write_1h,
+        "cache_write_12h" => r.cache_write_12h,
         "reasoning_output" => r.reasoning_output,
         "audio_input" => r.audio_input,
         "audio_cache_read" => r.audio_cache_read,
@@ -458,6 +459,7 @@ fn overlay(base: &TokenRates, over: &TokenRates) -> TokenRates {
         cache_read: pick("cache_read"),
         cache_write_5m: pick("cache_write_5m"),
         cache_write_1h: pick("cache_write_1h"),
+        cache_write_12h: pick("cache_write_12h"),
         reasoning_output: pick("reasoning_output"),
         audio_input: pick("audio_input"),
         audio_cache_read: pick("audio_cache_read"),
@@ -512,7 +514,7 @@ fn ours(version: &PriceVersion, component: &str) -> Option<Decimal> {
     let mut rates = version.rates.clone();
     if let Some(n) = p.tier {
         // The prompt is n + 1 tokens: our tiers strictly below that apply.
-        if let Some(t) = version.tiers.iter().rfind(|t| t.above_prompt_tokens <= n) {
+        if let Some(t) = version.tiers.iter().rfind(|t| t.min_prompt_tokens().is_some_and(|m| m <= n + 1)) {
             rates = overlay(&rates, &t.rates);
         }
     }
@@ -539,8 +541,8 @@ fn touches(version: &PriceVersion, component: &str) -> Vec<String> {
         out.push(format!("{s}.{}", p.field));
     }
     if let Some(n) = p.tier {
-        if let Some(t) = version.tiers.iter().rfind(|t| t.above_prompt_tokens <= n) {
-            out.push(format!("tier>{}.{}", t.above_prompt_tokens, p.field));
+        if let Some(t) = version.tiers.iter().rfind(|t| t.min_prompt_tokens().is_some_and(|m| m <= n + 1)) {
+            out.push(format!("tier>{}.{}", t.threshold(), p.field));
         }
     }
     out
@@ -558,7 +560,7 @@ fn held(version: &PriceVersion) -> Vec<(String, Decimal)> {
     };
     rates("", &version.rates, &mut out);
     for t in &version.tiers {
-        rates(&format!("tier>{}.", t.above_prompt_tokens), &t.rates, &mut out);
+        rates(&format!("tier>{}.", t.threshold()), &t.rates, &mut out);
     }
     for (name, r) in &version.service_tiers {
         rates(&format!("{name}."), r, &mut out);
