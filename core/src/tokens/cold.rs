@@ -20,8 +20,7 @@ const O200K_PATTERN: &str = concat!(
 );
 
 /// tiktoken's cl100k_base split pattern.
-const CL100K_PATTERN: &str =
-    r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
+const CL100K_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
 
 /// One encoding's ranks as laid out by `build.rs` (see its docs for the format).
 #[derive(Debug)]
@@ -80,7 +79,8 @@ impl RankTable {
             parts[i].1 = rank_of(&parts, i);
         }
         loop {
-            let (i, best) = parts.iter().enumerate().fold((0, usize::MAX), |m, (i, p)| if p.1 < m.1 { (i, p.1) } else { m });
+            let (i, best) =
+                parts.iter().enumerate().fold((0, usize::MAX), |m, (i, p)| if p.1 < m.1 { (i, p.1) } else { m });
             if best == usize::MAX {
                 return parts.len() - 1;
             }

@@ -73,8 +73,10 @@ mod tests {
 
     #[test]
     fn cold_engine_matches_tiktoken_rs() {
-        let reference =
-            [(Encoding::O200kBase, tiktoken_rs::o200k_base_singleton()), (Encoding::Cl100kBase, tiktoken_rs::cl100k_base_singleton())];
+        let reference = [
+            (Encoding::O200kBase, tiktoken_rs::o200k_base_singleton()),
+            (Encoding::Cl100kBase, tiktoken_rs::cl100k_base_singleton()),
+        ];
         // Long runs exercise the merge loop beyond single-token pieces.
         let long = format!("{}{}", "a".repeat(300), "😀".repeat(50));
         let pieces = MIXED.split("\n\n").chain(MIXED.lines()).chain([MIXED, "", " ", "x", long.as_str()]);
