@@ -1,5 +1,5 @@
-//! Token-counting engine comparison for the peer benchmark driver (`/work/shared/bench-peers/run_all.py
-//! --extra bench/extra.json`): each invocation runs one case in its own process and prints one JSON line
+//! Token-counting engine comparison for the peer benchmark driver (`bench/peers/run_all.py`, run by
+//! `bench/peers/run.sh`): each invocation runs one case in its own process and prints one JSON line
 //! in the driver's schema, so init time and peak RSS are per engine.
 //!
 //! ```text
