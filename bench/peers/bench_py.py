@@ -184,7 +184,7 @@ def llmledger_case(case, enc_name):
     lib = f"llmledger {version('llmledger')}"
     # count_tokens takes a model; these two resolve to the encodings exactly.
     model = {"o200k_base": "gpt-4o", "cl100k_base": "gpt-4"}[enc_name]
-    if case.startswith("llmledger.count_tokens."):
+    if case in ("llmledger.count_tokens.whole", "llmledger.count_tokens.msgs"):
         count = llmledger.count_tokens
         t0 = time.perf_counter()
         count("hi", model)  # a first count, reported where the peers report building their encoder
@@ -193,10 +193,8 @@ def llmledger_case(case, enc_name):
         msgs = text.split("\n\n")
         if case == "llmledger.count_tokens.whole":
             res = throughput(lambda: count(text, model), text, calls=1)
-        elif case == "llmledger.count_tokens.msgs":
-            res = throughput(lambda: sum(count(m, model) for m in msgs), text, calls=len(msgs))
         else:
-            raise SystemExit(f"unknown case {case}")
+            res = throughput(lambda: sum(count(m, model) for m in msgs), text, calls=len(msgs))
         return emit(lib, case, res, encoding=enc_name, init_ms=init_ms, import_ms=import_ms)
     if case == "llmledger.cost":
         # Input buckets are disjoint: 176 uncached + 1024 cached = the 1200 prompt tokens.
