@@ -1,5 +1,5 @@
-//! Token-counting engine comparison for the peer benchmark driver (`/work/shared/bench-peers/run_all.py
-//! --extra bench/extra.json`): each invocation runs one case in its own process and prints one JSON line
+//! Token-counting engine comparison for the peer benchmark driver (`bench/peers/run_all.py`, run by
+//! `bench/peers/run.sh`): each invocation runs one case in its own process and prints one JSON line
 //! in the driver's schema, so init time and peak RSS are per engine.
 //!
 //! ```text
@@ -32,8 +32,14 @@ fn lib_name(engine: &str) -> &'static str {
     }
 }
 
-/// Builds the engine (rank loading happens here, so the caller can time it).
+/// Builds the engine (rank loading happens here, so the caller can time it). For `llmledger` that means
+/// its fast engine; `warm` false leaves it unbuilt, as in a new process (first counts use the cold-start
+/// engine while the fast one builds in the background).
 fn counter(engine: &str, encoding: &str) -> Result<Counter, String> {
+    counter_warm(engine, encoding, true)
+}
+
+fn counter_warm(engine: &str, encoding: &str, warm: bool) -> Result<Counter, String> {
     let bad = || format!("unknown encoding {encoding}");
     Ok(match (engine, encoding) {
         ("tiktoken-rs", "o200k_base") => {
@@ -62,7 +68,9 @@ fn counter(engine: &str, encoding: &str) -> Result<Counter, String> {
                 "cl100k_base" => Encoding::Cl100kBase,
                 _ => return Err(bad()),
             };
-            tokens::warm_up(enc);
+            if warm {
+                tokens::warm_up(enc);
+            }
             Box::new(move |t| tokens::count_text_with(enc, t) as usize)
         }
         _ => return Err(format!("unknown engine {engine} / encoding {encoding}")),
@@ -156,7 +164,7 @@ fn chat20(path: &str, reps: usize) -> Result<(), String> {
 
 fn first_count(engine: &str, encoding: &str) -> Result<(), String> {
     let t0 = Instant::now();
-    let n = counter(engine, encoding)?("hi");
+    let n = counter_warm(engine, encoding, false)?("hi");
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     println!("{{\"engine\":\"{engine}\",\"encoding\":\"{encoding}\",\"tokens\":{n},\"first_count_ms\":{ms:.1}}}");
     Ok(())

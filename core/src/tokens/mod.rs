@@ -17,7 +17,9 @@
 //!     mixed text; the count is still only an estimate).
 
 mod chat;
+mod cold;
 mod engine;
+mod rank_hash;
 
 pub use chat::count_chat;
 
@@ -120,23 +122,20 @@ pub fn encoding_for_model(model: &str) -> Encoding {
 
 /// Counts the tokens of `text` in `encoding` (ordinary text: `<|endoftext|>` is not a special token).
 pub fn count_text_with(encoding: Encoding, text: &str) -> u64 {
-    engine::engine(encoding).count(text) as u64
+    engine::count(encoding, text) as u64
 }
 
-/// Builds `encoding`'s engine now, so that the first count does not pay for it (services may call this
-/// at start-up; counting works without it).
+/// Builds `encoding`'s fast engine now (blocking). Counting works without it: until the fast engine is
+/// built, counts of small texts use the cold-start engine (identical counts, built from tables compiled
+/// into the binary) and start building the fast one in the background.
 pub fn warm_up(encoding: Encoding) {
-    engine::engine(encoding);
+    engine::fast(encoding);
 }
 
-/// Builds the o200k_base engine (~0.2 s of CPU) once per process on a background thread, so that the
-/// first locally counted prompt (a stream's estimate) does not wait for it. Trackers call this.
+/// Builds the o200k_base fast engine (~0.1–0.2 s of CPU) once per process on a background thread, so that
+/// counting is at full speed by the time prompts arrive. Trackers call this.
 pub fn warm_up_in_background() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // If the thread cannot be spawned, the first count builds the engine instead.
-        let _ = std::thread::Builder::new().name("llmledger-warm-up".into()).spawn(|| warm_up(Encoding::O200kBase));
-    });
+    engine::build_in_background(Encoding::O200kBase);
 }
 
 /// Counts the tokens of `text` as `model` would (no special tokens); approximations are `exact: false`.
