@@ -248,7 +248,7 @@ class Tracker {
       null,
       req,
       body,
-      latencyMs,
+      count(latencyMs) ?? 0,
     )
     this[CONTEXT].dirty = true
     return parseUsage(json)

@@ -78,13 +78,13 @@ impl NativeTracker {
         service_tier: Option<String>,
         request_json: Option<String>,
         response_json: String,
-        latency_ms: u32,
+        latency_ms: f64,
     ) -> napi::Result<String> {
+        // A number from the public `record()` too: checked by core's rule, never wrapped around.
+        let latency_ms = count_from_f64("latencyMs", latency_ms).or_throw(&env)?;
         let call = call_info(&provider, &api, model, attribution_json.as_deref(), service_tier).or_throw(&env)?;
-        let tracked = self
-            .inner
-            .record_response(&call, request_json.as_deref(), &response_json, u64::from(latency_ms))
-            .or_throw(&env)?;
+        let tracked =
+            self.inner.record_response(&call, request_json.as_deref(), &response_json, latency_ms).or_throw(&env)?;
         Ok(TokenUsage::json(tracked))
     }
 

@@ -53,6 +53,24 @@ test('cost() and estimate(): every count is checked, with a typed error naming t
   )
 })
 
+test('record(): latencyMs is checked like every count', async () => {
+  const t = makeTracker()
+  try {
+    const response = { id: 'chatcmpl-lat', model: 'gpt-4o', usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 } }
+    for (const bad of [-1, 2.5, 'slow']) {
+      assert.throws(
+        () => t.tracker.record({ provider: 'openai', api: 'chat_completions', model: 'gpt-4o', response, latencyMs: bad }),
+        (e) => e.code === 'invalid_value' && e.field === 'latencyMs',
+        `latencyMs = ${bad}`,
+      )
+    }
+    const ok = t.tracker.record({ provider: 'openai', api: 'chat_completions', model: 'gpt-4o', response, latencyMs: 120 })
+    assert.equal(ok.latencyMs, 120)
+  } finally {
+    await t.cleanup()
+  }
+})
+
 test('health() of a healthy SQLite ledger, with its spill directory', async () => {
   const spillDir = mkdtempSync(join(tmpdir(), 'llmledger-spill-'))
   const t = makeTracker({ spillDir })
