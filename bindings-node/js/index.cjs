@@ -800,7 +800,9 @@ function responseJson(api, data) {
   }
 }
 
-const PROMPT_KEYS = ['model', 'messages', 'input', 'instructions', 'system', 'tools', 'max_tokens', 'max_completion_tokens']
+const PROMPT_KEYS = [
+  'model', 'messages', 'input', 'instructions', 'system', 'tools', 'web_search_options', 'max_tokens', 'max_completion_tokens',
+]
 
 function requestJson(api, body, streaming) {
   switch (api) {
@@ -811,8 +813,10 @@ function requestJson(api, body, streaming) {
     case 'audio_transcription':
       return JSON.stringify(pick(body, ['model', 'response_format', 'language']))
     default:
-      // The prompt matters only when a stream may end without usage: the core then estimates it.
-      return streaming ? JSON.stringify(pick(body, PROMPT_KEYS)) : null
+      // The prompt matters only when a stream may end without usage: the core then estimates it. Web-search
+      // tools matter always: their search context size is priced.
+      if (streaming) return JSON.stringify(pick(body, PROMPT_KEYS))
+      return body && (body.tools || body.web_search_options) ? JSON.stringify(pick(body, ['model', 'tools', 'web_search_options'])) : null
   }
 }
 

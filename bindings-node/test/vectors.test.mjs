@@ -274,7 +274,9 @@ async function sdkCall(client, c) {
         break
       }
       case 'responses':
-        result = await client.responses.create({ model: c.model, input: 'hi', stream: streaming || undefined, ...tier })
+        // The case's tools go with the call: a web search's context size is read from the request.
+        const tools = c.request && c.request.tools ? { tools: c.request.tools } : {}
+        result = await client.responses.create({ model: c.model, input: 'hi', stream: streaming || undefined, ...tier, ...tools })
         break
       case 'embeddings':
         result = await client.embeddings.create({ model: c.model, input: 'hi' })

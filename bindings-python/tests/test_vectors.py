@@ -206,6 +206,10 @@ def sdk_call(case: Dict[str, Any], mock: Any, tracker: llmledger.Tracker) -> Any
             extra["stream_options"] = {"include_usage": True}
         return client.chat.completions.create(model=model, messages=MESSAGES, stream=streamed, **extra)
     if api == "responses":
+        # The case's tools go with the call: a web search's context size is read from the request.
+        tools = (case.get("request") or {}).get("tools")
+        if tools:
+            extra["tools"] = tools
         return client.responses.create(model=model, input="Say hello.", stream=streamed, **extra)
     if api == "embeddings":
         return client.embeddings.create(model=model, input="Say hello.", **extra)

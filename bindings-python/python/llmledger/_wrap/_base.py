@@ -21,7 +21,7 @@ import logging
 import weakref
 from contextvars import ContextVar
 from time import perf_counter_ns
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 from .. import _context
 from .._context import Attribution
@@ -70,8 +70,9 @@ class Spec:
         """The core ``Api`` name of the call, or None to pass it through untracked."""
         raise NotImplementedError
 
-    def needs_request_json(self, api: str, stream: bool) -> bool:
-        return stream or api in ("images", "audio_speech")
+    def needs_request_json(self, api: str, stream: bool, data: Mapping[str, Any]) -> bool:
+        # Streams: the prompt is estimated when no usage comes. Tools: a web search's context size is priced.
+        return stream or api in ("images", "audio_speech") or "tools" in data or "web_search_options" in data
 
     def inject_usage(self, api: str, options: Any, stream: bool) -> Tuple[Any, bool]:
         """Options to send (maybe asking for stream usage) and whether the extra usage chunk must be hidden."""
@@ -94,7 +95,7 @@ class Call:
         tier = data.get("service_tier")
         self.service_tier = tier if isinstance(tier, str) else None
         self.attribution = _context.resolve(wrapper.attribution)
-        self.request_json = dump_request(data) if wrapper.spec.needs_request_json(api, stream) else None
+        self.request_json = dump_request(data) if wrapper.spec.needs_request_json(api, stream, data) else None
         self.hide = hide
         self.http: Any = None
         self.start = perf_counter_ns()
