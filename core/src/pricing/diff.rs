@@ -22,9 +22,9 @@
 //! LiteLLM `bedrock/us-gov-…/…` route is the region it names: × `regional_multipliers[region]` when the
 //! version lists it, else × `regional_multiplier`.
 //!
-//! A disagreement is *explained* when the price version it was compared with has an `uncertain` note
-//! naming the source (`litellm`, `genai-prices`), or when an entry of the accepted list
-//! (`pricing/snapshots/accepted.json`, each with its reason) covers it. Figures a source has and we
+//! A disagreement is *explained* when an entry of the accepted list (`pricing/snapshots/accepted.json`,
+//! each with its reason) covers it, or else when the price version it was compared with has an
+//! `uncertain` note naming the source (`litellm`, `genai-prices`). Figures a source has and we
 //! hold no rate for at all (a service tier, a batch discount, an output modality) are reported as
 //! `missing`: our engine never prices those silently (it errors, or marks the cost uncertain).
 
@@ -360,12 +360,13 @@ fn compare(
     accepted: &Accepted,
     touched: &mut BTreeSet<String>,
 ) {
+    // An accepted entry names the key and component, a note only the version: the specific reason wins.
     let explain = |version: Option<&PriceVersion>, component: &str| -> Option<String> {
-        let note = version.and_then(|v| v.uncertain.as_deref()).filter(|n| n.to_lowercase().contains(source.as_str()));
-        match note {
-            Some(n) => Some(format!("uncertain: {n}")),
-            None => accepted.disagreement(source, &entry.key, model.id(), component).map(|r| format!("accepted: {r}")),
+        if let Some(reason) = accepted.disagreement(source, &entry.key, model.id(), component) {
+            return Some(format!("accepted: {reason}"));
         }
+        let note = version.and_then(|v| v.uncertain.as_deref()).filter(|n| n.to_lowercase().contains(source.as_str()));
+        note.map(|n| format!("uncertain: {n}"))
     };
     let mut push =
         |component: &str, theirs: Option<Decimal>, ours: Option<Decimal>, kind: Kind, v: Option<&PriceVersion>| {
