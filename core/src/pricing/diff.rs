@@ -1093,6 +1093,35 @@ mod tests {
     }
 
     #[test]
+    fn at_least_thresholds_and_region_maps_price_like_the_engine() {
+        let ours = r#"[{"provider": "anthropic", "models": [{"id": "claude-x", "mode": "chat", "prices": [
+          {"effective_from": "2025-01-01", "source": "s", "checked": "2025-01-01", "input": "2", "output": "8",
+           "regional_multiplier": "1.1", "regional_multipliers": {"us-gov": "1.2"},
+           "tiers": [{"at_least_prompt_tokens": 200000, "counted": ["input"], "rates": {"input": "4"}}]}]}]}]"#;
+        let db = PriceDb::from_json(ours).expect("valid");
+        // `above_199k` is a prompt of 199,001 tokens: base; `above_200k` reaches "at least 200000".
+        let litellm = r#"{
+          "claude-x": {"litellm_provider": "anthropic", "mode": "chat", "input_cost_per_token": 2e-06,
+                "output_cost_per_token": 8e-06, "input_cost_per_token_above_199k_tokens": 2e-06,
+                "input_cost_per_token_above_200k_tokens": 4e-06},
+          "us.anthropic.claude-x": {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_token": 2.2e-06,
+                "output_cost_per_token": 8.8e-06},
+          "us-gov.anthropic.claude-x": {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_token": 2.4e-06,
+                "output_cost_per_token": 9.6e-06}
+        }"#;
+        let at = NaiveDate::from_ymd_opt(2025, 6, 1).expect("date");
+        let r = diff(&db, Some(litellm), None, at, &Accepted::default()).expect("diff");
+        assert_eq!(r.disagreements, []);
+        assert_eq!(r.sources[&Source::LiteLlm].agreed, 8);
+        // Our tier is named by the smallest prompt it bills, less one.
+        let held: Vec<String> = held(db.resolve("claude-x").expect("claude-x").version_at(at).expect("v"))
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        assert!(held.contains(&"tier>199999.input".to_string()), "{held:?}");
+    }
+
+    #[test]
     fn regions_come_from_profiles_and_govcloud_routes() {
         assert_eq!(region_of("us.anthropic.claude-x"), Some("us"));
         assert_eq!(region_of("bedrock/us-gov.anthropic.claude-x"), Some("us-gov"));
