@@ -11,7 +11,8 @@
 //! 1M tokens); `tier>N.<field>` (the rate for a prompt of N+1 tokens, so a "≥ 200k" threshold written
 //! as 199999 is told apart from our "> 200000"); `<service>.<field>` (`flex`, `priority`, …);
 //! `batch.<field>`; `per_audio_minute`, `per_million_characters`, `per_request`, `web_search_per_1k`,
-//! `web_search_per_1k.<size>` (`low`, `medium`, `high`), `per_video_second`;
+//! `web_search_per_1k.<size>` (`low`, `medium`, `high`), `per_video_second`, `regional_multiplier`,
+//! `regional.<region>` (the multiplier a call in that region gets);
 //! `per_image.<size>.<quality>`. Our side of a component is the rate our engine would charge, in the
 //! engine's order: the schema's fallbacks apply (an absent `cache_read` is `input`, an absent
 //! `cache_write_12h` is `cache_write_5m`), the long-context tier is the highest of ours whose threshold
@@ -392,9 +393,10 @@ fn compare(
     for (component, &theirs) in figures {
         summary.figures += 1;
         touched.extend(touches(version, component));
+        let is_multiplier = component == "regional_multiplier" || component.starts_with("regional.");
         let ours = ours(version, component).map(|o| match uplift {
-            Some(m) => (o * m).normalize(),
-            None => o,
+            Some(m) if !is_multiplier => (o * m).normalize(),
+            _ => o,
         });
         match ours {
             Some(o) if o == theirs => summary.agreed += 1,
@@ -526,6 +528,10 @@ fn ours(version: &PriceVersion, component: &str) -> Option<Decimal> {
         let (size, quality) = rest.rsplit_once('.')?;
         return version.per_image.iter().find(|p| p.size == size && p.quality == quality).map(|p| p.price);
     }
+    if let Some(region) = component.strip_prefix("regional.") {
+        // A region the version does not list gets the generic uplift of a call marked regional.
+        return version.regional_multipliers.get(region).copied().or(version.regional_multiplier);
+    }
     if let Some(size) = component.strip_prefix("web_search_per_1k.") {
         // A size the version does not price is billed at the flat rate, as the engine does.
         return version.web_search_per_1k_by_context.get(size).copied().or(version.web_search_per_1k);
@@ -536,6 +542,7 @@ fn ours(version: &PriceVersion, component: &str) -> Option<Decimal> {
         "per_request" => return version.per_request,
         "web_search_per_1k" => return version.web_search_per_1k,
         "per_video_second" => return version.per_video_second,
+        "regional_multiplier" => return version.regional_multiplier,
         _ => {}
     }
     let p = parse(component);
@@ -578,6 +585,9 @@ fn tier_name(t: &Tier) -> String {
 fn touches(version: &PriceVersion, component: &str) -> Vec<String> {
     if component.starts_with("web_search_per_1k.") {
         return vec![component.to_string(), "web_search_per_1k".to_string()];
+    }
+    if component.starts_with("regional.") {
+        return vec![component.to_string(), "regional_multiplier".to_string()];
     }
     let p = parse(component);
     let mut out = vec![component.to_string()];
@@ -624,8 +634,10 @@ fn held(version: &PriceVersion) -> Vec<(String, Decimal)> {
         ("per_request", version.per_request),
         ("web_search_per_1k", version.web_search_per_1k),
         ("per_video_second", version.per_video_second),
+        ("regional_multiplier", version.regional_multiplier),
     ];
     out.extend(units.into_iter().filter_map(|(n, d)| d.map(|d| (n.to_string(), d))));
+    out.extend(version.regional_multipliers.iter().map(|(region, m)| (format!("regional.{region}"), *m)));
     out.extend(version.web_search_per_1k_by_context.iter().map(|(size, d)| (format!("web_search_per_1k.{size}"), *d)));
     out.extend(version.per_image.iter().map(|p| (format!("per_image.{}.{}", p.size, p.quality), p.price)));
     out
@@ -779,6 +791,9 @@ fn read_litellm(text: &str, at: NaiveDate, report: &mut DiffReport) -> Result<Ve
                 "input_cost_per_character" => unit("per_million_characters".into(), Some(MILLION), false)?,
                 "input_cost_per_request" => unit("per_request".into(), None, false)?,
                 "output_cost_per_video_per_second" => unit("per_video_second".into(), None, false)?,
+                "regional_endpoint_uplift_multiplier" => unit("regional_multiplier".into(), None, false)?,
+                "regional_processing_uplift_multiplier_us" => unit("regional.us".into(), None, false)?,
+                "regional_processing_uplift_multiplier_eu" => unit("regional.eu".into(), None, false)?,
                 "search_context_cost_per_query" => {
                     let sizes: BTreeMap<String, &RawValue> = serde_json::from_str(value.get()).unwrap_or_default();
                     for (size_key, per_query) in &sizes {
@@ -1103,7 +1118,8 @@ mod tests {
         let litellm = r#"{
           "claude-x": {"litellm_provider": "anthropic", "mode": "chat", "input_cost_per_token": 2e-06,
                 "output_cost_per_token": 8e-06, "input_cost_per_token_above_199k_tokens": 2e-06,
-                "input_cost_per_token_above_200k_tokens": 4e-06},
+                "input_cost_per_token_above_200k_tokens": 4e-06, "regional_endpoint_uplift_multiplier": 1.1,
+                "regional_processing_uplift_multiplier_us": 1.1, "regional_processing_uplift_multiplier_eu": 1.2},
           "us.anthropic.claude-x": {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_token": 2.2e-06,
                 "output_cost_per_token": 8.8e-06},
           "us-gov.anthropic.claude-x": {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_token": 2.4e-06,
@@ -1111,8 +1127,11 @@ mod tests {
         }"#;
         let at = NaiveDate::from_ymd_opt(2025, 6, 1).expect("date");
         let r = diff(&db, Some(litellm), None, at, &Accepted::default()).expect("diff");
-        assert_eq!(r.disagreements, []);
-        assert_eq!(r.sources[&Source::LiteLlm].agreed, 8);
+        // `eu` is not in our map: a call marked regional there gets the generic 1.1, not their 1.2.
+        let bad: Vec<(&str, Option<Decimal>)> =
+            r.disagreements.iter().map(|d| (d.component.as_str(), d.ours)).collect();
+        assert_eq!(bad, [("regional.eu", Some(dec!(1.1)))]);
+        assert_eq!(r.sources[&Source::LiteLlm].agreed, 10);
         // Our tier is named by the smallest prompt it bills, less one.
         let held: Vec<String> = held(db.resolve("claude-x").expect("claude-x").version_at(at).expect("v"))
             .into_iter()
