@@ -385,7 +385,7 @@ fn every_price_version_boundary_picks_the_right_version() {
 }
 
 /// A usage that `version` has a price for: tokens when it prices input tokens, else its per-image,
-/// per-minute or per-character unit.
+/// per-minute, per-video-second or per-character unit.
 fn usage_priced_by(version: &Value) -> Usage {
     let mut usage = Usage::default();
     if version.get("input").is_some() {
@@ -398,6 +398,8 @@ fn usage_priced_by(version: &Value) -> Usage {
         });
     } else if version.get("per_audio_minute").is_some() {
         usage.audio_seconds = Some(Decimal::from(60));
+    } else if version.get("per_video_second").is_some() {
+        usage.video_seconds = Some(Decimal::from(4));
     } else {
         usage.input_characters = 1_000;
     }

@@ -29,6 +29,9 @@ fn other(mode: ModelMode, v: &PriceVersion) -> String {
     if let (Some(w), Some(h)) = (r.cache_write_5m, r.cache_write_1h) {
         parts.push(format!("cache write {}/{} (5m/1h)", w.normalize(), h.normalize()));
     }
+    if let Some(w) = r.cache_write_12h {
+        parts.push(format!("12h cache write {}", w.normalize()));
+    }
     for tier in &v.tiers {
         let op = if tier.at_least_prompt_tokens.is_some() { "≥" } else { ">" };
         parts.push(format!(
@@ -41,6 +44,9 @@ fn other(mode: ModelMode, v: &PriceVersion) -> String {
     if let Some(m) = v.per_audio_minute {
         parts.push(format!("${}/min", m.normalize()));
     }
+    if let Some(s) = v.per_video_second {
+        parts.push(format!("${}/s video", s.normalize()));
+    }
     if let Some(c) = v.per_million_characters {
         parts.push(format!("${}/1M chars", c.normalize()));
     }
@@ -48,6 +54,9 @@ fn other(mode: ModelMode, v: &PriceVersion) -> String {
         let min = v.per_image.iter().map(|p| p.price).min().unwrap_or_default();
         let max = v.per_image.iter().map(|p| p.price).max().unwrap_or_default();
         parts.push(format!("${}–${}/image", min.normalize(), max.normalize()));
+    }
+    for (region, m) in &v.regional_multipliers {
+        parts.push(format!("{region} ×{}", m.normalize()));
     }
     if mode == ModelMode::Embedding {
         parts.push("embedding".to_string());

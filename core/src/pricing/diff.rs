@@ -10,15 +10,22 @@
 //! A figure is named by a *component*: `input`, `cache_write_1h`, … (the schema's rate fields, USD per
 //! 1M tokens); `tier>N.<field>` (the rate for a prompt of N+1 tokens, so a "≥ 200k" threshold written
 //! as 199999 is told apart from our "> 200000"); `<service>.<field>` (`flex`, `priority`, …);
-//! `batch.<field>`; `per_audio_minute`, `per_million_characters`, `per_request`, `web_search_per_1k`;
-//! `per_image.<size>.<quality>`. Our side of a component is the rate our engine would charge: the
-//! schema's fallbacks apply (an absent `cache_read` is `input`), a long-context tier is the highest of
-//! ours at or below N, a service tier overlays the base, `batch.` is the rate × `batch_multiplier`, and
-//! a Bedrock regional inference profile (`us.…`, not `global.…`) is × `regional_multiplier`.
+//! `batch.<field>`; `per_audio_minute`, `per_million_characters`, `per_request`, `web_search_per_1k`,
+//! `web_search_per_1k.<size>` (`low`, `medium`, `high`), `per_video_second`, `regional_multiplier`,
+//! `regional.<region>` (the multiplier a call in that region gets);
+//! `per_image.<size>.<quality>`. Our side of a component is the rate our engine would charge, in the
+//! engine's order: the schema's fallbacks apply (an absent `cache_read` is `input`, an absent
+//! `cache_write_12h` is `cache_write_5m`), the long-context tier is the highest of ours whose threshold
+//! (`above_prompt_tokens` + 1, or `at_least_prompt_tokens`) a prompt of N + 1 tokens reaches, then the
+//! service tier, then the long-context tier's own rates for that service tier (`tiers[].service_tiers`);
+//! `batch.` is the rate × `batch_multiplier`; a search size the version does not price falls back to
+//! `web_search_per_1k`. A Bedrock regional inference profile (`us.…`, `us-gov.…`, not `global.…`) or a
+//! LiteLLM `bedrock/us-gov-…/…` route is the region it names: × `regional_multipliers[region]` when the
+//! version lists it, else × `regional_multiplier`.
 //!
-//! A disagreement is *explained* when the price version it was compared with has an `uncertain` note
-//! naming the source (`litellm`, `genai-prices`), or when an entry of the accepted list
-//! (`pricing/snapshots/accepted.json`, each with its reason) covers it. Figures a source has and we
+//! A disagreement is *explained* when an entry of the accepted list (`pricing/snapshots/accepted.json`,
+//! each with its reason) covers it, or else when the price version it was compared with has an
+//! `uncertain` note naming the source (`litellm`, `genai-prices`). Figures a source has and we
 //! hold no rate for at all (a service tier, a batch discount, an output modality) are reported as
 //! `missing`: our engine never prices those silently (it errors, or marks the cost uncertain).
 
@@ -31,7 +38,7 @@ use serde_json::value::RawValue;
 
 use super::litellm::number;
 use super::resolve::strip_routes;
-use super::{PriceDb, PriceVersion, ResolvedModel, TokenRates};
+use super::{PriceDb, PriceVersion, ResolvedModel, Tier, TokenRates};
 use crate::error::{Error, ErrorCode, Result};
 
 const MILLION: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
@@ -319,11 +326,11 @@ pub fn diff(
             continue;
         };
         report.sources.entry(source).or_default().resolved += 1;
-        let regional = is_regional(&entry.key) || is_regional(name);
+        let region = region_of(&entry.key).or_else(|| region_of(name));
         let touched = seen.entry(model.id().to_string()).or_default();
         for (date, figures) in &entry.checks {
             let date = date.unwrap_or(at);
-            compare(&mut report, source, entry, model, date, figures, regional, accepted, touched);
+            compare(&mut report, source, entry, model, date, figures, region, accepted, touched);
         }
     }
     for info in db.models(None) {
@@ -350,16 +357,17 @@ fn compare(
     model: ResolvedModel<'_>,
     date: NaiveDate,
     figures: &BTreeMap<String, Decimal>,
-    regional: bool,
+    region: Option<&str>,
     accepted: &Accepted,
     touched: &mut BTreeSet<String>,
 ) {
+    // An accepted entry names the key and component, a note only the version: the specific reason wins.
     let explain = |version: Option<&PriceVersion>, component: &str| -> Option<String> {
-        let note = version.and_then(|v| v.uncertain.as_deref()).filter(|n| n.to_lowercase().contains(source.as_str()));
-        match note {
-            Some(n) => Some(format!("uncertain: {n}")),
-            None => accepted.disagreement(source, &entry.key, model.id(), component).map(|r| format!("accepted: {r}")),
+        if let Some(reason) = accepted.disagreement(source, &entry.key, model.id(), component) {
+            return Some(format!("accepted: {reason}"));
         }
+        let note = version.and_then(|v| v.uncertain.as_deref()).filter(|n| n.to_lowercase().contains(source.as_str()));
+        note.map(|n| format!("uncertain: {n}"))
     };
     let mut push =
         |component: &str, theirs: Option<Decimal>, ours: Option<Decimal>, kind: Kind, v: Option<&PriceVersion>| {
@@ -379,12 +387,15 @@ fn compare(
         push("(version)", None, None, Kind::NoVersion, None);
         return;
     };
+    // The engine's order: a region the version lists, else the generic regional uplift.
+    let uplift = region.and_then(|r| version.regional_multipliers.get(r).copied().or(version.regional_multiplier));
     let summary = report.sources.entry(source).or_default();
     for (component, &theirs) in figures {
         summary.figures += 1;
         touched.extend(touches(version, component));
-        let ours = ours(version, component).map(|o| match (regional, version.regional_multiplier) {
-            (true, Some(m)) => (o * m).normalize(),
+        let is_multiplier = component == "regional_multiplier" || component.starts_with("regional.");
+        let ours = ours(version, component).map(|o| match uplift {
+            Some(m) if !is_multiplier => (o * m).normalize(),
             _ => o,
         });
         match ours {
@@ -395,20 +406,37 @@ fn compare(
     }
 }
 
-/// `us.anthropic.…` is a regional Bedrock inference profile (priced with the regional uplift), and so
-/// is genai-prices' `regional.…`; `global.…` is not.
-fn is_regional(name: &str) -> bool {
+/// The region a name is served in: a Bedrock regional inference profile (`us.anthropic.…` → `us`,
+/// `us-gov.…` → `us-gov`), LiteLLM's `bedrock/us-gov-west-1/…` route (→ `us-gov`; its other in-region
+/// routes are list price), genai-prices' `regional.…` (a region it does not name: `regional`).
+/// `global.…` is none.
+fn region_of(name: &str) -> Option<&'static str> {
+    const PROFILES: [(&str, &str); 8] = [
+        ("us-gov.", "us-gov"),
+        ("us.", "us"),
+        ("eu.", "eu"),
+        ("apac.", "apac"),
+        ("jp.", "jp"),
+        ("au.", "au"),
+        ("ca.", "ca"),
+        ("regional.", "regional"),
+    ];
+    // In-region routes are list price, except GovCloud's.
+    if name.strip_prefix("bedrock/").is_some_and(|route| route.starts_with("us-gov-")) {
+        return Some("us-gov");
+    }
     let s = strip_routes(name);
-    ["us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "regional."].iter().any(|p| s.starts_with(p))
+    PROFILES.iter().find(|(p, _)| s.starts_with(p)).map(|(_, r)| *r)
 }
 
 /// The rate fields of the schema, by component name.
-const RATE_FIELDS: [&str; 12] = [
+const RATE_FIELDS: [&str; 13] = [
     "input",
     "output",
     "cache_read",
     "cache_write_5m",
     "cache_write_1h",
+    "cache_write_12h",
     "reasoning_output",
     "audio_input",
     "audio_cache_read",
@@ -442,7 +470,7 @@ fn effective(r: &TokenRates, name: &str) -> Option<Decimal> {
     let own = field(r, name);
     let fallback = match name {
         "cache_read" | "cache_write_5m" | "image_input" => "input",
-        "cache_write_1h" => "cache_write_5m",
+        "cache_write_1h" | "cache_write_12h" => "cache_write_5m",
         "reasoning_output" => "output",
         "audio_cache_read" => "audio_input",
         "image_cache_read" => "image_input",
@@ -500,26 +528,39 @@ fn ours(version: &PriceVersion, component: &str) -> Option<Decimal> {
         let (size, quality) = rest.rsplit_once('.')?;
         return version.per_image.iter().find(|p| p.size == size && p.quality == quality).map(|p| p.price);
     }
+    if let Some(region) = component.strip_prefix("regional.") {
+        // A region the version does not list gets the generic uplift of a call marked regional.
+        return version.regional_multipliers.get(region).copied().or(version.regional_multiplier);
+    }
+    if let Some(size) = component.strip_prefix("web_search_per_1k.") {
+        // A size the version does not price is billed at the flat rate, as the engine does.
+        return version.web_search_per_1k_by_context.get(size).copied().or(version.web_search_per_1k);
+    }
     match component {
         "per_audio_minute" => return version.per_audio_minute,
         "per_million_characters" => return version.per_million_characters,
         "per_request" => return version.per_request,
         "web_search_per_1k" => return version.web_search_per_1k,
+        "per_video_second" => return version.per_video_second,
+        "regional_multiplier" => return version.regional_multiplier,
         _ => {}
     }
     let p = parse(component);
     if !RATE_FIELDS.contains(&p.field) {
         return None;
     }
+    // Base ← long-context tier ← service tier ← the long-context tier's own rates for that service
+    // tier: the engine's stacking (`CompiledVersion::compile`).
+    let tier = p.tier.and_then(|n| tier_at(version, n));
     let mut rates = version.rates.clone();
-    if let Some(n) = p.tier {
-        // The prompt is n + 1 tokens: our tiers strictly below that apply.
-        if let Some(t) = version.tiers.iter().rfind(|t| t.min_prompt_tokens().is_some_and(|m| m <= n + 1)) {
-            rates = overlay(&rates, &t.rates);
-        }
+    if let Some(t) = tier {
+        rates = overlay(&rates, &t.rates);
     }
     if let Some(s) = p.service {
         rates = overlay(&rates, version.service_tiers.get(s)?);
+        if let Some(combo) = tier.and_then(|t| t.service_tiers.get(s)) {
+            rates = overlay(&rates, combo);
+        }
     }
     let rate = effective(&rates, p.field)?;
     if p.batch {
@@ -529,8 +570,25 @@ fn ours(version: &PriceVersion, component: &str) -> Option<Decimal> {
     }
 }
 
+/// Our long-context tier billing a prompt of `n + 1` tokens: the highest whose threshold it reaches.
+fn tier_at(version: &PriceVersion, n: u64) -> Option<&Tier> {
+    version.tiers.iter().rfind(|t| t.min_prompt_tokens().is_some_and(|min| min <= n.saturating_add(1)))
+}
+
+/// A tier's component name: `tier>N.` with N + 1 the smallest prompt it bills (`at_least: 200000`
+/// is `tier>199999.`).
+fn tier_name(t: &Tier) -> String {
+    format!("tier>{}.", t.min_prompt_tokens().unwrap_or(u64::MAX).saturating_sub(1))
+}
+
 /// Our held components a compared `component` stands for (for "figures only we hold").
 fn touches(version: &PriceVersion, component: &str) -> Vec<String> {
+    if component.starts_with("web_search_per_1k.") {
+        return vec![component.to_string(), "web_search_per_1k".to_string()];
+    }
+    if component.starts_with("regional.") {
+        return vec![component.to_string(), "regional_multiplier".to_string()];
+    }
     let p = parse(component);
     let mut out = vec![component.to_string()];
     if p.batch {
@@ -540,9 +598,10 @@ fn touches(version: &PriceVersion, component: &str) -> Vec<String> {
     if let Some(s) = p.service {
         out.push(format!("{s}.{}", p.field));
     }
-    if let Some(n) = p.tier {
-        if let Some(t) = version.tiers.iter().rfind(|t| t.min_prompt_tokens().is_some_and(|m| m <= n + 1)) {
-            out.push(format!("tier>{}.{}", t.threshold(), p.field));
+    if let Some(t) = p.tier.and_then(|n| tier_at(version, n)) {
+        out.push(format!("{}{}", tier_name(t), p.field));
+        if let Some(s) = p.service {
+            out.push(format!("{s}.{}{}", tier_name(t), p.field));
         }
     }
     out
@@ -560,7 +619,10 @@ fn held(version: &PriceVersion) -> Vec<(String, Decimal)> {
     };
     rates("", &version.rates, &mut out);
     for t in &version.tiers {
-        rates(&format!("tier>{}.", t.threshold()), &t.rates, &mut out);
+        rates(&tier_name(t), &t.rates, &mut out);
+        for (name, r) in &t.service_tiers {
+            rates(&format!("{name}.{}", tier_name(t)), r, &mut out);
+        }
     }
     for (name, r) in &version.service_tiers {
         rates(&format!("{name}."), r, &mut out);
@@ -571,8 +633,12 @@ fn held(version: &PriceVersion) -> Vec<(String, Decimal)> {
         ("per_million_characters", version.per_million_characters),
         ("per_request", version.per_request),
         ("web_search_per_1k", version.web_search_per_1k),
+        ("per_video_second", version.per_video_second),
+        ("regional_multiplier", version.regional_multiplier),
     ];
     out.extend(units.into_iter().filter_map(|(n, d)| d.map(|d| (n.to_string(), d))));
+    out.extend(version.regional_multipliers.iter().map(|(region, m)| (format!("regional.{region}"), *m)));
+    out.extend(version.web_search_per_1k_by_context.iter().map(|(size, d)| (format!("web_search_per_1k.{size}"), *d)));
     out.extend(version.per_image.iter().map(|p| (format!("per_image.{}.{}", p.size, p.quality), p.price)));
     out
 }
@@ -601,8 +667,9 @@ fn ours_family(key: &str) -> bool {
     .any(|f| k.contains(f))
 }
 
-const LITELLM_FIELDS: [(&str, &str); 13] = [
+const LITELLM_FIELDS: [(&str, &str); 14] = [
     // Longest first, so `…_above_1hr` is not read as a suffix of the 5-minute write.
+    ("cache_creation_input_token_cost_above_12hr", "cache_write_12h"),
     ("cache_creation_input_token_cost_above_1hr", "cache_write_1h"),
     ("cache_read_input_audio_token_cost", "audio_cache_read"),
     ("cache_read_input_image_token_cost", "image_cache_read"),
@@ -685,6 +752,7 @@ fn read_litellm(text: &str, at: NaiveDate, report: &mut DiffReport) -> Result<Ve
                     | "image_generation"
                     | "audio_transcription"
                     | "audio_speech"
+                    | "video_generation"
             )
         );
         if !in_scope {
@@ -722,11 +790,16 @@ fn read_litellm(text: &str, at: NaiveDate, report: &mut DiffReport) -> Result<Ve
                 }
                 "input_cost_per_character" => unit("per_million_characters".into(), Some(MILLION), false)?,
                 "input_cost_per_request" => unit("per_request".into(), None, false)?,
+                "output_cost_per_video_per_second" => unit("per_video_second".into(), None, false)?,
+                "regional_endpoint_uplift_multiplier" => unit("regional_multiplier".into(), None, false)?,
+                "regional_processing_uplift_multiplier_us" => unit("regional.us".into(), None, false)?,
+                "regional_processing_uplift_multiplier_eu" => unit("regional.eu".into(), None, false)?,
                 "search_context_cost_per_query" => {
                     let sizes: BTreeMap<String, &RawValue> = serde_json::from_str(value.get()).unwrap_or_default();
-                    if let Some(medium) = sizes.get("search_context_size_medium") {
-                        if let Some(d) = number(key, name, medium)? {
-                            figures.insert("web_search_per_1k".into(), (d * THOUSAND).normalize());
+                    for (size_key, per_query) in &sizes {
+                        let Some(size) = size_key.strip_prefix("search_context_size_") else { continue };
+                        if let Some(d) = number(key, name, per_query)? {
+                            figures.insert(format!("web_search_per_1k.{size}"), (d * THOUSAND).normalize());
                         }
                     }
                 }
@@ -967,7 +1040,8 @@ mod tests {
         {"id": "m", "mode": "chat", "prices": [
           {"effective_from": "2025-01-01", "source": "s", "checked": "2025-01-01",
            "input": "2", "output": "8", "batch_multiplier": "0.5",
-           "tiers": [{"above_prompt_tokens": 200000, "counted": ["input"], "rates": {"input": "4"}}],
+           "tiers": [{"above_prompt_tokens": 200000, "counted": ["input"], "rates": {"input": "4"},
+                      "service_tiers": {"priority": {"input": "7"}}}],
            "service_tiers": {"priority": {"input": "3.5"}}},
           {"effective_from": "2026-01-01", "source": "s", "checked": "2026-01-01",
            "uncertain": "genai-prices lists output 9", "input": "2", "output": "8", "cache_read": "0.5"}]}]}]"#;
@@ -983,21 +1057,24 @@ mod tests {
                 "output_cost_per_token": 8e-06, "cache_read_input_token_cost": 2e-06,
                 "input_cost_per_token_above_200k_tokens": 4e-06, "input_cost_per_token_above_199k_tokens": 4e-06,
                 "input_cost_per_token_priority": 3.5e-06, "input_cost_per_token_batches": 1e-06,
+                "input_cost_per_token_above_200k_tokens_priority": 7e-06,
+                "cache_creation_input_token_cost_above_12hr": 2e-06,
                 "output_cost_per_video_token": 1e-06},
           "openai/gone": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-06,
                 "output_cost_per_token": 1e-06},
-          "sora": {"litellm_provider": "openai", "mode": "video_generation", "output_cost_per_second": 0.1}
+          "omni-moderation-latest": {"litellm_provider": "openai", "mode": "moderation", "input_cost_per_token": 0}
         }"#;
         let at = NaiveDate::from_ymd_opt(2025, 6, 1).expect("date");
         let r = diff(&db(), Some(litellm), None, at, &Accepted::default()).expect("diff");
-        // cache_read falls back to input (2); tier 200000 applies above 200k; the 199k probe (a prompt of
-        // 199,001 tokens) is billed at our base rate 2, not 4.
+        // cache_read and the 12-hour write fall back to input (2); tier 200000 applies above 200k, and
+        // priority there is the tier's own priority rate (7), not the flat priority rate (3.5); the 199k
+        // probe (a prompt of 199,001 tokens) is billed at our base rate 2, not 4.
         let bad: Vec<(&str, Option<Decimal>)> =
             r.disagreements.iter().map(|d| (d.component.as_str(), d.ours)).collect();
         assert_eq!(bad, [("tier>199000.input", Some(dec!(2)))]);
         assert!(r.unexplained().count() == 1);
         let s = &r.sources[&Source::LiteLlm];
-        assert_eq!((s.entries, s.resolved, s.figures, s.agreed, s.out_of_scope), (2, 1, 7, 6, 1));
+        assert_eq!((s.entries, s.resolved, s.figures, s.agreed, s.out_of_scope), (2, 1, 9, 8, 1));
         assert_eq!(r.unresolved.len(), 1);
         assert_eq!(r.unresolved_current_chat().count(), 1);
         assert_eq!(r.unmapped_fields.get("litellm: output_cost_per_video_token"), Some(&1));
@@ -1028,6 +1105,49 @@ mod tests {
         assert_eq!(r.unexplained().count(), 0);
         // Only we hold cache_read.
         assert_eq!(r.only_ours.iter().map(|o| o.component.as_str()).collect::<Vec<_>>(), ["cache_read"]);
+    }
+
+    #[test]
+    fn at_least_thresholds_and_region_maps_price_like_the_engine() {
+        let ours = r#"[{"provider": "anthropic", "models": [{"id": "claude-x", "mode": "chat", "prices": [
+          {"effective_from": "2025-01-01", "source": "s", "checked": "2025-01-01", "input": "2", "output": "8",
+           "regional_multiplier": "1.1", "regional_multipliers": {"us-gov": "1.2"},
+           "tiers": [{"at_least_prompt_tokens": 200000, "counted": ["input"], "rates": {"input": "4"}}]}]}]}]"#;
+        let db = PriceDb::from_json(ours).expect("valid");
+        // `above_199k` is a prompt of 199,001 tokens: base; `above_200k` reaches "at least 200000".
+        let litellm = r#"{
+          "claude-x": {"litellm_provider": "anthropic", "mode": "chat", "input_cost_per_token": 2e-06,
+                "output_cost_per_token": 8e-06, "input_cost_per_token_above_199k_tokens": 2e-06,
+                "input_cost_per_token_above_200k_tokens": 4e-06, "regional_endpoint_uplift_multiplier": 1.1,
+                "regional_processing_uplift_multiplier_us": 1.1, "regional_processing_uplift_multiplier_eu": 1.2},
+          "us.anthropic.claude-x": {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_token": 2.2e-06,
+                "output_cost_per_token": 8.8e-06},
+          "us-gov.anthropic.claude-x": {"litellm_provider": "bedrock", "mode": "chat", "input_cost_per_token": 2.4e-06,
+                "output_cost_per_token": 9.6e-06}
+        }"#;
+        let at = NaiveDate::from_ymd_opt(2025, 6, 1).expect("date");
+        let r = diff(&db, Some(litellm), None, at, &Accepted::default()).expect("diff");
+        // `eu` is not in our map: a call marked regional there gets the generic 1.1, not their 1.2.
+        let bad: Vec<(&str, Option<Decimal>)> =
+            r.disagreements.iter().map(|d| (d.component.as_str(), d.ours)).collect();
+        assert_eq!(bad, [("regional.eu", Some(dec!(1.1)))]);
+        assert_eq!(r.sources[&Source::LiteLlm].agreed, 10);
+        // Our tier is named by the smallest prompt it bills, less one.
+        let held: Vec<String> = held(db.resolve("claude-x").expect("claude-x").version_at(at).expect("v"))
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        assert!(held.contains(&"tier>199999.input".to_string()), "{held:?}");
+    }
+
+    #[test]
+    fn regions_come_from_profiles_and_govcloud_routes() {
+        assert_eq!(region_of("us.anthropic.claude-x"), Some("us"));
+        assert_eq!(region_of("bedrock/us-gov.anthropic.claude-x"), Some("us-gov"));
+        assert_eq!(region_of("bedrock/us-gov-west-1/anthropic.claude-x"), Some("us-gov"));
+        assert_eq!(region_of("bedrock/us-east-1/anthropic.claude-x"), None);
+        assert_eq!(region_of("global.anthropic.claude-x"), None);
+        assert_eq!(region_of("claude-x"), None);
     }
 
     #[test]
