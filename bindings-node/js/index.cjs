@@ -250,8 +250,8 @@ class Tracker {
       body,
       count(latencyMs) ?? 0,
     )
-    this[CONTEXT].dirty = true
-    return parseUsage(json)
+    // Through the same hook as the wrappers: onRecord fires, and unknownModel: 'error' reports.
+    return this[RECORDED](json).value
   }
 
   /** A pre-flight estimate in this tracker's currency. */

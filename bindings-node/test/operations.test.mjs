@@ -137,3 +137,22 @@ test('an unreachable PostgreSQL: one redacted warning, calls untouched, every ev
   assert.ok(readdirSync(spillDir).some((f) => f.endsWith('.jsonl')), 'the spill outlives the tracker')
   rmSync(spillDir, { recursive: true, force: true })
 })
+
+test("record(): the same hook as wrapped calls — onRecord fires, unknownModel: 'error' reports the unpriced call", async () => {
+  const seen = []
+  const t = makeTracker({ unknownModel: 'error', onRecord: (u) => seen.push(u) })
+  try {
+    const response = { id: 'chatcmpl-hook', model: 'gpt-9-unknown', usage: { prompt_tokens: 7, completion_tokens: 1, total_tokens: 8 } }
+    const u = t.tracker.record({ provider: 'openai', api: 'chat_completions', model: 'gpt-9-unknown', response })
+    assert.equal(u.cost, null)
+    assert.equal(u.pricingError.code, 'unknown_model')
+    assert.equal(seen.length, 1)
+    assert.equal(seen[0].inputTokens, 7)
+    assert.deepEqual(
+      t.warnings.map((w) => [w.info.operation, w.err.code]),
+      [['price', 'unknown_model']],
+    )
+  } finally {
+    await t.cleanup()
+  }
+})
