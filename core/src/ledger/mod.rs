@@ -575,7 +575,8 @@ impl Ledger {
         self.shared.journal.dir()
     }
 
-    /// A snapshot for an operator or a `/health` endpoint: a few atomic loads and two short locks.
+    /// A snapshot for an operator or a `/health` endpoint: atomic loads and a few short, uncontended
+    /// locks (the journal's tallies and the monitor); no I/O.
     pub fn health(&self) -> LedgerHealth {
         let shared = &self.shared;
         let spill = shared.journal.tally();
