@@ -91,6 +91,23 @@ def test_wrap_rejects_other_objects(tracker: llmledger.Tracker) -> None:
         tracker.wrap(object())
 
 
+def record_one_call_in_a_forked_child(tracker: llmledger.Tracker, client: Any) -> None:
+    """Forks; the child records one call as user ``child`` through the inherited wrapped client, flushes and
+    leaves without atexit hooks. Asserts the child exited cleanly."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            with tracker.attribute(user_id="child"):
+                client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            tracker.flush()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+
+
 def test_fork_restarts_writer_in_child(tmp_path: Path, openai_client: Any) -> None:
     if not hasattr(os, "fork"):
         pytest.skip("no os.fork on this platform")
@@ -98,18 +115,7 @@ def test_fork_restarts_writer_in_child(tmp_path: Path, openai_client: Any) -> No
         client = tracker.wrap(openai_client)
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES, user="parent")
         tracker.flush()
-        pid = os.fork()
-        if pid == 0:  # child: record through the inherited wrapped client, flush, leave without atexit
-            code = 1
-            try:
-                with tracker.attribute(user_id="child"):
-                    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-                tracker.flush()
-                code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.WEXITSTATUS(status) == 0
+        record_one_call_in_a_forked_child(tracker, client)
         rows = tracker.usage(group_by=["user"])
         assert {r["user"]: r["requests"] for r in rows} == {"": 1, "child": 1}
 
@@ -128,18 +134,7 @@ def test_fork_with_events_queued_loses_and_doubles_nothing(tmp_path: Path, opena
         with tracker.attribute(user_id="parent"):
             for _ in range(3):  # queued in the batch writer, not flushed before the fork
                 client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                with tracker.attribute(user_id="child"):
-                    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-                tracker.flush()
-                code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.WEXITSTATUS(status) == 0
+        record_one_call_in_a_forked_child(tracker, client)
         rows = tracker.usage(group_by=["user"])
         assert {r["user"]: r["requests"] for r in rows} == {"parent": 3, "child": 1}
         # gpt-4o, mock usage: 100 × 2.50 + 20 × 1.25 + 45 × 10 = 725 µ$ per call.
