@@ -81,7 +81,7 @@ describe('attribution', () => {
     try {
       env.tracker.run({ userId: 'outer', project: 'p' }, () => {
         env.tracker.run({ userId: 'inner' }, () => {
-          assert.deepEqual(env.tracker.currentAttribution(), { userId: 'inner', project: 'p', tags: undefined })
+          assert.deepEqual(env.tracker.currentAttribution(), { userId: 'inner', project: 'p' })
         })
         assert.equal(env.tracker.currentAttribution().userId, 'outer')
       })

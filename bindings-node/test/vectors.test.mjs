@@ -171,12 +171,16 @@ function viaRecord(tracker, c) {
     request = requestWithPrompt(c.model, c.prompt_estimate)
     if (request === null) note = 'input/cost not compared: no prompt text counts as the estimate'
   }
-  // (provider, api, model, attribution, serviceTier, request, hideUsageChunk), as the wrappers start a stream.
-  const ns = nativeOf(tracker).startStream(c.provider, c.api, c.model, null, null, request, false)
+  // As the wrappers start a stream: a client of the case's provider, one call, its stream.
+  const client = new native.NativeClient({ sdk: c.provider === 'anthropic' ? 'anthropic' : 'openai', provider: c.provider })
+  // (client, api, model, stream, serviceTier, includeUsage, hasTools, attribution)
+  const call = nativeOf(tracker).begin(client, c.api, c.model, true, undefined, true, false, undefined)
+  if (request !== null) call.setRequestBody(request)
+  const ns = call.intoStream()
   let failed = null
   for (const ev of streamEvents(c)) {
     try {
-      ns.push(ev.event, ev.data)
+      ns.pushEvent(ev.event, ev.data)
     } catch (err) {
       failed = err
       break
@@ -186,12 +190,12 @@ function viaRecord(tracker, c) {
     assert.ok(failed, `no push failed; want ${code}`)
     assert.equal(failed.code, code, `first failing push: ${failed.message}`)
     // As the wrappers do after a failed push: the stream is still recorded, once.
-    const u = JSON.parse(ns.finish(0, true))
+    const u = JSON.parse(ns.finish(true))
     assert.equal(u.api, c.api)
     return ''
   }
   if (failed) throw failed
-  const u = JSON.parse(ns.finish(0, Boolean(c.aborted)))
+  const u = JSON.parse(ns.finish(Boolean(c.aborted)))
   checkUsage(c, u, { counted: note === '' })
   return note
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use napi_derive::napi;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::core::args::optional_count_from_f64 as count;
 use crate::core::ledger::{Attribution, Durability};
@@ -70,50 +70,57 @@ impl TrackerOptions {
     }
 }
 
-/// Who a call is billed to, as the JS layer sends it (JSON, camelCase).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct AttributionInput {
-    user_id: Option<String>,
-    workspace_id: Option<String>,
-    project: Option<String>,
-    session_id: Option<String>,
-    conversation_id: Option<String>,
-    #[serde(default)]
-    tags: std::collections::BTreeMap<String, String>,
+/// Who a call is billed to, as the JS layer sends it.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct AttributionInput {
+    pub user_id: Option<String>,
+    pub workspace_id: Option<String>,
+    pub project: Option<String>,
+    pub session_id: Option<String>,
+    pub conversation_id: Option<String>,
+    pub tags: Option<HashMap<String, String>>,
 }
 
-/// Parses the attribution JSON of a call (`null`/absent = none).
-pub(crate) fn attribution(json: Option<&str>) -> Result<Attribution> {
-    let Some(json) = json else { return Ok(Attribution::default()) };
-    let a: AttributionInput = serde_json::from_str(json)
-        .map_err(|e| Error::invalid_value("attribution", json, &format!("expected an attribution object: {e}")))?;
-    Ok(Attribution {
+/// `AttributionInput` → core's `Attribution`.
+pub(crate) fn attribution(a: AttributionInput) -> Attribution {
+    Attribution {
         user_id: a.user_id,
         workspace_id: a.workspace_id,
         project: a.project,
         session_id: a.session_id,
         conversation_id: a.conversation_id,
-        tags: a.tags,
-    })
+        tags: a.tags.unwrap_or_default().into_iter().collect(),
+    }
 }
 
-/// What the JS layer knows about a call before it is sent.
-pub(crate) fn call_info(
-    provider: &str,
-    api: &str,
-    model: String,
-    attribution_json: Option<&str>,
-    service_tier: Option<String>,
-) -> Result<CallInfo> {
+/// A call recorded by `Tracker.record()`.
+pub(crate) fn call_info(provider: &str, api: &str, model: String, attribution: Attribution) -> Result<CallInfo> {
     Ok(CallInfo {
         provider: provider.parse::<Provider>()?,
         api: api.parse::<Api>()?,
         model,
-        attribution: attribution(attribution_json)?,
+        attribution,
         batch: false,
-        service_tier,
+        service_tier: None,
     })
+}
+
+/// What the JS layer knows about an SDK client at wrap time (`new NativeClient(spec)`).
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct ClientSpecInput {
+    /// `openai` or `anthropic`.
+    pub sdk: String,
+    pub base_url: Option<String>,
+    /// The SDK's Azure client class.
+    pub azure: Option<bool>,
+    /// The Anthropic Bedrock client class.
+    pub bedrock: Option<bool>,
+    /// The caller's explicit provider.
+    pub provider: Option<String>,
+    /// The Azure client's fixed deployment.
+    pub azure_deployment: Option<String>,
 }
 
 /// An amount of money: `exact` is the unrounded decimal, `amount` the nearest double of it.
@@ -427,7 +434,7 @@ impl UsageRow {
 }
 
 /// A usage to price with `cost()`; every count defaults to 0. The JS layer passes the numbers
-/// positionally, in this order (`costWith` in js/index.cjs).
+/// positionally, in this order (`costWith` in js/cost.cjs).
 #[derive(Debug, Default)]
 pub struct UsageInput {
     pub input_tokens: Option<f64>,

@@ -1,0 +1,45 @@
+'use strict'
+// A recorded call as the caller sees it: `_tokenUsage` on the SDK's result, parsed from core's JSON on
+// first look (most results are never inspected).
+
+/** The native `TokenUsage` JSON → the `_tokenUsage` object. */
+function parseUsage(json) {
+  const u = JSON.parse(json)
+  u.breakdown = u.cost ? u.cost.breakdown : null
+  return u
+}
+
+/** One recorded call: its JSON, parsed on first look. */
+class Recorded {
+  constructor(json) {
+    this.json = json
+    this.parsed = undefined
+  }
+
+  get value() {
+    if (this.parsed === undefined) this.parsed = parseUsage(this.json)
+    return this.parsed
+  }
+}
+
+/**
+ * Attaches `_tokenUsage` the way the SDKs attach `_request_id`: non-enumerable, so JSON is unchanged. It is
+ * a getter over the recorded JSON. Returns `target`.
+ */
+function attachUsage(target, recorded) {
+  if (recorded && target && (typeof target === 'object' || typeof target === 'function')) {
+    try {
+      Object.defineProperty(target, '_tokenUsage', { get: () => recorded.value, enumerable: false, configurable: true })
+    } catch {
+      // A frozen result keeps its shape; the usage is still recorded.
+    }
+  }
+  return target
+}
+
+/** The `_tokenUsage` a wrapped client's result (or a finished stream) carries, if any. */
+function tokenUsage(result) {
+  return result != null && (typeof result === 'object' || typeof result === 'function') ? result._tokenUsage : undefined
+}
+
+module.exports = { Recorded, attachUsage, tokenUsage }
