@@ -72,7 +72,7 @@ function attributionOf(ctx) {
 function trackedRequest(ctx, client, sdkRequest, input, remainingRetries) {
   if (ctx.tracker[CONTEXT].closed) return sdkRequest.call(client, input, remainingRetries)
   // `native`: core's call in flight, until it is recorded (null for calls core does not track).
-  const call = { ctx, native: null, stream: false, recorded: undefined, usage: undefined }
+  const call = { ctx, native: null, stream: false, usage: undefined }
   const options = input && typeof input.then === 'function' ? input.then((o) => begin(call, o)) : begin(call, input)
   return observe(call, sdkRequest.call(client, options, remainingRetries))
 }
@@ -154,9 +154,18 @@ function patchPromise(call, promise) {
       // `withResponse()` parses first: the parse path records it.
       const parsing = this.parsedPromise !== undefined
       return asResponse.call(this).then((response) => {
-        if (!parsing && call.native && call.stream) {
+        if (parsing || !call.native) return response
+        if (call.stream) {
           const stream = startStream(call)
           if (stream) trackRawStream(call.ctx.tracker, stream, response.clone())
+        } else {
+          response
+            .clone()
+            .arrayBuffer()
+            .then(
+              (buffer) => finishWith(call, buffer),
+              (err) => end(call, (n) => n.fail(errorClass(err))),
+            )
         }
         return response
       })
@@ -170,20 +179,37 @@ function patchPromise(call, promise) {
   return promise
 }
 
-/** A non-streaming response: its body goes to core from a clone, whoever reads the original. */
+const decoder = new TextDecoder()
+
+/**
+ * A non-streaming response: its body goes to core as the bytes the SDK (or the caller) reads. The reading
+ * methods of this one response are replaced by ones reading the bytes once and handing them to core
+ * first (cheaper than a clone); `asResponse()` alone reads a clone (`patchPromise`).
+ */
 function readBody(call, props) {
   const { response, options } = props
   if (options.__binaryResponse || response.status === 204) {
-    call.recorded = Promise.resolve(end(call, (n) => n.finish('')))
+    end(call, (n) => n.finish(''))
     return
   }
-  call.recorded = response
-    .clone()
-    .arrayBuffer()
-    .then(
-      (bytes) => end(call, (n) => n.finish(Buffer.from(bytes))),
-      (err) => end(call, (n) => n.fail(errorClass(err))),
+  const arrayBuffer = response.arrayBuffer
+  let bytes
+  const read = () => {
+    bytes ??= arrayBuffer.call(response).then(
+      (buffer) => {
+        finishWith(call, buffer)
+        return buffer
+      },
+      (err) => {
+        end(call, (n) => n.fail(errorClass(err)))
+        throw err
+      },
     )
+    return bytes
+  }
+  define(response, 'arrayBuffer', read)
+  define(response, 'text', () => read().then((b) => decoder.decode(b)))
+  define(response, 'json', () => read().then((b) => JSON.parse(decoder.decode(b))))
 }
 
 async function parseTracked(call, parse, client, props) {
@@ -195,7 +221,11 @@ async function parseTracked(call, parse, client, props) {
     }
     return data
   }
-  return attachUsage(data, await call.recorded)
+  return attachUsage(data, call.usage)
+}
+
+function finishWith(call, buffer) {
+  end(call, (n) => n.finish(Buffer.from(buffer)))
 }
 
 /** Ends core's call with `fn(native)` (finish or fail), once; the recorded call goes through the hooks. */

@@ -178,6 +178,20 @@ describe('chat.completions', () => {
     assertChatUsage(stream._tokenUsage)
   })
 
+  test('stream: an explicit include_usage: false is overridden, the chunk hidden, the bill exact', async () => {
+    await mock.clearRequests()
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o',
+      messages: CHAT_MESSAGES,
+      stream: true,
+      stream_options: { include_usage: false },
+    })
+    for await (const chunk of stream) assert.ok(chunk.choices.length > 0, 'the usage-only chunk must be hidden')
+    const [req] = await mock.requests()
+    assert.deepEqual(req.body.stream_options, { include_usage: true })
+    assertChatUsage(stream._tokenUsage)
+  })
+
   test('stream: the caller does not get its body mutated', async () => {
     const body = { model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true }
     const stream = await openai.chat.completions.create(body)
