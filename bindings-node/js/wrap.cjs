@@ -108,6 +108,7 @@ function begin(call, options) {
     const pending = ctx.tracker[NATIVE].begin(
       ctx.client,
       api,
+      options.path,
       typeof model === 'string' ? model : undefined,
       call.stream,
       typeof tier === 'string' ? tier : undefined,

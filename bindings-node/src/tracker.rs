@@ -66,6 +66,7 @@ impl NativeTracker {
         env: Env,
         client: &NativeClient,
         api: String,
+        path: String,
         model: Option<String>,
         stream: bool,
         service_tier: Option<String>,
@@ -74,13 +75,14 @@ impl NativeTracker {
         attribution: Option<&NativeAttribution>,
     ) -> napi::Result<NativeCall> {
         let api = api.parse::<Api>().or_throw(&env)?;
+        let _ = path;
         let call = CallInfo {
             provider: client.provider,
             api,
             model: client.deployment.clone().or(model).unwrap_or_default(),
             attribution: attribution.map(|a| a.inner.clone()).unwrap_or_default(),
             batch: false,
-            service_tier: if client.sdk_openai { service_tier } else { None },
+            service_tier,
         };
         let inject = api == Api::ChatCompletions && stream && include_usage != Some(true);
         let wants_body = stream || has_tools || matches!(api, Api::Images | Api::AudioSpeech | Api::AudioTranscription);

@@ -173,8 +173,8 @@ function viaRecord(tracker, c) {
   }
   // As the wrappers start a stream: a client of the case's provider, one call, its stream.
   const client = new native.NativeClient({ sdk: c.provider === 'anthropic' ? 'anthropic' : 'openai', provider: c.provider })
-  // (client, api, model, stream, serviceTier, includeUsage, hasTools, attribution)
-  const call = nativeOf(tracker).begin(client, c.api, c.model, true, undefined, true, false, undefined)
+  // (client, api, path, model, stream, serviceTier, includeUsage, hasTools, attribution)
+  const call = nativeOf(tracker).begin(client, c.api, '', c.model, true, undefined, true, false, undefined)
   if (request !== null) call.setRequestBody(request)
   const ns = call.intoStream()
   let failed = null
