@@ -118,8 +118,12 @@ class Tracker {
     return JSON.parse(this[NATIVE].healthJson())
   }
 
-  /** Hands the ledger's notices to `onNotice`; warnings also to `onError` when one is set. */
+  /**
+   * Hands the ledger's notices to `onNotice` (warnings also to `onError` when one is set), and the records
+   * of streams core recorded when they were collected unfinished to the record hooks.
+   */
   [NOTICES]() {
+    for (const json of this[NATIVE].takeDropped()) this[RECORDED](json)
     for (const notice of JSON.parse(this[NATIVE].takeNoticesJson())) {
       if (notice.level === 'warning' && this[CONTEXT].noticeOnError) {
         const err = new Error(notice.message)

@@ -4,17 +4,16 @@
 //! `NativeStream` (one streamed response). Glue over `llmledger_core::tracker`; blocking work (flush,
 //! close, reports) runs on libuv's thread pool.
 
-use std::time::Instant;
-
 use napi::bindgen_prelude::{AsyncTask, Buffer, Either};
 use napi::{Env, Task};
 use napi_derive::napi;
 use rust_decimal::Decimal;
 
 use crate::core::args::count_from_f64;
+use crate::core::call::{CallStream, Client, ClientSpec, PendingCall, RequestFacts, Sdk};
 use crate::core::ledger::Attribution;
-use crate::core::tracker::{self, CallInfo, TrackedStream, Tracker};
-use crate::core::{Api, Error, ErrorCode, Provider, Result};
+use crate::core::tracker::{self, Tracked, Tracker};
+use crate::core::{Api, Error, Result};
 use crate::error::OrThrow;
 use crate::types::{
     attribution, call_info, AttributionInput, ClientSpecInput, CostOptions, EstimateResult, TokenUsage,
@@ -57,8 +56,9 @@ impl NativeTracker {
         }
     }
 
-    /// Starts one tracked call of `client` (`api` from `client.classify`). Positional, not one object: this
-    /// is the per-call path, and napi reads arguments several times faster than object properties.
+    /// Starts one tracked call of `client` (`api` from `client.classify`, `path` as the SDK requests it).
+    /// Positional, not one object: this is the per-call path, and napi reads arguments several times
+    /// faster than object properties (measured: bench/node).
     #[napi]
     #[allow(clippy::too_many_arguments)]
     pub fn begin(
@@ -75,25 +75,23 @@ impl NativeTracker {
         attribution: Option<&NativeAttribution>,
     ) -> napi::Result<NativeCall> {
         let api = api.parse::<Api>().or_throw(&env)?;
-        let _ = path;
-        let call = CallInfo {
-            provider: client.provider,
-            api,
-            model: client.deployment.clone().or(model).unwrap_or_default(),
-            attribution: attribution.map(|a| a.inner.clone()).unwrap_or_default(),
-            batch: false,
-            service_tier,
+        let facts = RequestFacts {
+            path: &path,
+            model: model.as_deref(),
+            stream,
+            service_tier: service_tier.as_deref(),
+            include_usage,
+            has_tools,
         };
-        let inject = api == Api::ChatCompletions && stream && include_usage != Some(true);
-        let wants_body = stream || has_tools || matches!(api, Api::Images | Api::AudioSpeech | Api::AudioTranscription);
-        Ok(NativeCall {
-            tracker: self.inner.clone(),
-            call: Some(call),
-            request_json: None,
-            inject,
-            wants_body,
-            start: Instant::now(),
-        })
+        let attribution = attribution.map(|a| a.inner.clone()).unwrap_or_default();
+        Ok(NativeCall { inner: Some(self.inner.begin(&client.inner, api, &facts, attribution)) })
+    }
+
+    /// Records (JSON) of streams dropped unfinished — recorded by core when collected — since the last
+    /// call: the JS layer hands them to `onRecord` when it polls.
+    #[napi]
+    pub fn take_dropped(&self) -> Vec<String> {
+        self.inner.take_dropped().into_iter().map(record_json).collect()
     }
 
     /// Records a finished call made outside a wrapped client, from its response body; `TokenUsage` JSON.
@@ -231,61 +229,34 @@ impl NativeTracker {
 #[napi]
 #[derive(Debug)]
 pub struct NativeClient {
-    provider: Provider,
-    sdk_openai: bool,
-    /// The Azure client's fixed deployment: the model of every call.
-    deployment: Option<String>,
+    inner: Client,
 }
 
 #[napi]
 impl NativeClient {
     #[napi(constructor)]
     pub fn new(env: Env, spec: ClientSpecInput) -> napi::Result<Self> {
-        let sdk_openai = match spec.sdk.as_str() {
-            "openai" => true,
-            "anthropic" => false,
-            other => return Err(Error::invalid_value("sdk", other, "expected openai or anthropic")).or_throw(&env),
+        let spec = ClientSpec {
+            sdk: spec.sdk.parse::<Sdk>().or_throw(&env)?,
+            base_url: spec.base_url.unwrap_or_default(),
+            azure: spec.azure.unwrap_or(false),
+            bedrock: spec.bedrock.unwrap_or(false),
+            provider: spec.provider,
+            azure_deployment: spec.azure_deployment,
         };
-        let provider = match spec.provider.as_deref() {
-            Some(p) => p.parse::<Provider>().or_throw(&env)?,
-            None if spec.azure.unwrap_or(false) => Provider::Azure,
-            None if spec.bedrock.unwrap_or(false) => Provider::Bedrock,
-            None if !sdk_openai => Provider::Anthropic,
-            None => Provider::from_base_url(spec.base_url.as_deref().unwrap_or("")),
-        };
-        let deployment = if provider == Provider::Azure { spec.azure_deployment } else { None };
-        Ok(NativeClient { provider, sdk_openai, deployment })
+        Ok(NativeClient { inner: Client::new(&spec).or_throw(&env)? })
     }
 
     /// The provider every call of this client is recorded under.
     #[napi(getter)]
     pub fn provider(&self) -> &'static str {
-        self.provider.as_str()
+        self.inner.provider().as_str()
     }
 
     /// The API of a request (`method`, `path` as the SDK builds it), or null: not tracked, pass it through.
     #[napi]
     pub fn classify(&self, method: String, path: String) -> Option<&'static str> {
-        if !method.eq_ignore_ascii_case("post") {
-            return None;
-        }
-        let path = path.split('?').next().unwrap_or_default().trim_end_matches('/');
-        let api = if self.sdk_openai {
-            match path {
-                "/chat/completions" => Api::ChatCompletions,
-                "/responses" => Api::Responses,
-                "/embeddings" => Api::Embeddings,
-                "/images/generations" | "/images/edits" => Api::Images,
-                "/audio/transcriptions" | "/audio/translations" => Api::AudioTranscription,
-                "/audio/speech" => Api::AudioSpeech,
-                _ => return None,
-            }
-        } else if path == "/v1/messages" {
-            Api::Messages
-        } else {
-            return None;
-        };
-        Some(api.as_str())
+        self.inner.classify(&method, &path).map(Api::as_str)
     }
 }
 
@@ -317,22 +288,10 @@ impl NativeAttribution {
         }
     }
 
-    /// `top` over this one: its set fields win, tags are merged (its win per key).
+    /// `top` over this one: its set fields win, tags are merged (core's rule).
     #[napi]
     pub fn overlay(&self, top: &NativeAttribution) -> NativeAttribution {
-        let (base, top) = (&self.inner, &top.inner);
-        let mut tags = base.tags.clone();
-        tags.extend(top.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-        NativeAttribution {
-            inner: Attribution {
-                user_id: top.user_id.clone().or_else(|| base.user_id.clone()),
-                workspace_id: top.workspace_id.clone().or_else(|| base.workspace_id.clone()),
-                project: top.project.clone().or_else(|| base.project.clone()),
-                session_id: top.session_id.clone().or_else(|| base.session_id.clone()),
-                conversation_id: top.conversation_id.clone().or_else(|| base.conversation_id.clone()),
-                tags,
-            },
-        }
+        NativeAttribution { inner: self.inner.overlay(&top.inner) }
     }
 }
 
@@ -341,106 +300,91 @@ impl NativeAttribution {
 #[napi]
 #[derive(Debug)]
 pub struct NativeCall {
-    tracker: Tracker,
-    call: Option<CallInfo>,
-    request_json: Option<String>,
-    inject: bool,
-    wants_body: bool,
-    start: Instant,
+    inner: Option<PendingCall>,
 }
 
-fn elapsed_ms(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+/// A recorded call → its JSON for the JS layer (parsed there only when looked at).
+fn record_json(tracked: Tracked) -> String {
+    TokenUsage::json(tracked)
 }
 
 #[napi]
 impl NativeCall {
-    /// Whether the binding must send `stream_options.include_usage = true` (and hide the chunk it adds).
+    /// Whether the binding must send `stream_options.include_usage = true` (core hides the chunk it adds).
     #[napi(getter)]
     pub fn inject_include_usage(&self) -> bool {
-        self.inject
+        self.inner.as_ref().is_some_and(PendingCall::inject_include_usage)
     }
 
-    /// Whether core reads the request body (`setRequestBody`): streams, images, speech, tools.
+    /// Whether core reads the request body (`setRequestBody`).
     #[napi(getter)]
     pub fn wants_request_body(&self) -> bool {
-        self.wants_body
+        self.inner.as_ref().is_some_and(PendingCall::wants_request_body)
     }
 
     /// The request body as JSON text.
     #[napi]
     pub fn set_request_body(&mut self, json: String) {
-        self.request_json = Some(json);
+        if let Some(call) = self.inner.as_mut() {
+            call.set_request_body(&json);
+        }
     }
 
-    /// Records the call from its raw response body; `TokenUsage` JSON (null when already ended).
+    /// Records the call from its raw response body; the record's JSON (null when already ended).
     #[napi]
     pub fn finish(&mut self, env: Env, body: Either<String, Buffer>) -> napi::Result<Option<String>> {
-        let Some(call) = self.call.take() else { return Ok(None) };
-        let text = match &body {
-            Either::A(s) => s.as_str(),
-            Either::B(b) => std::str::from_utf8(b).unwrap_or(""),
+        let Some(call) = self.inner.take() else { return Ok(None) };
+        let bytes: &[u8] = match &body {
+            Either::A(s) => s.as_bytes(),
+            Either::B(b) => b,
         };
-        let tracked = self
-            .tracker
-            .record_response(&call, self.request_json.as_deref(), text, elapsed_ms(self.start))
-            .or_throw(&env)?;
-        Ok(Some(TokenUsage::json(tracked)))
+        call.finish(bytes).map(|t| Some(record_json(t))).or_throw(&env)
     }
 
-    /// Records a provider or connection error; `TokenUsage` JSON (null when already ended).
+    /// Records a provider or connection error (`errorClass`: the SDK's error class); the record's JSON
+    /// (null when already ended).
     #[napi]
     pub fn fail(&mut self, env: Env, error_class: String) -> napi::Result<Option<String>> {
-        let Some(call) = self.call.take() else { return Ok(None) };
-        let tracked = self.tracker.record_failure(&call, &error_class, elapsed_ms(self.start)).or_throw(&env)?;
-        Ok(Some(TokenUsage::json(tracked)))
+        let Some(call) = self.inner.take() else { return Ok(None) };
+        call.fail(&error_class).map(|t| Some(record_json(t))).or_throw(&env)
     }
 
     /// The call's response is a stream: its events go to the returned object (null when already ended).
     #[napi]
     pub fn into_stream(&mut self) -> Option<NativeStream> {
-        let call = self.call.take()?;
-        let mut stream = self.tracker.start_stream(call, self.request_json.as_deref());
-        stream.hide_usage_chunk(self.inject);
-        Some(NativeStream { inner: Some(stream), start: self.start })
+        self.inner.take().map(|call| NativeStream { inner: call.into_stream() })
     }
 }
 
-/// One streamed response being accumulated; `finish` records it once.
+/// One streamed response being accumulated. `finish` records it once; collected unfinished, core
+/// records it as aborted (`NativeTracker.takeDropped`).
 #[napi]
 #[derive(Debug)]
 pub struct NativeStream {
-    inner: Option<TrackedStream>,
-    start: Instant,
+    inner: CallStream,
 }
 
 #[napi]
 impl NativeStream {
-    /// One SSE event: `event` = its `event:` field (or null), `data` = its `data:` payload. Returns true
-    /// when the event is the injected usage-only chunk, which the caller should not see. Positional: the
-    /// per-chunk path. After `finish`, a quiet no-op returning false.
+    /// One SSE event as the SDK split it: `event` = its `event:` field (or null), `data` = its `data:`
+    /// payload. Returns true when it is the usage chunk core asked for, which the caller must not see.
+    /// Positional: the per-chunk path. After `finish`, a quiet no-op returning false.
     #[napi]
     pub fn push_event(&mut self, env: Env, event: Option<String>, data: String) -> napi::Result<bool> {
-        match self.inner.as_mut() {
-            Some(stream) => stream.push(event.as_deref(), &data).or_throw(&env),
-            None => Ok(false),
-        }
+        self.inner.push_event(event.as_deref(), &data).or_throw(&env)
     }
 
-    /// Raw response bytes as they arrive (a body the binding never sees split into events).
+    /// Raw response bytes as they arrive, in any chunking (a body the binding only sees as bytes).
     #[napi]
     pub fn push_bytes(&mut self, env: Env, bytes: Buffer) -> napi::Result<()> {
-        let _ = bytes;
-        Err(Error::new(ErrorCode::Unsupported, "push_bytes needs core's SSE splitter")).or_throw(&env)
+        self.inner.push_bytes(&bytes).or_throw(&env)
     }
 
-    /// Records the stream; `aborted`: stopped early or broken. `TokenUsage` JSON, or null when already
+    /// Records the stream; `aborted`: stopped early or broken. The record's JSON, or null when already
     /// finished.
     #[napi]
     pub fn finish(&mut self, env: Env, aborted: bool) -> napi::Result<Option<String>> {
-        let Some(stream) = self.inner.take() else { return Ok(None) };
-        let tracked = stream.finish(elapsed_ms(self.start), aborted).or_throw(&env)?;
-        Ok(Some(TokenUsage::json(tracked)))
+        self.inner.finish(aborted).map(|t| t.map(record_json)).or_throw(&env)
     }
 }
 
