@@ -1,6 +1,7 @@
 // Every shared vector (tests/vectors/*.json, format in its README) through the Node package, two ways:
 //  - `record`: the case's exact bytes through the package's own entry points — `tracker.record()` for a response
-//    body, the native stream the wrappers push into for a stream (every event, then finish or abandon), and
+//    body, the native stream the wrappers push into for a stream (every event, or a raw SSE file as bytes for
+//    core to split; then finish or abandon), and
 //    `cost({ at, batch })` where the case pins a date or batch pricing;
 //  - `sdk`: for OpenAI / Azure / xAI / Anthropic cases, the same bytes served by the mock server
 //    (`x-mock-case: <name>`) and fetched through the wrapped official SDK.
@@ -69,25 +70,18 @@ function decimal(s) {
   return frac ? `${BigInt(i)}.${frac}` : `${BigInt(i)}`
 }
 
-/** A raw SSE transcript split as the SSE spec says (blank-line blocks, `event:`/`data:` lines, `:` comments). */
-function parseSse(text) {
-  const out = []
-  for (const block of text.split('\n\n')) {
-    let event
-    const data = []
-    for (const line of block.split('\n')) {
-      if (line.startsWith('event:')) event = line.slice(6).trim()
-      else if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5))
-    }
-    if (data.length) out.push({ event, data: data.join('\n') })
-  }
-  return out
+/** The case's events (event name, data text) as the provider sent them, for an SDK that split them. */
+function streamEvents(c) {
+  return c.stream.map((e) => ({ event: e.event, data: typeof e.data === 'string' ? e.data : JSON.stringify(e.data) }))
 }
 
-/** The case's stream as (event, data text) pairs, exactly as the provider sent them. */
-function streamEvents(c) {
-  if (c.stream_file) return parseSse(readFileSync(join(VECTORS_DIR, c.stream_file), 'utf8'))
-  return c.stream.map((e) => ({ event: e.event, data: typeof e.data === 'string' ? e.data : JSON.stringify(e.data) }))
+/** Feeds the case's stream to core: events one by one, or a raw SSE transcript as bytes (core splits it). */
+function pushStream(ns, c) {
+  if (c.stream_file) {
+    ns.pushBytes(readFileSync(join(VECTORS_DIR, c.stream_file)))
+    return
+  }
+  for (const ev of streamEvents(c)) ns.pushEvent(ev.event, ev.data)
 }
 
 /**
@@ -178,13 +172,10 @@ function viaRecord(tracker, c) {
   if (request !== null) call.setRequestBody(request)
   const ns = call.intoStream()
   let failed = null
-  for (const ev of streamEvents(c)) {
-    try {
-      ns.pushEvent(ev.event, ev.data)
-    } catch (err) {
-      failed = err
-      break
-    }
+  try {
+    pushStream(ns, c)
+  } catch (err) {
+    failed = err
   }
   if (code) {
     assert.ok(failed, `no push failed; want ${code}`)
@@ -304,7 +295,8 @@ async function sdkCall(client, c) {
     }
     if (streaming) {
       // What the SDK yields: every data event but `[DONE]` (and Anthropic's `ping`, which its SDK drops).
-      const events = streamEvents(c).filter((e) => e.data !== '[DONE]' && e.event !== 'ping').length
+      // (Only event-list cases are aborted.)
+      const events = c.aborted ? streamEvents(c).filter((e) => e.data !== '[DONE]' && e.event !== 'ping').length : 0
       let n = 0
       for await (const _ of result) {
         if (c.aborted && ++n === events) break
