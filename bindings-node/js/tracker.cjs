@@ -221,14 +221,11 @@ class Tracker {
     const context = this[CONTEXT]
     context.dirty = true
     const recorded = new Recorded(json)
-    // unknownModel: 'error' — the call is recorded unpriced, and the caller hears about it.
-    if (context.reportUnpriced && json.includes('"pricingError":{')) {
-      const { pricingError, model } = recorded.value
-      const err = new Error(pricingError.message)
-      err.code = pricingError.code
-      err.field = 'model'
-      err.value = model
-      this[REPORT](err, 'price')
+    // unknownModel: 'error' — the call is recorded unpriced, and the caller hears about it (as the error
+    // core would have thrown: the one error shape).
+    if (context.reportUnpriced && json.includes('"pricing_error":{')) {
+      const e = recorded.value.pricing_error
+      this[REPORT](Object.assign(new Error(e.message), e), 'price')
     }
     if (context.onRecord) {
       try {

@@ -1,13 +1,7 @@
 'use strict'
-// A recorded call as the caller sees it: `_tokenUsage` on the SDK's result, parsed from core's JSON on
-// first look (most results are never inspected).
-
-/** The native `TokenUsage` JSON → the `_tokenUsage` object. */
-function parseUsage(json) {
-  const u = JSON.parse(json)
-  u.breakdown = u.cost ? u.cost.breakdown : null
-  return u
-}
+// A recorded call as the caller sees it: `_tokenUsage` on the SDK's result is core's one record (the
+// JSON of `core::record::Tracked`, snake_case like the SDKs' own `usage`), parsed as is on first look
+// (most results are never inspected).
 
 /** One recorded call: its JSON, parsed on first look. */
 class Recorded {
@@ -17,7 +11,7 @@ class Recorded {
   }
 
   get value() {
-    if (this.parsed === undefined) this.parsed = parseUsage(this.json)
+    if (this.parsed === undefined) this.parsed = JSON.parse(this.json)
     return this.parsed
   }
 }

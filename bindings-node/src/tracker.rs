@@ -16,7 +16,7 @@ use crate::core::tracker::{self, Tracked, Tracker};
 use crate::core::{Api, Error, Result};
 use crate::error::OrThrow;
 use crate::types::{
-    attribution, call_info, AttributionInput, ClientSpecInput, CostOptions, EstimateResult, TokenUsage,
+    attribution, call_info, AttributionInput, ClientSpecInput, CostOptions, EstimateResult,
     TrackerOptions, UsageInput, UsageQueryInput, UsageRow,
 };
 use crate::{estimate_result, estimate_with, price};
@@ -94,7 +94,7 @@ impl NativeTracker {
         self.inner.take_dropped().into_iter().map(record_json).collect()
     }
 
-    /// Records a finished call made outside a wrapped client, from its response body; `TokenUsage` JSON.
+    /// Records a finished call made outside a wrapped client, from its response body; the record's JSON.
     #[napi]
     #[allow(clippy::too_many_arguments)]
     pub fn record_response(
@@ -113,7 +113,7 @@ impl NativeTracker {
         let call = call_info(&provider, &api, model, attribution.inner.clone()).or_throw(&env)?;
         let tracked =
             self.inner.record_response(&call, request_json.as_deref(), &response_json, latency_ms).or_throw(&env)?;
-        Ok(TokenUsage::json(tracked))
+        Ok(record_json(tracked))
     }
 
     /// A usage report, computed off the main thread.
@@ -303,9 +303,9 @@ pub struct NativeCall {
     inner: Option<PendingCall>,
 }
 
-/// A recorded call → its JSON for the JS layer (parsed there only when looked at).
+/// A recorded call → core's one record shape as JSON (the JS layer parses it only when looked at).
 fn record_json(tracked: Tracked) -> String {
-    TokenUsage::json(tracked)
+    tracked.to_json()
 }
 
 #[napi]

@@ -4,7 +4,7 @@
 //! string (the nearest double), for display and convenience only.
 //!
 //! Hot paths cross as strings and plain numbers, not objects: napi reads and writes object properties one
-//! V8 lookup at a time (~0.2 µs each), so a recorded call ([`TokenUsage`]) and a price ([`CallCost`]) go
+//! V8 lookup at a time (~0.2 µs each), so a recorded call (core's record JSON) and a price ([`CallCost`]) go
 //! back as one JSON string that the JS layer parses only when they are looked at.
 
 use std::collections::HashMap;
@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::core::args::optional_count_from_f64 as count;
 use crate::core::ledger::{Attribution, Durability};
 use crate::core::report::{GroupBy, ReportRow, UsageFilter, UsageQuery};
-use crate::core::tracker::{CallInfo, Tracked, TrackerConfig, UnknownModelPolicy};
+use crate::core::tracker::{CallInfo, TrackerConfig, UnknownModelPolicy};
 use crate::core::{Api, Breakdown, Cost, Error, PriceOptions, Provider, Result, Usage, UsageSource};
 
 /// Options of `new NativeTracker(options)`; every field optional (defaults: `sqlite:./llmledger.db`, USD, UTC).
@@ -205,138 +205,9 @@ fn breakdown_map(b: &Breakdown) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-/// An error kept with a recorded event (e.g. an unknown model: the call is recorded unpriced, flagged).
-#[derive(Debug, Clone, Serialize)]
-pub struct ErrorInfo {
-    pub code: String,
-    pub message: String,
-}
-
-impl From<&Error> for ErrorInfo {
-    fn from(e: &Error) -> Self {
-        ErrorInfo { code: e.code().as_str().to_string(), message: e.to_string() }
-    }
-}
-
-/// One recorded call as the caller sees it (`result._tokenUsage`); crosses to JS as JSON.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenUsage {
-    pub event_id: String,
-    /// RFC 3339, UTC.
-    pub timestamp: String,
-    pub provider: String,
-    pub api: String,
-    /// The model as requested.
-    pub model: String,
-    /// The canonical priced id, when the model resolved.
-    pub resolved_model: Option<String>,
-    /// Uncached text input tokens (the input buckets are disjoint).
-    pub input_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub cache_write_tokens: i64,
-    pub cache_write_1h_tokens: i64,
-    pub audio_input_tokens: i64,
-    pub audio_cache_read_tokens: i64,
-    pub image_input_tokens: i64,
-    /// All billed output tokens (reasoning, audio and image output included).
-    pub output_tokens: i64,
-    pub reasoning_tokens: i64,
-    pub audio_output_tokens: i64,
-    pub image_output_tokens: i64,
-    pub web_search_requests: i64,
-    /// All prompt-side tokens.
-    pub prompt_tokens: i64,
-    pub total_tokens: i64,
-    /// `null` when the call could not be priced (see `pricingError`).
-    pub cost: Option<CallCost>,
-    /// `reported`, `partial`, `estimated` or `none`.
-    pub usage_source: String,
-    /// True when some counts were estimated locally rather than reported by the provider.
-    pub estimated: bool,
-    /// `total_mismatch`, `stream_aborted`, `stream_without_usage`, `approximate_tokenizer`.
-    pub flags: Vec<String>,
-    pub pricing_error: Option<ErrorInfo>,
-    pub request_id: Option<String>,
-    pub user_id: Option<String>,
-    pub workspace_id: Option<String>,
-    pub project: Option<String>,
-    pub session_id: Option<String>,
-    pub conversation_id: Option<String>,
-    pub tags: std::collections::BTreeMap<String, String>,
-    pub latency_ms: i64,
-    pub success: bool,
-    pub error_class: Option<String>,
-}
-
-impl TokenUsage {
-    pub(crate) fn json(t: Tracked) -> String {
-        // Serializing plain strings, numbers and maps cannot fail; an empty object is the impossible fallback.
-        serde_json::to_string(&TokenUsage::from(t)).unwrap_or_else(|_| "{}".to_string())
-    }
-}
-
 /// Token counts cross as JS numbers: exact up to 2^53, far above any real count.
 pub(crate) fn num(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn usage_source_is_estimate(source: UsageSource) -> bool {
-    matches!(source, UsageSource::Partial | UsageSource::Estimated)
-}
-
-impl From<Tracked> for TokenUsage {
-    fn from(t: Tracked) -> Self {
-        let u: &Usage = &t.usage;
-        let a = t.attribution;
-        TokenUsage {
-            event_id: t.event_id,
-            timestamp: t.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            provider: t.provider.as_str().to_string(),
-            api: t.api.as_str().to_string(),
-            model: t.model,
-            resolved_model: t.resolved_model,
-            input_tokens: num(u.input_tokens),
-            cache_read_tokens: num(u.cache_read_tokens),
-            cache_write_tokens: num(u.cache_write_tokens),
-            cache_write_1h_tokens: num(u.cache_write_1h_tokens),
-            audio_input_tokens: num(u.audio_input_tokens),
-            audio_cache_read_tokens: num(u.audio_cache_read_tokens),
-            image_input_tokens: num(u.image_input_tokens),
-            output_tokens: num(u.output_tokens),
-            reasoning_tokens: num(u.reasoning_tokens),
-            audio_output_tokens: num(u.audio_output_tokens),
-            image_output_tokens: num(u.image_output_tokens),
-            web_search_requests: num(u.web_search_requests),
-            prompt_tokens: num(u.prompt_tokens()),
-            total_tokens: num(u.total_tokens()),
-            cost: t.cost.as_ref().map(CallCost::from),
-            usage_source: u.usage_source.as_str().to_string(),
-            estimated: usage_source_is_estimate(u.usage_source),
-            flags: u.flags.iter().map(|f| flag_name(*f).to_string()).collect(),
-            pricing_error: t.pricing_error.as_ref().map(ErrorInfo::from),
-            request_id: t.request_id,
-            user_id: a.user_id,
-            workspace_id: a.workspace_id,
-            project: a.project,
-            session_id: a.session_id,
-            conversation_id: a.conversation_id,
-            tags: a.tags,
-            latency_ms: num(t.latency_ms),
-            success: t.success,
-            error_class: t.error_class,
-        }
-    }
-}
-
-fn flag_name(f: crate::core::UsageFlag) -> &'static str {
-    use crate::core::UsageFlag as F;
-    match f {
-        F::TotalMismatch => "total_mismatch",
-        F::StreamAborted => "stream_aborted",
-        F::StreamWithoutUsage => "stream_without_usage",
-        F::ApproximateTokenizer => "approximate_tokenizer",
-    }
 }
 
 /// `tracker.usage(query)`: filters (all optional), grouping and time zone.

@@ -39,16 +39,16 @@ function assertMessagesUsage(u) {
   assert.equal(u.provider, 'anthropic')
   assert.equal(u.api, 'messages')
   assert.equal(u.model, MODEL)
-  assert.equal(u.inputTokens, USAGE.inputTokens)
-  assert.equal(u.cacheWriteTokens, USAGE.cacheWriteTokens)
-  assert.equal(u.cacheReadTokens, USAGE.cacheReadTokens)
-  assert.equal(u.outputTokens, USAGE.outputTokens)
-  assert.equal(u.promptTokens, 1400)
-  assert.equal(u.usageSource, 'reported')
+  assert.equal(u.input_tokens, USAGE.inputTokens)
+  assert.equal(u.cache_write_tokens, USAGE.cacheWriteTokens)
+  assert.equal(u.cache_read_tokens, USAGE.cacheReadTokens)
+  assert.equal(u.output_tokens, USAGE.outputTokens)
+  assert.equal(u.prompt_tokens, 1400)
+  assert.equal(u.usage_source, 'reported')
   // claude-sonnet-4-6 (USD per 1M): 3.00 in, 3.75 cache write (5 m), 0.30 cache read, 15.00 out:
   // 300 × 3 + 100 × 3.75 + 1000 × 0.30 + 60 × 15 = 900 + 375 + 300 + 900 = 2475 µ$.
-  assert.equal(decimal(u.cost.exact), '0.002475')
-  assert.equal(u.userId, 'ua')
+  assert.equal(decimal(u.cost.total), '0.002475')
+  assert.equal(u.user_id, 'ua')
   assert.equal(u.project, 'claude')
 }
 
@@ -112,8 +112,8 @@ describe('messages', () => {
     const u = seen.at(-1)
     assert.ok(u.flags.includes('stream_aborted'))
     // message_start reported the input side: the output is the estimated part.
-    assert.equal(u.inputTokens, USAGE.inputTokens)
-    assert.equal(u.usageSource, 'partial')
+    assert.equal(u.input_tokens, USAGE.inputTokens)
+    assert.equal(u.usage_source, 'partial')
   })
 
   test('stream ended by an error event: rethrown, recorded as aborted', async () => {
@@ -135,7 +135,7 @@ describe('messages', () => {
     assert.ok(err instanceof InternalServerError)
     assert.equal(seen.length - before, 1)
     assert.equal(seen.at(-1).success, false)
-    assert.equal(seen.at(-1).errorClass, 'InternalServerError')
+    assert.equal(seen.at(-1).error_class, 'InternalServerError')
   })
 
   test('countTokens passes through untracked', async () => {

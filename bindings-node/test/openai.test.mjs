@@ -47,16 +47,15 @@ function assertChatUsage(u, model = 'gpt-4o') {
   assert.equal(u.provider, 'openai')
   assert.equal(u.api, 'chat_completions')
   assert.equal(u.model, model)
-  assert.equal(u.inputTokens, CHAT.inputTokens)
-  assert.equal(u.cacheReadTokens, CHAT.cacheReadTokens)
-  assert.equal(u.outputTokens, CHAT.outputTokens)
-  assert.equal(u.totalTokens, 165)
-  assert.equal(u.usageSource, 'reported')
+  assert.equal(u.input_tokens, CHAT.inputTokens)
+  assert.equal(u.cache_read_tokens, CHAT.cacheReadTokens)
+  assert.equal(u.output_tokens, CHAT.outputTokens)
+  assert.equal(u.total_tokens, 165)
+  assert.equal(u.usage_source, 'reported')
   assert.equal(u.estimated, false)
   assert.equal(u.success, true)
   assert.equal(u.cost.currency, 'USD')
-  assert.equal(decimal(u.cost.exact), CHAT_COST[model])
-  assert.equal(u.cost.amount, Number(u.cost.exact))
+  assert.equal(decimal(u.cost.total), CHAT_COST[model])
 }
 
 describe('chat.completions', () => {
@@ -65,10 +64,10 @@ describe('chat.completions', () => {
     assert.equal(r.object, 'chat.completion')
     assert.equal(r.choices[0].message.content, 'Hello from the mock.')
     assertChatUsage(r._tokenUsage)
-    assert.equal(r._tokenUsage.userId, 'u1')
-    assert.equal(r._tokenUsage.workspaceId, 'w1')
+    assert.equal(r._tokenUsage.user_id, 'u1')
+    assert.equal(r._tokenUsage.workspace_id, 'w1')
     assert.equal(r._tokenUsage.project, 'chat')
-    assert.ok(r._tokenUsage.latencyMs >= 0)
+    assert.ok(r._tokenUsage.latency_ms >= 0)
     assert.equal(Object.keys(r).includes('_tokenUsage'), false)
     assert.equal(JSON.stringify(r).includes('_tokenUsage'), false)
     assert.equal(r._request_id, 'req_mock_1')
@@ -205,9 +204,9 @@ describe('chat.completions', () => {
     const u = stream._tokenUsage
     assert.ok(u, 'a broken-off stream is recorded at once')
     assert.ok(u.flags.includes('stream_aborted'))
-    assert.notEqual(u.usageSource, 'reported')
+    assert.notEqual(u.usage_source, 'reported')
     assert.equal(u.estimated, true)
-    assert.ok(u.inputTokens > 0, 'the prompt is estimated locally')
+    assert.ok(u.input_tokens > 0, 'the prompt is estimated locally')
   })
 
   test('a stream never iterated is recorded as abandoned once garbage-collected', async () => {
@@ -232,9 +231,9 @@ describe('chat.completions', () => {
       }
       await recorded
       assert.equal(seen.length, 1)
-      assert.equal(seen[0].userId, 'u-gc')
+      assert.equal(seen[0].user_id, 'u-gc')
       assert.ok(seen[0].flags.includes('stream_aborted'))
-      assert.ok(seen[0].inputTokens > 0, 'the prompt is estimated')
+      assert.ok(seen[0].input_tokens > 0, 'the prompt is estimated')
     } finally {
       await e2.cleanup()
     }
@@ -292,8 +291,8 @@ describe('chat.completions', () => {
     const u = stream._tokenUsage
     assert.equal(u.estimated, true)
     assert.ok(u.flags.includes('stream_without_usage'))
-    assert.ok(u.inputTokens > 0)
-    assert.ok(u.outputTokens > 0)
+    assert.ok(u.input_tokens > 0)
+    assert.ok(u.output_tokens > 0)
   })
 
   test('provider error: recorded as a failed event and rethrown unchanged', async () => {
@@ -311,7 +310,7 @@ describe('chat.completions', () => {
       assert.equal(err.status, 429)
       assert.equal(failures.length, 1)
       assert.equal(failures[0].success, false)
-      assert.equal(failures[0].errorClass, 'RateLimitError')
+      assert.equal(failures[0].error_class, 'RateLimitError')
       const [row] = await e2.tracker.usage({ userId: 'u-err' })
       assert.equal(row.requests, 1)
       assert.equal(row.failed, 1)
@@ -331,7 +330,7 @@ describe('chat.completions', () => {
         (e) => e instanceof APIConnectionError,
       )
       assert.equal(failures.length, 1)
-      assert.equal(failures[0].errorClass, 'APIConnectionError')
+      assert.equal(failures[0].error_class, 'APIConnectionError')
     } finally {
       await e2.cleanup()
     }
@@ -396,11 +395,11 @@ describe('chat.completions', () => {
 describe('responses', () => {
   function assertResponsesUsage(u) {
     assert.equal(u.api, 'responses')
-    assert.equal(u.inputTokens, RESPONSES.inputTokens)
-    assert.equal(u.cacheReadTokens, RESPONSES.cacheReadTokens)
-    assert.equal(u.outputTokens, RESPONSES.outputTokens)
-    assert.equal(u.reasoningTokens, RESPONSES.reasoningTokens)
-    assert.equal(decimal(u.cost.exact), RESPONSES_COST)
+    assert.equal(u.input_tokens, RESPONSES.inputTokens)
+    assert.equal(u.cache_read_tokens, RESPONSES.cacheReadTokens)
+    assert.equal(u.output_tokens, RESPONSES.outputTokens)
+    assert.equal(u.reasoning_tokens, RESPONSES.reasoningTokens)
+    assert.equal(decimal(u.cost.total), RESPONSES_COST)
   }
 
   test('create', async () => {
@@ -438,10 +437,10 @@ describe('other endpoints', () => {
     assert.equal(r.data.length, 2)
     const u = r._tokenUsage
     assert.equal(u.api, 'embeddings')
-    assert.equal(u.inputTokens, 16)
-    assert.equal(u.outputTokens, 0)
+    assert.equal(u.input_tokens, 16)
+    assert.equal(u.output_tokens, 0)
     // text-embedding-3-small 0.02 per 1M: 16 × 0.02 = 0.32 µ$.
-    assert.equal(decimal(u.cost.exact), '0.00000032')
+    assert.equal(decimal(u.cost.total), '0.00000032')
   })
 
   test('images.generate (token-priced gpt-image-1)', async () => {
@@ -449,8 +448,8 @@ describe('other endpoints', () => {
     assert.equal(r.data.length, 1)
     const u = r._tokenUsage
     assert.equal(u.api, 'images')
-    assert.equal(u.outputTokens, 4160)
-    assert.equal(u.imageOutputTokens, 4160)
+    assert.equal(u.output_tokens, 4160)
+    assert.equal(u.image_output_tokens, 4160)
     assert.equal(u.success, true)
   })
 
@@ -460,8 +459,8 @@ describe('other endpoints', () => {
     assert.equal(u.api, 'images')
     assert.ok(u.cost, 'dall-e-3 is priced per image')
     // dall-e-3 1024x1024 standard: 0.04 USD per image.
-    assert.equal(decimal(u.cost.usd), '0.04')
-    assert.equal(u.cost.breakdown.images, u.cost.usd)
+    assert.equal(decimal(u.cost.total_usd), '0.04')
+    assert.equal(u.cost.breakdown.images, u.cost.total_usd)
   })
 
   test('audio.transcriptions.create', async () => {
@@ -470,8 +469,8 @@ describe('other endpoints', () => {
     assert.equal(r.text, 'hello from the mock')
     const u = r._tokenUsage
     assert.equal(u.api, 'audio_transcription')
-    assert.equal(u.audioInputTokens, 70)
-    assert.equal(u.outputTokens, 9)
+    assert.equal(u.audio_input_tokens, 70)
+    assert.equal(u.output_tokens, 9)
   })
 
   test('audio.speech.create: priced from the input length', async () => {
@@ -484,7 +483,7 @@ describe('other endpoints', () => {
       assert.equal(seen.length, 1)
       assert.equal(seen[0].api, 'audio_speech')
       // tts-1: 15.00 USD per 1M characters; "Hello there" is 11 characters: 11 × 15 = 165 µ$.
-      assert.equal(decimal(seen[0].cost.usd), '0.000165')
+      assert.equal(decimal(seen[0].cost.total_usd), '0.000165')
     } finally {
       await e2.cleanup()
     }

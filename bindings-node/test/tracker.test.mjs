@@ -60,8 +60,8 @@ describe('attribution', () => {
         ),
       )
       for (const { userId, u } of results) {
-        assert.equal(u.userId, userId)
-        assert.equal(u.workspaceId, 'w1')
+        assert.equal(u.user_id, userId)
+        assert.equal(u.workspace_id, 'w1')
         assert.equal(u.tags.app, 'demo')
       }
       const rows = await env.tracker.usage({ groupBy: ['user'] })
@@ -102,11 +102,11 @@ describe('usage reports', () => {
       const days = new Set([new Date().toISOString().slice(0, 10)])
       for (let i = 0; i < 5; i++) {
         const r = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
-        costs.push(r._tokenUsage.cost.exact)
+        costs.push(r._tokenUsage.cost.total)
       }
       const s = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: CHAT_MESSAGES, stream: true })
       for await (const _ of s);
-      costs.push(s._tokenUsage.cost.exact)
+      costs.push(s._tokenUsage.cost.total)
 
       days.add(new Date().toISOString().slice(0, 10))
       const byDay = await env.tracker.usage({ userId: 'u1', groupBy: ['day'] })
@@ -148,14 +148,14 @@ describe('usage reports', () => {
       const u = r._tokenUsage
       assert.equal(u.cost.currency, 'KRW')
       // gpt-4o: 100 × 2.50 + 20 × 1.25 + 45 × 10 = 725 µ$ per call; × 1391.50 KRW/USD = 1.0088375 KRW.
-      assert.equal(decimal(u.cost.usd), '0.000725')
+      assert.equal(decimal(u.cost.total_usd), '0.000725')
       assert.equal(u.cost.rate, '1391.5')
-      assert.equal(decimal(u.cost.exact), '1.0088375')
+      assert.equal(decimal(u.cost.total), '1.0088375')
       assert.equal(decimal(env.tracker.cost({ model: 'gpt-4o', ...CHAT }).exact), '1.0088375')
       const [row] = await env.tracker.usage()
       assert.equal(row.cost.currency, 'KRW')
-      assert.equal(row.cost.exact, u.cost.exact)
-      assert.equal(row.costUsd, u.cost.usd)
+      assert.equal(row.cost.exact, u.cost.total)
+      assert.equal(row.costUsd, u.cost.total_usd)
     } finally {
       await env.cleanup()
     }
@@ -176,14 +176,14 @@ describe('providers', () => {
       const u = r._tokenUsage
       assert.equal(u.provider, 'azure')
       assert.equal(u.model, 'my-4o')
-      assert.equal(u.inputTokens, CHAT.inputTokens)
-      assert.equal(u.resolvedModel, 'gpt-4o', 'the deployment is priced through azureDeployments')
-      assert.equal(decimal(u.cost.usd), '0.000725')
+      assert.equal(u.input_tokens, CHAT.inputTokens)
+      assert.equal(u.resolved_model, 'gpt-4o', 'the deployment is priced through azureDeployments')
+      assert.equal(decimal(u.cost.total_usd), '0.000725')
 
       const s = await azure.chat.completions.create({ model: 'my-4o', messages: CHAT_MESSAGES, stream: true })
       for await (const _ of s);
       assert.equal(s._tokenUsage.provider, 'azure')
-      assert.equal(s._tokenUsage.outputTokens, CHAT.outputTokens)
+      assert.equal(s._tokenUsage.output_tokens, CHAT.outputTokens)
     } finally {
       await env.cleanup()
     }
@@ -203,7 +203,7 @@ describe('providers', () => {
       const r = await client.chat.completions.create({ model: 'grok-4', messages: CHAT_MESSAGES })
       assert.equal(r._tokenUsage.provider, 'xai')
       assert.equal(r._tokenUsage.model, 'grok-4')
-      assert.equal(r._tokenUsage.inputTokens, CHAT.inputTokens)
+      assert.equal(r._tokenUsage.input_tokens, CHAT.inputTokens)
     } finally {
       await env.cleanup()
     }
@@ -216,7 +216,7 @@ describe('providers', () => {
       const derived = client.withOptions({ timeout: 10_000 })
       const r = await derived.chat.completions.create({ model: 'grok-4', messages: CHAT_MESSAGES })
       assert.equal(r._tokenUsage.provider, 'xai')
-      assert.equal(r._tokenUsage.userId, 'x')
+      assert.equal(r._tokenUsage.user_id, 'x')
     } finally {
       await env.cleanup()
     }
@@ -230,8 +230,8 @@ describe('tracking failures never reach the caller', () => {
       const client = env.tracker.wrap(openaiClient(mock))
       const r = await client.chat.completions.create({ model: 'my-private-model', messages: CHAT_MESSAGES })
       assert.equal(r._tokenUsage.cost, null)
-      assert.equal(r._tokenUsage.pricingError.code, 'unknown_model')
-      assert.equal(r._tokenUsage.inputTokens, CHAT.inputTokens)
+      assert.equal(r._tokenUsage.pricing_error.code, 'unknown_model')
+      assert.equal(r._tokenUsage.input_tokens, CHAT.inputTokens)
     } finally {
       await env.cleanup()
     }
@@ -368,7 +368,7 @@ describe('PostgreSQL store', () => {
       await tracker.run({ userId }, async () => {
         for (let i = 0; i < 3; i++) {
           const r = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
-          costs.push(r._tokenUsage.cost.exact)
+          costs.push(r._tokenUsage.cost.total)
         }
       })
       const [row] = await tracker.usage({ userId, groupBy: ['model'] })
