@@ -158,7 +158,7 @@ class Tracker {
   /** A usage report from the ledger (everything recorded so far is flushed first). */
   async usage(query = {}) {
     if (this[CONTEXT].dirty) await this.flush()
-    return this[NATIVE].usage(nativeQuery(query))
+    return JSON.parse(await this[NATIVE].usage(nativeQuery(query)))
   }
 
   /** Waits until every event recorded so far is stored. */

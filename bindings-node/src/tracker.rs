@@ -7,7 +7,6 @@
 use napi::bindgen_prelude::{AsyncTask, Buffer, Either};
 use napi::{Env, Task};
 use napi_derive::napi;
-use rust_decimal::Decimal;
 
 use crate::core::args::count_from_f64;
 use crate::core::call::{CallStream, Client, ClientSpec, PendingCall, RequestFacts, Sdk};
@@ -17,7 +16,7 @@ use crate::core::{Api, Error, Result};
 use crate::error::OrThrow;
 use crate::types::{
     attribution, call_info, AttributionInput, ClientSpecInput, CostOptions, EstimateResult,
-    TrackerOptions, UsageInput, UsageQueryInput, UsageRow,
+    TrackerOptions, UsageInput, UsageQueryInput,
 };
 use crate::{estimate_result, estimate_with, price};
 
@@ -27,18 +26,14 @@ use crate::{estimate_result, estimate_with, price};
 pub struct NativeTracker {
     /// A handle: clones share the ledger, so background tasks take one.
     inner: Tracker,
-    /// The configured time zone: the default of usage reports' day/month groups.
-    timezone: String,
 }
 
 #[napi]
 impl NativeTracker {
     #[napi(constructor)]
     pub fn new(env: Env, options: Option<TrackerOptions>) -> napi::Result<Self> {
-        let options = options.unwrap_or_default();
-        let timezone = options.timezone.clone().unwrap_or_else(|| "UTC".to_string());
-        let inner = options.into_config().and_then(Tracker::new).or_throw(&env)?;
-        Ok(NativeTracker { inner, timezone })
+        let inner = options.unwrap_or_default().into_config().and_then(Tracker::new).or_throw(&env)?;
+        Ok(NativeTracker { inner })
     }
 
     /// ISO 4217 code of the costs this tracker reports.
@@ -116,10 +111,11 @@ impl NativeTracker {
         Ok(record_json(tracked))
     }
 
-    /// A usage report, computed off the main thread.
-    #[napi(ts_return_type = "Promise<Array<UsageRow>>")]
+    /// A usage report, computed off the main thread: core's report rows as one JSON array (group keys at
+    /// the top of each row; day/month groups in the tracker's zone unless the query names one).
+    #[napi(ts_return_type = "Promise<string>")]
     pub fn usage(&self, env: Env, query: Option<UsageQueryInput>) -> napi::Result<AsyncTask<UsageTask>> {
-        let query = query.unwrap_or_default().into_query(&self.timezone).or_throw(&env)?;
+        let query = query.unwrap_or_default().into_query().or_throw(&env)?;
         Ok(AsyncTask::new(UsageTask { tracker: self.inner.clone(), query }))
     }
 
@@ -416,17 +412,14 @@ pub struct UsageTask {
 }
 
 impl Task for UsageTask {
-    type Output = Result<Vec<crate::core::report::ReportRow>>;
-    type JsValue = Vec<UsageRow>;
+    type Output = Result<String>;
+    type JsValue = String;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(self.tracker.usage(&self.query))
+        Ok(self.tracker.usage_rows(&self.query).and_then(|rows| Ok(serde_json::to_string(&rows)?)))
     }
 
-    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Vec<UsageRow>> {
-        let currency = self.tracker.currency();
-        // Report rows are USD; the tracker's rate converts them (1 for USD; a non-USD tracker always has one).
-        let rate = self.tracker.rates().get(currency).unwrap_or(Decimal::ONE);
-        Ok(output.or_throw(&env)?.into_iter().map(|row| UsageRow::new(row, currency, rate)).collect())
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<String> {
+        output.or_throw(&env)
     }
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::core::args::optional_count_from_f64 as count;
 use crate::core::ledger::{Attribution, Durability};
-use crate::core::report::{GroupBy, ReportRow, UsageFilter, UsageQuery};
+use crate::core::report::{GroupBy, UsageFilter, UsageQuery};
 use crate::core::tracker::{CallInfo, TrackerConfig, UnknownModelPolicy};
 use crate::core::{Api, Breakdown, Cost, Error, PriceOptions, Provider, Result, Usage, UsageSource};
 
@@ -239,7 +239,7 @@ fn parse_instant(field: &str, s: &str) -> Result<DateTime<Utc>> {
 }
 
 impl UsageQueryInput {
-    pub(crate) fn into_query(self, default_tz: &str) -> Result<UsageQuery> {
+    pub(crate) fn into_query(self) -> Result<UsageQuery> {
         let filter = UsageFilter {
             user_id: self.user_id,
             workspace_id: self.workspace_id,
@@ -255,54 +255,9 @@ impl UsageQueryInput {
         Ok(UsageQuery {
             filter,
             group_by,
-            timezone: self.timezone.unwrap_or_else(|| default_tz.to_string()),
+            timezone: self.timezone,
             p95: self.p95.unwrap_or(false),
         })
-    }
-}
-
-/// One row of a usage report.
-#[napi(object)]
-#[derive(Debug)]
-pub struct UsageRow {
-    /// The group's value per `groupBy` dimension (absent attribution is `""`).
-    pub key: HashMap<String, String>,
-    pub requests: i64,
-    pub successful: i64,
-    pub failed: i64,
-    pub input_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub cache_write_tokens: i64,
-    pub output_tokens: i64,
-    pub reasoning_tokens: i64,
-    /// Calls recorded without a cost (unknown model, missing price).
-    pub unpriced: i64,
-    /// Total in the tracker's currency.
-    pub cost: Money,
-    /// Exact USD total.
-    pub cost_usd: String,
-    pub avg_latency_ms: Option<f64>,
-    pub p95_latency_ms: Option<i64>,
-}
-
-impl UsageRow {
-    pub(crate) fn new(row: ReportRow, currency: &str, rate: Decimal) -> Self {
-        UsageRow {
-            key: row.key.iter().map(|(g, v)| (g.as_str().to_string(), v.clone())).collect(),
-            requests: num(row.requests),
-            successful: num(row.successful),
-            failed: num(row.failed),
-            unpriced: num(row.unpriced),
-            input_tokens: num(row.input_tokens),
-            cache_read_tokens: num(row.cache_read_tokens),
-            cache_write_tokens: num(row.cache_write_tokens),
-            output_tokens: num(row.output_tokens),
-            reasoning_tokens: num(row.reasoning_tokens),
-            cost: Money::new(row.cost_usd * rate, currency),
-            cost_usd: row.cost_usd.normalize().to_string(),
-            avg_latency_ms: row.avg_latency_ms.and_then(|d| d.to_string().parse::<f64>().ok()),
-            p95_latency_ms: row.p95_latency_ms.map(num),
-        }
     }
 }
 

@@ -67,9 +67,9 @@ describe('attribution', () => {
       const rows = await env.tracker.usage({ groupBy: ['user'] })
       assert.equal(rows.length, 4)
       for (const row of rows) {
-        assert.ok(users.includes(row.key.user))
+        assert.ok(users.includes(row.user))
         assert.equal(row.requests, 3)
-        assert.equal(row.inputTokens, 3 * CHAT.inputTokens)
+        assert.equal(row.input_tokens, 3 * CHAT.inputTokens)
       }
     } finally {
       await env.cleanup()
@@ -110,27 +110,27 @@ describe('usage reports', () => {
 
       days.add(new Date().toISOString().slice(0, 10))
       const byDay = await env.tracker.usage({ userId: 'u1', groupBy: ['day'] })
-      assert.ok(byDay.every((r) => days.has(r.key.day)), `days ${byDay.map((r) => r.key.day)} not in ${[...days]}`)
+      assert.ok(byDay.every((r) => days.has(r.day)), `days ${byDay.map((r) => r.day)} not in ${[...days]}`)
       assert.equal(byDay.reduce((n, r) => n + r.requests, 0), 6)
       const rows = await env.tracker.usage({ userId: 'u1', groupBy: ['model'] })
       assert.equal(rows.length, 2)
-      const byModel = Object.fromEntries(rows.map((r) => [r.key.model, r]))
+      const byModel = Object.fromEntries(rows.map((r) => [r.model, r]))
       assert.equal(byModel['gpt-4o'].requests, 5)
       assert.equal(byModel['gpt-4o'].successful, 5)
-      assert.equal(byModel['gpt-4o'].inputTokens, 5 * CHAT.inputTokens)
-      assert.equal(byModel['gpt-4o'].cacheReadTokens, 5 * CHAT.cacheReadTokens)
-      assert.equal(byModel['gpt-4o'].outputTokens, 5 * CHAT.outputTokens)
+      assert.equal(byModel['gpt-4o'].input_tokens, 5 * CHAT.inputTokens)
+      assert.equal(byModel['gpt-4o'].cache_read_tokens, 5 * CHAT.cacheReadTokens)
+      assert.equal(byModel['gpt-4o'].output_tokens, 5 * CHAT.outputTokens)
       // Per call, by hand (USD per 1M): gpt-4o 100 × 2.50 + 20 × 1.25 + 45 × 10 = 725 µ$ (× 5 = 3625 µ$);
       // gpt-4o-mini 100 × 0.15 + 20 × 0.075 + 45 × 0.60 = 43.5 µ$.
-      assert.equal(decimal(byModel['gpt-4o'].cost.exact), '0.003625')
-      assert.equal(decimal(byModel['gpt-4o-mini'].cost.exact), '0.0000435')
-      assert.equal(byModel['gpt-4o'].cost.exact, addDecimals(costs.slice(0, 5)))
-      assert.equal(byModel['gpt-4o-mini'].cost.exact, costs[5])
-      assert.equal(byModel['gpt-4o'].costUsd, byModel['gpt-4o'].cost.exact)
+      assert.equal(decimal(byModel['gpt-4o'].cost), '0.003625')
+      assert.equal(decimal(byModel['gpt-4o-mini'].cost), '0.0000435')
+      assert.equal(byModel['gpt-4o'].cost, addDecimals(costs.slice(0, 5)))
+      assert.equal(byModel['gpt-4o-mini'].cost, costs[5])
+      assert.equal(byModel['gpt-4o'].cost_usd, byModel['gpt-4o'].cost)
 
       const [total] = await env.tracker.usage({ userId: 'u1' })
       assert.equal(total.requests, 6)
-      assert.equal(total.cost.exact, addDecimals(costs))
+      assert.equal(total.cost, addDecimals(costs))
 
       const none = await env.tracker.usage({ userId: 'u1', since: new Date(Date.now() + 3_600_000) })
       assert.equal(none.length === 0 || none[0].requests === 0, true)
@@ -153,9 +153,9 @@ describe('usage reports', () => {
       assert.equal(decimal(u.cost.total), '1.0088375')
       assert.equal(decimal(env.tracker.cost({ model: 'gpt-4o', ...CHAT }).exact), '1.0088375')
       const [row] = await env.tracker.usage()
-      assert.equal(row.cost.currency, 'KRW')
-      assert.equal(row.cost.exact, u.cost.total)
-      assert.equal(row.costUsd, u.cost.total_usd)
+      assert.equal(row.currency, 'KRW')
+      assert.equal(row.cost, u.cost.total)
+      assert.equal(row.cost_usd, u.cost.total_usd)
     } finally {
       await env.cleanup()
     }
@@ -329,7 +329,7 @@ describe('process exit', () => {
     try {
       const [row] = await reader.usage({ userId: 'exit' })
       assert.equal(row.requests, 25)
-      assert.equal(row.inputTokens, 250)
+      assert.equal(row.input_tokens, 250)
     } finally {
       await reader.close()
       await env.cleanup()
@@ -372,11 +372,11 @@ describe('PostgreSQL store', () => {
         }
       })
       const [row] = await tracker.usage({ userId, groupBy: ['model'] })
-      assert.equal(row.key.model, 'gpt-4o')
+      assert.equal(row.model, 'gpt-4o')
       assert.equal(row.requests, 3)
-      assert.equal(row.inputTokens, 3 * CHAT.inputTokens)
-      assert.equal(row.cost.exact, addDecimals(costs))
-      assert.equal(decimal(row.cost.exact), '0.002175', '3 × 725 µ$ (gpt-4o, by hand)')
+      assert.equal(row.input_tokens, 3 * CHAT.inputTokens)
+      assert.equal(row.cost, addDecimals(costs))
+      assert.equal(decimal(row.cost), '0.002175', '3 × 725 µ$ (gpt-4o, by hand)')
     } finally {
       await tracker.close()
     }
