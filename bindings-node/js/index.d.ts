@@ -282,25 +282,30 @@ export interface UsageQuery {
   p95?: boolean
 }
 
-export interface UsageRow {
-  /** The group's value per `groupBy` dimension (`''` for calls without that attribution). */
-  key: Partial<Record<GroupBy, string>>
+/**
+ * One row of a usage report: core's report row as is. The group's value per `groupBy` dimension is at the top
+ * of the row (`row.model`, `row.day`; `''` for calls without that attribution), then the totals.
+ */
+export interface UsageRow extends Partial<Record<GroupBy, string>> {
   requests: number
   successful: number
   failed: number
   /** Calls recorded without a cost (unknown model, missing price). */
   unpriced: number
-  inputTokens: number
-  cacheReadTokens: number
-  cacheWriteTokens: number
-  outputTokens: number
-  reasoningTokens: number
-  /** Total in the tracker's currency. */
-  cost: Money
-  /** Exact USD total. */
-  costUsd: string
-  avgLatencyMs?: number
-  p95LatencyMs?: number
+  input_tokens: number
+  cache_read_tokens: number
+  cache_write_tokens: number
+  output_tokens: number
+  reasoning_tokens: number
+  /** Exact total in `currency` (the tracker's), decimal string. */
+  cost: string
+  /** Exact USD total, decimal string. */
+  cost_usd: string
+  currency: string
+  /** Decimal string; null when no event carried a latency. */
+  avg_latency_ms: string | null
+  /** Null unless the query asked for `p95`. */
+  p95_latency_ms: number | null
 }
 
 export interface EstimateRequest {

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
 
   const answer: Promise<number> = tracker.run({ userId: 'u3', tags: { feature: 'x' } }, async () => 42)
   const rows: UsageRow[] = await tracker.usage({ userId: 'u1', since: new Date(0), groupBy: ['model', 'day'] })
-  const first: string | undefined = rows[0]?.key.model
+  const first: string | undefined = rows[0]?.model
   await tracker.flush()
   await tracker.close()
 
