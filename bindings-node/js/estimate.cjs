@@ -21,13 +21,13 @@ function countTokens(input, model = DEFAULT_MODEL, options = {}) {
 }
 
 function estimateWith(target, { model, messages, tools, maxOutputTokens, expectedCacheHit }) {
-  return target.estimate(
-    String(model),
-    typeof messages === 'string' ? messages : JSON.stringify(messages ?? []),
-    tools == null ? null : typeof tools === 'string' ? tools : JSON.stringify(tools),
-    count(maxOutputTokens) ?? null,
-    expectedCacheHit == null ? null : String(expectedCacheHit),
-  )
+  return target.estimate({
+    model: String(model),
+    messagesJson: typeof messages === 'string' ? messages : JSON.stringify(messages ?? []),
+    toolsJson: tools == null ? undefined : typeof tools === 'string' ? tools : JSON.stringify(tools),
+    maxOutputTokens: count(maxOutputTokens),
+    expectedCacheHit: expectedCacheHit == null ? undefined : String(expectedCacheHit),
+  })
 }
 
 /** A pre-flight estimate of a chat request with the embedded prices (USD). */

@@ -185,19 +185,16 @@ class Tracker {
   }
 
   /** Records a call made outside a wrapped client, from its response body. */
-  record({ provider, api, model, response, request, latencyMs = 0, attribution }) {
-    const merged = overlay(this[CONTEXT].scopes.current(), attribution)
-    const body = typeof response === 'string' ? response : JSON.stringify(response)
-    const req = request == null ? null : typeof request === 'string' ? request : JSON.stringify(request)
-    const json = this[NATIVE].recordResponse(
-      String(provider),
-      String(api),
-      String(model),
-      merged,
-      req,
-      body,
-      count(latencyMs) ?? 0,
-    )
+  record({ provider, api, model, response, request, latencyMs, attribution }) {
+    const input = {
+      provider: String(provider),
+      api: String(api),
+      model: String(model),
+      requestJson: request == null ? undefined : typeof request === 'string' ? request : JSON.stringify(request),
+      responseJson: typeof response === 'string' ? response : JSON.stringify(response),
+      latencyMs: count(latencyMs),
+    }
+    const json = this[NATIVE].recordResponse(input, overlay(this[CONTEXT].scopes.current(), attribution))
     // Through the same hook as the wrappers: onRecord fires, and unknownModel: 'error' reports.
     return this[RECORDED](json).value
   }

@@ -19,7 +19,7 @@ use napi_derive::napi;
 use rust_decimal::Decimal;
 
 use error::OrThrow;
-use types::{num, CallCost, CostOptions, EstimateResult, Money, TokenCountResult, UsageInput};
+use types::{num, CallCost, CostOptions, EstimateInput, EstimateResult, Money, TokenCountResult, UsageInput};
 
 pub(crate) use llmledger_core as core;
 
@@ -28,23 +28,19 @@ use crate::core::estimate::EstimateRequest;
 use crate::core::tracker as core_tracker;
 use crate::core::{tokens, Error, PriceDb, Rates, Result};
 
-/// Parses the JSON arguments of an estimate and runs `run` on the request.
+/// Parses the JSON parts of an estimate's input and runs `run` on the request.
 pub(crate) fn estimate_with(
     run: impl FnOnce(&EstimateRequest<'_>) -> Result<core_tracker::Estimate>,
-    model: &str,
-    messages_json: &str,
-    tools_json: Option<&str>,
-    max_output_tokens: Option<f64>,
-    expected_cache_hit: Option<String>,
+    input: EstimateInput,
 ) -> Result<core_tracker::Estimate> {
-    let messages: serde_json::Value = serde_json::from_str(messages_json)?;
-    let tools: Option<serde_json::Value> = tools_json.map(serde_json::from_str).transpose()?;
+    let messages: serde_json::Value = serde_json::from_str(&input.messages_json)?;
+    let tools: Option<serde_json::Value> = input.tools_json.as_deref().map(serde_json::from_str).transpose()?;
     let request = EstimateRequest {
-        model,
+        model: &input.model,
         messages: &messages,
         tools: tools.as_ref(),
-        max_output_tokens: max_output_tokens.map(|v| count_from_f64("maxOutputTokens", v)).transpose()?,
-        expected_cache_hit: parse_fraction(expected_cache_hit)?,
+        max_output_tokens: input.max_output_tokens.map(|v| count_from_f64("maxOutputTokens", v)).transpose()?,
+        expected_cache_hit: parse_fraction(input.expected_cache_hit)?,
     };
     run(&request)
 }
@@ -113,21 +109,10 @@ pub fn count_chat(
 
 /// A pre-flight estimate with the embedded prices, USD.
 #[napi]
-pub fn estimate(
-    env: Env,
-    model: String,
-    messages_json: String,
-    tools_json: Option<String>,
-    max_output_tokens: Option<f64>,
-    expected_cache_hit: Option<String>,
-) -> napi::Result<EstimateResult> {
+pub fn estimate(env: Env, input: EstimateInput) -> napi::Result<EstimateResult> {
     let est = estimate_with(
         |req| core_tracker::estimate(EMBEDDED.get_or_init(PriceDb::embedded), &Rates::new(), "USD", req, Utc::now()),
-        &model,
-        &messages_json,
-        tools_json.as_deref(),
-        max_output_tokens,
-        expected_cache_hit,
+        input,
     )
     .or_throw(&env)?;
     Ok(estimate_result(est))

@@ -15,7 +15,7 @@ use crate::core::tracker::{self, Tracked, Tracker};
 use crate::core::{Api, Error, Result};
 use crate::error::OrThrow;
 use crate::types::{
-    attribution, call_info, AttributionInput, ClientSpecInput, CostOptions, EstimateResult,
+    attribution, call_info, AttributionInput, ClientSpecInput, CostOptions, EstimateInput, EstimateResult, RecordInput,
     TrackerOptions, UsageInput, UsageQueryInput,
 };
 use crate::{estimate_result, estimate_with, price};
@@ -89,25 +89,17 @@ impl NativeTracker {
         self.inner.take_dropped().into_iter().map(record_json).collect()
     }
 
-    /// Records a finished call made outside a wrapped client, from its response body; the record's JSON.
+    /// Records a finished call made outside a wrapped client (`Tracker.record()`), from its response body;
+    /// the record's JSON.
     #[napi]
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_response(
-        &self,
-        env: Env,
-        provider: String,
-        api: String,
-        model: String,
-        attribution: &NativeAttribution,
-        request_json: Option<String>,
-        response_json: String,
-        latency_ms: f64,
-    ) -> napi::Result<String> {
-        // A number from the public `record()`: checked by core's rule, never wrapped around.
-        let latency_ms = count_from_f64("latencyMs", latency_ms).or_throw(&env)?;
-        let call = call_info(&provider, &api, model, attribution.inner.clone()).or_throw(&env)?;
-        let tracked =
-            self.inner.record_response(&call, request_json.as_deref(), &response_json, latency_ms).or_throw(&env)?;
+    pub fn record_response(&self, env: Env, input: RecordInput, attribution: &NativeAttribution) -> napi::Result<String> {
+        // A number from the caller: checked by core's rule, never wrapped around.
+        let latency_ms = count_from_f64("latencyMs", input.latency_ms.unwrap_or(0.0)).or_throw(&env)?;
+        let call = call_info(&input.provider, &input.api, input.model, attribution.inner.clone()).or_throw(&env)?;
+        let tracked = self
+            .inner
+            .record_response(&call, input.request_json.as_deref(), &input.response_json, latency_ms)
+            .or_throw(&env)?;
         Ok(record_json(tracked))
     }
 
@@ -151,24 +143,8 @@ impl NativeTracker {
 
     /// A pre-flight estimate in the tracker's currency.
     #[napi]
-    pub fn estimate(
-        &self,
-        env: Env,
-        model: String,
-        messages_json: String,
-        tools_json: Option<String>,
-        max_output_tokens: Option<f64>,
-        expected_cache_hit: Option<String>,
-    ) -> napi::Result<EstimateResult> {
-        let est = estimate_with(
-            |req| self.inner.estimate(req),
-            &model,
-            &messages_json,
-            tools_json.as_deref(),
-            max_output_tokens,
-            expected_cache_hit,
-        )
-        .or_throw(&env)?;
+    pub fn estimate(&self, env: Env, input: EstimateInput) -> napi::Result<EstimateResult> {
+        let est = estimate_with(|req| self.inner.estimate(req), input).or_throw(&env)?;
         Ok(estimate_result(est))
     }
 

@@ -348,6 +348,33 @@ pub struct TokenCountResult {
     pub exact: bool,
 }
 
+/// `estimate(request)`: the chat request's parts as JSON text.
+#[napi(object)]
+#[derive(Debug)]
+pub struct EstimateInput {
+    pub model: String,
+    /// The `messages` array (OpenAI or Anthropic shape).
+    pub messages_json: String,
+    pub tools_json: Option<String>,
+    pub max_output_tokens: Option<f64>,
+    /// Expected share of the prompt read from cache, decimal string `0`…`1`.
+    pub expected_cache_hit: Option<String>,
+}
+
+/// `Tracker.record(call)`: a call made outside a wrapped client.
+#[napi(object)]
+#[derive(Debug)]
+pub struct RecordInput {
+    pub provider: String,
+    pub api: String,
+    pub model: String,
+    /// The request body as JSON text, when it matters (streams, images, speech, tools).
+    pub request_json: Option<String>,
+    /// The response body as received.
+    pub response_json: String,
+    pub latency_ms: Option<f64>,
+}
+
 /// A pre-flight estimate of a request's cost.
 #[napi(object)]
 #[derive(Debug)]
