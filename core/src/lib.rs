@@ -21,6 +21,7 @@ pub mod estimate;
 pub mod ledger;
 pub mod pricing;
 pub mod report;
+pub mod sse;
 pub mod stream;
 pub mod tokens;
 pub mod tracker;
