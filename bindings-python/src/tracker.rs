@@ -84,6 +84,7 @@ impl Tracker {
             litellm_prices_path,
             azure_deployments,
             spill_dir,
+            keep_dropped_records: false,
         };
         // Opening a store may create files or connect to PostgreSQL.
         let inner = detached(py, move || CoreTracker::new(config))?;

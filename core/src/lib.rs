@@ -15,6 +15,7 @@
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
 pub mod args;
+pub mod call;
 pub mod currency;
 pub mod error;
 pub mod estimate;
@@ -22,6 +23,7 @@ pub mod ledger;
 pub mod pricing;
 pub mod record;
 pub mod report;
+pub mod sse;
 pub mod stream;
 pub mod tokens;
 pub mod tracker;
