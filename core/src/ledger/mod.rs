@@ -27,7 +27,6 @@
 //! never the temp directory, which many hosts empty at boot. Several processes may share it (see
 //! [`spill`]). [`Ledger::health`] and [`Ledger::take_notices`] show an operator what is going on.
 
-pub mod event;
 pub mod health;
 pub mod jsonl;
 pub mod memory;
@@ -50,14 +49,17 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
-pub use event::{Attribution, Status, UsageEvent};
+// The bindings still import `Attribution` from here; they switch to `crate::event` (then this goes).
+pub use crate::event::Attribution;
 pub use health::{LedgerHealth, Notice, NoticeKind, NoticeLevel, StoreState};
 pub use memory::MemoryStore;
 pub use reprice::{RepriceChange, RepriceFilter, RepriceReport};
 pub use spill::{Journal, SpillSummary};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::report::{parse_tz, ReportRow, RollupDiff, UsageQuery};
+use crate::event::UsageEvent;
+use crate::report::{parse_tz, ReportRow, UsageQuery};
+use crate::rollup::RollupDiff;
 use health::redact_credentials;
 
 /// Where events are kept. Implement it to add a store (MySQL, ClickHouse, …); the writer calls it
