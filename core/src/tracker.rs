@@ -153,7 +153,7 @@ struct TrackerInner {
 }
 
 impl Tracker {
-    /// Opens the ledger and loads prices; bad configuration is an [`ErrorCode::Config`] error here,
+    /// Opens the ledger and loads prices; bad configuration is an [`crate::ErrorCode::Config`] error here,
     /// never later on a call.
     pub fn new(config: TrackerConfig) -> Result<Self> {
         let currency = if config.currency.is_empty() { "USD".to_string() } else { config.currency.to_uppercase() };

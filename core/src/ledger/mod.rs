@@ -5,7 +5,7 @@
 //!
 //! | URL | store |
 //! |---|---|
-//! | `sqlite:///abs/path.db`, `sqlite://./rel.db`, `sqlite:rel.db` | embedded SQLite (default `sqlite://./llmledger.db`) |
+//! | `sqlite:///abs/path.db`, `sqlite://./rel.db`, `sqlite:rel.db` | embedded SQLite (the default, [`Ledger::DEFAULT_URL`]) |
 //! | `postgres://user@host:port/db`, `postgresql://…` | PostgreSQL (feature `postgres`) |
 //! | `jsonl:///abs/dir`, `jsonl://./dir`, `jsonl:dir` | append-only JSON-lines files in a directory |
 //! | `memory://` | in-process, for tests |
@@ -413,7 +413,8 @@ fn age_secs(at: chrono::DateTime<chrono::Utc>) -> u64 {
 }
 
 impl Ledger {
-    /// The store used when nothing is configured: `./llmledger.db`.
+    /// The store used when nothing is configured, a SQLite file in the working directory. The one
+    /// place the default is written: docs and bindings refer to this constant.
     pub const DEFAULT_URL: &'static str = "sqlite://./llmledger.db";
 
     /// Opens the store named by `url` (see the module docs) and starts the writer. An unknown scheme,
