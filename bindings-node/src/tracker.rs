@@ -53,7 +53,7 @@ impl NativeTracker {
 
     /// Starts one tracked call of `client` (`api` from `client.classify`, `path` as the SDK requests it).
     /// Positional, not one object: this is the per-call path, and napi reads arguments several times
-    /// faster than object properties (measured: bench/node).
+    /// faster than object properties (~0.2 µs per property read, see `types.rs`).
     #[napi]
     #[allow(clippy::too_many_arguments)]
     pub fn begin(
@@ -92,7 +92,12 @@ impl NativeTracker {
     /// Records a finished call made outside a wrapped client (`Tracker.record()`), from its response body;
     /// the record's JSON.
     #[napi]
-    pub fn record_response(&self, env: Env, input: RecordInput, attribution: &NativeAttribution) -> napi::Result<String> {
+    pub fn record_response(
+        &self,
+        env: Env,
+        input: RecordInput,
+        attribution: &NativeAttribution,
+    ) -> napi::Result<String> {
         // A number from the caller: checked by core's rule, never wrapped around.
         let latency_ms = count_from_f64("latencyMs", input.latency_ms.unwrap_or(0.0)).or_throw(&env)?;
         let call = call_info(&input.provider, &input.api, input.model, attribution.inner.clone()).or_throw(&env)?;
@@ -322,8 +327,8 @@ impl NativeCall {
     }
 
     /// The call's response is a stream: its events go to the returned object (null when already ended).
-    #[napi]
-    pub fn into_stream(&mut self) -> Option<NativeStream> {
+    #[napi(js_name = "intoStream")]
+    pub fn take_stream(&mut self) -> Option<NativeStream> {
         self.inner.take().map(|call| NativeStream { inner: call.into_stream() })
     }
 }

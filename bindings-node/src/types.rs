@@ -252,12 +252,7 @@ impl UsageQueryInput {
         };
         let group_by =
             self.group_by.unwrap_or_default().iter().map(|g| g.parse::<GroupBy>()).collect::<Result<Vec<_>>>()?;
-        Ok(UsageQuery {
-            filter,
-            group_by,
-            timezone: self.timezone,
-            p95: self.p95.unwrap_or(false),
-        })
+        Ok(UsageQuery { filter, group_by, timezone: self.timezone, p95: self.p95.unwrap_or(false) })
     }
 }
 
