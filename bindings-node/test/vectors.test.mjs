@@ -139,7 +139,7 @@ function viaRecord(tracker, c) {
       assert.equal(u.pricing_error.code, code, 'error code')
       return ''
     }
-    assert.equal(u.pricing_error, null, `pricing error ${u.pricing_error && u.pricing_error.message}`)
+    // Priced or not is compared where the case has a cost (`checkUsage`): a case without one may be unpriced.
     checkUsage(c, u)
     return ''
   }
