@@ -416,7 +416,10 @@ export declare function estimate(request: EstimateRequest): Estimate
 /** The exact cost of a given usage with the embedded prices (USD). */
 export declare function cost(usage: CostInput): CallCost
 
-/** The `_tokenUsage` a wrapped client's result (or a finished stream) carries, typed. */
+/**
+ * The `_tokenUsage` a wrapped client's result (or a finished stream) carries, typed; for a helper's runner
+ * (`stream()`, `runTools()`), the record of its last request.
+ */
 export declare function tokenUsage(result: unknown): TokenUsage | undefined
 
 declare const llmledger: {

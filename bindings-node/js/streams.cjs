@@ -8,13 +8,16 @@
 // SDK's (the provider bills the request all the same; the record reaches `onRecord` at the next poll).
 
 const { RECORDED, REPORT } = require('./symbols.cjs')
-const { attachUsage } = require('./usage.cjs')
+const { attachUsage, noteSignal } = require('./usage.cjs')
 
-/** Records the stream once; the recorded call (or undefined). */
-function finishStream(tracker, native, aborted) {
+/** Records the stream once; the recorded call (or undefined). `signal`: the request's abort signal. */
+function finishStream(tracker, native, aborted, signal) {
   try {
     const json = native.finish(aborted)
-    return json == null ? undefined : tracker[RECORDED](json)
+    if (json == null) return undefined
+    const recorded = tracker[RECORDED](json)
+    noteSignal(signal, recorded)
+    return recorded
   } catch (err) {
     tracker[REPORT](err, 'record')
     return undefined
@@ -22,9 +25,9 @@ function finishStream(tracker, native, aborted) {
 }
 
 /** Tracks the SDK `stream` (an SDK `Stream`) through core's `native` stream. */
-function trackStream(tracker, native, stream) {
+function trackStream(tracker, native, stream, signal) {
   let pushFailed = false
-  const finish = (aborted) => attachUsage(stream, finishStream(tracker, native, aborted))
+  const finish = (aborted) => attachUsage(stream, finishStream(tracker, native, aborted, signal))
   /** true: core hides this event from the caller. */
   const push = (event) => {
     try {
@@ -76,7 +79,7 @@ function trackStream(tracker, native, stream) {
 }
 
 /** `asResponse()` of a stream: the caller reads the raw body; core reads a clone of it, as bytes. */
-async function trackRawStream(tracker, native, response) {
+async function trackRawStream(tracker, native, response, signal) {
   let aborted = true
   try {
     for await (const bytes of response.body) native.pushBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
@@ -84,7 +87,7 @@ async function trackRawStream(tracker, native, response) {
   } catch (err) {
     if (!(err && err.name === 'AbortError')) tracker[REPORT](err, 'stream')
   }
-  finishStream(tracker, native, aborted)
+  finishStream(tracker, native, aborted, signal)
 }
 
 module.exports = { trackStream, trackRawStream }

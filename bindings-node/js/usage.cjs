@@ -31,9 +31,26 @@ function attachUsage(target, recorded) {
   return target
 }
 
-/** The `_tokenUsage` a wrapped client's result (or a finished stream) carries, if any. */
-function tokenUsage(result) {
-  return result != null && (typeof result === 'object' || typeof result === 'function') ? result._tokenUsage : undefined
+// The SDKs' helpers (`stream()`, `runTools()`) send each of their requests with their own abort signal
+// (`runner.controller.signal`): the last record of a request made with a signal is kept by it, so that
+// `tokenUsage(runner)` finds it without the helper ever being intercepted.
+const bySignal = new WeakMap()
+
+/** Keeps `recorded` as the last record of a request sent with `signal` (when it had one). */
+function noteSignal(signal, recorded) {
+  if (recorded && signal && typeof signal === 'object') bySignal.set(signal, recorded)
 }
 
-module.exports = { Recorded, attachUsage, tokenUsage }
+/**
+ * The `_tokenUsage` a wrapped client's result (or a finished stream) carries; for a helper's runner, the
+ * record of its last request.
+ */
+function tokenUsage(result) {
+  if (result == null || (typeof result !== 'object' && typeof result !== 'function')) return undefined
+  if (result._tokenUsage !== undefined) return result._tokenUsage
+  const signal = result.controller != null ? result.controller.signal : undefined
+  const recorded = signal != null && typeof signal === 'object' ? bySignal.get(signal) : undefined
+  return recorded ? recorded.value : undefined
+}
+
+module.exports = { Recorded, attachUsage, noteSignal, tokenUsage }

@@ -16,7 +16,7 @@ const openai = require('./openai.cjs')
 const anthropic = require('./anthropic.cjs')
 const { trackRawStream, trackStream } = require('./streams.cjs')
 const { CONTEXT, NATIVE, RECORDED, REPORT } = require('./symbols.cjs')
-const { attachUsage } = require('./usage.cjs')
+const { attachUsage, noteSignal } = require('./usage.cjs')
 
 const SDKS = [openai, anthropic]
 
@@ -72,7 +72,7 @@ function attributionOf(ctx) {
 function trackedRequest(ctx, client, sdkRequest, input, remainingRetries) {
   if (ctx.tracker[CONTEXT].closed) return sdkRequest.call(client, input, remainingRetries)
   // `native`: core's call in flight, until it is recorded (null for calls core does not track).
-  const call = { ctx, native: null, stream: false, usage: undefined }
+  const call = { ctx, native: null, stream: false, signal: undefined, usage: undefined }
   const options = input && typeof input.then === 'function' ? input.then((o) => begin(call, o)) : begin(call, input)
   return observe(call, sdkRequest.call(client, options, remainingRetries))
 }
@@ -118,6 +118,7 @@ function begin(call, options) {
     )
     if (pending.wantsRequestBody) pending.setRequestBody(bodyJson(body))
     call.native = pending
+    call.signal = options.signal
     if (pending.injectIncludeUsage) {
       // A new body: the caller's object is never modified.
       return { ...options, body: { ...body, stream_options: { ...streamOptions, include_usage: true } } }
@@ -158,7 +159,7 @@ function patchPromise(call, promise) {
         if (parsing || !call.native) return response
         if (call.stream) {
           const stream = startStream(call)
-          if (stream) trackRawStream(call.ctx.tracker, stream, response.clone())
+          if (stream) trackRawStream(call.ctx.tracker, stream, response.clone(), call.signal)
         } else {
           response
             .clone()
@@ -218,7 +219,7 @@ async function parseTracked(call, parse, client, props) {
   if (call.stream) {
     if (call.native && isSdkStream(data)) {
       const stream = startStream(call)
-      if (stream) trackStream(call.ctx.tracker, stream, data)
+      if (stream) trackStream(call.ctx.tracker, stream, data, call.signal)
     }
     return data
   }
@@ -237,7 +238,10 @@ function end(call, fn) {
   const tracker = call.ctx.tracker
   try {
     const json = fn(pending)
-    if (json != null) call.usage = tracker[RECORDED](json)
+    if (json != null) {
+      call.usage = tracker[RECORDED](json)
+      noteSignal(call.signal, call.usage)
+    }
   } catch (err) {
     tracker[REPORT](err, 'record')
   }

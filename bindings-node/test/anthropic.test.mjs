@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test'
 
 import Anthropic, { InternalServerError } from '@anthropic-ai/sdk'
 
+import { tokenUsage } from '../js/index.mjs'
 import { anthropicClient, makeTracker, mockCase, recorder, startMock } from './helpers.mjs'
 
 let mock
@@ -95,6 +96,7 @@ describe('messages', () => {
     assert.equal(final.usage.output_tokens, 60)
     assert.equal(seen.length - before, 1)
     assertMessagesUsage(seen.at(-1))
+    assertMessagesUsage(tokenUsage(runner))
   })
 
   test('stream() aborted: recorded, flagged', async () => {
@@ -159,6 +161,7 @@ describe('beta.messages', () => {
     assert.equal(final.content[0].text, 'Hello from the mock.')
     assert.equal(seen.length - before, 1)
     assertMessagesUsage(seen.at(-1))
+    assertMessagesUsage(tokenUsage(runner))
   })
 
   test('countTokens passes through untracked', async () => {

@@ -7,6 +7,7 @@ import { runInNewContext } from 'node:vm'
 import OpenAI, { APIConnectionError, RateLimitError } from 'openai'
 import { Stream } from 'openai/streaming'
 
+import { tokenUsage } from '../js/index.mjs'
 import { CHAT_MESSAGES, makeTracker, mockCase, openaiClient, recorder, startMock, withTimeout } from './helpers.mjs'
 
 let mock
@@ -362,6 +363,7 @@ describe('chat.completions', () => {
       assert.equal(text, 'Hello from the mock.')
       assert.equal(seen.length, 1)
       assertChatUsage(seen[0])
+      assert.deepEqual(tokenUsage(runner), seen[0], "tokenUsage(runner): its request's record")
     } finally {
       await e2.cleanup()
     }
@@ -386,6 +388,7 @@ describe('chat.completions', () => {
       assert.equal(content, 'Hello from the mock.')
       assert.equal(seen.length, 1)
       assertChatUsage(seen[0])
+      assert.deepEqual(tokenUsage(runner), seen[0], "tokenUsage(runner): its last request's record")
     } finally {
       await e2.cleanup()
     }
@@ -423,6 +426,7 @@ describe('responses', () => {
     assert.equal(final.output_text, 'Hello from the mock.')
     assert.equal(records.seen.length - before, 1)
     assertResponsesUsage(records.seen.at(-1))
+    assertResponsesUsage(tokenUsage(runner))
   })
 
   test('parse()', async () => {
