@@ -181,12 +181,10 @@ function patchPromise(call, promise) {
   return promise
 }
 
-const decoder = new TextDecoder()
-
 /**
- * A non-streaming response: its body goes to core as the bytes the SDK (or the caller) reads. The reading
- * methods of this one response are replaced by ones reading the bytes once and handing them to core
- * first (cheaper than a clone); `asResponse()` alone reads a clone (`patchPromise`).
+ * A non-streaming response: its body goes to core as the text the SDK (or the caller) reads. The reading
+ * methods of this one response are replaced by ones reading the body once and handing it to core first
+ * (cheaper than a clone); `asResponse()` alone reads a clone (`patchPromise`).
  */
 function readBody(call, props) {
   const { response, options } = props
@@ -194,24 +192,24 @@ function readBody(call, props) {
     end(call, (n) => n.finish(''))
     return
   }
-  const arrayBuffer = response.arrayBuffer
-  let bytes
+  const text = response.text
+  let body
   const read = () => {
-    bytes ??= arrayBuffer.call(response).then(
-      (buffer) => {
-        finishWith(call, buffer)
-        return buffer
+    body ??= text.call(response).then(
+      (t) => {
+        end(call, (n) => n.finish(t))
+        return t
       },
       (err) => {
         end(call, (n) => n.fail(errorClass(err)))
         throw err
       },
     )
-    return bytes
+    return body
   }
-  define(response, 'arrayBuffer', read)
-  define(response, 'text', () => read().then((b) => decoder.decode(b)))
-  define(response, 'json', () => read().then((b) => JSON.parse(decoder.decode(b))))
+  define(response, 'text', read)
+  define(response, 'json', () => read().then(JSON.parse))
+  define(response, 'arrayBuffer', () => read().then((t) => new TextEncoder().encode(t).buffer))
 }
 
 async function parseTracked(call, parse, client, props) {
