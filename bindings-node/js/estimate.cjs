@@ -2,7 +2,12 @@
 // Local token counts and pre-flight estimates (the free functions and the tracker's `estimate`).
 
 const native = require('./native.cjs')
-const { costWith, count } = require('./cost.cjs')
+const { costWith } = require('./cost.cjs')
+
+/** An optional count for the native side: absent stays absent, a non-number becomes NaN (core names it). */
+function count(v) {
+  return v == null ? undefined : typeof v === 'number' ? v : Number.NaN
+}
 
 const DEFAULT_MODEL = 'gpt-4o'
 
@@ -40,4 +45,4 @@ function cost(usage) {
   return costWith(native, usage)
 }
 
-module.exports = { countTokens, countTokensDetailed, estimate, estimateWith, cost }
+module.exports = { count, countTokens, countTokensDetailed, estimate, estimateWith, cost }

@@ -4,8 +4,8 @@
 
 const native = require('./native.cjs')
 const { Context, normalizeAttribution, overlay, stringValues } = require('./context.cjs')
-const { costWith, count } = require('./cost.cjs')
-const { countTokens, estimateWith } = require('./estimate.cjs')
+const { costWith } = require('./cost.cjs')
+const { count, countTokens, estimateWith } = require('./estimate.cjs')
 const { NATIVE, CONTEXT, RECORDED, REPORT, NOTICES } = require('./symbols.cjs')
 const { Recorded } = require('./usage.cjs')
 const { wrapClient } = require('./wrap.cjs')
