@@ -8,17 +8,17 @@
 //! here; the SDK wrappers live in the JS layer.
 
 mod convert;
+pub mod cost;
 mod error;
 
 use chrono::Utc;
-use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{AsyncTask, Float64ArraySlice};
 use napi::{Env, Task};
 use napi_derive::napi;
 use rust_decimal::Decimal;
 
 use convert::{
-    call_info, num, CallCost, CostOptions, EstimateResult, Money, TokenCountResult, TokenUsage, TrackerOptions,
-    UsageInput, UsageQueryInput, UsageRow,
+    call_info, num, EstimateResult, Money, TokenCountResult, TokenUsage, TrackerOptions, UsageQueryInput, UsageRow,
 };
 use error::{to_js_error, OrThrow};
 
@@ -194,50 +194,18 @@ impl NativeTracker {
         Ok(estimate_result(est))
     }
 
-    /// The cost of a given usage with this tracker's prices, in its currency; `CallCost` JSON.
+    /// The cost of a given usage with this tracker's prices, in its currency (see [`cost`]: the counts
+    /// in one array, the compact result).
     #[napi]
-    #[allow(clippy::too_many_arguments)]
     pub fn cost(
         &self,
         env: Env,
         model: String,
-        input_tokens: Option<f64>,
-        cache_read_tokens: Option<f64>,
-        cache_write_tokens: Option<f64>,
-        cache_write_1h_tokens: Option<f64>,
-        output_tokens: Option<f64>,
-        reasoning_tokens: Option<f64>,
-        audio_input_tokens: Option<f64>,
-        audio_output_tokens: Option<f64>,
-        image_input_tokens: Option<f64>,
-        image_output_tokens: Option<f64>,
-        web_search_requests: Option<f64>,
-        input_characters: Option<f64>,
-        audio_seconds: Option<String>,
-        service_tier: Option<String>,
-        at: Option<String>,
-        batch: Option<bool>,
-        regional: Option<bool>,
+        counts: Float64ArraySlice,
+        extras: Option<cost::CostExtras>,
     ) -> napi::Result<String> {
-        let usage = UsageInput {
-            input_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            cache_write_1h_tokens,
-            output_tokens,
-            reasoning_tokens,
-            audio_input_tokens,
-            audio_output_tokens,
-            image_input_tokens,
-            image_output_tokens,
-            web_search_requests,
-            input_characters,
-            audio_seconds,
-            service_tier: service_tier.clone(),
-        };
-        let options = CostOptions { at, batch, service_tier, regional };
-        let currency = self.inner.currency().to_string();
-        price(self.inner.prices(), &model, usage, options, Some((self.inner.rates(), &currency))).or_throw(&env)
+        let to = Some((self.inner.rates(), self.inner.currency()));
+        cost::price_compact(self.inner.prices(), &model, &counts, extras, to).or_throw(&env)
     }
 }
 
@@ -358,25 +326,6 @@ fn estimate_result(e: tracker::Estimate) -> EstimateResult {
     }
 }
 
-/// Prices `usage` for `model`, converted to `to` = (rates, currency) when given; `CallCost` JSON.
-fn price(
-    db: &PriceDb,
-    model: &str,
-    usage: UsageInput,
-    options: CostOptions,
-    to: Option<(&Rates, &str)>,
-) -> Result<String> {
-    let usage = usage.into_usage()?;
-    let (at, opts) = options.split()?;
-    let cost = db.price(&usage, model, at, &opts)?;
-    let cost = match to {
-        Some((rates, currency)) if currency != cost.currency => cost.convert(rates, currency)?,
-        _ => cost,
-    };
-    // Plain strings, numbers and maps: serializing cannot fail.
-    Ok(serde_json::to_string(&CallCost::from(&cost)).unwrap_or_else(|_| "{}".to_string()))
-}
-
 /// The provider behind an OpenAI-compatible base URL (core's one rule for every binding).
 #[napi]
 pub fn provider_for_base_url(url: String) -> &'static str {
@@ -416,7 +365,7 @@ pub fn estimate(
     expected_cache_hit: Option<String>,
 ) -> napi::Result<EstimateResult> {
     let est = estimate_with(
-        |req| tracker::estimate(EMBEDDED.get_or_init(PriceDb::embedded), &Rates::new(), "USD", req, Utc::now()),
+        |req| tracker::estimate(embedded_prices(), &Rates::new(), "USD", req, Utc::now()),
         &model,
         &messages_json,
         tools_json.as_deref(),
@@ -427,50 +376,8 @@ pub fn estimate(
     Ok(estimate_result(est))
 }
 
-/// The cost of a given usage with the embedded prices, USD; `CallCost` JSON. Arguments as
-/// `NativeTracker.cost`.
-#[napi]
-#[allow(clippy::too_many_arguments)]
-pub fn cost(
-    env: Env,
-    model: String,
-    input_tokens: Option<f64>,
-    cache_read_tokens: Option<f64>,
-    cache_write_tokens: Option<f64>,
-    cache_write_1h_tokens: Option<f64>,
-    output_tokens: Option<f64>,
-    reasoning_tokens: Option<f64>,
-    audio_input_tokens: Option<f64>,
-    audio_output_tokens: Option<f64>,
-    image_input_tokens: Option<f64>,
-    image_output_tokens: Option<f64>,
-    web_search_requests: Option<f64>,
-    input_characters: Option<f64>,
-    audio_seconds: Option<String>,
-    service_tier: Option<String>,
-    at: Option<String>,
-    batch: Option<bool>,
-    regional: Option<bool>,
-) -> napi::Result<String> {
-    let usage = UsageInput {
-        input_tokens,
-        cache_read_tokens,
-        cache_write_tokens,
-        cache_write_1h_tokens,
-        output_tokens,
-        reasoning_tokens,
-        audio_input_tokens,
-        audio_output_tokens,
-        image_input_tokens,
-        image_output_tokens,
-        web_search_requests,
-        input_characters,
-        audio_seconds,
-        service_tier: service_tier.clone(),
-    };
-    let options = CostOptions { at, batch, service_tier, regional };
-    price(EMBEDDED.get_or_init(PriceDb::embedded), &model, usage, options, None).or_throw(&env)
-}
-
 /// The embedded prices, loaded once (module-level `cost()` and `estimate()`).
-static EMBEDDED: std::sync::OnceLock<PriceDb> = std::sync::OnceLock::new();
+pub(crate) fn embedded_prices() -> &'static PriceDb {
+    static EMBEDDED: std::sync::OnceLock<PriceDb> = std::sync::OnceLock::new();
+    EMBEDDED.get_or_init(PriceDb::embedded)
+}
