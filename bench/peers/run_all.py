@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run every peer benchmark and llmledger's own cases in one go; print/save a results table.
 
-usage: python3 run_all.py [--sections ABC] [--only SUBSTR] [--reps N] [--startup-runs N]
+usage: python3 run_all.py [--sections ABCE] [--only SUBSTR] [--reps N] [--startup-runs N]
 (bench/peers/run.sh installs everything and calls this; see bench/README.md.)
 
 Each case runs in its own process: the process prints one JSON line (see
@@ -33,6 +33,12 @@ PYB = [VPY, os.path.join(HERE, "bench_py.py")]
 LLB = [LLPY, os.path.join(HERE, "bench_py.py")]
 NODEB = ["node", "--expose-gc", os.path.join(HERE, "bench_node.js")]
 NODE_LL = os.path.join(REPO, "bindings-node", "js", "index.cjs")
+OVPY = [LLPY, os.path.join(HERE, "overhead_py.py")]
+OVNODE = ["node", os.path.join(HERE, "overhead_node.js")]
+MOCK_SERVER = os.path.join(REPO, "tests", "mock_provider", "server.py")
+# What issue 9 asks of each overhead row: (lang, unit) -> ns.
+OVERHEAD_TARGET_NS = {("python", "call"): 15_000, ("node", "call"): 15_000,
+                      ("python", "chunk"): 1_000, ("node", "chunk"): 1_000}
 O2, C1 = "o200k_base", "cl100k_base"
 
 
@@ -83,7 +89,23 @@ def cases(reps):
         ("rust: llmledger first count (o200k_base), new process", [TE, "llmledger", "first-count", O2]),
         ("rust: llmledger first count (cl100k_base), new process", [TE, "llmledger", "first-count", C1]),
     ]
-    return A, B, C
+    # E: the same SDK call unwrapped and wrapped (SDK, unit, store); the SQLite rows are the default setup.
+    E = []
+    for runner in (OVPY, OVNODE):
+        for args in (("openai", "call", "sqlite"), ("openai", "call", "memory"), ("anthropic", "call", "sqlite"),
+                     ("openai", "chunk", "sqlite")):
+            E.append(runner + list(args))
+    return A, B, C, E
+
+
+def start_mock():
+    """The repository's stdlib mock provider on a free loopback port (HTTP/1.1, keep-alive)."""
+    p = subprocess.Popen([sys.executable, MOCK_SERVER, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().split()
+    if len(line) != 2 or line[0] != "PORT":
+        p.kill()
+        sys.exit(f"the mock provider did not start: {line}")
+    return p, f"http://127.0.0.1:{line[1]}"
 
 
 def child_env(reps):
@@ -144,15 +166,20 @@ def fmt_ns(ns):
 
 
 def bench_case(cmd, env):
-    rc, out, err, wall, rss = run_proc(cmd, env)
+    # Every case is bounded (CASE_TIMEOUT s, default 300): a stuck one fails alone.
+    rc, out, err, wall, rss = run_proc(["timeout", os.environ.get("CASE_TIMEOUT", "300")] + cmd, env)
     line = [l for l in out.splitlines() if l.startswith("{")]
     if rc != 0 or not line:
-        print(f"!! FAILED ({rc}): {' '.join(cmd)}\n{err[-2000:]}", file=sys.stderr)
+        print(f"!! FAILED ({rc}{', timed out' if rc == 124 else ''}): {' '.join(cmd)}\n{err[-2000:]}", file=sys.stderr)
         return None
     r = json.loads(line[-1])
     r["peak_rss_mib"] = rss / 1024
     r["proc_wall_s"] = wall
-    if r["kind"] == "throughput":
+    if r["kind"] == "overhead":
+        r["base"] = mmm(r["base_ns"])
+        r["wrapped"] = mmm(r["wrapped_ns"])
+        r["ns"] = mmm([w - b for w, b in zip(r["wrapped_ns"], r["base_ns"])])
+    elif r["kind"] == "throughput":
         m, lo, hi = mmm(r["times_s"])
         r["median_s"] = m
         r["tok_s"] = (r["tokens"] / m, r["tokens"] / hi, r["tokens"] / lo)
@@ -230,20 +257,75 @@ def to_markdown(res):
             v = f"{v:.6g}" if isinstance(v, float) else str(v)
             L.append(f"| {r['lang']} | {r['lib']} | {r['case']} | {v} | {fmt_ns(n[0])} [{fmt_ns(n[1])}–{fmt_ns(n[2])}] "
                      f"| {r['peak_rss_mib']:.0f} |")
+    if res.get("E"):
+        L += ["", "### E. Added per wrapped SDK call and per stream chunk (CPU time of the process, every thread)", "",
+              "Same call through an unwrapped and a wrapped client of the official SDK, to the local mock "
+              "provider over loopback HTTP/1.1 keep-alive; each round = a block of unwrapped calls, a block of "
+              "wrapped calls + `flush()`; added = wrapped − unwrapped per round, median [min–max] over "
+              f"{res.get('rounds', '?')} rounds.", "",
+              "| lang | SDK | call | unit | ledger | unwrapped CPU/unit | wrapped CPU/unit | added median [min–max] | target |",
+              "|---|---|---|---|---|---:|---:|---:|---:|"]
+        for r in res["E"]:
+            call = {"openai": "chat.completions.create", "anthropic": "messages.create"}[r["case"].split(".")[0]]
+            unit = "call" if r["unit"] == "call" else f"chunk ({r['units_per_call']}/stream)"
+            if r.get("wrapped_units_per_call") != r["units_per_call"]:
+                unit += f" — wrapped stream showed {r.get('wrapped_units_per_call')}!"
+            n = r["ns"]
+            target = OVERHEAD_TARGET_NS.get((r["lang"], r["unit"]))
+            L.append(f"| {r['lang']} | {r['sdk']} | {call} | {unit} | {r['store']} | {fmt_ns(r['base'][0])} "
+                     f"| {fmt_ns(r['wrapped'][0])} | {fmt_ns(n[0])} [{fmt_ns(n[1])}–{fmt_ns(n[2])}] "
+                     f"| {'≤ ' + fmt_ns(target) if target else ''} |")
     if res["C"]:
         L += ["", f"### C/D. Startup (wall time of the whole process, {res['startup_runs']} runs after 1 warm-up) and its peak RSS", "",
               "| command | wall ms median [min–max] | peak RSS MiB median |", "|---|---:|---:|"]
         for r in res["C"]:
             L.append(f"| `{r['label']}` | {r['ms'][0]:.0f} [{r['ms'][1]:.0f}–{r['ms'][2]:.0f}] | {r['rss'][0]:.0f} |")
+    L += targets(res)
     return "\n".join(L) + "\n"
+
+
+def targets(res):
+    """Issue 9's speed targets against this run's rows (the peers' figures are in the sections above)."""
+    rows = []
+
+    def overhead(lang, unit):
+        for r in res.get("E", []):
+            if r["lang"] == lang and r["unit"] == unit and r["store"] == "sqlite" and r["case"].startswith("openai"):
+                return r["ns"][0]
+        return None
+
+    def per_call(lang, case):
+        return next((r["ns"][0] for r in res["B"] if r["lang"] == lang and r["case"] == case), None)
+
+    def startup(label):
+        return next((r["ms"][0] for r in res["C"] if r["label"] == label), None)
+
+    for what, lang, value, limit in (
+            ("added per wrapped call (OpenAI chat, SQLite ledger)", "python", overhead("python", "call"), 15_000),
+            ("added per wrapped call (OpenAI chat, SQLite ledger)", "node", overhead("node", "call"), 15_000),
+            ("added per stream chunk", "python", overhead("python", "chunk"), 1_000),
+            ("added per stream chunk", "node", overhead("node", "chunk"), 1_000),
+            ("`cost()`", "python", per_call("python", "llmledger.cost"), 1_000),
+            ("`cost()`", "node", per_call("node", "llmledger.cost"), 500)):
+        if value is not None:
+            rows.append(f"| {what} | {lang} | {fmt_ns(value)} | ≤ {fmt_ns(limit)} | {'yes' if value <= limit else '**no**'} |")
+    first = startup("rust: llmledger first count (o200k_base), new process")
+    if first is not None:
+        rows.append(f"| first token count, new process (o200k) | rust | {first:.0f} ms | ≤ 100 ms | {'yes' if first <= 100 else '**no**'} |")
+    if not rows:
+        return []
+    return ["", "### Targets (issue 9) in this run", "", "| what | lang | measured (median) | target | met |",
+            "|---|---|---:|---:|---|"] + rows
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sections", default="ABC", help="subset of ABC (D = RSS, always collected)")
+    ap.add_argument("--sections", default="ABCE", help="subset of ABCE (D = RSS, always collected)")
     ap.add_argument("--only", default="", help="run only cases whose command line (or C label) contains this")
     ap.add_argument("--reps", type=int, default=int(os.environ.get("REPS", "7")))
     ap.add_argument("--startup-runs", type=int, default=int(os.environ.get("STARTUP_RUNS", "10")))
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", "10")),
+                    help="section E: rounds of unwrapped/wrapped blocks")
     a = ap.parse_args()
 
     for p in (VPY, LLPY, TE, NODE_LL):
@@ -256,9 +338,9 @@ def main():
     msgs = text.split("\n\n")
 
     env = child_env(a.reps)
-    A, B, C = cases(a.reps)
+    A, B, C, E = cases(a.reps)
     sel = lambda cmd: a.only in " ".join(cmd)  # noqa: E731
-    res = dict(machine=machine_info(), reps=a.reps, startup_runs=a.startup_runs, A=[], B=[], C=[],
+    res = dict(machine=machine_info(), reps=a.reps, startup_runs=a.startup_runs, rounds=a.rounds, A=[], B=[], C=[], E=[],
                corpus_bytes=len(text.encode()), n_msgs=len(msgs),
                avg_msg_bytes=len(text.encode()) / len(msgs),
                corpus_sha256=gen.stdout.split("sha256=")[1].split()[0] if "sha256=" in gen.stdout else "?")
@@ -272,6 +354,15 @@ def main():
     if "C" in a.sections:
         print("== C: startup", file=sys.stderr)
         res["C"] = [r for r in (startup(l, c, env, a.startup_runs) for l, c in C if sel(c) or a.only in l) if r]
+    if "E" in a.sections:
+        print("== E: added per wrapped call / per stream chunk", file=sys.stderr)
+        mock, url = start_mock()
+        try:
+            e_env = dict(env, MOCK_URL=url, ROUNDS=str(a.rounds))
+            res["E"] = [r for r in (bench_case(c, e_env) for c in E if sel(c)) if r]
+        finally:
+            mock.terminate()
+            mock.wait(timeout=10)
     res["loadavg_end"] = os.getloadavg()
     res["total_s"] = time.time() - t0
 

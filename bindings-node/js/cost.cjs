@@ -1,39 +1,69 @@
 'use strict'
-// The cost path: a given usage → its price through the native module. Kept apart (and small) because it is
-// the measured hot path of `cost()`.
+// `cost()` glue, on its measured fast path (the native side and the why: bindings-node/src/cost.rs). The
+// counts go into one Float64Array reused by every call (JS is single-threaded and the native call is
+// synchronous), the rarely given options into one object only when one is set, and the native result —
+// fields separated by U+001F — is split back into the plain `CallCost` object.
 
-/** A count for the native side: numbers as they are, absent as undefined, anything else NaN (rejected there). */
+const SEP = '\x1f'
+/** Fixed slots of the counts array; the native side reads them in this order. */
+const counts = new Float64Array(12)
+
+/** An absent count is 0; anything but a number becomes NaN, which core refuses, naming the field. */
 function count(v) {
-  return v == null ? undefined : typeof v === 'number' ? v : Number.NaN
+  return v == null ? 0 : typeof v === 'number' ? v : Number.NaN
 }
 
 function optString(v) {
   return v == null ? undefined : v instanceof Date ? v.toISOString() : String(v)
 }
 
-function costWith(target, u) {
-  // Positional: napi reads arguments far faster than object properties.
-  const json = target.cost(
-    String(u.model),
-    count(u.inputTokens),
-    count(u.cacheReadTokens),
-    count(u.cacheWriteTokens),
-    count(u.cacheWrite1hTokens),
-    count(u.outputTokens),
-    count(u.reasoningTokens),
-    count(u.audioInputTokens),
-    count(u.audioOutputTokens),
-    count(u.imageInputTokens),
-    count(u.imageOutputTokens),
-    count(u.webSearchRequests),
-    count(u.inputCharacters),
-    optString(u.audioSeconds),
-    optString(u.serviceTier),
-    optString(u.at),
-    u.batch == null ? undefined : Boolean(u.batch),
-    u.regional == null ? undefined : Boolean(u.regional),
-  )
-  return JSON.parse(json)
+function extrasOf(u) {
+  if (u.audioSeconds == null && u.serviceTier == null && u.at == null && u.batch == null && u.regional == null) {
+    return undefined
+  }
+  return {
+    audioSeconds: optString(u.audioSeconds),
+    serviceTier: optString(u.serviceTier),
+    at: optString(u.at),
+    batch: u.batch == null ? undefined : Boolean(u.batch),
+    regional: u.regional == null ? undefined : Boolean(u.regional),
+  }
 }
 
-module.exports = { costWith, count, optString }
+/** `exact, usd, rate, currency, model, priceVersion, uncertain(1|0)`, then component/amount pairs. */
+function fromCompact(s) {
+  const f = s.split(SEP)
+  const breakdown = {}
+  for (let i = 7; i + 1 < f.length; i += 2) breakdown[f[i]] = f[i + 1]
+  return {
+    amount: Number(f[0]),
+    exact: f[0],
+    currency: f[3],
+    usd: f[1],
+    rate: f[2],
+    model: f[4],
+    priceVersion: f[5],
+    uncertain: f[6] === '1',
+    breakdown,
+  }
+}
+
+/** `target`: the native module (embedded prices, USD) or a NativeTracker (its prices and currency). */
+function costWith(target, u) {
+  // Explicit loads, not a loop over names: each stays a monomorphic property access.
+  counts[0] = count(u.inputTokens)
+  counts[1] = count(u.cacheReadTokens)
+  counts[2] = count(u.cacheWriteTokens)
+  counts[3] = count(u.cacheWrite1hTokens)
+  counts[4] = count(u.outputTokens)
+  counts[5] = count(u.reasoningTokens)
+  counts[6] = count(u.audioInputTokens)
+  counts[7] = count(u.audioOutputTokens)
+  counts[8] = count(u.imageInputTokens)
+  counts[9] = count(u.imageOutputTokens)
+  counts[10] = count(u.webSearchRequests)
+  counts[11] = count(u.inputCharacters)
+  return fromCompact(target.cost(String(u.model), counts, extrasOf(u)))
+}
+
+module.exports = { costWith }

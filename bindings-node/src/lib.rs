@@ -5,10 +5,12 @@
 //!   `NativeStream`);
 //! - [`types`]: the JS-facing objects and their conversions to and from core types;
 //! - [`error`]: the one mapping of core errors to JS errors;
-//! - this file: the free functions (token counts, estimates, `cost`).
+//! - [`cost`]: `cost()` on its measured fast path;
+//! - this file: the free functions (token counts, estimates).
 //!
 //! No accounting logic lives here; the SDK interception lives in the JS layer.
 
+pub mod cost;
 mod error;
 mod tracker;
 mod types;
@@ -19,7 +21,7 @@ use napi_derive::napi;
 use rust_decimal::Decimal;
 
 use error::OrThrow;
-use types::{num, CallCost, CostOptions, EstimateInput, EstimateResult, Money, TokenCountResult, UsageInput};
+use types::{num, EstimateInput, EstimateResult, Money, TokenCountResult};
 
 pub(crate) use llmledger_core as core;
 
@@ -66,25 +68,6 @@ pub(crate) fn estimate_result(e: core_tracker::Estimate) -> EstimateResult {
     }
 }
 
-/// Prices `usage` for `model`, converted to `to` = (rates, currency) when given; `CallCost` JSON.
-pub(crate) fn price(
-    db: &PriceDb,
-    model: &str,
-    usage: UsageInput,
-    options: CostOptions,
-    to: Option<(&Rates, &str)>,
-) -> Result<String> {
-    let usage = usage.into_usage()?;
-    let (at, opts) = options.split()?;
-    let cost = db.price(&usage, model, at, &opts)?;
-    let cost = match to {
-        Some((rates, currency)) if currency != cost.currency => cost.convert(rates, currency)?,
-        _ => cost,
-    };
-    // Plain strings, numbers and maps: serializing cannot fail.
-    Ok(serde_json::to_string(&CallCost::from(&cost)).unwrap_or_else(|_| "{}".to_string()))
-}
-
 /// Tokens of `text` as `model` counts them.
 #[napi]
 pub fn count_tokens(env: Env, model: String, text: String) -> napi::Result<TokenCountResult> {
@@ -110,58 +93,14 @@ pub fn count_chat(
 /// A pre-flight estimate with the embedded prices, USD.
 #[napi]
 pub fn estimate(env: Env, input: EstimateInput) -> napi::Result<EstimateResult> {
-    let est = estimate_with(
-        |req| core_tracker::estimate(EMBEDDED.get_or_init(PriceDb::embedded), &Rates::new(), "USD", req, Utc::now()),
-        input,
-    )
-    .or_throw(&env)?;
+    let est =
+        estimate_with(|req| core_tracker::estimate(embedded_prices(), &Rates::new(), "USD", req, Utc::now()), input)
+            .or_throw(&env)?;
     Ok(estimate_result(est))
 }
 
-/// The cost of a given usage with the embedded prices, USD; `CallCost` JSON. Arguments as
-/// `NativeTracker.cost`.
-#[napi]
-#[allow(clippy::too_many_arguments)]
-pub fn cost(
-    env: Env,
-    model: String,
-    input_tokens: Option<f64>,
-    cache_read_tokens: Option<f64>,
-    cache_write_tokens: Option<f64>,
-    cache_write_1h_tokens: Option<f64>,
-    output_tokens: Option<f64>,
-    reasoning_tokens: Option<f64>,
-    audio_input_tokens: Option<f64>,
-    audio_output_tokens: Option<f64>,
-    image_input_tokens: Option<f64>,
-    image_output_tokens: Option<f64>,
-    web_search_requests: Option<f64>,
-    input_characters: Option<f64>,
-    audio_seconds: Option<String>,
-    service_tier: Option<String>,
-    at: Option<String>,
-    batch: Option<bool>,
-    regional: Option<bool>,
-) -> napi::Result<String> {
-    let usage = UsageInput {
-        input_tokens,
-        cache_read_tokens,
-        cache_write_tokens,
-        cache_write_1h_tokens,
-        output_tokens,
-        reasoning_tokens,
-        audio_input_tokens,
-        audio_output_tokens,
-        image_input_tokens,
-        image_output_tokens,
-        web_search_requests,
-        input_characters,
-        audio_seconds,
-        service_tier: service_tier.clone(),
-    };
-    let options = CostOptions { at, batch, service_tier, regional };
-    price(EMBEDDED.get_or_init(PriceDb::embedded), &model, usage, options, None).or_throw(&env)
-}
-
 /// The embedded prices, loaded once (module-level `cost()` and `estimate()`).
-static EMBEDDED: std::sync::OnceLock<PriceDb> = std::sync::OnceLock::new();
+pub(crate) fn embedded_prices() -> &'static PriceDb {
+    static EMBEDDED: std::sync::OnceLock<PriceDb> = std::sync::OnceLock::new();
+    EMBEDDED.get_or_init(PriceDb::embedded)
+}

@@ -4,7 +4,7 @@
 //! `NativeStream` (one streamed response). Glue over `llmledger_core::tracker`; blocking work (flush,
 //! close, reports) runs on libuv's thread pool.
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Float64ArraySlice};
 use napi::{Env, Task};
 use napi_derive::napi;
 
@@ -15,10 +15,10 @@ use crate::core::tracker::{self, Tracked, Tracker};
 use crate::core::{Api, Error, Result};
 use crate::error::OrThrow;
 use crate::types::{
-    attribution, call_info, AttributionInput, ClientSpecInput, CostOptions, EstimateInput, EstimateResult, RecordInput,
-    TrackerOptions, UsageInput, UsageQueryInput,
+    attribution, call_info, AttributionInput, ClientSpecInput, EstimateInput, EstimateResult, RecordInput,
+    TrackerOptions, UsageQueryInput,
 };
-use crate::{estimate_result, estimate_with, price};
+use crate::{estimate_result, estimate_with};
 
 /// The Rust tracker: parses, prices and records calls; answers usage reports.
 #[napi]
@@ -153,51 +153,18 @@ impl NativeTracker {
         Ok(estimate_result(est))
     }
 
-    /// The cost of a given usage with this tracker's prices, in its currency; `CallCost` JSON. Arguments
-    /// as the module-level `cost`.
+    /// The cost of a given usage with this tracker's prices, in its currency (see [`crate::cost`]: the
+    /// counts in one array, the compact result).
     #[napi]
-    #[allow(clippy::too_many_arguments)]
     pub fn cost(
         &self,
         env: Env,
         model: String,
-        input_tokens: Option<f64>,
-        cache_read_tokens: Option<f64>,
-        cache_write_tokens: Option<f64>,
-        cache_write_1h_tokens: Option<f64>,
-        output_tokens: Option<f64>,
-        reasoning_tokens: Option<f64>,
-        audio_input_tokens: Option<f64>,
-        audio_output_tokens: Option<f64>,
-        image_input_tokens: Option<f64>,
-        image_output_tokens: Option<f64>,
-        web_search_requests: Option<f64>,
-        input_characters: Option<f64>,
-        audio_seconds: Option<String>,
-        service_tier: Option<String>,
-        at: Option<String>,
-        batch: Option<bool>,
-        regional: Option<bool>,
+        counts: Float64ArraySlice,
+        extras: Option<crate::cost::CostExtras>,
     ) -> napi::Result<String> {
-        let usage = UsageInput {
-            input_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            cache_write_1h_tokens,
-            output_tokens,
-            reasoning_tokens,
-            audio_input_tokens,
-            audio_output_tokens,
-            image_input_tokens,
-            image_output_tokens,
-            web_search_requests,
-            input_characters,
-            audio_seconds,
-            service_tier: service_tier.clone(),
-        };
-        let options = CostOptions { at, batch, service_tier, regional };
-        let currency = self.inner.currency().to_string();
-        price(self.inner.prices(), &model, usage, options, Some((self.inner.rates(), &currency))).or_throw(&env)
+        let to = Some((self.inner.rates(), self.inner.currency()));
+        crate::cost::price_compact(self.inner.prices(), &model, &counts, extras, to).or_throw(&env)
     }
 }
 

@@ -4,8 +4,8 @@
 //! string (the nearest double), for display and convenience only.
 //!
 //! Hot paths cross as strings and plain numbers, not objects: napi reads and writes object properties one
-//! V8 lookup at a time (~0.2 µs each), so a recorded call (core's record JSON) and a price ([`CallCost`]) go
-//! back as one JSON string that the JS layer parses only when they are looked at.
+//! V8 lookup at a time (~0.2 µs each), so a recorded call goes back as core's record JSON, which the JS
+//! layer parses only when it is looked at (and `cost()` has its own compact form, see `cost.rs`).
 
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ use crate::core::args::optional_count_from_f64 as count;
 use crate::core::ledger::{Attribution, Durability};
 use crate::core::report::{GroupBy, UsageFilter, UsageQuery};
 use crate::core::tracker::{CallInfo, TrackerConfig, UnknownModelPolicy};
-use crate::core::{Api, Breakdown, Cost, Error, PriceOptions, Provider, Result, Usage, UsageSource};
+use crate::core::{Api, Error, PriceOptions, Provider, Result, Usage, UsageSource};
 
 /// Options of `new NativeTracker(options)`; every field optional (defaults: `sqlite:./llmledger.db`, USD, UTC).
 #[napi(object)]
@@ -141,68 +141,6 @@ impl Money {
         let amount = exact.parse::<f64>().unwrap_or(f64::NAN);
         Money { amount, exact, currency: currency.to_string() }
     }
-}
-
-/// The cost of one call in the tracker's currency, with its USD total and the priced model.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CallCost {
-    pub amount: f64,
-    pub exact: String,
-    pub currency: String,
-    /// Exact USD total.
-    pub usd: String,
-    /// Units of `currency` per USD used.
-    pub rate: String,
-    /// Canonical id of the priced model.
-    pub model: String,
-    /// `YYYY-MM-DD` the price version used took effect.
-    pub price_version: String,
-    /// Some price used is marked uncertain in the data.
-    pub uncertain: bool,
-    /// USD per component, exact decimal strings; components that are zero are left out.
-    pub breakdown: std::collections::BTreeMap<String, String>,
-}
-
-impl From<&Cost> for CallCost {
-    fn from(c: &Cost) -> Self {
-        let m = Money::new(c.total, &c.currency);
-        CallCost {
-            amount: m.amount,
-            exact: m.exact,
-            currency: m.currency,
-            usd: c.total_usd.normalize().to_string(),
-            rate: c.rate.normalize().to_string(),
-            model: c.model.clone(),
-            price_version: c.price_version.to_string(),
-            uncertain: c.uncertain,
-            breakdown: breakdown_map(&c.breakdown),
-        }
-    }
-}
-
-/// The non-zero components, named in camelCase (`cache_write_5m` → `cacheWrite5m`).
-fn breakdown_map(b: &Breakdown) -> std::collections::BTreeMap<String, String> {
-    let camel = |name: &str| {
-        let mut out = String::with_capacity(name.len());
-        let mut upper = false;
-        for c in name.chars() {
-            if c == '_' {
-                upper = true;
-            } else if upper {
-                out.extend(c.to_uppercase());
-                upper = false;
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    };
-    b.components()
-        .into_iter()
-        .filter(|(_, v)| !v.is_zero())
-        .map(|(k, v)| (camel(k), v.normalize().to_string()))
-        .collect()
 }
 
 /// Token counts cross as JS numbers: exact up to 2^53, far above any real count.

