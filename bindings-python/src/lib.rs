@@ -2,6 +2,7 @@
 //! mapping ([`error`]), GIL release around anything slow. The `llmledger` package (bindings-python/python)
 //! holds the SDK wrappers and the public API; everything it needs from Rust is here.
 
+mod convert;
 mod error;
 mod tracker;
 mod types;

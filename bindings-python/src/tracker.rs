@@ -1,14 +1,10 @@
 //! `Tracker` and `TrackedStream`: the core facade (`llmledger_core::tracker`) as Python classes. Arguments
 //! arrive already shaped by the package (`llmledger/_tracker.py`, `llmledger/_wrap/`).
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
 use llmledger_core::estimate::EstimateRequest;
-use llmledger_core::report::{GroupBy, UsageFilter, UsageQuery};
-use llmledger_core::tracker::{self, CallInfo, TrackedStream as CoreStream, Tracker as CoreTracker, TrackerConfig};
+use llmledger_core::tracker::{self, CallInfo, TrackedStream as CoreStream, Tracker as CoreTracker};
 use llmledger_core::{Api, Error, Provider};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
@@ -16,6 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::convert::{Config, Query};
 use crate::error::{detached, held, invalid, optional_count_arg};
 use crate::types::{attribution, report_rows, AttributionTuple, Usage};
 
@@ -51,43 +48,20 @@ fn call_info(
 pub struct Tracker {
     inner: CoreTracker,
     currency: String,
+    /// The default time zone of a report's day/month groups.
+    timezone: String,
 }
 
 #[pymethods]
 impl Tracker {
+    /// `config`: one dict (`llmledger.Tracker._config`), read once.
     #[new]
-    #[pyo3(signature = (store=None, currency="USD".to_string(), rates=BTreeMap::new(), timezone="UTC".to_string(),
-                        unknown_model="flag", durability="batch", prices_path=None, litellm_prices_path=None,
-                        azure_deployments=BTreeMap::new(), spill_dir=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        store: Option<String>,
-        currency: String,
-        rates: BTreeMap<String, String>,
-        timezone: String,
-        unknown_model: &str,
-        durability: &str,
-        prices_path: Option<PathBuf>,
-        litellm_prices_path: Option<PathBuf>,
-        azure_deployments: BTreeMap<String, String>,
-        spill_dir: Option<PathBuf>,
-    ) -> PyResult<Self> {
-        let config = TrackerConfig {
-            store,
-            currency: currency.clone(),
-            rates,
-            timezone,
-            unknown_model: held(unknown_model.parse())?,
-            durability: held(durability.parse())?,
-            prices_path,
-            litellm_prices_path,
-            azure_deployments,
-            spill_dir,
-        };
+    fn new(py: Python<'_>, config: Config) -> PyResult<Self> {
+        let config = config.into_core()?;
+        let (currency, timezone) = (config.currency.clone(), config.timezone.clone());
         // Opening a store may create files or connect to PostgreSQL.
         let inner = detached(py, move || CoreTracker::new(config))?;
-        Ok(Self { inner, currency })
+        Ok(Self { inner, currency, timezone })
     }
 
     /// Records a finished non-streaming call from its response body; returns its `Usage`.
@@ -149,32 +123,9 @@ impl Tracker {
         Ok(TrackedStream { inner: Mutex::new(Some(stream)), currency: self.currency.clone() })
     }
 
-    /// Report rows (see `llmledger.Tracker.usage`).
-    #[pyo3(signature = (user_id, workspace_id, project, provider, model, session_id, since, until, group_by, timezone,
-                        p95))]
-    #[allow(clippy::too_many_arguments)]
-    fn usage<'py>(
-        &self,
-        py: Python<'py>,
-        user_id: Option<String>,
-        workspace_id: Option<String>,
-        project: Option<String>,
-        provider: Option<String>,
-        model: Option<String>,
-        session_id: Option<String>,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-        group_by: Vec<String>,
-        timezone: Option<String>,
-        p95: bool,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let group_by = group_by.iter().map(|g| held(g.parse::<GroupBy>())).collect::<PyResult<Vec<_>>>()?;
-        let query = UsageQuery {
-            filter: UsageFilter { user_id, workspace_id, project, provider, model, session_id, since, until },
-            group_by,
-            timezone: timezone.unwrap_or_else(|| "UTC".to_string()),
-            p95,
-        };
+    /// Report rows (see `llmledger.Tracker.usage`); `query`: one dict of filters, groups and time zone.
+    fn usage<'py>(&self, py: Python<'py>, query: Query) -> PyResult<Bound<'py, PyList>> {
+        let query = query.into_core(&self.timezone)?;
         let rows = detached(py, || self.inner.usage(&query))?;
         // The ledger keeps USD; reports show the tracker's currency too, at the configured rate.
         let rate = self.inner.rates().get(self.inner.currency()).unwrap_or(Decimal::ONE);

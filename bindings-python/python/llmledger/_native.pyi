@@ -115,19 +115,7 @@ class TrackedStream:
     def finish(self, latency_ms: int, aborted: bool) -> Optional[Usage]: ...
 
 class Tracker:
-    def __init__(
-        self,
-        store: Optional[str] = None,
-        currency: str = "USD",
-        rates: Mapping[str, str] = ...,
-        timezone: str = "UTC",
-        unknown_model: str = "flag",
-        durability: str = "batch",
-        prices_path: Optional[str] = None,
-        litellm_prices_path: Optional[str] = None,
-        azure_deployments: Mapping[str, str] = ...,
-        spill_dir: Optional[str] = None,
-    ) -> None: ...
+    def __init__(self, config: Mapping[str, Any]) -> None: ...
     def health_json(self) -> str: ...
     def take_notices_json(self, wait_secs: Optional[float] = None) -> str: ...
     def record_response(
@@ -154,20 +142,7 @@ class Tracker:
         hide_usage_chunk: bool,
         service_tier: Optional[str] = None,
     ) -> TrackedStream: ...
-    def usage(
-        self,
-        user_id: Optional[str],
-        workspace_id: Optional[str],
-        project: Optional[str],
-        provider: Optional[str],
-        model: Optional[str],
-        session_id: Optional[str],
-        since: Optional[datetime],
-        until: Optional[datetime],
-        group_by: List[str],
-        timezone: Optional[str],
-        p95: bool,
-    ) -> List[Dict[str, Any]]: ...
+    def usage(self, query: Mapping[str, Any]) -> List[Dict[str, Any]]: ...
     def estimate(
         self,
         model: str,

@@ -92,7 +92,7 @@ class Tracker:
             azure_deployments=dict(azure_deployments or {}),
             spill_dir=None if spill_dir is None else os.fspath(spill_dir),
         )
-        self._native = _native.Tracker(**self._config)
+        self._native = _native.Tracker(self._config)
         self._closed = False
         self._lock = threading.Lock()
         _live.add(self)
@@ -158,22 +158,25 @@ class Tracker:
         ``day``, ``month`` (``user_id`` / ``workspace_id`` / ``session_id`` are accepted too). Each row is a
         dict with the group keys, ``requests``, ``successful``, ``failed``, token totals, ``cost_usd`` and
         ``cost`` (``decimal.Decimal``, the latter in the tracker's currency) and latency figures.
+        ``timezone``: the zone of the ``day`` / ``month`` groups; default the tracker's ``timezone``.
         """
         groups = [group_by] if isinstance(group_by, str) else list(group_by or [])
         groups = [_GROUP_ALIASES.get(g, g) for g in groups]
         self._native.flush()
         return self._native.usage(
-            user_id,
-            workspace_id,
-            project,
-            provider,
-            model,
-            session_id,
-            _utc(since, "since"),
-            _utc(until, "until", end=True),
-            groups,
-            timezone,
-            p95,
+            dict(
+                user_id=user_id,
+                workspace_id=workspace_id,
+                project=project,
+                provider=provider,
+                model=model,
+                session_id=session_id,
+                since=_utc(since, "since"),
+                until=_utc(until, "until", end=True),
+                group_by=groups,
+                timezone=timezone,
+                p95=p95,
+            )
         )
 
     def estimate(
@@ -247,7 +250,7 @@ class Tracker:
         # The parent's writer thread does not exist in the child: start a fresh ledger writer there. The old
         # native tracker is kept (not dropped), as its locks may be held by a thread that no longer exists.
         _orphans.append(self._native)
-        self._native = _native.Tracker(**self._config)
+        self._native = _native.Tracker(self._config)
         self._start_notice_logger()
 
 
