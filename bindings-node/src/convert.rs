@@ -66,6 +66,7 @@ impl TrackerOptions {
             litellm_prices_path: self.litellm_prices_path.map(Into::into),
             azure_deployments: self.azure_deployments.map(|d| d.into_iter().collect()).unwrap_or_default(),
             spill_dir: self.spill_dir.map(Into::into),
+            keep_dropped_records: false,
         })
     }
 }

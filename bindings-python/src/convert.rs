@@ -41,6 +41,8 @@ impl Config {
             litellm_prices_path: self.litellm_prices_path,
             azure_deployments: self.azure_deployments,
             spill_dir: self.spill_dir,
+            // Python hooks nothing on records made by a dropped stream (issue 9 plan).
+            keep_dropped_records: false,
         })
     }
 }

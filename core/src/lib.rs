@@ -14,6 +14,7 @@
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
 pub mod args;
+pub mod call;
 pub mod currency;
 pub mod error;
 pub mod estimate;

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -68,6 +68,9 @@ pub struct TrackerConfig {
     /// Where spilled events wait for the store; `None` means the ledger's default (see
     /// [`crate::ledger`]).
     pub spill_dir: Option<PathBuf>,
+    /// Keep the records of streams recorded because they were dropped unfinished, for
+    /// [`Tracker::take_dropped`] (a binding that calls hooks with every record sets this).
+    pub keep_dropped_records: bool,
 }
 
 /// What the binding knows about one call before its response arrives.
@@ -202,6 +205,8 @@ struct TrackerInner {
     unknown_model: UnknownModelPolicy,
     azure_deployments: BTreeMap<String, String>,
     ledger: Ledger,
+    /// Records of dropped streams, kept when `keep_dropped_records` is set.
+    dropped: Option<Mutex<Vec<Tracked>>>,
 }
 
 impl Tracker {
@@ -235,6 +240,7 @@ impl Tracker {
             unknown_model: config.unknown_model,
             azure_deployments: config.azure_deployments,
             ledger,
+            dropped: config.keep_dropped_records.then(Mutex::default),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -298,6 +304,21 @@ impl Tracker {
             hide_usage_chunk: false,
             request_id: None,
             id_looked_up: false,
+        }
+    }
+
+    /// The records of streams recorded because they were dropped unfinished (see
+    /// [`crate::call::CallStream`]), since the last call; empty unless `keep_dropped_records` is set.
+    pub fn take_dropped(&self) -> Vec<Tracked> {
+        match &self.inner.dropped {
+            Some(dropped) => std::mem::take(&mut *dropped.lock().unwrap_or_else(|p| p.into_inner())),
+            None => Vec::new(),
+        }
+    }
+
+    pub(crate) fn note_dropped(&self, tracked: Tracked) {
+        if let Some(dropped) = &self.inner.dropped {
+            dropped.lock().unwrap_or_else(|p| p.into_inner()).push(tracked);
         }
     }
 
@@ -436,6 +457,10 @@ pub struct TrackedStream {
 }
 
 impl TrackedStream {
+    pub(crate) fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
     /// Asks [`push`](Self::push) to report the usage-only chunk (OpenAI chat with `include_usage`
     /// injected by the binding) so the binding can hide it from the caller.
     pub fn hide_usage_chunk(&mut self, hide: bool) {
