@@ -2,6 +2,7 @@
 //! mapping ([`error`]), GIL release around anything slow. The `llmledger` package (bindings-python/python)
 //! holds the SDK wrappers and the public API; everything it needs from Rust is here.
 
+mod call;
 mod convert;
 mod error;
 mod tracker;
@@ -24,12 +25,6 @@ use crate::error::{count_arg, detached, held, optional_count_arg};
 fn embedded_prices() -> &'static PriceDb {
     static DB: OnceLock<PriceDb> = OnceLock::new();
     DB.get_or_init(PriceDb::embedded)
-}
-
-/// The provider behind an OpenAI-compatible base URL (core's one rule for every binding).
-#[pyfunction]
-fn provider_for_base_url(url: &str) -> &'static str {
-    llmledger_core::Provider::from_base_url(url).as_str()
 }
 
 /// Tokens of `text` as `model` counts them (no special tokens).
@@ -143,10 +138,12 @@ fn redact_credentials(text: &str) -> String {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<tracker::Tracker>()?;
-    m.add_class::<tracker::TrackedStream>()?;
+    m.add_class::<call::Attribution>()?;
+    m.add_class::<call::Client>()?;
+    m.add_class::<call::Call>()?;
+    m.add_class::<call::Stream>()?;
     m.add_class::<types::Usage>()?;
     m.add_class::<types::Cost>()?;
-    m.add_function(wrap_pyfunction!(provider_for_base_url, m)?)?;
     m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(count_chat, m)?)?;
     m.add_function(wrap_pyfunction!(estimate, m)?)?;

@@ -1,46 +1,18 @@
-//! `Tracker` and `TrackedStream`: the core facade (`llmledger_core::tracker`) as Python classes. Arguments
-//! arrive already shaped by the package (`llmledger/_tracker.py`, `llmledger/_wrap/`).
-
-use std::sync::Mutex;
+//! `Tracker`: the core facade (`llmledger_core::tracker`) as a Python class. Arguments arrive already
+//! shaped by the package (`llmledger/_tracker.py`, `llmledger/_wrap/`).
 
 use llmledger_core::estimate::EstimateRequest;
-use llmledger_core::tracker::{self, CallInfo, TrackedStream as CoreStream, Tracker as CoreTracker};
-use llmledger_core::{Api, Error, Provider};
+use llmledger_core::tracker::{self, Tracker as CoreTracker};
+use llmledger_core::Error;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyDict, PyList};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::call::{self, Attribution, Call, Client};
 use crate::convert::{Config, Query};
 use crate::error::{detached, held, invalid, optional_count_arg};
-use crate::types::{attribution, report_rows, AttributionTuple, Usage};
-
-/// Calls `f` with a response body given as the SDK's raw `bytes` (read in place, no copy) or as a `str`.
-fn with_body<R>(body: &Bound<'_, PyAny>, f: impl FnOnce(&str) -> PyResult<R>) -> PyResult<R> {
-    if let Ok(bytes) = body.cast::<PyBytes>() {
-        f(std::str::from_utf8(bytes.as_bytes()).map_err(|e| invalid("response", e, "response body is not UTF-8"))?)
-    } else {
-        f(&body.extract::<PyBackedStr>()?)
-    }
-}
-
-fn call_info(
-    provider: &str,
-    api: &str,
-    model: String,
-    attr: AttributionTuple,
-    service_tier: Option<String>,
-) -> PyResult<CallInfo> {
-    Ok(CallInfo {
-        provider: held(provider.parse::<Provider>())?,
-        api: held(api.parse::<Api>())?,
-        model,
-        attribution: attribution(attr),
-        batch: false,
-        service_tier,
-    })
-}
+use crate::types::report_rows;
 
 /// The native tracker. Use `llmledger.Tracker`, which adds wrapping, attribution and process hooks.
 #[pyclass(frozen, module = "llmledger._native")]
@@ -64,63 +36,21 @@ impl Tracker {
         Ok(Self { inner, currency, timezone })
     }
 
-    /// Records a finished non-streaming call from its response body; returns its `Usage`.
-    #[pyo3(signature = (provider, api, model, attribution, request_json, response, latency_ms, service_tier=None))]
+    /// Starts one tracked call of `api` (from `Client.classify`); see `call::begin`. `context`: the
+    /// attribution of the enclosing `attribute` blocks, laid over the client's.
+    #[pyo3(signature = (client, api, path, json_data, extra_json, stream, context))]
     #[allow(clippy::too_many_arguments)]
-    fn record_response(
+    fn begin(
         &self,
-        py: Python<'_>,
-        provider: &str,
+        client: &Client,
         api: &str,
-        model: String,
-        attribution: AttributionTuple,
-        request_json: Option<&str>,
-        response: &Bound<'_, PyAny>,
-        latency_ms: u64,
-        service_tier: Option<String>,
-    ) -> PyResult<Usage> {
-        let call = call_info(provider, api, model, attribution, service_tier)?;
-        // Released: with `durability="sync"` this waits for the journal's fsync.
-        let tracked = with_body(response, |body| {
-            detached(py, || self.inner.record_response(&call, request_json, body, latency_ms))
-        })?;
-        Ok(Usage { tracked, currency: self.currency.clone() })
-    }
-
-    /// Records a call the provider failed (`error_class`: the SDK exception's class name).
-    #[allow(clippy::too_many_arguments)]
-    fn record_failure(
-        &self,
-        py: Python<'_>,
-        provider: &str,
-        api: &str,
-        model: String,
-        attribution: AttributionTuple,
-        error_class: &str,
-        latency_ms: u64,
-    ) -> PyResult<Usage> {
-        let call = call_info(provider, api, model, attribution, None)?;
-        let tracked = detached(py, || self.inner.record_failure(&call, error_class, latency_ms))?;
-        Ok(Usage { tracked, currency: self.currency.clone() })
-    }
-
-    /// Starts accumulating a stream. `hide_usage_chunk`: the wrapper asked for `include_usage` itself.
-    #[pyo3(signature = (provider, api, model, attribution, request_json, hide_usage_chunk, service_tier=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn start_stream(
-        &self,
-        provider: &str,
-        api: &str,
-        model: String,
-        attribution: AttributionTuple,
-        request_json: Option<&str>,
-        hide_usage_chunk: bool,
-        service_tier: Option<String>,
-    ) -> PyResult<TrackedStream> {
-        let call = call_info(provider, api, model, attribution, service_tier)?;
-        let mut stream = self.inner.start_stream(call, request_json);
-        stream.hide_usage_chunk(hide_usage_chunk);
-        Ok(TrackedStream { inner: Mutex::new(Some(stream)), currency: self.currency.clone() })
+        path: &str,
+        json_data: Option<&Bound<'_, PyDict>>,
+        extra_json: Option<&Bound<'_, PyDict>>,
+        stream: bool,
+        context: Option<&Attribution>,
+    ) -> PyResult<Call> {
+        call::begin(&self.inner, &self.currency, client, api, path, json_data, extra_json, stream, context)
     }
 
     /// Report rows (see `llmledger.Tracker.usage`); `query`: one dict of filters, groups and time zone.
@@ -182,36 +112,6 @@ impl Tracker {
     #[getter]
     fn currency(&self) -> &str {
         &self.currency
-    }
-}
-
-/// One stream being accumulated; fed the raw SSE events, finished once.
-#[pyclass(frozen, module = "llmledger._native")]
-#[derive(Debug)]
-pub struct TrackedStream {
-    inner: Mutex<Option<CoreStream>>,
-    currency: String,
-}
-
-#[pymethods]
-impl TrackedStream {
-    /// One raw event (`event:` field, `data:` payload). True: the caller must not see this event's chunk
-    /// (the usage-only chunk the wrapper asked for).
-    #[pyo3(signature = (event, data))]
-    fn push(&self, event: Option<&str>, data: &str) -> PyResult<bool> {
-        let mut guard = self.inner.lock().map_err(|_| invalid("stream", "poisoned", "stream state is unusable"))?;
-        match guard.as_mut() {
-            Some(stream) => held(stream.push(event, data)),
-            None => Ok(false),
-        }
-    }
-
-    /// Records the stream; `aborted`: the caller stopped early or an error broke it. Later calls return None.
-    fn finish(&self, py: Python<'_>, latency_ms: u64, aborted: bool) -> PyResult<Option<Usage>> {
-        let taken = self.inner.lock().map_err(|_| invalid("stream", "poisoned", "stream state is unusable"))?.take();
-        let Some(stream) = taken else { return Ok(None) };
-        let tracked = detached(py, move || stream.finish(latency_ms, aborted))?;
-        Ok(Some(Usage { tracked, currency: self.currency.clone() }))
     }
 }
 

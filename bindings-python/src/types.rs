@@ -4,23 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use llmledger_core::ledger::Attribution;
 use llmledger_core::report::ReportRow;
 use llmledger_core::tracker::Tracked;
 use llmledger_core::{Breakdown, Cost as CoreCost, UsageSource};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rust_decimal::Decimal;
-
-/// The attribution tuple the package passes (`llmledger._context.Attribution`).
-pub type AttributionTuple =
-    (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<BTreeMap<String, String>>);
-
-pub fn attribution(
-    (user_id, workspace_id, project, session_id, conversation_id, tags): AttributionTuple,
-) -> Attribution {
-    Attribution { user_id, workspace_id, project, session_id, conversation_id, tags: tags.unwrap_or_default() }
-}
 
 /// The components of a breakdown, by name, each multiplied by `rate` (1 for USD); zero components left out.
 fn breakdown_dict<'py>(py: Python<'py>, b: &Breakdown, rate: Decimal) -> PyResult<Bound<'py, PyDict>> {

@@ -144,12 +144,14 @@ def test_fork_with_events_queued_loses_and_doubles_nothing(tmp_path: Path, opena
 WRITER = """
 import json, sys
 import llmledger
+from llmledger import _native
 tracker = llmledger.Tracker(store=sys.argv[1])
+client = _native.Client('{"sdk": "openai"}', _native.Attribution(user_id=sys.argv[2]))
 for i in range(int(sys.argv[3])):
     body = {"id": f"{sys.argv[2]}-{i}", "object": "chat.completion", "model": "gpt-4o", "choices": [],
             "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}}
-    tracker._native.record_response("openai", "chat_completions", "gpt-4o", (sys.argv[2],) + (None,) * 5, None,
-                                    json.dumps(body), 0, None)
+    call = tracker._native.begin(client, "chat_completions", "/chat/completions", {"model": "gpt-4o"}, None, False, None)
+    call.finish(json.dumps(body))
 tracker.close()
 """
 

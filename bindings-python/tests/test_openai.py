@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from decimal import Decimal
 from typing import Any, List
@@ -234,7 +235,11 @@ def test_abandoned_stream(tracker: llmledger.Tracker, openai_client: Any, how: s
         u = llmledger.usage_of(stream)
         assert u is not None and "stream_aborted" in u.flags and u.estimated
     else:
-        del stream  # freed by reference counting alone (no cycle), which records it
+        gc.disable()  # freed by reference counting alone (no cycle): core records it when it is dropped
+        try:
+            del stream
+        finally:
+            gc.enable()
     row = tracker.usage(user_id="ab")[0]
     assert row["requests"] == 1
     assert row["input_tokens"] > 0  # the prompt, estimated locally
@@ -253,7 +258,11 @@ def test_lost_connection(tracker: llmledger.Tracker, openai_client: Any) -> None
 def test_stream_dropped_unread(tracker: llmledger.Tracker, openai_client: Any) -> None:
     client = tracker.wrap(openai_client, user_id="unread")
     stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
-    del stream  # never iterated, never closed: still recorded, as abandoned
+    gc.disable()  # never iterated, never closed: recorded as abandoned when reference counting frees it
+    try:
+        del stream
+    finally:
+        gc.enable()
     row = tracker.usage(user_id="unread")[0]
     assert row["requests"] == 1 and row["input_tokens"] > 0
 
@@ -308,14 +317,19 @@ def test_chat_stream_caller_refused_usage(tracker: llmledger.Tracker, openai_cli
     assert_chat_usage(llmledger.usage_of(stream))
 
 
-def test_xai_detected_from_base_url() -> None:
-    from llmledger._wrap.openai import detect_provider
+def test_provider_decided_at_wrap_time(tracker: llmledger.Tracker) -> None:
+    def provider(client: Any, **kw: Any) -> str:
+        return tracker.wrap(client, **kw)._llmledger.provider
 
-    assert detect_provider(openai.OpenAI(base_url="https://api.x.ai/v1", api_key="k")) == "xai"
-    assert detect_provider(openai.OpenAI(api_key="k")) == "openai"
+    assert provider(openai.OpenAI(base_url="https://api.x.ai/v1", api_key="k")) == "xai"
+    assert provider(openai.OpenAI(api_key="k")) == "openai"
     azure = openai.AzureOpenAI(azure_endpoint="https://r.openai.azure.com", api_key="k", api_version="2024-10-21")
-    assert detect_provider(azure) == "azure"
-    assert detect_provider(openai.OpenAI(base_url="https://r.openai.azure.com/openai/v1", api_key="k")) == "azure"
+    assert provider(azure) == "azure"
+    assert provider(openai.OpenAI(base_url="https://r.openai.azure.com/openai/v1", api_key="k")) == "azure"
+    assert provider(openai.OpenAI(api_key="k"), provider="xai") == "xai"
+    with pytest.raises(llmledger.InvalidInputError) as bad:
+        provider(openai.OpenAI(api_key="k"), provider="acme")
+    assert (bad.value.field, bad.value.value) == ("provider", "acme")
 
 
 def test_xai_over_http(tracker: llmledger.Tracker, openai_client: Any) -> None:

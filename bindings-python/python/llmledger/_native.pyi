@@ -2,13 +2,9 @@
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 __version__: str
-
-_Attribution = Tuple[
-    Optional[str], Optional[str], Optional[str], Optional[str], Optional[str], Optional[Mapping[str, str]]
-]
 
 class Usage:
     """One recorded call (`result._token_usage`)."""
@@ -110,38 +106,70 @@ class Cost:
     @property
     def uncertain(self) -> bool: ...
 
-class TrackedStream:
+class Attribution:
+    """Who a call is for; `overlay` is core's layering rule (`top` wins per set field, tags merged)."""
+
+    def __init__(
+        self,
+        user_id: Optional[str] = None,
+        workspace_id: Optional[str] = None,
+        project: Optional[str] = None,
+        session_id: Optional[str] = None,
+        conversation_id: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
+    ) -> None: ...
+    def overlay(self, top: Attribution) -> Attribution: ...
+    @property
+    def user_id(self) -> Optional[str]: ...
+    @property
+    def workspace_id(self) -> Optional[str]: ...
+    @property
+    def project(self) -> Optional[str]: ...
+    @property
+    def session_id(self) -> Optional[str]: ...
+    @property
+    def conversation_id(self) -> Optional[str]: ...
+    @property
+    def tags(self) -> Dict[str, str]: ...
+
+class Client:
+    """A wrapped SDK client as core sees it (`spec_json`: core's `ClientSpec`)."""
+
+    def __init__(self, spec_json: str, attribution: Attribution) -> None: ...
+    @property
+    def provider(self) -> str: ...
+    def classify(self, method: str, path: str) -> Optional[str]: ...
+
+class Call:
+    @property
+    def api(self) -> Optional[str]: ...
+    @property
+    def inject_include_usage(self) -> bool: ...
+    @property
+    def wants_request_body(self) -> bool: ...
+    def set_request_body(self, json: str) -> None: ...
+    def finish(self, body: Union[bytes, str]) -> Usage: ...
+    def fail(self, error_class: str) -> Usage: ...
+    def into_stream(self) -> Stream: ...
+
+class Stream:
     def push(self, event: Optional[str], data: str) -> bool: ...
-    def finish(self, latency_ms: int, aborted: bool) -> Optional[Usage]: ...
+    def finish(self, aborted: bool) -> Optional[Usage]: ...
 
 class Tracker:
     def __init__(self, config: Mapping[str, Any]) -> None: ...
     def health_json(self) -> str: ...
     def take_notices_json(self, wait_secs: Optional[float] = None) -> str: ...
-    def record_response(
+    def begin(
         self,
-        provider: str,
+        client: Client,
         api: str,
-        model: str,
-        attribution: _Attribution,
-        request_json: Optional[str],
-        response: Union[bytes, str],
-        latency_ms: int,
-        service_tier: Optional[str] = None,
-    ) -> Usage: ...
-    def record_failure(
-        self, provider: str, api: str, model: str, attribution: _Attribution, error_class: str, latency_ms: int
-    ) -> Usage: ...
-    def start_stream(
-        self,
-        provider: str,
-        api: str,
-        model: str,
-        attribution: _Attribution,
-        request_json: Optional[str],
-        hide_usage_chunk: bool,
-        service_tier: Optional[str] = None,
-    ) -> TrackedStream: ...
+        path: str,
+        json_data: Optional[Mapping[str, Any]],
+        extra_json: Optional[Mapping[str, Any]],
+        stream: bool,
+        context: Optional[Attribution],
+    ) -> Call: ...
     def usage(self, query: Mapping[str, Any]) -> List[Dict[str, Any]]: ...
     def estimate(
         self,
@@ -156,7 +184,6 @@ class Tracker:
     @property
     def currency(self) -> str: ...
 
-def provider_for_base_url(url: str) -> str: ...
 def redact_credentials(text: str) -> str: ...
 def count_tokens(text: str, model: str) -> int: ...
 def count_chat(messages_json: str, model: str, tools_json: Optional[str] = None) -> int: ...

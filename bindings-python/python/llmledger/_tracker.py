@@ -11,7 +11,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _context, _native
-from ._context import Attribution
+from ._native import Attribution
 from ._estimate import Estimate, messages_json
 from .errors import InvalidInputError
 
@@ -115,7 +115,8 @@ class Tracker:
         """A tracked copy of an ``openai`` or ``anthropic`` client (same class; the original is untouched).
 
         The attribution given here applies to every call; ``attribute`` blocks override it per request.
-        ``provider`` overrides detection (``openai``, ``azure``, ``xai``, ``anthropic``, …).
+        ``provider`` overrides detection (``openai``, ``azure``, ``xai``, ``anthropic``, …); an unknown
+        name is an :class:`InvalidInputError` naming ``provider``.
         """
         from ._wrap import wrap_client
 
@@ -262,14 +263,8 @@ class _NativeRef:
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
 
-    def record_response(self, *args: Any) -> Any:
-        return self.check(self.tracker._native.record_response(*args))
-
-    def record_failure(self, *args: Any) -> Any:
-        return self.tracker._native.record_failure(*args)
-
-    def start_stream(self, *args: Any) -> Any:
-        return self.tracker._native.start_stream(*args)
+    def begin(self, *args: Any) -> Any:
+        return self.tracker._native.begin(*args)
 
     def check(self, usage: Any) -> Any:
         """Reports an unpriced call: an error under ``unknown_model="error"``, else at debug level."""
