@@ -10,6 +10,7 @@
 //! | [`pricing`] | the run-time price database, model resolution and the cost engine |
 //! | [`currency`] | conversion of USD costs through a caller-supplied rate table |
 //! | [`ledger`] | recording usage events: the batching writer and its stores |
+//! | [`record`] | the one record of a tracked call ([`record::Tracked`]) and its serialized shape |
 //! | [`report`] | usage reports from the ledger |
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
@@ -20,6 +21,7 @@ pub mod error;
 pub mod estimate;
 pub mod ledger;
 pub mod pricing;
+pub mod record;
 pub mod report;
 pub mod stream;
 pub mod tokens;

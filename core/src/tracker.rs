@@ -18,8 +18,9 @@ use serde::Serialize;
 use crate::currency::Rates;
 use crate::error::{Error, Result};
 use crate::estimate::{estimate_usage, EstimateRequest};
-use crate::ledger::{Attribution, Durability, Ledger, LedgerConfig, LedgerHealth, Notice, UsageEvent};
-use crate::pricing::{Cost, PriceDb, PriceOptions};
+use crate::ledger::{Attribution, Durability, Ledger, LedgerConfig, LedgerHealth, Notice};
+use crate::pricing::{PriceDb, PriceOptions};
+pub use crate::record::Tracked;
 use crate::report::{ReportRow, UsageQuery};
 use crate::stream::StreamAccumulator;
 use crate::tokens;
@@ -84,70 +85,6 @@ pub struct CallInfo {
     pub batch: bool,
     /// The requested service tier; the one the response reports wins.
     pub service_tier: Option<String>,
-}
-
-/// One recorded call, as the caller sees it (`_token_usage` / `_tokenUsage` are built from this).
-#[derive(Debug, Clone, Serialize)]
-pub struct Tracked {
-    pub event_id: String,
-    pub timestamp: DateTime<Utc>,
-    pub provider: Provider,
-    pub api: Api,
-    /// As requested.
-    pub model: String,
-    /// The canonical priced model id, when it resolved.
-    pub resolved_model: Option<String>,
-    pub usage: Usage,
-    /// In the tracker's currency; `None` when unpriced (see `pricing_error`).
-    pub cost: Option<Cost>,
-    #[serde(serialize_with = "serialize_error")]
-    pub pricing_error: Option<Error>,
-    pub attribution: Attribution,
-    pub latency_ms: u64,
-    pub success: bool,
-    pub error_class: Option<String>,
-    pub request_id: Option<String>,
-}
-
-fn serialize_error<S: serde::Serializer>(e: &Option<Error>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    match e {
-        None => s.serialize_none(),
-        Some(e) => {
-            let mut m = s.serialize_map(Some(4))?;
-            m.serialize_entry("code", e.code().as_str())?;
-            m.serialize_entry("message", e.message())?;
-            m.serialize_entry("field", &e.field())?;
-            m.serialize_entry("value", &e.value())?;
-            m.end()
-        }
-    }
-}
-
-impl Tracked {
-    /// The ledger's record of this call: counts, cost and attribution, never any text.
-    fn to_event(&self) -> UsageEvent {
-        let mut event = UsageEvent::new(self.provider, self.api, self.model.clone(), self.usage.clone())
-            .with_id(self.event_id.clone())
-            .with_timestamp(self.timestamp)
-            .with_attribution(self.attribution.clone())
-            .with_latency_ms(self.latency_ms);
-        event = match (&self.cost, &self.pricing_error) {
-            (Some(cost), _) => event.with_cost(cost.clone()),
-            (None, Some(e)) => event.unpriced(e.code().as_str()),
-            (None, None) => event,
-        };
-        match &self.error_class {
-            Some(class) if !self.success => event.failed(class.clone()),
-            _ => event,
-        }
-    }
-
-    /// The one JSON shape the bindings turn into their usage objects (snake_case; decimals as strings).
-    pub fn to_json(&self) -> String {
-        // Every field is plain data with string decimals, so serialization cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
 }
 
 /// A pre-flight estimate of one request.
@@ -400,6 +337,7 @@ impl Tracker {
             resolved_model: cost.as_ref().map(|c| c.model.to_string()),
             usage,
             cost,
+            currency: self.inner.currency.clone(),
             pricing_error,
             attribution: call.attribution.clone(),
             latency_ms,
@@ -550,6 +488,24 @@ mod tests {
         let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", "u1");
         let cost = t.record_response(&c, None, CHAT, 1).expect("recorded").cost.expect("priced");
         assert_eq!((cost.currency.as_str(), cost.rate, cost.total), ("KRW", dec!(1391.50), dec!(7.263630)));
+    }
+
+    #[test]
+    fn the_record_shows_the_breakdown_and_currency_of_the_tracker() {
+        let t = tracker("KRW");
+        let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", "u1");
+        let record: serde_json::Value =
+            serde_json::from_str(&t.record_response(&c, None, CHAT, 1).expect("recorded").to_json()).expect("JSON");
+        // 176 × $2.50/M = 0.00044, 1,024 × $1.25/M = 0.00128, 350 × $10/M = 0.0035; each × 1,391.5.
+        let krw = serde_json::json!({"input": "0.61226", "cache_read": "1.78112", "output": "4.87025"});
+        assert_eq!((&record["breakdown"], &record["cost"]["total"]), (&krw, &serde_json::json!("7.26363")));
+        assert_eq!(record.as_object().map(|o| o.len()), Some(Tracked::KEYS.len()));
+        let unknown = call(Provider::OpenAi, Api::ChatCompletions, "gpt-9-imaginary", "u1");
+        let record: serde_json::Value =
+            serde_json::from_str(&t.record_response(&unknown, None, CHAT, 1).expect("recorded").to_json())
+                .expect("JSON");
+        assert_eq!((&record["currency"], &record["cost"]), (&serde_json::json!("KRW"), &serde_json::Value::Null));
+        assert_eq!(record["pricing_error"]["code"], "unknown_model");
     }
 
     #[test]
