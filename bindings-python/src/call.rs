@@ -112,7 +112,6 @@ fn str_item(dict: Option<&Bound<'_, PyDict>>, key: &str) -> PyResult<Option<PyBa
 #[allow(clippy::too_many_arguments)]
 pub fn begin(
     tracker: &CoreTracker,
-    currency: &str,
     client: &Client,
     api: &str,
     path: &str,
@@ -152,7 +151,7 @@ pub fn begin(
         None => client.attribution.clone(),
     };
     let pending = tracker.begin(&client.inner, api, &facts, attribution);
-    Ok(Call { inner: Some(pending), currency: currency.to_string() })
+    Ok(Call { inner: Some(pending) })
 }
 
 /// One tracked request in flight; ends once with `finish`, `fail` or `into_stream`.
@@ -160,7 +159,6 @@ pub fn begin(
 #[derive(Debug)]
 pub struct Call {
     inner: Option<PendingCall>,
-    currency: String,
 }
 
 impl Call {
@@ -205,19 +203,19 @@ impl Call {
                 detached(py, || call.finish(text.as_bytes()))?
             }
         };
-        Ok(Usage { tracked, currency: std::mem::take(&mut self.currency) })
+        Ok(Usage::new(tracked))
     }
     /// Records a call the provider failed (`error_class`: the SDK exception's class name).
     fn fail(&mut self, py: Python<'_>, error_class: &str) -> PyResult<Usage> {
         let call = self.take()?;
         let tracked = detached(py, || call.fail(error_class))?;
-        Ok(Usage { tracked, currency: std::mem::take(&mut self.currency) })
+        Ok(Usage::new(tracked))
     }
     /// The response is a stream: accumulate it.
     #[allow(clippy::wrong_self_convention)] // core's name; a Python object is never taken by value
     fn into_stream(&mut self) -> PyResult<Stream> {
         let call = self.take()?;
-        Ok(Stream { inner: call.into_stream(), currency: std::mem::take(&mut self.currency) })
+        Ok(Stream { inner: call.into_stream() })
     }
 }
 
@@ -226,7 +224,6 @@ impl Call {
 #[derive(Debug)]
 pub struct Stream {
     inner: CallStream,
-    currency: String,
 }
 
 #[pymethods]
@@ -240,6 +237,6 @@ impl Stream {
     fn finish(&mut self, py: Python<'_>, aborted: bool) -> PyResult<Option<Usage>> {
         let stream = &mut self.inner;
         let tracked = detached(py, || stream.finish(aborted))?;
-        Ok(tracked.map(|tracked| Usage { tracked, currency: self.currency.clone() }))
+        Ok(tracked.map(Usage::new))
     }
 }

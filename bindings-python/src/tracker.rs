@@ -50,7 +50,7 @@ impl Tracker {
         stream: bool,
         context: Option<&Attribution>,
     ) -> PyResult<Call> {
-        call::begin(&self.inner, &self.currency, client, api, path, json_data, extra_json, stream, context)
+        call::begin(&self.inner, client, api, path, json_data, extra_json, stream, context)
     }
 
     /// Report rows (see `llmledger.Tracker.usage`); `query`: one dict of filters, groups and time zone.

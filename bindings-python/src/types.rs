@@ -1,15 +1,20 @@
-//! Python views of core values: `Usage` (one recorded call, the `_token_usage` of a result), `Cost`, and the
-//! conversions of attribution and report rows. Getters convert on access, so building a `Usage` per call
-//! costs no Python objects beyond itself.
+//! Python views of core values: `Usage` (one recorded call, the `_token_usage` of a result), `Cost`, and
+//! report rows. Values convert on access, so building a `Usage` per call costs no Python objects beyond
+//! itself.
 
-use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use llmledger_core::report::ReportRow;
 use llmledger_core::tracker::Tracked;
-use llmledger_core::{Breakdown, Cost as CoreCost, UsageSource};
+use llmledger_core::{Breakdown, Cost as CoreCost, Error};
+use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use pyo3::IntoPyObjectExt;
 use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use crate::error::{held, to_py};
 
 /// The components of a breakdown, by name, each multiplied by `rate` (1 for USD); zero components left out.
 fn breakdown_dict<'py>(py: Python<'py>, b: &Breakdown, rate: Decimal) -> PyResult<Bound<'py, PyDict>> {
@@ -22,251 +27,117 @@ fn breakdown_dict<'py>(py: Python<'py>, b: &Breakdown, rate: Decimal) -> PyResul
     Ok(dict)
 }
 
-/// One recorded call: tokens per bucket, exact cost, attribution, latency. `result._token_usage`.
+/// Record keys whose JSON values are decimal strings; Python shows them as `Decimal`.
+const DECIMAL_KEYS: [&str; 3] = ["audio_seconds", "video_seconds", "cache_storage_token_hours"];
+
+/// One recorded call (`result._token_usage`): core's one record, every key of its JSON shape
+/// (`Tracked::KEYS`) an attribute. Values are the JSON's, except where Python has a richer type: `cost`
+/// is a [`Cost`], money and decimal units are `Decimal`, `timestamp` a `datetime`, `pricing_error` the
+/// `llmledger.errors` exception the same error raises (`code`, `message`, `field`, `value`,
+/// `suggestions`). `to_dict()` is the JSON parsed as is.
 #[pyclass(frozen, module = "llmledger._native")]
 #[derive(Debug)]
 pub struct Usage {
     pub tracked: Tracked,
-    /// The tracker's currency, for unpriced calls (no `Cost`).
-    pub currency: String,
+    /// The record's JSON object, built on first access (a wrapped call that is never looked at costs none).
+    record: OnceLock<Map<String, Value>>,
+}
+
+impl Usage {
+    pub fn new(tracked: Tracked) -> Self {
+        Self { tracked, record: OnceLock::new() }
+    }
+
+    fn record(&self) -> &Map<String, Value> {
+        self.record.get_or_init(|| match serde_json::to_value(&self.tracked) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(), // unreachable: the record serializes as an object of plain values
+        })
+    }
 }
 
 #[pymethods]
 impl Usage {
-    #[getter]
-    fn provider(&self) -> &'static str {
-        self.tracked.provider.as_str()
-    }
-    #[getter]
-    fn api(&self) -> &'static str {
-        self.tracked.api.as_str()
-    }
-    /// The model as requested (Azure: the deployment name).
-    #[getter]
-    fn model(&self) -> &str {
-        &self.tracked.model
-    }
-    /// The canonical priced model id, when the model resolved.
-    #[getter]
-    fn resolved_model(&self) -> Option<&str> {
-        self.tracked.resolved_model.as_deref()
-    }
-    #[getter]
-    fn input_tokens(&self) -> u64 {
-        self.tracked.usage.input_tokens
-    }
-    #[getter]
-    fn cache_read_tokens(&self) -> u64 {
-        self.tracked.usage.cache_read_tokens
-    }
-    #[getter]
-    fn cache_write_tokens(&self) -> u64 {
-        self.tracked.usage.cache_write_tokens
-    }
-    #[getter]
-    fn cache_write_1h_tokens(&self) -> u64 {
-        self.tracked.usage.cache_write_1h_tokens
-    }
-    #[getter]
-    fn output_tokens(&self) -> u64 {
-        self.tracked.usage.output_tokens
-    }
-    #[getter]
-    fn reasoning_tokens(&self) -> u64 {
-        self.tracked.usage.reasoning_tokens
-    }
-    #[getter]
-    fn audio_input_tokens(&self) -> u64 {
-        self.tracked.usage.audio_input_tokens
-    }
-    #[getter]
-    fn audio_output_tokens(&self) -> u64 {
-        self.tracked.usage.audio_output_tokens
-    }
-    #[getter]
-    fn image_input_tokens(&self) -> u64 {
-        self.tracked.usage.image_input_tokens
-    }
-    #[getter]
-    fn image_output_tokens(&self) -> u64 {
-        self.tracked.usage.image_output_tokens
-    }
-    /// All prompt-side buckets plus output.
-    #[getter]
-    fn total_tokens(&self) -> u64 {
-        self.tracked.usage.total_tokens()
-    }
-    /// Exact cost in `currency` (`decimal.Decimal`), None when the call could not be priced.
-    #[getter]
-    fn cost(&self) -> Option<Decimal> {
-        self.tracked.cost.as_ref().map(|c| c.total.normalize())
-    }
-    #[getter]
-    fn cost_usd(&self) -> Option<Decimal> {
-        self.tracked.cost.as_ref().map(|c| c.total_usd.normalize())
-    }
-    #[getter]
-    fn currency(&self) -> &str {
-        self.tracked.cost.as_ref().map_or(self.currency.as_str(), |c| c.currency.as_str())
-    }
-    /// Cost per component in `currency` (non-zero components only); sums to `cost`.
-    #[getter]
-    fn breakdown<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        match &self.tracked.cost {
-            Some(c) => breakdown_dict(py, &c.breakdown, c.rate),
-            None => Ok(PyDict::new(py)),
+    fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        let t = &self.tracked;
+        match name {
+            "cost" => return t.cost.clone().map(|cost| Cost { cost }).into_py_any(py),
+            "breakdown" => {
+                return match &t.cost {
+                    Some(c) => breakdown_dict(py, &c.breakdown, c.rate)?.into_py_any(py),
+                    None => Ok(py.None()),
+                }
+            }
+            "pricing_error" => {
+                return t.pricing_error.clone().map(|e| to_py(e).into_value(py).into_any()).into_py_any(py)
+            }
+            "timestamp" => return t.timestamp.into_py_any(py),
+            _ => {}
+        }
+        let Some(value) = self.record().get(name) else {
+            return Err(PyAttributeError::new_err(format!("'Usage' object has no attribute '{name}'")));
+        };
+        match value {
+            Value::String(text) if DECIMAL_KEYS.contains(&name) => {
+                held(text.parse::<Decimal>().map_err(|e| Error::invalid_value(name, text, &e.to_string())))?
+                    .into_py_any(py)
+            }
+            _ => json_to_py(py, value),
         }
     }
-    /// `reported`, `partial`, `estimated` or `none`.
-    #[getter]
-    fn usage_source(&self) -> &'static str {
-        self.tracked.usage.usage_source.as_str()
+    fn __dir__(&self) -> Vec<&'static str> {
+        Tracked::KEYS.into_iter().chain(["to_dict", "to_json"]).collect()
     }
-    /// True when some counts were computed locally (`partial` or `estimated`).
-    #[getter]
-    fn estimated(&self) -> bool {
-        matches!(self.tracked.usage.usage_source, UsageSource::Partial | UsageSource::Estimated)
-    }
-    #[getter]
-    fn flags(&self) -> Vec<String> {
-        self.tracked.usage.flags.iter().map(|f| flag_name(*f)).collect()
-    }
-    /// Why the call is unpriced (e.g. `[unknown_model] …`), None when priced.
-    #[getter]
-    fn pricing_error(&self) -> Option<String> {
-        self.tracked.pricing_error.as_ref().map(|e| e.to_string())
-    }
-    #[getter]
-    fn pricing_error_code(&self) -> Option<&'static str> {
-        self.tracked.pricing_error.as_ref().map(|e| e.code().as_str())
-    }
-    #[getter]
-    fn service_tier(&self) -> Option<&str> {
-        self.tracked.usage.service_tier.as_deref()
-    }
-    #[getter]
-    fn request_id(&self) -> Option<&str> {
-        self.tracked.request_id.as_deref()
-    }
-    #[getter]
-    fn user_id(&self) -> Option<&str> {
-        self.tracked.attribution.user_id.as_deref()
-    }
-    #[getter]
-    fn workspace_id(&self) -> Option<&str> {
-        self.tracked.attribution.workspace_id.as_deref()
-    }
-    #[getter]
-    fn project(&self) -> Option<&str> {
-        self.tracked.attribution.project.as_deref()
-    }
-    #[getter]
-    fn session_id(&self) -> Option<&str> {
-        self.tracked.attribution.session_id.as_deref()
-    }
-    #[getter]
-    fn conversation_id(&self) -> Option<&str> {
-        self.tracked.attribution.conversation_id.as_deref()
-    }
-    #[getter]
-    fn tags(&self) -> BTreeMap<String, String> {
-        self.tracked.attribution.tags.clone()
-    }
-    #[getter]
-    fn latency_ms(&self) -> u64 {
-        self.tracked.latency_ms
-    }
-    #[getter]
-    fn success(&self) -> bool {
-        self.tracked.success
-    }
-    #[getter]
-    fn error_class(&self) -> Option<&str> {
-        self.tracked.error_class.as_deref()
-    }
-    #[getter]
-    fn event_id(&self) -> &str {
-        &self.tracked.event_id
-    }
-    #[getter]
-    fn timestamp(&self) -> chrono::DateTime<chrono::Utc> {
-        self.tracked.timestamp
-    }
-    /// The recorded event as one JSON object (the core's stable shape).
+    /// The record as JSON text (core's one shape).
     fn to_json(&self) -> String {
         self.tracked.to_json()
     }
-    /// The public fields as a dict.
-    fn as_dict<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(slf.py());
-        for name in FIELDS {
-            dict.set_item(name, slf.getattr(name)?)?;
-        }
-        Ok(dict)
+    /// The record's JSON parsed: the same keys and values as Node's `_tokenUsage` (decimals as strings).
+    fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        json_to_py(py, &Value::Object(self.record().clone()))
     }
     fn __repr__(&self) -> String {
         let t = &self.tracked;
         let cost =
-            t.cost.as_ref().map_or_else(|| "None".to_string(), |c| format!("Decimal('{}')", c.total.normalize()));
+            t.cost.as_ref().map_or_else(|| "None".to_string(), |c| format!("{} {}", c.total.normalize(), t.currency));
         format!(
-            "Usage(provider='{}', model='{}', input_tokens={}, cache_read_tokens={}, cache_write_tokens={}, \
-             output_tokens={}, reasoning_tokens={}, cost={}, currency='{}', usage_source='{}', user_id={})",
+            "Usage(provider='{}', model='{}', input_tokens={}, output_tokens={}, cost={}, usage_source='{}')",
             t.provider,
             t.model,
             t.usage.input_tokens,
-            t.usage.cache_read_tokens,
-            t.usage.cache_write_tokens,
             t.usage.output_tokens,
-            t.usage.reasoning_tokens,
             cost,
-            self.currency(),
             t.usage.usage_source.as_str(),
-            t.attribution.user_id.as_deref().map_or_else(|| "None".to_string(), py_str),
         )
     }
 }
 
-/// `s` as Python's `repr` of a str shows it (single quotes).
-fn py_str(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-const FIELDS: [&str; 24] = [
-    "provider",
-    "api",
-    "model",
-    "resolved_model",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost",
-    "currency",
-    "breakdown",
-    "usage_source",
-    "estimated",
-    "flags",
-    "request_id",
-    "user_id",
-    "workspace_id",
-    "project",
-    "session_id",
-    "latency_ms",
-    "success",
-    "error_class",
-];
-
-fn flag_name(flag: llmledger_core::UsageFlag) -> String {
-    use llmledger_core::UsageFlag as F;
-    match flag {
-        F::TotalMismatch => "total_mismatch",
-        F::StreamAborted => "stream_aborted",
-        F::StreamWithoutUsage => "stream_without_usage",
-        F::ApproximateTokenizer => "approximate_tokenizer",
+/// A JSON value as the Python value `json.loads` gives.
+fn json_to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
+    match value {
+        Value::Null => Ok(py.None()),
+        Value::Bool(b) => b.into_py_any(py),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u.into_py_any(py),
+            (None, Some(i)) => i.into_py_any(py),
+            _ => n.as_f64().into_py_any(py),
+        },
+        Value::String(s) => s.into_py_any(py),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            list.into_py_any(py)
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, json_to_py(py, v)?)?;
+            }
+            dict.into_py_any(py)
+        }
     }
-    .to_string()
 }
 
 /// The exact cost of a usage (`llmledger.cost(...)`). Decimals handed to Python are normalized (no trailing zeros
@@ -315,6 +186,21 @@ impl Cost {
     #[getter]
     fn breakdown<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         breakdown_dict(py, &self.cost.breakdown, self.cost.rate)
+    }
+    /// Cost per component in USD (non-zero components only); sums to `total_usd`.
+    #[getter]
+    fn breakdown_usd<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        breakdown_dict(py, &self.cost.breakdown, Decimal::ONE)
+    }
+    /// The version of the whole price database used.
+    #[getter]
+    fn price_data(&self) -> &str {
+        &self.cost.price_data
+    }
+    /// The long-context tier's threshold, when one applied.
+    #[getter]
+    fn tier_above(&self) -> Option<u64> {
+        self.cost.tier_above
     }
     #[getter]
     fn uncertain(&self) -> bool {

@@ -28,8 +28,8 @@ def assert_chat_usage(u: Any, *, provider: str = "openai", model: str = "gpt-4o"
     assert (u.provider, u.model) == (provider, model)
     assert (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens) == (100, 20, 0, 45)
     assert u.total_tokens == 165
-    assert u.cost == CHAT_COST
-    assert isinstance(u.cost, Decimal)
+    assert u.cost.total == CHAT_COST
+    assert isinstance(u.cost.total, Decimal)
     assert u.currency == "USD"
     assert sum(u.breakdown.values(), Decimal(0)) == CHAT_COST
     assert u.usage_source == "reported"
@@ -165,13 +165,13 @@ def test_responses_create_and_stream(tracker: llmledger.Tracker, openai_client: 
     assert isinstance(resp, Response)
     u = resp._token_usage
     assert (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.reasoning_tokens) == (150, 50, 80, 30)
-    assert u.cost == RESPONSES_COST
+    assert u.cost.total == RESPONSES_COST
     events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
     assert [e.type for e in events][-1] == "response.completed"
     with client.responses.stream(model="gpt-4o", input="hi") as stream:
         final = stream.get_final_response()
     assert final.output_text == "Hello from the mock."
-    assert llmledger.usage_of(stream).cost == RESPONSES_COST
+    assert llmledger.usage_of(stream).cost.total == RESPONSES_COST
     rows = tracker.usage(user_id="r1")
     assert rows[0]["requests"] == 3 and rows[0]["cost_usd"] == 3 * RESPONSES_COST
 
@@ -182,7 +182,7 @@ def test_embeddings(tracker: llmledger.Tracker, openai_client: Any) -> None:
     assert isinstance(resp, CreateEmbeddingResponse)
     u = resp._token_usage
     assert (u.input_tokens, u.output_tokens) == (16, 0)
-    assert u.cost == Decimal("0.02") * 16 / 1_000_000  # $0.02 / 1M tokens
+    assert u.cost.total == Decimal("0.02") * 16 / 1_000_000  # $0.02 / 1M tokens
 
 
 def test_images_and_audio(tracker: llmledger.Tracker, openai_client: Any) -> None:
@@ -190,7 +190,7 @@ def test_images_and_audio(tracker: llmledger.Tracker, openai_client: Any) -> Non
     img = client.images.generate(model="gpt-image-1", prompt="a cat")
     assert img._token_usage.output_tokens == 4160 and img._token_usage.input_tokens == 50
     dalle = client.images.generate(model="dall-e-3", prompt="a cat", size="1024x1024", quality="standard")
-    assert dalle._token_usage.cost == Decimal("0.04")  # one standard 1024² DALL·E 3 image
+    assert dalle._token_usage.cost.total == Decimal("0.04")  # one standard 1024² DALL·E 3 image
     tr = client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", b"RIFF0000", "audio/wav"))
     assert tr._token_usage.output_tokens == 9
     rows = tracker.usage(project="media", group_by=["model"])
@@ -286,7 +286,7 @@ def test_azure(tracker: llmledger.Tracker, mock: Any) -> None:
     assert mock.last_request()["path"] == "/openai/deployments/prod-4o/chat/completions"
     u = resp._token_usage
     assert (u.provider, u.model, u.resolved_model) == ("azure", "prod-4o", "gpt-4o")
-    assert u.cost == CHAT_COST
+    assert u.cost.total == CHAT_COST
     chunks = list(client.chat.completions.create(model="prod-4o", messages=MESSAGES, stream=True))
     assert all(c.choices for c in chunks)
 
@@ -299,7 +299,7 @@ def test_azure_unmapped_deployment_is_recorded_unpriced(tracker: llmledger.Track
     u = resp._token_usage
     # A deployment name that maps to no model: flagged and unpriced, never $0, and the call is unaffected.
     assert (u.provider, u.model, u.resolved_model) == ("azure", "team-deployment-7", None)
-    assert u.cost is None and u.pricing_error_code == "unknown_model"
+    assert u.cost is None and u.pricing_error.code == "unknown_model"
     assert (u.input_tokens, u.output_tokens) == (100, 45)
     [row] = tracker.usage(user_id="az-unmapped")
     assert (row["requests"], row["unpriced"], row["cost_usd"]) == (1, 1, Decimal(0))
@@ -337,7 +337,7 @@ def test_xai_over_http(tracker: llmledger.Tracker, openai_client: Any) -> None:
     resp = client.chat.completions.create(model="grok-4", messages=MESSAGES)
     u = resp._token_usage
     # grok-4 (USD per 1M): 3.00 in, 0.75 cached, 15.00 out: 100 × 3 + 20 × 0.75 + 45 × 15 = 990 µ$.
-    assert u.provider == "xai" and u.input_tokens == 100 and u.cost == Decimal("0.00099")
+    assert u.provider == "xai" and u.input_tokens == 100 and u.cost.total == Decimal("0.00099")
 
 
 def test_unknown_model_is_flagged_not_raised(
@@ -348,7 +348,7 @@ def test_unknown_model_is_flagged_not_raised(
             caplog.clear()
             resp = tracker.wrap(openai_client).chat.completions.create(model="no-such-model-xyz", messages=MESSAGES)
             u = resp._token_usage
-            assert u.cost is None and u.pricing_error_code == "unknown_model"
+            assert u.cost is None and u.pricing_error.code == "unknown_model"
             assert u.input_tokens == 100
             assert [r.levelno for r in caplog.records if "unpriced" in r.getMessage()] == [level]
 
@@ -401,7 +401,7 @@ async def test_async_stream_helper_and_responses(tracker: llmledger.Tracker, asy
         await stream.get_final_completion()
     assert_chat_usage(llmledger.usage_of(stream))
     resp = await client.responses.create(model="gpt-4o", input="hi")
-    assert resp._token_usage.cost == RESPONSES_COST
+    assert resp._token_usage.cost.total == RESPONSES_COST
     events = [e async for e in await client.responses.create(model="gpt-4o", input="hi", stream=True)]
     assert events[-1].type == "response.completed"
 
@@ -425,4 +425,4 @@ async def test_async_azure(tracker: llmledger.Tracker, mock: Any) -> None:
     assert isinstance(client, openai.AsyncAzureOpenAI)
     resp = await client.chat.completions.create(model="prod-4o", messages=MESSAGES)
     u = resp._token_usage
-    assert (u.provider, u.resolved_model, u.cost) == ("azure", "gpt-4o", CHAT_COST)
+    assert (u.provider, u.resolved_model, u.cost.total) == ("azure", "gpt-4o", CHAT_COST)
