@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::ledger::Attribution;
+use crate::sse::SseSplitter;
 use crate::tracker::{CallInfo, Tracked, TrackedStream, Tracker};
 use crate::usage::{Api, Provider};
 
@@ -335,78 +336,6 @@ impl Drop for CallStream {
     }
 }
 
-/// Splits a Server-Sent Events byte stream into `(event, data)` pairs (the WHATWG rules: lines end in
-/// LF, CR or CRLF; a blank line dispatches; `data:` lines join with LF; one space after the colon is
-/// dropped; comments and other fields are ignored). Bytes are buffered, so chunks may split anything.
-#[derive(Debug, Default)]
-struct SseSplitter {
-    line: Vec<u8>,
-    /// The previous chunk ended in CR: an LF at the start of the next one belongs to it.
-    after_cr: bool,
-    event: Option<String>,
-    data: Option<String>,
-}
-
-impl SseSplitter {
-    fn feed(&mut self, bytes: &[u8], mut emit: impl FnMut(Option<&str>, &str)) {
-        let mut rest = bytes;
-        if self.after_cr && rest.first() == Some(&b'\n') {
-            rest = &rest[1..];
-        }
-        self.after_cr = false;
-        while let Some(i) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-            self.line.extend_from_slice(&rest[..i]);
-            let crlf = rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n');
-            if rest[i] == b'\r' && i + 1 == rest.len() {
-                self.after_cr = true;
-            }
-            rest = &rest[i + if crlf { 2 } else { 1 }..];
-            let line = std::mem::take(&mut self.line);
-            self.line_done(&line, &mut emit);
-        }
-        self.line.extend_from_slice(rest);
-    }
-
-    fn line_done(&mut self, line: &[u8], emit: &mut impl FnMut(Option<&str>, &str)) {
-        if line.is_empty() {
-            self.dispatch(emit);
-            return;
-        }
-        let text = String::from_utf8_lossy(line);
-        let (field, value) = match text.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (&*text, ""),
-        };
-        match field {
-            "event" => self.event = Some(value.to_string()),
-            "data" => match &mut self.data {
-                Some(data) => {
-                    data.push('\n');
-                    data.push_str(value);
-                }
-                None => self.data = Some(value.to_string()),
-            },
-            _ => {}
-        }
-    }
-
-    fn dispatch(&mut self, emit: &mut impl FnMut(Option<&str>, &str)) {
-        let event = self.event.take();
-        if let Some(data) = self.data.take() {
-            emit(event.as_deref(), &data);
-        }
-    }
-
-    /// The end of the body: a last line and event without their terminators are still delivered.
-    fn end(mut self, mut emit: impl FnMut(Option<&str>, &str)) {
-        if !self.line.is_empty() {
-            let line = std::mem::take(&mut self.line);
-            self.line_done(&line, &mut emit);
-        }
-        self.dispatch(&mut emit);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;
@@ -561,17 +490,6 @@ data: {\"id\":\"c9\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_
             assert!(stream.finish(false).expect("quiet").is_none(), "a second finish is a no-op");
             assert_eq!(stream.push_event(None, "{}"), Ok(false), "a push after the end is a no-op");
         }
-    }
-
-    #[test]
-    fn an_event_without_its_blank_line_is_delivered_at_the_end() {
-        let mut seen = Vec::new();
-        let mut sse = SseSplitter::default();
-        sse.feed(b"event: message_stop\ndata: {\"a\":\n", |e, d| seen.push((e.map(str::to_string), d.to_string())));
-        sse.feed(b"data: 1}", |e, d| seen.push((e.map(str::to_string), d.to_string())));
-        assert!(seen.is_empty());
-        sse.end(|e, d| seen.push((e.map(str::to_string), d.to_string())));
-        assert_eq!(seen, [(Some("message_stop".to_string()), "{\"a\":\n1}".to_string())]);
     }
 
     #[test]

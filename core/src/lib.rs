@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod pricing;
 pub mod record;
 pub mod report;
+pub mod sse;
 pub mod stream;
 pub mod tokens;
 pub mod tracker;

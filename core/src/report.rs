@@ -146,20 +146,16 @@ pub fn parse_tz(field: &str, name: &str) -> Result<Tz> {
 }
 
 /// A usage report request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageQuery {
     pub filter: UsageFilter,
     pub group_by: Vec<GroupBy>,
-    /// IANA time zone of the `day` / `month` groups and of [`UsageQuery::between_dates`]; empty = UTC.
-    pub timezone: String,
+    /// IANA time zone of the `day` / `month` groups and of [`UsageQuery::between_dates`]. `None`: the
+    /// tracker's zone when the query goes through [`crate::tracker::Tracker::usage`], UTC when it goes
+    /// to a ledger or store directly.
+    pub timezone: Option<String>,
     /// Compute p95 latency (forces a scan of raw events).
     pub p95: bool,
-}
-
-impl Default for UsageQuery {
-    fn default() -> Self {
-        Self { filter: UsageFilter::default(), group_by: Vec::new(), timezone: "UTC".into(), p95: false }
-    }
 }
 
 /// Which rollup table can answer a query.
@@ -178,12 +174,11 @@ pub struct RollupPlan {
 }
 
 impl UsageQuery {
-    /// The parsed time zone (empty = UTC); a bad name is an [`crate::ErrorCode::Config`] error.
+    /// The parsed time zone (`None` = UTC); a bad name is an [`crate::ErrorCode::Config`] error.
     pub fn tz(&self) -> Result<Tz> {
-        if self.timezone.is_empty() {
-            Ok(Tz::UTC)
-        } else {
-            parse_tz("timezone", &self.timezone)
+        match &self.timezone {
+            None => Ok(Tz::UTC),
+            Some(name) => parse_tz("timezone", name),
         }
     }
 
@@ -439,8 +434,9 @@ impl fmt::Display for RollupDiff {
     }
 }
 
-/// One row of a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One row of a report, in USD, as the stores compute it; the bindings and the CLI show it as a
+/// [`ReportRowView`] (its one serialized shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportRow {
     /// The group's value per `group_by` dimension, in query order; absent attribution is `""`.
     pub key: Vec<(GroupBy, String)>,
@@ -465,6 +461,78 @@ impl ReportRow {
     /// The key value for `g`, if the report was grouped by it.
     pub fn get(&self, g: GroupBy) -> Option<&str> {
         self.key.iter().find(|(k, _)| *k == g).map(|(_, v)| v.as_str())
+    }
+
+    /// This row with its cost in `currency` at `rate` (units per USD).
+    pub fn in_currency(self, currency: &str, rate: Decimal) -> ReportRowView {
+        ReportRowView { cost: self.cost_usd * rate, currency: currency.to_string(), row: self }
+    }
+}
+
+/// A report row as the bindings return it, with its cost in the tracker's currency: `row.cost_usd ×
+/// rate`, exact. Build it with [`ReportRow::in_currency`].
+///
+/// # Serialized shape (the binding contract)
+///
+/// One flat object: first the group keys, in `group_by` order, named by [`GroupBy::as_str`] (`user`,
+/// `workspace`, `project`, `provider`, `model`, `session`, `day`, `month`; absent attribution is `""`),
+/// then exactly [`ReportRowView::KEYS`]: the counts and token totals (numbers), `cost` (in `currency`)
+/// and `cost_usd` (decimal strings without trailing zeros), `currency`, `avg_latency_ms` (decimal
+/// string, or null when no event carried a latency) and `p95_latency_ms` (number, null unless the
+/// query asked for it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRowView {
+    pub row: ReportRow,
+    /// `row.cost_usd` in `currency`.
+    pub cost: Decimal,
+    pub currency: String,
+}
+
+impl ReportRowView {
+    /// The keys after the group keys, in order.
+    pub const KEYS: [&'static str; 14] = [
+        "requests",
+        "successful",
+        "failed",
+        "unpriced",
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cost",
+        "cost_usd",
+        "currency",
+        "avg_latency_ms",
+        "p95_latency_ms",
+    ];
+}
+
+impl Serialize for ReportRowView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        // Decimals without trailing zeros, as in the record.
+        let dec = |d: Decimal| d.normalize().to_string();
+        let r = &self.row;
+        let mut m = s.serialize_map(Some(r.key.len() + Self::KEYS.len()))?;
+        for (group, value) in &r.key {
+            m.serialize_entry(group.as_str(), value)?;
+        }
+        m.serialize_entry("requests", &r.requests)?;
+        m.serialize_entry("successful", &r.successful)?;
+        m.serialize_entry("failed", &r.failed)?;
+        m.serialize_entry("unpriced", &r.unpriced)?;
+        m.serialize_entry("input_tokens", &r.input_tokens)?;
+        m.serialize_entry("cache_read_tokens", &r.cache_read_tokens)?;
+        m.serialize_entry("cache_write_tokens", &r.cache_write_tokens)?;
+        m.serialize_entry("output_tokens", &r.output_tokens)?;
+        m.serialize_entry("reasoning_tokens", &r.reasoning_tokens)?;
+        m.serialize_entry("cost", &dec(self.cost))?;
+        m.serialize_entry("cost_usd", &dec(r.cost_usd))?;
+        m.serialize_entry("currency", &self.currency)?;
+        m.serialize_entry("avg_latency_ms", &r.avg_latency_ms.map(dec))?;
+        m.serialize_entry("p95_latency_ms", &r.p95_latency_ms)?;
+        m.end()
     }
 }
 
@@ -584,9 +652,10 @@ mod tests {
         let seoul: Tz = parse_tz("timezone", "Asia/Seoul").unwrap();
         let d = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
         assert_eq!(local_midnight(d, seoul), utc("2026-11-01T15:00:00Z"));
-        let q = UsageQuery { timezone: "Asia/Seoul".into(), group_by: vec![GroupBy::Day], ..UsageQuery::default() }
-            .between_dates(Some(d), None)
-            .unwrap();
+        let q =
+            UsageQuery { timezone: Some("Asia/Seoul".into()), group_by: vec![GroupBy::Day], ..UsageQuery::default() }
+                .between_dates(Some(d), None)
+                .unwrap();
         let plan = q.rollup_plan(seoul);
         assert_eq!(plan.map(|p| (p.table, p.from)), Some((RollupTable::Daily, Some("2026-11-02".to_string()))));
         // Rollups kept in UTC cannot answer a Seoul-day report.
@@ -601,7 +670,7 @@ mod tests {
     fn bad_tz_and_group_are_errors() {
         assert_eq!(parse_tz("timezone", "Mars/Olympus").map_err(|e| e.code()), Err(crate::ErrorCode::Config));
         assert_eq!("week".parse::<GroupBy>().map_err(|e| e.code()), Err(crate::ErrorCode::InvalidValue));
-        let q = UsageQuery { timezone: "Nowhere/City".into(), ..UsageQuery::default() };
+        let q = UsageQuery { timezone: Some("Nowhere/City".into()), ..UsageQuery::default() };
         assert_eq!(Aggregator::new(&q).map(|_| ()).map_err(|e| e.code()), Err(crate::ErrorCode::Config));
     }
 }

@@ -21,7 +21,7 @@ use crate::estimate::{estimate_usage, EstimateRequest};
 use crate::ledger::{Attribution, Durability, Ledger, LedgerConfig, LedgerHealth, Notice};
 use crate::pricing::{PriceDb, PriceOptions};
 pub use crate::record::Tracked;
-use crate::report::{ReportRow, UsageQuery};
+use crate::report::{ReportRow, ReportRowView, UsageQuery};
 use crate::stream::StreamAccumulator;
 use crate::tokens;
 use crate::usage::{self, Api, Provider, Usage};
@@ -56,7 +56,8 @@ pub struct TrackerConfig {
     pub currency: String,
     /// Units of each currency per USD, as decimal strings (`{"KRW": "1391.50"}`).
     pub rates: BTreeMap<String, String>,
-    /// IANA time zone of the ledger's daily and monthly rollups; empty means UTC.
+    /// IANA time zone of the ledger's daily and monthly rollups and the default zone of reports'
+    /// day/month groups ([`Tracker::usage`]); empty means UTC.
     pub timezone: String,
     pub unknown_model: UnknownModelPolicy,
     pub durability: Durability,
@@ -139,6 +140,10 @@ struct TrackerInner {
     prices: PriceDb,
     rates: Rates,
     currency: String,
+    /// Units of `currency` per USD (1 for USD).
+    rate: Decimal,
+    /// The zone reports group days and months in unless the query names one.
+    timezone: String,
     unknown_model: UnknownModelPolicy,
     azure_deployments: BTreeMap<String, String>,
     ledger: Ledger,
@@ -152,9 +157,10 @@ impl Tracker {
     pub fn new(config: TrackerConfig) -> Result<Self> {
         let currency = if config.currency.is_empty() { "USD".to_string() } else { config.currency.to_uppercase() };
         let rates = config.rates.iter().try_fold(Rates::new(), |rates, (code, rate)| rates.with(code, rate))?;
-        if currency != "USD" && rates.get(&currency).is_none() {
+        let Some(rate) = rates.get(&currency) else {
             return Err(Error::config("currency", &currency, "no rate configured for this currency (pass rates)"));
-        }
+        };
+        let timezone = if config.timezone.is_empty() { "UTC".to_string() } else { config.timezone.clone() };
         let mut prices = PriceDb::embedded();
         if let Some(path) = &config.prices_path {
             prices.extend(PriceDb::from_json_file(path)?);
@@ -163,7 +169,7 @@ impl Tracker {
             prices.extend(PriceDb::from_litellm_file(path)?);
         }
         let ledger_config = LedgerConfig {
-            timezone: if config.timezone.is_empty() { "UTC".into() } else { config.timezone.clone() },
+            timezone: timezone.clone(),
             durability: config.durability,
             spill_dir: config.spill_dir.clone(),
             ..LedgerConfig::default()
@@ -174,6 +180,8 @@ impl Tracker {
             prices,
             rates,
             currency,
+            rate,
+            timezone,
             unknown_model: config.unknown_model,
             azure_deployments: config.azure_deployments,
             ledger,
@@ -192,6 +200,11 @@ impl Tracker {
 
     pub fn currency(&self) -> &str {
         &self.inner.currency
+    }
+
+    /// The IANA zone of the ledger's rollups and the default zone of reports.
+    pub fn timezone(&self) -> &str {
+        &self.inner.timezone
     }
 
     pub fn unknown_model_policy(&self) -> UnknownModelPolicy {
@@ -259,9 +272,21 @@ impl Tracker {
         }
     }
 
-    /// Report rows from the ledger.
+    /// Report rows from the ledger, costs in USD. A query without a time zone groups days and months in
+    /// the tracker's zone.
     pub fn usage(&self, query: &UsageQuery) -> Result<Vec<ReportRow>> {
-        self.inner.ledger.query(query)
+        if query.timezone.is_some() {
+            return self.inner.ledger.query(query);
+        }
+        let query = UsageQuery { timezone: Some(self.inner.timezone.clone()), ..query.clone() };
+        self.inner.ledger.query(&query)
+    }
+
+    /// Report rows as the bindings return them ([`ReportRowView`]): [`Tracker::usage`] with each cost
+    /// also in the tracker's currency.
+    pub fn usage_rows(&self, query: &UsageQuery) -> Result<Vec<ReportRowView>> {
+        let rows = self.usage(query)?;
+        Ok(rows.into_iter().map(|r| r.in_currency(&self.inner.currency, self.inner.rate)).collect())
     }
 
     /// Returns when every event recorded so far is durable in the store.
@@ -428,6 +453,7 @@ mod tests {
     use rust_decimal_macros::dec;
 
     use super::*;
+    use crate::ledger::UsageEvent;
     use crate::report::GroupBy;
     use crate::ErrorCode;
 
@@ -587,6 +613,85 @@ mod tests {
         assert!(tracked.usage.flags.contains(&crate::UsageFlag::StreamAborted));
         assert_eq!(tracked.usage.output_tokens, 2);
         assert!(tracked.usage.input_tokens > 0);
+    }
+
+    /// A priced gpt-4o event at `at` (RFC 3339) costing `usd`, or unpriced when `usd` is `None`.
+    fn event_at(id: &str, at: &str, usd: Option<Decimal>, latency_ms: u64) -> UsageEvent {
+        let timestamp = DateTime::parse_from_rfc3339(at).expect("RFC 3339").with_timezone(&Utc);
+        let usage = Usage { input_tokens: 100, output_tokens: 10, ..Usage::default() };
+        let event = UsageEvent::new(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", usage)
+            .with_id(id)
+            .with_timestamp(timestamp)
+            .with_latency_ms(latency_ms);
+        match usd {
+            None => event.unpriced("unknown_model"),
+            Some(usd) => event.with_cost(crate::Cost {
+                provider: Provider::OpenAi,
+                model: "gpt-4o".into(),
+                price_version: chrono::NaiveDate::default(),
+                price_data: String::new(),
+                breakdown: crate::Breakdown { input: usd, ..crate::Breakdown::default() },
+                total_usd: usd,
+                currency: "USD".into(),
+                rate: Decimal::ONE,
+                total: usd,
+                tier_above: None,
+                uncertain: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn reports_group_days_in_the_trackers_zone_and_convert_costs() {
+        let config = TrackerConfig {
+            store: Some("memory://".into()),
+            currency: "KRW".into(),
+            rates: [("KRW".to_string(), "1391.50".to_string())].into(),
+            timezone: "Asia/Seoul".into(),
+            ..TrackerConfig::default()
+        };
+        let t = Tracker::new(config).expect("valid config");
+        // Seoul is UTC+9: 14:59:59Z is 23:59:59 on 1 Nov in Seoul, 15:00Z and 20:00Z are 2 Nov.
+        for e in [
+            event_at("e1", "2026-11-01T14:59:59Z", Some(dec!(0.004)), 100),
+            event_at("e2", "2026-11-01T15:00:00Z", Some(dec!(0.00522)), 300),
+            event_at("e3", "2026-11-01T20:00:00Z", None, 200),
+        ] {
+            t.inner.ledger.record(e).expect("recorded");
+        }
+        t.flush().expect("flushed");
+        let by_day = UsageQuery { group_by: vec![GroupBy::Day], ..UsageQuery::default() };
+        let rows: Vec<serde_json::Value> =
+            t.usage_rows(&by_day).expect("report").iter().map(|r| serde_json::to_value(r).expect("JSON")).collect();
+        // 1 Nov: $0.004 × 1,391.5 = ₩5.566. 2 Nov: $0.00522 × 1,391.5 = ₩7.26363 (e3 unpriced);
+        // mean latency (300 + 200) / 2 = 250.
+        let expected = serde_json::json!([
+            {"day": "2026-11-01", "requests": 1, "successful": 1, "failed": 0, "unpriced": 0, "input_tokens": 100,
+             "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 10, "reasoning_tokens": 0,
+             "cost": "5.566", "cost_usd": "0.004", "currency": "KRW", "avg_latency_ms": "100",
+             "p95_latency_ms": null},
+            {"day": "2026-11-02", "requests": 2, "successful": 2, "failed": 0, "unpriced": 1, "input_tokens": 200,
+             "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 20, "reasoning_tokens": 0,
+             "cost": "7.26363", "cost_usd": "0.00522", "currency": "KRW", "avg_latency_ms": "250",
+             "p95_latency_ms": null},
+        ]);
+        assert_eq!(serde_json::Value::Array(rows), expected);
+        // The same events in UTC days: one day, $0.00922 × 1,391.5 = ₩12.82963; p95 of
+        // [100, 200, 300] is the 3rd (nearest rank ⌈0.95 × 3⌉ = 3): 300.
+        let utc = UsageQuery { timezone: Some("UTC".into()), p95: true, ..by_day };
+        let rows = t.usage_rows(&utc).expect("report");
+        assert_eq!(rows.len(), 1);
+        let row = serde_json::to_value(&rows[0]).expect("JSON");
+        assert_eq!(
+            (&row["day"], &row["cost"], &row["cost_usd"]),
+            (&"2026-11-01".into(), &"12.82963".into(), &"0.00922".into())
+        );
+        assert_eq!(row["p95_latency_ms"], 300);
+        let keys: Vec<&str> = row.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        let mut documented = ReportRowView::KEYS.to_vec();
+        documented.push("day");
+        documented.sort_unstable();
+        assert_eq!(keys, documented);
     }
 
     #[test]

@@ -46,7 +46,7 @@ fn by(rows: &[ReportRow], g: GroupBy, v: &str) -> ReportRow {
 }
 
 fn q(group_by: &[GroupBy], tz: &str) -> UsageQuery {
-    UsageQuery { group_by: group_by.to_vec(), timezone: tz.into(), ..UsageQuery::default() }
+    UsageQuery { group_by: group_by.to_vec(), timezone: Some(tz.into()), ..UsageQuery::default() }
 }
 
 /// Runs the same report through rollups and through raw events (p95 forces raw) and checks they agree.

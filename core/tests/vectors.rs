@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use llmledger_core::sse::SseSplitter;
 use llmledger_core::stream::StreamAccumulator;
 use llmledger_core::usage::{parse_response, parse_response_value, Api, Provider, Usage};
 use llmledger_core::{Error, ErrorCode, PriceDb, PriceOptions};
@@ -109,23 +110,13 @@ fn load_cases() -> Vec<(String, Case)> {
     cases
 }
 
-/// Splits a raw SSE transcript into (event name, data) pairs; `:` comment lines are skipped and
-/// multi-line data is joined with `\n`, as the SSE spec says.
+/// A raw SSE transcript split by core's one splitter (the bindings' runners feed the same bytes to it).
 fn parse_sse(text: &str) -> Vec<(Option<String>, String)> {
     let mut out = Vec::new();
-    for block in text.split("\n\n") {
-        let (mut event, mut data): (Option<String>, Vec<&str>) = (None, Vec::new());
-        for line in block.lines() {
-            if let Some(v) = line.strip_prefix("event:") {
-                event = Some(v.trim().to_owned());
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push(v.strip_prefix(' ').unwrap_or(v));
-            }
-        }
-        if !data.is_empty() {
-            out.push((event, data.join("\n")));
-        }
-    }
+    let mut sse = SseSplitter::default();
+    let mut emit = |event: Option<&str>, data: &str| out.push((event.map(str::to_owned), data.to_owned()));
+    sse.feed(text.as_bytes(), &mut emit);
+    sse.end(emit);
     out
 }
 
