@@ -60,19 +60,18 @@ pub struct Query {
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     group_by: Vec<String>,
-    /// `None`: the tracker's time zone (decision 2 of issue 9).
+    /// `None`: the tracker's time zone (core's default).
     timezone: Option<String>,
     p95: bool,
 }
 
 impl Query {
-    /// The core query; `default_tz` is the tracker's time zone.
-    pub fn into_core(self, default_tz: &str) -> PyResult<UsageQuery> {
+    pub fn into_core(self) -> PyResult<UsageQuery> {
         let Query { user_id, workspace_id, project, provider, model, session_id, since, until, .. } = self;
         Ok(UsageQuery {
             filter: UsageFilter { user_id, workspace_id, project, provider, model, session_id, since, until },
             group_by: self.group_by.iter().map(|g| held(g.parse::<GroupBy>())).collect::<PyResult<_>>()?,
-            timezone: self.timezone.unwrap_or_else(|| default_tz.to_string()),
+            timezone: self.timezone,
             p95: self.p95,
         })
     }

@@ -19,9 +19,6 @@ use crate::types::report_rows;
 #[derive(Debug)]
 pub struct Tracker {
     inner: CoreTracker,
-    currency: String,
-    /// The default time zone of a report's day/month groups.
-    timezone: String,
 }
 
 #[pymethods]
@@ -30,10 +27,9 @@ impl Tracker {
     #[new]
     fn new(py: Python<'_>, config: Config) -> PyResult<Self> {
         let config = config.into_core()?;
-        let (currency, timezone) = (config.currency.clone(), config.timezone.clone());
         // Opening a store may create files or connect to PostgreSQL.
         let inner = detached(py, move || CoreTracker::new(config))?;
-        Ok(Self { inner, currency, timezone })
+        Ok(Self { inner })
     }
 
     /// Starts one tracked call of `api` (from `Client.classify`); see `call::begin`. `context`: the
@@ -55,11 +51,9 @@ impl Tracker {
 
     /// Report rows (see `llmledger.Tracker.usage`); `query`: one dict of filters, groups and time zone.
     fn usage<'py>(&self, py: Python<'py>, query: Query) -> PyResult<Bound<'py, PyList>> {
-        let query = query.into_core(&self.timezone)?;
-        let rows = detached(py, || self.inner.usage(&query))?;
-        // The ledger keeps USD; reports show the tracker's currency too, at the configured rate.
-        let rate = self.inner.rates().get(self.inner.currency()).unwrap_or(Decimal::ONE);
-        report_rows(py, &rows, rate)
+        let query = query.into_core()?;
+        let rows = detached(py, || self.inner.usage_rows(&query))?;
+        report_rows(py, &rows)
     }
 
     /// Pre-flight estimate in the tracker's currency (a dict; the package wraps it in `Estimate`).
@@ -111,7 +105,7 @@ impl Tracker {
 
     #[getter]
     fn currency(&self) -> &str {
-        &self.currency
+        self.inner.currency()
     }
 }
 

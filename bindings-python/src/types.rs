@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use llmledger_core::report::ReportRow;
+use llmledger_core::report::ReportRowView;
 use llmledger_core::tracker::Tracked;
 use llmledger_core::{Breakdown, Cost as CoreCost, Error};
 use pyo3::exceptions::PyAttributeError;
@@ -77,13 +77,7 @@ impl Usage {
         let Some(value) = self.record().get(name) else {
             return Err(PyAttributeError::new_err(format!("'Usage' object has no attribute '{name}'")));
         };
-        match value {
-            Value::String(text) if DECIMAL_KEYS.contains(&name) => {
-                held(text.parse::<Decimal>().map_err(|e| Error::invalid_value(name, text, &e.to_string())))?
-                    .into_py_any(py)
-            }
-            _ => json_to_py(py, value),
-        }
+        decimal_or_json(py, name, value, &DECIMAL_KEYS)
     }
     fn __dir__(&self) -> Vec<&'static str> {
         Tracked::KEYS.into_iter().chain(["to_dict", "to_json"]).collect()
@@ -109,6 +103,16 @@ impl Usage {
             cost,
             t.usage.usage_source.as_str(),
         )
+    }
+}
+
+/// `value` as a `Decimal` when `key` is one of `decimal_keys` and it is a string, else as `json.loads` gives it.
+fn decimal_or_json(py: Python<'_>, key: &str, value: &Value, decimal_keys: &[&str]) -> PyResult<Py<PyAny>> {
+    match value {
+        Value::String(text) if decimal_keys.contains(&key) => {
+            held(text.parse::<Decimal>().map_err(|e| Error::invalid_value(key, text, &e.to_string())))?.into_py_any(py)
+        }
+        _ => json_to_py(py, value),
     }
 }
 
@@ -214,33 +218,19 @@ impl Cost {
     }
 }
 
-/// A report row as a dict: group keys, counts, token totals, `cost_usd` and `cost` (`cost_usd × rate`, the
-/// tracker's currency; both Decimal), latency.
-pub fn report_row<'py>(py: Python<'py>, row: &ReportRow, rate: Decimal) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    for (group, value) in &row.key {
-        dict.set_item(group.as_str(), value)?;
-    }
-    dict.set_item("requests", row.requests)?;
-    dict.set_item("successful", row.successful)?;
-    dict.set_item("failed", row.failed)?;
-    dict.set_item("unpriced", row.unpriced)?;
-    dict.set_item("input_tokens", row.input_tokens)?;
-    dict.set_item("cache_read_tokens", row.cache_read_tokens)?;
-    dict.set_item("cache_write_tokens", row.cache_write_tokens)?;
-    dict.set_item("output_tokens", row.output_tokens)?;
-    dict.set_item("reasoning_tokens", row.reasoning_tokens)?;
-    dict.set_item("cost_usd", row.cost_usd.normalize())?;
-    dict.set_item("cost", (row.cost_usd * rate).normalize())?;
-    dict.set_item("avg_latency_ms", row.avg_latency_ms)?;
-    dict.set_item("p95_latency_ms", row.p95_latency_ms)?;
-    Ok(dict)
-}
+/// Report-row keys whose JSON values are decimal strings; Python shows them as `Decimal`.
+const ROW_DECIMAL_KEYS: [&str; 3] = ["cost", "cost_usd", "avg_latency_ms"];
 
-pub fn report_rows<'py>(py: Python<'py>, rows: &[ReportRow], rate: Decimal) -> PyResult<Bound<'py, PyList>> {
+/// Core's report rows (`ReportRowView`'s one shape, the same keys as Node's) as a list of dicts.
+pub fn report_rows<'py>(py: Python<'py>, rows: &[ReportRowView]) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for row in rows {
-        list.append(report_row(py, row, rate)?)?;
+        let Value::Object(map) = held(serde_json::to_value(row).map_err(Error::from))? else { continue };
+        let dict = PyDict::new(py);
+        for (key, value) in &map {
+            dict.set_item(key, decimal_or_json(py, key, value, &ROW_DECIMAL_KEYS)?)?;
+        }
+        list.append(dict)?;
     }
     Ok(list)
 }
