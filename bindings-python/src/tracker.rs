@@ -5,7 +5,7 @@ use llmledger_core::estimate::EstimateRequest;
 use llmledger_core::tracker::{self, Tracker as CoreTracker};
 use llmledger_core::Error;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyDict;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -50,7 +50,7 @@ impl Tracker {
     }
 
     /// Report rows (see `llmledger.Tracker.usage`); `query`: one dict of filters, groups and time zone.
-    fn usage<'py>(&self, py: Python<'py>, query: Query) -> PyResult<Bound<'py, PyList>> {
+    fn usage<'py>(&self, py: Python<'py>, query: Query) -> PyResult<Bound<'py, PyAny>> {
         let query = query.into_core()?;
         let rows = detached(py, || self.inner.usage_rows(&query))?;
         report_rows(py, &rows)

@@ -86,9 +86,10 @@ impl Usage {
     fn to_json(&self) -> String {
         self.tracked.to_json()
     }
-    /// The record's JSON parsed: the same keys and values as Node's `_tokenUsage` (decimals as strings).
-    fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        json_to_py(py, &Value::Object(self.record().clone()))
+    /// The record's JSON parsed: the same keys, order and values as Node's `_tokenUsage` (decimals as
+    /// strings).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_loads(py, &self.tracked.to_json())
     }
     fn __repr__(&self) -> String {
         let t = &self.tracked;
@@ -221,16 +222,23 @@ impl Cost {
 /// Report-row keys whose JSON values are decimal strings; Python shows them as `Decimal`.
 const ROW_DECIMAL_KEYS: [&str; 3] = ["cost", "cost_usd", "avg_latency_ms"];
 
-/// Core's report rows (`ReportRowView`'s one shape, the same keys as Node's) as a list of dicts.
-pub fn report_rows<'py>(py: Python<'py>, rows: &[ReportRowView]) -> PyResult<Bound<'py, PyList>> {
-    let list = PyList::empty(py);
-    for row in rows {
-        let Value::Object(map) = held(serde_json::to_value(row).map_err(Error::from))? else { continue };
-        let dict = PyDict::new(py);
-        for (key, value) in &map {
-            dict.set_item(key, decimal_or_json(py, key, value, &ROW_DECIMAL_KEYS)?)?;
+/// Core's report rows (`ReportRowView`'s one shape, the same keys in the same order as Node's) as a list
+/// of dicts, decimal strings as `Decimal`.
+pub fn report_rows<'py>(py: Python<'py>, rows: &[ReportRowView]) -> PyResult<Bound<'py, PyAny>> {
+    let list = json_loads(py, &held(serde_json::to_string(rows).map_err(Error::from))?)?;
+    let decimal = py.import("decimal")?.getattr("Decimal")?;
+    for row in list.try_iter()? {
+        let row = row?.cast_into::<PyDict>()?;
+        for key in ROW_DECIMAL_KEYS {
+            if let Some(value) = row.get_item(key)?.filter(|v| !v.is_none()) {
+                row.set_item(key, decimal.call1((value,))?)?;
+            }
         }
-        list.append(dict)?;
     }
     Ok(list)
+}
+
+/// `json.loads(text)`: keeps the keys in the order core wrote them.
+fn json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (text,))
 }

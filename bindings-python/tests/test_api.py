@@ -86,6 +86,7 @@ def test_usage_object(tracker: llmledger.Tracker, openai_client: Any) -> None:
     d = u.to_dict()
     # The record JSON parsed, as Node's `_tokenUsage`: decimals stay strings, the cost is an object.
     assert d == json.loads(u.to_json())
+    assert list(d)[:4] == ["event_id", "timestamp", "provider", "api"]  # in the record's order, as in Node
     assert (d["provider"], d["api"], d["model"], d["user_id"]) == ("openai", "chat_completions", "gpt-4o", "x")
     # Mock chat usage: 100 uncached × 2.50/M + 20 cached × 1.25/M + 45 × 10/M.
     assert (d["cost"]["total"], d["currency"], d["estimated"]) == ("0.000725", "USD", False)
