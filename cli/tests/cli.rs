@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use llmledger_core::ledger::Attribution;
+use llmledger_core::event::Attribution;
 use llmledger_core::tracker::{CallInfo, Tracker, TrackerConfig};
 use llmledger_core::{Api, Provider};
 use rust_decimal::Decimal;

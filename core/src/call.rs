@@ -22,7 +22,7 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::ledger::Attribution;
+use crate::event::Attribution;
 use crate::sse::SseSplitter;
 use crate::tracker::{CallInfo, Tracked, TrackedStream, Tracker};
 use crate::usage::{Api, Provider};

@@ -11,7 +11,7 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use crate::error::Error;
-use crate::ledger::{Attribution, UsageEvent};
+use crate::event::{Attribution, UsageEvent};
 use crate::pricing::{Breakdown, Cost};
 use crate::usage::{Api, Provider, Usage};
 

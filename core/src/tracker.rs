@@ -18,7 +18,8 @@ use serde::Serialize;
 use crate::currency::Rates;
 use crate::error::{Error, Result};
 use crate::estimate::{estimate_usage, EstimateRequest};
-use crate::ledger::{Attribution, Durability, Ledger, LedgerConfig, LedgerHealth, Notice};
+use crate::event::Attribution;
+use crate::ledger::{Durability, Ledger, LedgerConfig, LedgerHealth, Notice};
 use crate::pricing::{PriceDb, PriceOptions};
 pub use crate::record::Tracked;
 use crate::report::{ReportRow, ReportRowView, UsageQuery};
@@ -152,7 +153,7 @@ struct TrackerInner {
 }
 
 impl Tracker {
-    /// Opens the ledger and loads prices; bad configuration is an [`ErrorCode::Config`] error here,
+    /// Opens the ledger and loads prices; bad configuration is an [`crate::ErrorCode::Config`] error here,
     /// never later on a call.
     pub fn new(config: TrackerConfig) -> Result<Self> {
         let currency = if config.currency.is_empty() { "USD".to_string() } else { config.currency.to_uppercase() };
@@ -453,7 +454,7 @@ mod tests {
     use rust_decimal_macros::dec;
 
     use super::*;
-    use crate::ledger::UsageEvent;
+    use crate::event::UsageEvent;
     use crate::report::GroupBy;
     use crate::ErrorCode;
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use ledger_common::{event, numbered, numbered_total, repeating_batch};
-use llmledger_core::ledger::{Ledger, LedgerConfig, Store, UsageEvent};
+use llmledger_core::event::UsageEvent;
+use llmledger_core::ledger::{Ledger, LedgerConfig, Store};
 use llmledger_core::report::{GroupBy, ReportRow, UsageFilter, UsageQuery};
 use llmledger_core::ErrorCode;
 use rust_decimal::Decimal;

@@ -1,4 +1,6 @@
-//! The ledger's unit of record: one priced (or flagged unpriced) LLM call, [`UsageEvent`].
+//! The ledger's unit of record: one priced (or flagged unpriced) LLM call, [`UsageEvent`], with who
+//! it is billed to ([`Attribution`], and the one rule for layering it, [`Attribution::overlay`]).
+//! The stores ([`crate::ledger`]) and reports ([`crate::report`]) both depend on these types.
 //!
 //! An event carries counts, cost and attribution only — never prompt or completion text — and
 //! round-trips exactly through JSON (decimals as strings), which is the format of the spill file and
@@ -107,7 +109,7 @@ pub struct UsageEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_class: Option<String>,
     /// How the call was billed beyond its usage (batch, requested service tier, region), so a
-    /// re-price ([`super::Store::reprice`]) bills it the same way.
+    /// re-price ([`crate::ledger::Store::reprice`]) bills it the same way.
     #[serde(default, skip_serializing_if = "PriceOptions::is_default")]
     pub price_options: PriceOptions,
 }
