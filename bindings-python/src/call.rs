@@ -108,7 +108,9 @@ fn str_item(dict: Option<&Bound<'_, PyDict>>, key: &str) -> PyResult<Option<PyBa
 }
 
 /// Starts one tracked call: the request facts read from the SDK's request dict with a few key lookups.
-/// Positional, on the per-call path: one crossing, no argument object to build (measured in bench/).
+/// Positional on purpose, being the per-call path: measured (2 shared cores under load) `begin` costs
+/// ≈ 2 µs including core's work, and one argument dict instead would add ≈ 0.3 µs to build in Python plus
+/// its reading here, on every call.
 #[allow(clippy::too_many_arguments)]
 pub fn begin(
     tracker: &CoreTracker,

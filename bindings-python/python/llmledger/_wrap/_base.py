@@ -95,7 +95,7 @@ class Call:
         try:
             return self.wrapper.tracker.check(self.native.finish(self.http.content))
         except Exception:
-            log.warning("llmledger: could not record a %s %s call", self.wrapper.provider, self.native.api, exc_info=True)
+            log.warning("llmledger: could not record a %s call", self.wrapper.provider, exc_info=True)
             return None
 
     def record_failure(self, err: BaseException) -> None:
