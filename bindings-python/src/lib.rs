@@ -1,9 +1,13 @@
 //! `llmledger._native`: the Python binding of llmledger-core. Glue only: argument conversion, one error
-//! mapping ([`error`]), GIL release around anything slow. The `llmledger` package (bindings-python/python)
-//! holds the SDK wrappers and the public API; everything it needs from Rust is here.
+//! mapping, GIL release around anything slow. The `llmledger` package (bindings-python/python) holds the
+//! SDK hooks and the public API; everything it needs from Rust is here. Module names mirror the Node
+//! binding's (bindings-node/src):
+//!
+//! - `tracker`: the native classes (`Tracker`, `Client`, `Attribution`, `Call`, `Stream`);
+//! - `types`: the Python-facing values (`Usage`, `Cost`, report rows) and the structured inputs;
+//! - `error`: the one mapping of core errors to `llmledger.errors` exceptions;
+//! - this file: the free functions (token counts, estimates, `cost`).
 
-mod call;
-mod convert;
 mod error;
 mod tracker;
 mod types;
@@ -138,10 +142,10 @@ fn redact_credentials(text: &str) -> String {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<tracker::Tracker>()?;
-    m.add_class::<call::Attribution>()?;
-    m.add_class::<call::Client>()?;
-    m.add_class::<call::Call>()?;
-    m.add_class::<call::Stream>()?;
+    m.add_class::<tracker::Attribution>()?;
+    m.add_class::<tracker::Client>()?;
+    m.add_class::<tracker::Call>()?;
+    m.add_class::<tracker::Stream>()?;
     m.add_class::<types::Usage>()?;
     m.add_class::<types::Cost>()?;
     m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
