@@ -156,9 +156,10 @@ class Tracker:
         """Report rows from the ledger (events written so far are flushed first).
 
         ``group_by``: any of ``user``, ``workspace``, ``project``, ``provider``, ``model``, ``session``,
-        ``day``, ``month`` (``user_id`` / ``workspace_id`` / ``session_id`` are accepted too). Each row is a
-        dict with the group keys, ``requests``, ``successful``, ``failed``, token totals, ``cost_usd`` and
-        ``cost`` (``decimal.Decimal``, the latter in the tracker's currency) and latency figures.
+        ``day``, ``month`` (``user_id`` / ``workspace_id`` / ``session_id`` are accepted too). Each row is
+        core's one row shape (the same keys as Node's): the group keys, ``requests``, ``successful``,
+        ``failed``, ``unpriced``, token totals, ``cost`` (in the tracker's currency) and ``cost_usd`` as
+        ``decimal.Decimal``, ``currency``, ``avg_latency_ms`` and ``p95_latency_ms``.
         ``timezone``: the zone of the ``day`` / ``month`` groups; default the tracker's ``timezone``.
         """
         groups = [group_by] if isinstance(group_by, str) else list(group_by or [])

@@ -217,9 +217,12 @@ class _StreamState:
         except Exception:
             log.warning("llmledger: could not record a %s stream", self.wrapper.provider, exc_info=True)
             return
+        if usage is None:
+            return  # recorded already: a later end (close after the last chunk) is a no-op in core
+        usage = self.wrapper.tracker.check(usage)
         target = self.target()
-        if usage is not None and target is not None:
-            set_token_usage(target, self.wrapper.tracker.check(usage))
+        if target is not None:
+            set_token_usage(target, usage)
 
 
 def _events_source(stream: Any) -> Any:
