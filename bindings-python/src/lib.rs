@@ -17,13 +17,12 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use llmledger_core::currency::Rates;
-use llmledger_core::estimate::EstimateRequest;
 use llmledger_core::tokens;
 use llmledger_core::{PriceDb, PriceOptions, Usage as CoreUsage, UsageSource};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::error::{count_arg, detached, held, optional_count_arg};
+use crate::error::{count_arg, detached, held};
 
 /// The embedded price data, loaded once, for the module-level `estimate` and `cost`.
 fn embedded_prices() -> &'static PriceDb {
@@ -42,7 +41,7 @@ fn count_tokens(py: Python<'_>, text: &str, model: &str) -> PyResult<u64> {
 #[pyo3(signature = (messages_json, model, tools_json=None))]
 fn count_chat(py: Python<'_>, messages_json: &str, model: &str, tools_json: Option<&str>) -> PyResult<u64> {
     detached(py, || {
-        let (messages, tools) = tracker::chat_json(messages_json, tools_json)?;
+        let (messages, tools) = types::chat_json(messages_json, tools_json)?;
         tokens::count_chat(model, &messages, tools.as_ref())
     })
     .map(|c| c.tokens)
@@ -50,29 +49,10 @@ fn count_chat(py: Python<'_>, messages_json: &str, model: &str, tools_json: Opti
 
 /// Pre-flight estimate in USD with the embedded prices (a dict; the package wraps it in `Estimate`).
 #[pyfunction]
-#[pyo3(signature = (model, messages_json, tools_json=None, max_output_tokens=None, expected_cache_hit=None))]
-fn estimate<'py>(
-    py: Python<'py>,
-    model: &str,
-    messages_json: &str,
-    tools_json: Option<&str>,
-    max_output_tokens: Option<&Bound<'py, PyAny>>,
-    expected_cache_hit: Option<&str>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let hit = tracker::parse_fraction(expected_cache_hit)?;
-    let max_output_tokens = optional_count_arg("max_output_tokens", max_output_tokens)?;
-    let e = detached(py, || {
-        let (messages, tools) = tracker::chat_json(messages_json, tools_json)?;
-        let request = EstimateRequest {
-            model,
-            messages: &messages,
-            tools: tools.as_ref(),
-            max_output_tokens,
-            expected_cache_hit: hit,
-        };
-        llmledger_core::tracker::estimate(embedded_prices(), &Rates::new(), "USD", &request, Utc::now())
-    })?;
-    tracker::estimate_dict(py, e)
+fn estimate<'py>(py: Python<'py>, input: types::EstimateInput<'py>) -> PyResult<Bound<'py, PyDict>> {
+    input.run(py, |request| {
+        llmledger_core::tracker::estimate(embedded_prices(), &Rates::new(), "USD", request, Utc::now())
+    })
 }
 
 /// The exact cost of the given token counts (see `llmledger.cost`). Sub-microsecond work: the GIL is kept.

@@ -8,18 +8,15 @@
 use std::collections::BTreeMap;
 
 use llmledger_core::call::{CallStream, Client as CoreClient, ClientSpec, PendingCall, RequestFacts};
-use llmledger_core::estimate::EstimateRequest;
 use llmledger_core::ledger::Attribution as CoreAttribution;
-use llmledger_core::tracker::{self, Tracker as CoreTracker};
+use llmledger_core::tracker::Tracker as CoreTracker;
 use llmledger_core::{Api, Error};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict};
-use rust_decimal::Decimal;
-use serde_json::Value;
 
-use crate::error::{detached, held, invalid, optional_count_arg};
-use crate::types::{report_rows, Config, Query, Usage};
+use crate::error::{detached, held, invalid};
+use crate::types::{report_rows, Config, EstimateInput, Query, Usage};
 
 /// The native tracker. Use `llmledger.Tracker`, which adds wrapping, attribution and process hooks.
 #[pyclass(frozen, module = "llmledger._native")]
@@ -64,29 +61,8 @@ impl Tracker {
     }
 
     /// Pre-flight estimate in the tracker's currency (a dict; the package wraps it in `Estimate`).
-    fn estimate<'py>(
-        &self,
-        py: Python<'py>,
-        model: &str,
-        messages_json: &str,
-        tools_json: Option<&str>,
-        max_output_tokens: Option<&Bound<'py, PyAny>>,
-        expected_cache_hit: Option<&str>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let hit = parse_fraction(expected_cache_hit)?;
-        let max_output_tokens = optional_count_arg("max_output_tokens", max_output_tokens)?;
-        let e = detached(py, || {
-            let (messages, tools) = chat_json(messages_json, tools_json)?;
-            let request = EstimateRequest {
-                model,
-                messages: &messages,
-                tools: tools.as_ref(),
-                max_output_tokens,
-                expected_cache_hit: hit,
-            };
-            self.inner.estimate(&request)
-        })?;
-        estimate_dict(py, e)
+    fn estimate<'py>(&self, py: Python<'py>, input: EstimateInput<'py>) -> PyResult<Bound<'py, PyDict>> {
+        input.run(py, |request| self.inner.estimate(request))
     }
 
     /// The ledger's health as JSON (`LedgerHealth`; the package parses it into a dict).
@@ -114,35 +90,6 @@ impl Tracker {
     fn currency(&self) -> &str {
         self.inner.currency()
     }
-}
-
-/// The messages (and tools) JSON of a chat request, parsed; `invalid_json` naming the argument otherwise.
-pub fn chat_json(messages_json: &str, tools_json: Option<&str>) -> llmledger_core::Result<(Value, Option<Value>)> {
-    let parse = |field: &str, text: &str| {
-        serde_json::from_str::<Value>(text).map_err(|e| Error::from(e).with_field(field.to_string()))
-    };
-    Ok((parse("messages", messages_json)?, tools_json.map(|t| parse("tools", t)).transpose()?))
-}
-
-pub fn parse_fraction(value: Option<&str>) -> PyResult<Option<Decimal>> {
-    value
-        .map(|v| {
-            v.parse::<Decimal>().map_err(|_| invalid("expected_cache_hit", v, "expected a decimal between 0 and 1"))
-        })
-        .transpose()
-}
-
-pub fn estimate_dict(py: Python<'_>, e: tracker::Estimate) -> PyResult<Bound<'_, PyDict>> {
-    let dict = PyDict::new(py);
-    dict.set_item("model", e.model)?;
-    dict.set_item("input_tokens", e.input_tokens)?;
-    dict.set_item("exact", e.exact)?;
-    dict.set_item("input_cost", e.input_cost)?;
-    dict.set_item("max_output_tokens", e.max_output_tokens)?;
-    dict.set_item("min_cost", e.min_cost)?;
-    dict.set_item("max_cost", e.max_cost)?;
-    dict.set_item("currency", e.currency)?;
-    Ok(dict)
 }
 
 /// Who a call is for. Immutable; `overlay` layers one on another (core's rule).

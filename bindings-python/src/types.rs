@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
+use llmledger_core::estimate::EstimateRequest;
 use llmledger_core::report::{GroupBy, ReportRowView, UsageFilter, UsageQuery};
-use llmledger_core::tracker::{Tracked, TrackerConfig};
+use llmledger_core::tracker::{Estimate, Tracked, TrackerConfig};
 use llmledger_core::{Breakdown, Cost as CoreCost, Error};
 use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
@@ -19,7 +20,7 @@ use pyo3::IntoPyObjectExt;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-use crate::error::{held, to_py};
+use crate::error::{detached, held, invalid, optional_count_arg, to_py};
 
 /// `llmledger.Tracker(...)`'s arguments, as the package gathers them (`Tracker._config`).
 #[derive(FromPyObject)]
@@ -84,6 +85,71 @@ impl Query {
             p95: self.p95,
         })
     }
+}
+
+/// `estimate(...)`'s arguments (the module function's and `Tracker.estimate`'s): the model, the chat
+/// request as JSON, and the output bound and expected cache hit.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct EstimateInput<'py> {
+    model: String,
+    messages_json: String,
+    tools_json: Option<String>,
+    max_output_tokens: Option<Bound<'py, PyAny>>,
+    expected_cache_hit: Option<String>,
+}
+
+impl EstimateInput<'_> {
+    /// Checks the numbers, then runs `estimate` on the parsed request with the GIL released; the result as
+    /// a dict.
+    pub fn run<'py, F>(&self, py: Python<'py>, estimate: F) -> PyResult<Bound<'py, PyDict>>
+    where
+        F: FnOnce(&EstimateRequest<'_>) -> llmledger_core::Result<Estimate> + Send,
+    {
+        let hit = parse_fraction(self.expected_cache_hit.as_deref())?;
+        let max_output_tokens = optional_count_arg("max_output_tokens", self.max_output_tokens.as_ref())?;
+        let (model, messages_json, tools_json) = (self.model.as_str(), &self.messages_json, self.tools_json.as_deref());
+        let e = detached(py, || {
+            let (messages, tools) = chat_json(messages_json, tools_json)?;
+            estimate(&EstimateRequest {
+                model,
+                messages: &messages,
+                tools: tools.as_ref(),
+                max_output_tokens,
+                expected_cache_hit: hit,
+            })
+        })?;
+        estimate_dict(py, e)
+    }
+}
+
+/// The messages (and tools) JSON of a chat request, parsed; `invalid_json` naming the argument otherwise.
+pub fn chat_json(messages_json: &str, tools_json: Option<&str>) -> llmledger_core::Result<(Value, Option<Value>)> {
+    let parse = |field: &str, text: &str| {
+        serde_json::from_str::<Value>(text).map_err(|e| Error::from(e).with_field(field.to_string()))
+    };
+    Ok((parse("messages", messages_json)?, tools_json.map(|t| parse("tools", t)).transpose()?))
+}
+
+fn parse_fraction(value: Option<&str>) -> PyResult<Option<Decimal>> {
+    value
+        .map(|v| {
+            v.parse::<Decimal>().map_err(|_| invalid("expected_cache_hit", v, "expected a decimal between 0 and 1"))
+        })
+        .transpose()
+}
+
+fn estimate_dict(py: Python<'_>, e: Estimate) -> PyResult<Bound<'_, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("model", e.model)?;
+    dict.set_item("input_tokens", e.input_tokens)?;
+    dict.set_item("exact", e.exact)?;
+    dict.set_item("input_cost", e.input_cost)?;
+    dict.set_item("max_output_tokens", e.max_output_tokens)?;
+    dict.set_item("min_cost", e.min_cost)?;
+    dict.set_item("max_cost", e.max_cost)?;
+    dict.set_item("currency", e.currency)?;
+    Ok(dict)
 }
 
 /// The components of a breakdown, by name, each multiplied by `rate` (1 for USD); zero components left out.

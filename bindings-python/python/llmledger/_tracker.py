@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 from . import _context, _native
 from ._native import Attribution
-from ._estimate import Estimate, messages_json
+from ._estimate import Estimate, estimate_input
 from .errors import InvalidInputError
 
 log = logging.getLogger("llmledger")
@@ -190,9 +190,8 @@ class Tracker:
         expected_cache_hit: Any = None,
     ) -> Estimate:
         """Pre-flight estimate in the tracker's currency and price data (see :func:`llmledger.estimate`)."""
-        msgs, tls = messages_json(messages, tools)
         return Estimate(
-            self._native.estimate(model, msgs, tls, max_output_tokens, None if expected_cache_hit is None else str(expected_cache_hit))
+            self._native.estimate(estimate_input(model, messages, tools, max_output_tokens, expected_cache_hit))
         )
 
     @property
