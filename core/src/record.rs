@@ -207,11 +207,10 @@ impl Serialize for Tracked {
         m.serialize_field("service_tier", &u.service_tier)?;
         m.serialize_field("speed", &u.speed)?;
         m.serialize_field("region", &u.region)?;
-        m.serialize_field("cost", &self.cost.as_ref().map(CostView))?;
-        m.serialize_field(
-            "breakdown",
-            &self.cost.as_ref().map(|c| BreakdownView { breakdown: &c.breakdown, rate: c.rate }),
-        )?;
+        let breakdown = self.cost.as_ref().map(|c| BreakdownView::new(&c.breakdown, c.rate));
+        let cost = self.cost.as_ref().zip(breakdown.as_ref()).map(|(cost, breakdown)| CostFields { cost, breakdown });
+        m.serialize_field("cost", &cost)?;
+        m.serialize_field("breakdown", &breakdown)?;
         m.serialize_field("currency", &self.currency)?;
         m.serialize_field("pricing_error", &self.pricing_error)?;
         m.serialize_field("request_id", &self.request_id)?;
@@ -228,20 +227,25 @@ impl Serialize for Tracked {
     }
 }
 
-/// The non-zero components of a breakdown, each multiplied by `rate`, in field order. With the rate a
-/// cost was converted at, they sum exactly to its `total` (`Σ cᵢ·r = (Σ cᵢ)·r`, no rounding anywhere).
+/// The non-zero components of a breakdown, each multiplied by `rate`, in field order, rendered once
+/// (the record shows the converted breakdown twice). With the rate a cost was converted at, they sum
+/// exactly to its `total`: `Σ cᵢ·r = (Σ cᵢ)·r`, and no product here is rounded.
 #[derive(Debug)]
-pub struct BreakdownView<'a> {
-    pub breakdown: &'a Breakdown,
-    pub rate: Decimal,
+pub struct BreakdownView(Vec<(&'static str, String)>);
+
+impl BreakdownView {
+    pub fn new(breakdown: &Breakdown, rate: Decimal) -> Self {
+        let parts = breakdown.components().into_iter().filter(|(_, v)| !v.is_zero());
+        // Saturating: never a panic; a component cannot overflow when the converted total did not.
+        Self(parts.map(|(name, v)| (name, v.saturating_mul(rate).normalize().to_string())).collect())
+    }
 }
 
-impl Serialize for BreakdownView<'_> {
+impl Serialize for BreakdownView {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let parts = self.breakdown.components();
-        let mut m = s.serialize_map(None)?;
-        for (name, usd) in parts.iter().filter(|(_, v)| !v.is_zero()) {
-            m.serialize_entry(name, &Dec(*usd * self.rate))?;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, amount) in &self.0 {
+            m.serialize_entry(name, amount)?;
         }
         m.end()
     }
@@ -273,14 +277,30 @@ impl CostView<'_> {
 
 impl Serialize for CostView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let c = self.0;
-        let mut m = s.serialize_struct("Cost", Self::KEYS.len())?;
+        CostFields { cost: self.0, breakdown: &BreakdownView::new(&self.0.breakdown, self.0.rate) }.serialize(s)
+    }
+}
+
+/// [`CostView`] with its converted breakdown already rendered.
+struct CostFields<'a> {
+    cost: &'a Cost,
+    breakdown: &'a BreakdownView,
+}
+
+impl Serialize for CostFields<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.cost;
+        let mut m = s.serialize_struct("Cost", CostView::KEYS.len())?;
         m.serialize_field("total", &Dec(c.total))?;
         m.serialize_field("total_usd", &Dec(c.total_usd))?;
         m.serialize_field("currency", &c.currency)?;
         m.serialize_field("rate", &Dec(c.rate))?;
-        m.serialize_field("breakdown", &BreakdownView { breakdown: &c.breakdown, rate: c.rate })?;
-        m.serialize_field("breakdown_usd", &BreakdownView { breakdown: &c.breakdown, rate: Decimal::ONE })?;
+        m.serialize_field("breakdown", self.breakdown)?;
+        if c.rate == Decimal::ONE {
+            m.serialize_field("breakdown_usd", self.breakdown)?;
+        } else {
+            m.serialize_field("breakdown_usd", &BreakdownView::new(&c.breakdown, Decimal::ONE))?;
+        }
         m.serialize_field("model", &c.model)?;
         m.serialize_field("price_version", &c.price_version)?;
         m.serialize_field("price_data", &c.price_data)?;

@@ -264,7 +264,7 @@ impl ReportRow {
 
     /// This row with its cost in `currency` at `rate` (units per USD).
     pub fn in_currency(self, currency: &str, rate: Decimal) -> ReportRowView {
-        ReportRowView { cost: self.cost_usd * rate, currency: currency.to_string(), row: self }
+        ReportRowView { cost: self.cost_usd.saturating_mul(rate), currency: currency.to_string(), row: self }
     }
 }
 
