@@ -157,7 +157,8 @@ fn breakdown_dict<'py>(py: Python<'py>, b: &Breakdown, rate: Decimal) -> PyResul
     let dict = PyDict::new(py);
     for (name, usd) in b.components() {
         if !usd.is_zero() {
-            dict.set_item(name, (usd * rate).normalize())?;
+            // Saturating: never a panic; a component cannot overflow when the converted total did not.
+            dict.set_item(name, usd.saturating_mul(rate).normalize())?;
         }
     }
     Ok(dict)
