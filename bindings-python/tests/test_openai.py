@@ -426,3 +426,15 @@ async def test_async_azure(tracker: llmledger.Tracker, mock: Any) -> None:
     resp = await client.chat.completions.create(model="prod-4o", messages=MESSAGES)
     u = resp._token_usage
     assert (u.provider, u.resolved_model, u.cost.total) == ("azure", "gpt-4o", CHAT_COST)
+
+
+async def test_async_stream_dropped_unread(tracker: llmledger.Tracker, async_openai_client: Any) -> None:
+    client = tracker.wrap(async_openai_client, user_id="async-unread")
+    stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    gc.disable()  # never iterated, never closed: recorded as abandoned when reference counting frees it
+    try:
+        del stream
+    finally:
+        gc.enable()
+    row = tracker.usage(user_id="async-unread")[0]
+    assert row["requests"] == 1 and row["input_tokens"] > 0
