@@ -231,18 +231,13 @@ impl Tracker {
     }
 
     /// Records a call the provider failed (4xx/5xx, connection error) as a failed event.
-    pub fn record_failure(&self, call: &CallInfo, error_class: &str, latency_ms: u64) -> Result<Tracked> {
+    pub(crate) fn record_failure(&self, call: &CallInfo, error_class: &str, latency_ms: u64) -> Result<Tracked> {
         self.record(call, Usage::default(), None, false, Some(error_class.to_string()), None, latency_ms)
-    }
-
-    /// Records a usage the caller computed (e.g. from another source) for `call`.
-    pub fn record_usage(&self, call: &CallInfo, usage: Usage, latency_ms: u64) -> Result<Tracked> {
-        self.record(call, usage, None, true, None, None, latency_ms)
     }
 
     /// Starts accumulating a stream. The prompt is counted locally from the request's messages so an
     /// aborted stream that never reported input still gets an (estimated, flagged) input count.
-    pub fn start_stream(&self, call: CallInfo, request_json: Option<&str>) -> TrackedStream {
+    pub(crate) fn start_stream(&self, call: CallInfo, request_json: Option<&str>) -> TrackedStream {
         let model = self.model_for(&call).to_string();
         let mut acc = StreamAccumulator::new(call.provider, call.api, &model);
         if let Some(estimate) = request_json.and_then(|r| prompt_estimate(&model, r)) {
@@ -411,7 +406,7 @@ fn prompt_estimate(model: &str, request_json: &str) -> Option<u64> {
 /// One stream being accumulated. Feed every raw SSE event to [`TrackedStream::push`], then
 /// [`TrackedStream::finish`] once, when the stream ended or the caller abandoned it.
 #[derive(Debug)]
-pub struct TrackedStream {
+pub(crate) struct TrackedStream {
     tracker: Tracker,
     call: CallInfo,
     acc: StreamAccumulator,
