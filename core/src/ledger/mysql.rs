@@ -47,7 +47,9 @@ fn sql_type(name: &str, k: Kind) -> &'static str {
     match k {
         // Event ids are at most 256 bytes (`UsageEvent::validate`).
         Kind::Text if name == "event_id" => "VARCHAR(256)",
-        Kind::Text => "TEXT",
+        // MEDIUMTEXT (16 MiB), not TEXT (64 KiB): a long attribution or re-price trail must not make a
+        // batch fail for ever.
+        Kind::Text => "MEDIUMTEXT",
         Kind::Int => "BIGINT",
         Kind::Dec => "DECIMAL(65,28)",
     }
