@@ -98,7 +98,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// cannot rewrite events return [`ErrorCode::Unsupported`].
     fn reprice(&self, prices: &crate::pricing::PriceDb, filter: &RepriceFilter) -> Result<RepriceReport> {
         let _ = (prices, filter);
-        Err(Error::new(ErrorCode::Unsupported, "this store cannot re-price stored events (SQLite, PostgreSQL and MySQL can)"))
+        Err(Error::new(
+            ErrorCode::Unsupported,
+            "this store cannot re-price stored events (SQLite, PostgreSQL and MySQL can)",
+        ))
     }
 }
 

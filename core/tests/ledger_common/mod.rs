@@ -140,11 +140,10 @@ pub fn record_loop_exe() -> std::path::PathBuf {
         let mut cmd = std::process::Command::new(cargo);
         cmd.args(["build", "-q", "-p", "llmledger-core", "--example", "record_loop", "--target-dir"])
             .arg(profile_dir.parent().unwrap());
-        let features: Vec<&str> =
-            [("postgres", cfg!(feature = "postgres")), ("mysql", cfg!(feature = "mysql"))]
-                .into_iter()
-                .filter_map(|(f, on)| on.then_some(f))
-                .collect();
+        let features: Vec<&str> = [("postgres", cfg!(feature = "postgres")), ("mysql", cfg!(feature = "mysql"))]
+            .into_iter()
+            .filter_map(|(f, on)| on.then_some(f))
+            .collect();
         if !features.is_empty() {
             cmd.args(["--features", &features.join(",")]);
         }
@@ -234,9 +233,12 @@ pub fn pg_server(test: &str) -> Option<sql_cases::SqlServer> {
 #[cfg(feature = "mysql")]
 pub fn mysql_server(test: &str) -> Option<sql_cases::SqlServer> {
     match std::env::var("LLMLEDGER_TEST_MYSQL") {
-        Ok(url) if !url.is_empty() => {
-            Some(sql_cases::SqlServer { url, fresh: fresh_mysql_db, ctl: mysql_ctl, ctl_var: "LLMLEDGER_TEST_MYSQL_CTL" })
-        }
+        Ok(url) if !url.is_empty() => Some(sql_cases::SqlServer {
+            url,
+            fresh: fresh_mysql_db,
+            ctl: mysql_ctl,
+            ctl_var: "LLMLEDGER_TEST_MYSQL_CTL",
+        }),
         _ => {
             skip(test, "LLMLEDGER_TEST_MYSQL is not set (scripts/with-mariadb.sh sets it)");
             None

@@ -206,11 +206,11 @@ pub fn timezone_rollups_across_a_dst_change(server: &SqlServer) {
     let ledger = Ledger::open(&server.fresh_db("dst"), LedgerConfig { timezone: tz.into(), ..fast() }).unwrap();
     let at = |id: &str, ts: &str, nano: i64| event(id, "u", "ws", "gpt-4o", ts, nano);
     [
-        at("oct", "2026-11-01T03:30:00Z", 1), // 23:30 EDT (UTC-4), Oct 31
-        at("nov1-early", "2026-11-01T04:30:00Z", 20), // 00:30 EDT, Nov 1
+        at("oct", "2026-11-01T03:30:00Z", 1),           // 23:30 EDT (UTC-4), Oct 31
+        at("nov1-early", "2026-11-01T04:30:00Z", 20),   // 00:30 EDT, Nov 1
         at("nov1-repeat", "2026-11-01T06:30:00Z", 300), // 01:30 EST (UTC-5), Nov 1: the repeated hour
         at("nov1-late", "2026-11-02T04:30:00Z", 4_000), // 23:30 EST, Nov 1 (a 25-hour day)
-        at("nov2", "2026-11-02T05:30:00Z", 50_000), // 00:30 EST, Nov 2
+        at("nov2", "2026-11-02T05:30:00Z", 50_000),     // 00:30 EST, Nov 2
     ]
     .into_iter()
     .for_each(|e| ledger.record(e).unwrap());
