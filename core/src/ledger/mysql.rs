@@ -8,12 +8,15 @@
 //! stored SHA-256 of its six key columns (a unique index): InnoDB keys are limited to 3072 bytes, and
 //! attribution strings have no length limit.
 //!
-//! A batch is one transaction: the ids already stored are read, the others inserted with a plain
-//! multi-row `INSERT` (never `INSERT IGNORE`, which would turn a bad value into a warning), then one
-//! multi-row `INSERT … ON DUPLICATE KEY UPDATE x = x + VALUES(x)` per rollup table for exactly those
-//! events. A concurrent writer inserting the same id between the read and the insert makes the insert
-//! fail on the key: the transaction rolls back, the ledger retries, and the retry sees the id stored,
-//! so nothing is counted twice. Sessions run in strict SQL mode (a value that does not fit is an error).
+//! A batch is one transaction: a multi-row `INSERT … ON DUPLICATE KEY UPDATE event_id = event_id`
+//! (never `INSERT IGNORE`, which would turn a bad value into a warning) whose affected-row count is
+//! the number of new rows; when that is the whole batch (the usual case), one multi-row
+//! `INSERT … ON DUPLICATE KEY UPDATE x = x + VALUES(x)` per rollup table adds them. When it is not (a
+//! replay), the transaction is rolled back and redone: the ids already stored are read, only the
+//! others inserted (a plain `INSERT`) and rolled up. A concurrent writer inserting the same id between
+//! the read and the insert makes that insert fail on the key: the transaction rolls back, the ledger
+//! retries, and the retry sees the id stored, so nothing is counted twice. Sessions run in strict SQL
+//! mode (a value that does not fit is an error).
 //!
 //! The schema is created and migrated on connection under a named lock (`GET_LOCK`): DDL is not
 //! transactional in MySQL. The connection is dropped after any error and made again on the next
@@ -330,6 +333,17 @@ fn write(conn: &mut Conn, tz: Tz, events: &[UsageEvent]) -> Result<usize> {
     let mut seen = HashSet::with_capacity(events.len());
     let unique: Vec<&UsageEvent> = events.iter().filter(|e| seen.insert(e.event_id.as_str())).collect();
     let enc = unique.iter().map(|e| Encoded::of(e)).collect::<Result<Vec<_>>>()?;
+    let all: Vec<(&UsageEvent, &Encoded)> = unique.iter().copied().zip(&enc).collect();
+    // The usual batch is all new: one insert that leaves a stored id as it is (counting 0 for it, 1 per
+    // new row). If it counts fewer than the batch, some ids were stored already: undo it and insert only
+    // the ids not found.
+    let mut tx = conn.start_transaction(TxOpts::default()).map_err(my_err)?;
+    if insert_events(&mut tx, &all, " ON DUPLICATE KEY UPDATE event_id = event_id")? == all.len() as u64 {
+        add_rollups(&mut tx, tz, &all)?;
+        tx.commit().map_err(my_err)?;
+        return Ok(all.len());
+    }
+    tx.rollback().map_err(my_err)?;
     let mut tx = conn.start_transaction(TxOpts::default()).map_err(my_err)?;
     let mut stored = HashSet::new();
     for chunk in unique.chunks(ROWS_PER_STATEMENT) {
@@ -339,25 +353,38 @@ fn write(conn: &mut Conn, tz: Tz, events: &[UsageEvent]) -> Result<usize> {
         let found: Vec<String> = tx.exec(sql, Params::Positional(ids)).map_err(my_err)?;
         stored.extend(found);
     }
-    let fresh: Vec<(&UsageEvent, &Encoded)> =
-        unique.iter().zip(&enc).filter(|(e, _)| !stored.contains(&e.event_id)).map(|(e, x)| (*e, x)).collect();
+    let fresh: Vec<(&UsageEvent, &Encoded)> = all.into_iter().filter(|(e, _)| !stored.contains(&e.event_id)).collect();
+    insert_events(&mut tx, &fresh, "")?;
+    add_rollups(&mut tx, tz, &fresh)?;
+    tx.commit().map_err(my_err)?;
+    Ok(fresh.len())
+}
+
+/// Inserts `events` in multi-row statements ending in `suffix`; returns the rows the server counted.
+fn insert_events(tx: &mut mysql::Transaction<'_>, events: &[(&UsageEvent, &Encoded)], suffix: &str) -> Result<u64> {
     let cols = event_cols(plain);
-    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+    let mut affected = 0;
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let mut values = Vec::with_capacity(chunk.len() * EVENT_COLUMNS.len());
         for (e, x) in chunk {
             push_event(&mut values, e, x);
         }
-        let sql = multi_row_insert("usage_events", &cols, EVENT_COLUMNS.len(), chunk.len());
+        let sql = multi_row_insert("usage_events", &cols, EVENT_COLUMNS.len(), chunk.len()) + suffix;
         tx.exec_drop(sql, Params::Positional(values)).map_err(my_err)?;
+        affected += tx.affected_rows();
     }
+    Ok(affected)
+}
+
+/// Adds newly inserted events to both rollup tables.
+fn add_rollups(tx: &mut mysql::Transaction<'_>, tz: Tz, fresh: &[(&UsageEvent, &Encoded)]) -> Result<()> {
     let mut rollups = Rollups::default();
     rollups.add_all(fresh.iter().map(|(e, _)| *e), tz);
     for (table, rows) in [("rollup_daily", &rollups.daily), ("rollup_monthly", &rollups.monthly)] {
         let rows = rows.iter().map(|(k, t)| Ok((k, row::rollup_counts(t)?, t.cost_usd))).collect::<Result<Vec<_>>>()?;
-        add_to_rollups(&mut tx, table, &rows)?;
+        add_to_rollups(tx, table, &rows)?;
     }
-    tx.commit().map_err(my_err)?;
-    Ok(fresh.len())
+    Ok(())
 }
 
 /// Adds (signed) counters and costs to rollup rows, creating missing ones; every writer sends keys in
