@@ -24,7 +24,7 @@
 //!
 //! The spill directory (`LedgerConfig::spill_dir`, else `$LLMLEDGER_SPILL_DIR`, else a default) must
 //! outlive the process for spilled events to survive a restart: SQLite and JSONL stores keep it beside
-//! their file, PostgreSQL and custom stores in the per-user state directory ([`default_state_dir`]),
+//! their file, PostgreSQL, MySQL and custom stores in the per-user state directory ([`default_state_dir`]),
 //! never the temp directory, which many hosts empty at boot. Several processes may share it (see
 //! [`spill`]). [`Ledger::health`] and [`Ledger::take_notices`] show an operator what is going on.
 

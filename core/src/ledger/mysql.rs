@@ -85,10 +85,12 @@ fn ddl() -> Vec<String> {
     vec![
         format!("CREATE TABLE IF NOT EXISTS llmledger_schema_version (version INTEGER NOT NULL) {TABLE_OPTIONS}"),
         format!(
-            "CREATE TABLE IF NOT EXISTS llmledger_meta (`key` VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL) {TABLE_OPTIONS}"
+            "CREATE TABLE IF NOT EXISTS llmledger_meta (`key` VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL) \
+             {TABLE_OPTIONS}"
         ),
         format!(
-            "CREATE TABLE IF NOT EXISTS usage_events ({}, PRIMARY KEY (event_id), INDEX usage_events_ts (ts_ns)) {TABLE_OPTIONS}",
+            "CREATE TABLE IF NOT EXISTS usage_events ({}, PRIMARY KEY (event_id), INDEX usage_events_ts (ts_ns)) \
+             {TABLE_OPTIONS}",
             events.join(", ")
         ),
         rollup("rollup_daily"),
@@ -190,8 +192,9 @@ impl MySqlStore {
             Some(rest) => format!("mysql:{rest}"),
             None => url.to_string(),
         };
-        let opts =
-            Opts::from_url(&url).map_err(|e| Error::config("store", &redacted, &format!("not a MySQL URL: {e}")))?;
+        let opts = Opts::from_url(&url).map_err(|e| {
+            Error::config("store", &redacted, &super::health::redact_credentials(&format!("not a MySQL URL: {e}")))
+        })?;
         if opts.get_db_name().is_none_or(str::is_empty) {
             return Err(Error::config("store", &redacted, "the URL names no database (mysql://user@host/db)"));
         }
@@ -201,7 +204,7 @@ impl MySqlStore {
             .read_timeout(Some(Duration::from_secs(60)))
             .write_timeout(Some(Duration::from_secs(60)))
             // Strict: a value that does not fit its column is an error, never a silent truncation.
-            .init(vec!["SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'"]);
+            .init(vec!["SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"]);
         Ok(Self { opts: opts.into(), default_tz: tz, conn: Mutex::new(None) })
     }
 
