@@ -159,8 +159,9 @@ fn bench_sqlite(c: &mut Criterion) {
     g.sample_size(10);
     const N: u64 = 50_000;
     g.throughput(Throughput::Elements(N));
-    // The store alone: 500-event transactions with a prepared statement and rollups.
-    g.bench_function("store_write_batch_500", |b| {
+    // The store alone: transactions of the writer's batch size, a prepared statement and rollups.
+    let batch = LedgerConfig::default().batch_size;
+    g.bench_function("store_write_batch", |b| {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().ok();
@@ -170,7 +171,7 @@ fn bench_sqlite(c: &mut Criterion) {
             },
             |(dir, ledger, evs)| {
                 if let Some(l) = &ledger {
-                    for chunk in evs.chunks(500) {
+                    for chunk in evs.chunks(batch) {
                         let _ = black_box(l.store().write_batch(chunk));
                     }
                 }
@@ -338,10 +339,10 @@ fn bench_report(c: &mut Criterion) {
 }
 
 /// PostgreSQL on loopback (feature `postgres`, server from `LLMLEDGER_TEST_PG`, e.g. through
-/// `scripts/with-postgres.sh`): 500-event batches through the store, fresh ids every iteration.
+/// `scripts/with-postgres.sh`): batches of the writer's size through the store, fresh ids every iteration.
 #[cfg(feature = "postgres")]
 fn bench_postgres(c: &mut Criterion) {
-    if !wanted("postgres/store_write_batch_500") {
+    if !wanted("postgres/store_write_batch") {
         return;
     }
     let Ok(url) = std::env::var("LLMLEDGER_TEST_PG") else {
@@ -356,14 +357,15 @@ fn bench_postgres(c: &mut Criterion) {
     const N: u64 = 50_000;
     g.throughput(Throughput::Elements(N));
     let mut offset = 1u64 << 40;
-    g.bench_function("store_write_batch_500", |b| {
+    let batch = LedgerConfig::default().batch_size;
+    g.bench_function("store_write_batch", |b| {
         b.iter_batched(
             || {
                 offset += N;
                 events(N, offset)
             },
             |evs| {
-                for chunk in evs.chunks(500) {
+                for chunk in evs.chunks(batch) {
                     let _ = black_box(ledger.store().write_batch(chunk));
                 }
             },
