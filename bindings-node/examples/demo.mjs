@@ -54,14 +54,14 @@ try {
   const show = (label, u) =>
     rows.push({
       call: label,
-      user: u.userId,
+      user: u.user_id,
       model: u.model,
-      input: u.inputTokens,
-      cached: u.cacheReadTokens,
-      'cache write': u.cacheWriteTokens,
-      output: u.outputTokens,
-      source: u.usageSource,
-      cost: u.cost ? `${u.cost.exact} ${u.cost.currency}` : `unpriced (${u.pricingError?.code})`,
+      input: u.input_tokens,
+      cached: u.cache_read_tokens,
+      'cache write': u.cache_write_tokens,
+      output: u.output_tokens,
+      source: u.usage_source,
+      cost: u.cost ? `${u.cost.total} ${u.cost.currency}` : `unpriced (${u.pricing_error?.code})`,
     })
 
   await tracker.run({ userId: 'alice' }, async () => {
@@ -76,22 +76,22 @@ try {
     show('openai responses', r._tokenUsage)
     const m = await anthropic.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 256, messages })
     show('anthropic messages', m._tokenUsage)
-    const final = anthropic.messages.stream({ model: 'claude-haiku-4-5', max_tokens: 256, messages })
-    await final.finalMessage()
-    show('anthropic stream', final._tokenUsage)
+    const s = await anthropic.messages.create({ model: 'claude-haiku-4-5', max_tokens: 256, messages, stream: true })
+    for await (const _ of s);
+    show('anthropic stream', s._tokenUsage)
   })
   console.table(rows)
 
   const report = await tracker.usage({ groupBy: ['user', 'model'] })
   console.table(
     report.map((r) => ({
-      user: r.key.user,
-      model: r.key.model,
+      user: r.user,
+      model: r.model,
       requests: r.requests,
-      input: r.inputTokens,
-      cached: r.cacheReadTokens,
-      output: r.outputTokens,
-      [`cost (${tracker.currency})`]: r.cost.exact,
+      input: r.input_tokens,
+      cached: r.cache_read_tokens,
+      output: r.output_tokens,
+      [`cost (${r.currency})`]: r.cost,
     })),
   )
 } finally {

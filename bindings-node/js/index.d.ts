@@ -27,14 +27,21 @@ export type ErrorCode =
   | 'closed'
   | 'unsupported'
 
-export interface LlmledgerError extends Error {
+/** Core's one error shape: the attributes of errors llmledger throws, and a record's `pricing_error`. */
+export interface ErrorInfo {
   code: ErrorCode
-  /** The input field the error is about, when there is one. */
-  field?: string
-  /** The offending value, rendered. */
-  value?: string
-  /** Close known model names, for `unknown_model`. */
-  suggestions?: string[]
+  /** Without a code prefix. */
+  message: string
+  /** The input field the error is about, or null. */
+  field: string | null
+  /** The offending value, rendered, or null. */
+  value: string | null
+  /** Close known model names, for `unknown_model` (else empty). */
+  suggestions: string[]
+}
+
+export interface LlmledgerError extends Error, ErrorInfo {
+  message: string
 }
 
 export interface TrackerOptions {
@@ -157,55 +164,102 @@ export interface CallCost extends Money {
   breakdown: Record<string, string>
 }
 
-/** One recorded call: `result._tokenUsage` on results of wrapped clients. */
+/** The cost of one recorded call (`record.cost`). Every decimal is an exact string. */
+export interface RecordCost {
+  /** In `currency`. */
+  total: string
+  total_usd: string
+  currency: string
+  /** Units of `currency` per USD used. */
+  rate: string
+  /** Per non-zero component (`input`, `cache_read`, `output`, …) in `currency`; sums exactly to `total`. */
+  breakdown: Record<string, string>
+  /** The same components in USD; sums exactly to `total_usd`. */
+  breakdown_usd: Record<string, string>
+  /** Canonical id of the priced model. */
+  model: string
+  /** `YYYY-MM-DD` the price version used took effect. */
+  price_version: string
+  /** The price data release used. */
+  price_data: string
+  /** The context tier applied (input tokens above it), if any. */
+  tier_above: number | null
+  /** Some price used is marked uncertain in the price data. */
+  uncertain: boolean
+}
+
+/**
+ * One recorded call: `result._tokenUsage` on results of wrapped clients, and what `onRecord` gets. It is the
+ * Rust core's one record shape, as is (snake_case keys like the SDKs' own `usage`; the same keys as the
+ * Python binding's `Usage.to_dict()`; every key always present).
+ */
 export interface TokenUsage {
-  eventId: string
+  event_id: string
   /** RFC 3339, UTC. */
   timestamp: string
   provider: Provider
   api: Api
   /** The model as requested (Azure: the deployment). */
   model: string
-  /** The canonical priced model id, when the model resolved. */
-  resolvedModel: string | null
-  /** Uncached text input tokens (input buckets are disjoint: input + cacheRead + cacheWrite + audio + image). */
-  inputTokens: number
-  cacheReadTokens: number
-  cacheWriteTokens: number
-  /** The part of `cacheWriteTokens` written with a 1-hour TTL. */
-  cacheWrite1hTokens: number
-  audioInputTokens: number
-  audioCacheReadTokens: number
-  imageInputTokens: number
+  /** The canonical priced model id; null when unpriced. */
+  resolved_model: string | null
+  /** Uncached text input tokens (input buckets are disjoint: input + cache_read + cache_write + audio + image). */
+  input_tokens: number
+  cache_read_tokens: number
+  cache_write_tokens: number
+  /** The parts of `cache_write_tokens` written with a 1-hour / 12-hour TTL. */
+  cache_write_1h_tokens: number
+  cache_write_12h_tokens: number
+  audio_input_tokens: number
+  audio_cache_read_tokens: number
+  image_input_tokens: number
   /** All billed output tokens (reasoning, audio and image output included). */
-  outputTokens: number
-  reasoningTokens: number
-  audioOutputTokens: number
-  imageOutputTokens: number
-  webSearchRequests: number
+  output_tokens: number
+  reasoning_tokens: number
+  audio_output_tokens: number
+  image_output_tokens: number
   /** All prompt-side tokens. */
-  promptTokens: number
-  totalTokens: number
-  /** `null` when the call could not be priced (see `pricingError`). */
-  cost: CallCost | null
-  /** Same as `cost.breakdown` (USD per component), or `null`. */
-  breakdown: Record<string, string> | null
-  usageSource: UsageSource
-  /** True when some counts were estimated locally (a stream cut short, a response without usage). */
+  prompt_tokens: number
+  total_tokens: number
+  /** The provider's own total, when reported. */
+  provider_total_tokens: number | null
+  web_search_requests: number
+  web_search_context_size: 'low' | 'medium' | 'high' | null
+  grounding_queries: number
+  input_characters: number
+  /** Decimal strings. */
+  audio_seconds: string | null
+  video_seconds: string | null
+  cache_storage_token_hours: string | null
+  images: { count: number; size: string; quality: string } | null
+  /** Kind → count. */
+  media_items: Record<string, number>
+  usage_source: UsageSource
+  /** True unless the provider reported every count (a stream cut short, a response without usage). */
   estimated: boolean
   flags: UsageFlag[]
-  pricingError: { code: ErrorCode; message: string } | null
-  requestId: string | null
-  userId: string | null
-  workspaceId: string | null
+  /** What the provider reported. */
+  service_tier: string | null
+  speed: string | null
+  region: string | null
+  /** `null` when the call could not be priced (see `pricing_error`). */
+  cost: RecordCost | null
+  /** `cost.breakdown` (in `currency`), or null. */
+  breakdown: Record<string, string> | null
+  /** The tracker's currency, also when unpriced. */
+  currency: string
+  pricing_error: ErrorInfo | null
+  request_id: string | null
+  user_id: string | null
+  workspace_id: string | null
   project: string | null
-  sessionId: string | null
-  conversationId: string | null
+  session_id: string | null
+  conversation_id: string | null
   tags: Record<string, string>
-  latencyMs: number
+  latency_ms: number
   success: boolean
   /** For failed calls: the SDK error class (`RateLimitError`, `APIConnectionError`, …). */
-  errorClass: string | null
+  error_class: string | null
 }
 
 export type GroupBy = 'user' | 'workspace' | 'project' | 'provider' | 'model' | 'session' | 'day' | 'month'
@@ -228,25 +282,30 @@ export interface UsageQuery {
   p95?: boolean
 }
 
-export interface UsageRow {
-  /** The group's value per `groupBy` dimension (`''` for calls without that attribution). */
-  key: Partial<Record<GroupBy, string>>
+/**
+ * One row of a usage report: core's report row as is. The group's value per `groupBy` dimension is at the top
+ * of the row (`row.model`, `row.day`; `''` for calls without that attribution), then the totals.
+ */
+export interface UsageRow extends Partial<Record<GroupBy, string>> {
   requests: number
   successful: number
   failed: number
   /** Calls recorded without a cost (unknown model, missing price). */
   unpriced: number
-  inputTokens: number
-  cacheReadTokens: number
-  cacheWriteTokens: number
-  outputTokens: number
-  reasoningTokens: number
-  /** Total in the tracker's currency. */
-  cost: Money
-  /** Exact USD total. */
-  costUsd: string
-  avgLatencyMs?: number
-  p95LatencyMs?: number
+  input_tokens: number
+  cache_read_tokens: number
+  cache_write_tokens: number
+  output_tokens: number
+  reasoning_tokens: number
+  /** Exact total in `currency` (the tracker's), decimal string. */
+  cost: string
+  /** Exact USD total, decimal string. */
+  cost_usd: string
+  currency: string
+  /** Decimal string; null when no event carried a latency. */
+  avg_latency_ms: string | null
+  /** Null unless the query asked for `p95`. */
+  p95_latency_ms: number | null
 }
 
 export interface EstimateRequest {
@@ -310,8 +369,9 @@ export declare class Tracker {
   /** ISO 4217 code of the costs this tracker reports. */
   readonly currency: string
   /**
-   * A tracked view of an `openai` (`OpenAI`, `AzureOpenAI`) or `@anthropic-ai/sdk` client: same class, same
-   * methods, same results; each call is recorded and its result carries `_tokenUsage`.
+   * A tracked copy of an `openai` (`OpenAI`, `AzureOpenAI`) or `@anthropic-ai/sdk` client (`withOptions()`: same
+   * class, same options; the caller's client is untouched): same methods, same results; each HTTP request is
+   * recorded once and its result carries `_tokenUsage`.
    */
   wrap<C extends object>(client: C, attribution?: Attribution, options?: WrapOptions): C
   /** Runs `fn` with `attribution` applied to every tracked call inside it (AsyncLocalStorage; nested runs merge). */
@@ -356,7 +416,10 @@ export declare function estimate(request: EstimateRequest): Estimate
 /** The exact cost of a given usage with the embedded prices (USD). */
 export declare function cost(usage: CostInput): CallCost
 
-/** The `_tokenUsage` a wrapped client's result (or a finished stream) carries, typed. */
+/**
+ * The `_tokenUsage` a wrapped client's result (or a finished stream) carries, typed; for a helper's runner
+ * (`stream()`, `runTools()`), the record of its last request.
+ */
 export declare function tokenUsage(result: unknown): TokenUsage | undefined
 
 declare const llmledger: {

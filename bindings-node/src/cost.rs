@@ -16,9 +16,9 @@ use std::fmt::Write;
 
 use rust_decimal::Decimal;
 
-use crate::convert::{CostOptions, UsageInput};
 use crate::core::{PriceDb, Rates, Result};
 use crate::error::OrThrow;
+use crate::types::{CostOptions, UsageInput};
 
 /// Separates the fields of the compact result (never in a model id, a decimal or a date).
 const SEP: char = '\u{1f}';

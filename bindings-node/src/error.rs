@@ -1,8 +1,10 @@
 //! The one mapping of `llmledger_core::Error` to a JS `Error`.
 //!
-//! The thrown object is a plain `Error` whose `.code` is the stable `ErrorCode::as_str()` string
-//! (`"unknown_model"`, `"config"`, …), with `.field`, `.value` and `.suggestions` when the core error has
-//! them. The JS layer and users match on `.code`, never on the message.
+//! The thrown object is a plain `Error` carrying core's one error shape: `.code` (the stable
+//! `ErrorCode::as_str()` string: `"unknown_model"`, `"config"`, …), `.message` (without a code prefix),
+//! `.field` and `.value` (null when not applicable) and `.suggestions` (always an array) — the attributes
+//! of a record's `pricing_error` and of the Python binding's exceptions. Match on `.code`, never on the
+//! message.
 
 use napi::bindgen_prelude::{JsObjectValue, JsValue};
 use napi::{Env, Status};
@@ -16,17 +18,11 @@ pub(crate) fn to_js_error(env: &Env, e: &CoreError) -> napi::Error {
 }
 
 fn build(env: &Env, e: &CoreError) -> napi::Result<napi::Error> {
-    let mut obj = env.create_error(napi::Error::new(Status::GenericFailure, e.to_string()))?;
+    let mut obj = env.create_error(napi::Error::new(Status::GenericFailure, e.message().to_string()))?;
     obj.set_named_property("code", e.code().as_str())?;
-    if let Some(field) = e.field() {
-        obj.set_named_property("field", field)?;
-    }
-    if let Some(value) = e.value() {
-        obj.set_named_property("value", value)?;
-    }
-    if !e.suggestions().is_empty() {
-        obj.set_named_property("suggestions", e.suggestions().to_vec())?;
-    }
+    obj.set_named_property("field", e.field())?;
+    obj.set_named_property("value", e.value())?;
+    obj.set_named_property("suggestions", e.suggestions().to_vec())?;
     Ok(napi::Error::from(obj.to_unknown()))
 }
 

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test'
 
 import Anthropic, { InternalServerError } from '@anthropic-ai/sdk'
 
+import { tokenUsage } from '../js/index.mjs'
 import { anthropicClient, makeTracker, mockCase, recorder, startMock } from './helpers.mjs'
 
 let mock
@@ -39,16 +40,16 @@ function assertMessagesUsage(u) {
   assert.equal(u.provider, 'anthropic')
   assert.equal(u.api, 'messages')
   assert.equal(u.model, MODEL)
-  assert.equal(u.inputTokens, USAGE.inputTokens)
-  assert.equal(u.cacheWriteTokens, USAGE.cacheWriteTokens)
-  assert.equal(u.cacheReadTokens, USAGE.cacheReadTokens)
-  assert.equal(u.outputTokens, USAGE.outputTokens)
-  assert.equal(u.promptTokens, 1400)
-  assert.equal(u.usageSource, 'reported')
+  assert.equal(u.input_tokens, USAGE.inputTokens)
+  assert.equal(u.cache_write_tokens, USAGE.cacheWriteTokens)
+  assert.equal(u.cache_read_tokens, USAGE.cacheReadTokens)
+  assert.equal(u.output_tokens, USAGE.outputTokens)
+  assert.equal(u.prompt_tokens, 1400)
+  assert.equal(u.usage_source, 'reported')
   // claude-sonnet-4-6 (USD per 1M): 3.00 in, 3.75 cache write (5 m), 0.30 cache read, 15.00 out:
   // 300 × 3 + 100 × 3.75 + 1000 × 0.30 + 60 × 15 = 900 + 375 + 300 + 900 = 2475 µ$.
-  assert.equal(decimal(u.cost.exact), '0.002475')
-  assert.equal(u.userId, 'ua')
+  assert.equal(decimal(u.cost.total), '0.002475')
+  assert.equal(u.user_id, 'ua')
   assert.equal(u.project, 'claude')
 }
 
@@ -95,7 +96,7 @@ describe('messages', () => {
     assert.equal(final.usage.output_tokens, 60)
     assert.equal(seen.length - before, 1)
     assertMessagesUsage(seen.at(-1))
-    assertMessagesUsage(runner._tokenUsage)
+    assertMessagesUsage(tokenUsage(runner))
   })
 
   test('stream() aborted: recorded, flagged', async () => {
@@ -113,8 +114,8 @@ describe('messages', () => {
     const u = seen.at(-1)
     assert.ok(u.flags.includes('stream_aborted'))
     // message_start reported the input side: the output is the estimated part.
-    assert.equal(u.inputTokens, USAGE.inputTokens)
-    assert.equal(u.usageSource, 'partial')
+    assert.equal(u.input_tokens, USAGE.inputTokens)
+    assert.equal(u.usage_source, 'partial')
   })
 
   test('stream ended by an error event: rethrown, recorded as aborted', async () => {
@@ -136,7 +137,7 @@ describe('messages', () => {
     assert.ok(err instanceof InternalServerError)
     assert.equal(seen.length - before, 1)
     assert.equal(seen.at(-1).success, false)
-    assert.equal(seen.at(-1).errorClass, 'InternalServerError')
+    assert.equal(seen.at(-1).error_class, 'InternalServerError')
   })
 
   test('countTokens passes through untracked', async () => {
@@ -153,11 +154,14 @@ describe('beta.messages', () => {
     assertMessagesUsage(m._tokenUsage)
   })
 
-  test('stream()', async () => {
+  test('stream(): recorded once', async () => {
+    const before = seen.length
     const runner = anthropic.beta.messages.stream({ model: MODEL, max_tokens: 100, messages: MESSAGES })
     const final = await runner.finalMessage()
     assert.equal(final.content[0].text, 'Hello from the mock.')
-    assertMessagesUsage(runner._tokenUsage)
+    assert.equal(seen.length - before, 1)
+    assertMessagesUsage(seen.at(-1))
+    assertMessagesUsage(tokenUsage(runner))
   })
 
   test('countTokens passes through untracked', async () => {

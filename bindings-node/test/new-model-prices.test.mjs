@@ -69,10 +69,10 @@ describe('pricing a brand-new model from a price file', () => {
     try {
       const u0 = await call(without.tracker, 'acme-brand-new')
       assert.equal(u0.cost, null)
-      assert.equal(u0.pricingError.code, 'unknown_model')
+      assert.equal(u0.pricing_error.code, 'unknown_model')
       const u = await call(withFile.tracker, 'acme-brand-new')
-      assert.equal(u.cost.exact, OUR_FORMAT_COST)
-      assert.equal(u.resolvedModel, 'acme-brand-new')
+      assert.equal(u.cost.total, OUR_FORMAT_COST)
+      assert.equal(u.resolved_model, 'acme-brand-new')
     } finally {
       await without.cleanup()
       await withFile.cleanup()
@@ -83,7 +83,7 @@ describe('pricing a brand-new model from a price file', () => {
     const env = makeTracker({ litellmPricesPath: file('model_prices_and_context_window.json', LITELLM) })
     try {
       const u = await call(env.tracker, 'acme-litellm-new')
-      assert.equal(u.cost.exact, LITELLM_COST)
+      assert.equal(u.cost.total, LITELLM_COST)
     } finally {
       await env.cleanup()
     }

@@ -7,15 +7,18 @@ import { runInNewContext } from 'node:vm'
 import OpenAI, { APIConnectionError, RateLimitError } from 'openai'
 import { Stream } from 'openai/streaming'
 
+import { tokenUsage } from '../js/index.mjs'
 import { CHAT_MESSAGES, makeTracker, mockCase, openaiClient, recorder, startMock, withTimeout } from './helpers.mjs'
 
 let mock
 let env
 let openai
+// Every call recorded by `env` (helpers' requests are checked here: a helper's runner has no `_tokenUsage`).
+const records = recorder()
 
 before(async () => {
   mock = await startMock()
-  env = makeTracker()
+  env = makeTracker({ onRecord: records.onRecord })
   openai = env.tracker.wrap(openaiClient(mock), { userId: 'u1', workspaceId: 'w1', project: 'chat' })
 })
 
@@ -45,16 +48,15 @@ function assertChatUsage(u, model = 'gpt-4o') {
   assert.equal(u.provider, 'openai')
   assert.equal(u.api, 'chat_completions')
   assert.equal(u.model, model)
-  assert.equal(u.inputTokens, CHAT.inputTokens)
-  assert.equal(u.cacheReadTokens, CHAT.cacheReadTokens)
-  assert.equal(u.outputTokens, CHAT.outputTokens)
-  assert.equal(u.totalTokens, 165)
-  assert.equal(u.usageSource, 'reported')
+  assert.equal(u.input_tokens, CHAT.inputTokens)
+  assert.equal(u.cache_read_tokens, CHAT.cacheReadTokens)
+  assert.equal(u.output_tokens, CHAT.outputTokens)
+  assert.equal(u.total_tokens, 165)
+  assert.equal(u.usage_source, 'reported')
   assert.equal(u.estimated, false)
   assert.equal(u.success, true)
   assert.equal(u.cost.currency, 'USD')
-  assert.equal(decimal(u.cost.exact), CHAT_COST[model])
-  assert.equal(u.cost.amount, Number(u.cost.exact))
+  assert.equal(decimal(u.cost.total), CHAT_COST[model])
 }
 
 describe('chat.completions', () => {
@@ -63,23 +65,33 @@ describe('chat.completions', () => {
     assert.equal(r.object, 'chat.completion')
     assert.equal(r.choices[0].message.content, 'Hello from the mock.')
     assertChatUsage(r._tokenUsage)
-    assert.equal(r._tokenUsage.userId, 'u1')
-    assert.equal(r._tokenUsage.workspaceId, 'w1')
+    assert.equal(r._tokenUsage.user_id, 'u1')
+    assert.equal(r._tokenUsage.workspace_id, 'w1')
     assert.equal(r._tokenUsage.project, 'chat')
-    assert.ok(r._tokenUsage.latencyMs >= 0)
+    assert.ok(r._tokenUsage.latency_ms >= 0)
     assert.equal(Object.keys(r).includes('_tokenUsage'), false)
     assert.equal(JSON.stringify(r).includes('_tokenUsage'), false)
     assert.equal(r._request_id, 'req_mock_1')
   })
 
-  test('the wrapped client keeps its class and untracked members', () => {
+  test('the wrapped client is a tracked copy of the same class; the caller\'s client is untouched', async () => {
     assert.ok(openai instanceof OpenAI)
     assert.equal(openai.baseURL, `${mock.url}/v1`)
     assert.equal(openai.apiKey, 'test')
     assert.equal(typeof openai.models.list, 'function')
-    const create = openai.chat.completions.create
-    assert.equal(create, openai.chat.completions.create, 'the tracked method is cached: one function per member')
-    assert.notEqual(create, openaiClient(mock).chat.completions.create, 'create is the tracked one, not the SDK one')
+    const rec = recorder()
+    const e2 = makeTracker({ onRecord: rec.onRecord })
+    try {
+      const original = openaiClient(mock)
+      const tracked = e2.tracker.wrap(original)
+      assert.notEqual(tracked, original)
+      const r = await original.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
+      assert.equal(r._tokenUsage, undefined, 'calls through the caller\'s own client are not tracked')
+      await tracked.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
+      assert.equal(rec.seen.length, 1)
+    } finally {
+      await e2.cleanup()
+    }
   })
 
   test('withResponse() and asResponse() keep working and are recorded once', async () => {
@@ -102,7 +114,7 @@ describe('chat.completions', () => {
       await rec.count(2)
       const rows = await e2.tracker.usage({ userId: 'u-raw' })
       assert.equal(rows[0].requests, 2)
-      assert.equal(rows[0].inputTokens, 2 * CHAT.inputTokens)
+      assert.equal(rows[0].input_tokens, 2 * CHAT.inputTokens)
       assert.equal(rec.seen.length, 2, 'recorded once per call')
     } finally {
       await e2.cleanup()
@@ -166,6 +178,20 @@ describe('chat.completions', () => {
     assertChatUsage(stream._tokenUsage)
   })
 
+  test('stream: an explicit include_usage: false is overridden, the chunk hidden, the bill exact', async () => {
+    await mock.clearRequests()
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o',
+      messages: CHAT_MESSAGES,
+      stream: true,
+      stream_options: { include_usage: false },
+    })
+    for await (const chunk of stream) assert.ok(chunk.choices.length > 0, 'the usage-only chunk must be hidden')
+    const [req] = await mock.requests()
+    assert.deepEqual(req.body.stream_options, { include_usage: true })
+    assertChatUsage(stream._tokenUsage)
+  })
+
   test('stream: the caller does not get its body mutated', async () => {
     const body = { model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true }
     const stream = await openai.chat.completions.create(body)
@@ -179,9 +205,9 @@ describe('chat.completions', () => {
     const u = stream._tokenUsage
     assert.ok(u, 'a broken-off stream is recorded at once')
     assert.ok(u.flags.includes('stream_aborted'))
-    assert.notEqual(u.usageSource, 'reported')
+    assert.notEqual(u.usage_source, 'reported')
     assert.equal(u.estimated, true)
-    assert.ok(u.inputTokens > 0, 'the prompt is estimated locally')
+    assert.ok(u.input_tokens > 0, 'the prompt is estimated locally')
   })
 
   test('a stream never iterated is recorded as abandoned once garbage-collected', async () => {
@@ -206,9 +232,9 @@ describe('chat.completions', () => {
       }
       await recorded
       assert.equal(seen.length, 1)
-      assert.equal(seen[0].userId, 'u-gc')
+      assert.equal(seen[0].user_id, 'u-gc')
       assert.ok(seen[0].flags.includes('stream_aborted'))
-      assert.ok(seen[0].inputTokens > 0, 'the prompt is estimated')
+      assert.ok(seen[0].input_tokens > 0, 'the prompt is estimated')
     } finally {
       await e2.cleanup()
     }
@@ -266,8 +292,8 @@ describe('chat.completions', () => {
     const u = stream._tokenUsage
     assert.equal(u.estimated, true)
     assert.ok(u.flags.includes('stream_without_usage'))
-    assert.ok(u.inputTokens > 0)
-    assert.ok(u.outputTokens > 0)
+    assert.ok(u.input_tokens > 0)
+    assert.ok(u.output_tokens > 0)
   })
 
   test('provider error: recorded as a failed event and rethrown unchanged', async () => {
@@ -285,11 +311,11 @@ describe('chat.completions', () => {
       assert.equal(err.status, 429)
       assert.equal(failures.length, 1)
       assert.equal(failures[0].success, false)
-      assert.equal(failures[0].errorClass, 'RateLimitError')
+      assert.equal(failures[0].error_class, 'RateLimitError')
       const [row] = await e2.tracker.usage({ userId: 'u-err' })
       assert.equal(row.requests, 1)
       assert.equal(row.failed, 1)
-      assert.equal(row.cost.exact, '0')
+      assert.equal(row.cost, '0')
     } finally {
       await e2.cleanup()
     }
@@ -305,7 +331,7 @@ describe('chat.completions', () => {
         (e) => e instanceof APIConnectionError,
       )
       assert.equal(failures.length, 1)
-      assert.equal(failures[0].errorClass, 'APIConnectionError')
+      assert.equal(failures[0].error_class, 'APIConnectionError')
     } finally {
       await e2.cleanup()
     }
@@ -337,7 +363,7 @@ describe('chat.completions', () => {
       assert.equal(text, 'Hello from the mock.')
       assert.equal(seen.length, 1)
       assertChatUsage(seen[0])
-      assertChatUsage(runner._tokenUsage)
+      assert.deepEqual(tokenUsage(runner), seen[0], "tokenUsage(runner): its request's record")
     } finally {
       await e2.cleanup()
     }
@@ -362,7 +388,7 @@ describe('chat.completions', () => {
       assert.equal(content, 'Hello from the mock.')
       assert.equal(seen.length, 1)
       assertChatUsage(seen[0])
-      assert.equal(runner._tokenUsages.length, 1)
+      assert.deepEqual(tokenUsage(runner), seen[0], "tokenUsage(runner): its last request's record")
     } finally {
       await e2.cleanup()
     }
@@ -372,11 +398,11 @@ describe('chat.completions', () => {
 describe('responses', () => {
   function assertResponsesUsage(u) {
     assert.equal(u.api, 'responses')
-    assert.equal(u.inputTokens, RESPONSES.inputTokens)
-    assert.equal(u.cacheReadTokens, RESPONSES.cacheReadTokens)
-    assert.equal(u.outputTokens, RESPONSES.outputTokens)
-    assert.equal(u.reasoningTokens, RESPONSES.reasoningTokens)
-    assert.equal(decimal(u.cost.exact), RESPONSES_COST)
+    assert.equal(u.input_tokens, RESPONSES.inputTokens)
+    assert.equal(u.cache_read_tokens, RESPONSES.cacheReadTokens)
+    assert.equal(u.output_tokens, RESPONSES.outputTokens)
+    assert.equal(u.reasoning_tokens, RESPONSES.reasoningTokens)
+    assert.equal(decimal(u.cost.total), RESPONSES_COST)
   }
 
   test('create', async () => {
@@ -393,11 +419,14 @@ describe('responses', () => {
     assertResponsesUsage(stream._tokenUsage)
   })
 
-  test('stream() helper', async () => {
+  test('stream() helper: recorded once', async () => {
+    const before = records.seen.length
     const runner = openai.responses.stream({ model: 'gpt-4o', input: 'Say hello.' })
     const final = await runner.finalResponse()
     assert.equal(final.output_text, 'Hello from the mock.')
-    assertResponsesUsage(runner._tokenUsage)
+    assert.equal(records.seen.length - before, 1)
+    assertResponsesUsage(records.seen.at(-1))
+    assertResponsesUsage(tokenUsage(runner))
   })
 
   test('parse()', async () => {
@@ -412,10 +441,10 @@ describe('other endpoints', () => {
     assert.equal(r.data.length, 2)
     const u = r._tokenUsage
     assert.equal(u.api, 'embeddings')
-    assert.equal(u.inputTokens, 16)
-    assert.equal(u.outputTokens, 0)
+    assert.equal(u.input_tokens, 16)
+    assert.equal(u.output_tokens, 0)
     // text-embedding-3-small 0.02 per 1M: 16 × 0.02 = 0.32 µ$.
-    assert.equal(decimal(u.cost.exact), '0.00000032')
+    assert.equal(decimal(u.cost.total), '0.00000032')
   })
 
   test('images.generate (token-priced gpt-image-1)', async () => {
@@ -423,8 +452,8 @@ describe('other endpoints', () => {
     assert.equal(r.data.length, 1)
     const u = r._tokenUsage
     assert.equal(u.api, 'images')
-    assert.equal(u.outputTokens, 4160)
-    assert.equal(u.imageOutputTokens, 4160)
+    assert.equal(u.output_tokens, 4160)
+    assert.equal(u.image_output_tokens, 4160)
     assert.equal(u.success, true)
   })
 
@@ -434,8 +463,8 @@ describe('other endpoints', () => {
     assert.equal(u.api, 'images')
     assert.ok(u.cost, 'dall-e-3 is priced per image')
     // dall-e-3 1024x1024 standard: 0.04 USD per image.
-    assert.equal(decimal(u.cost.usd), '0.04')
-    assert.equal(u.cost.breakdown.images, u.cost.usd)
+    assert.equal(decimal(u.cost.total_usd), '0.04')
+    assert.equal(u.cost.breakdown.images, u.cost.total_usd)
   })
 
   test('audio.transcriptions.create', async () => {
@@ -444,8 +473,8 @@ describe('other endpoints', () => {
     assert.equal(r.text, 'hello from the mock')
     const u = r._tokenUsage
     assert.equal(u.api, 'audio_transcription')
-    assert.equal(u.audioInputTokens, 70)
-    assert.equal(u.outputTokens, 9)
+    assert.equal(u.audio_input_tokens, 70)
+    assert.equal(u.output_tokens, 9)
   })
 
   test('audio.speech.create: priced from the input length', async () => {
@@ -458,7 +487,7 @@ describe('other endpoints', () => {
       assert.equal(seen.length, 1)
       assert.equal(seen[0].api, 'audio_speech')
       // tts-1: 15.00 USD per 1M characters; "Hello there" is 11 characters: 11 × 15 = 165 µ$.
-      assert.equal(decimal(seen[0].cost.usd), '0.000165')
+      assert.equal(decimal(seen[0].cost.total_usd), '0.000165')
     } finally {
       await e2.cleanup()
     }

@@ -65,7 +65,7 @@ test('record(): latencyMs is checked like every count', async () => {
       )
     }
     const ok = t.tracker.record({ provider: 'openai', api: 'chat_completions', model: 'gpt-4o', response, latencyMs: 120 })
-    assert.equal(ok.latencyMs, 120)
+    assert.equal(ok.latency_ms, 120)
   } finally {
     await t.cleanup()
   }
@@ -145,9 +145,9 @@ test("record(): the same hook as wrapped calls — onRecord fires, unknownModel:
     const response = { id: 'chatcmpl-hook', model: 'gpt-9-unknown', usage: { prompt_tokens: 7, completion_tokens: 1, total_tokens: 8 } }
     const u = t.tracker.record({ provider: 'openai', api: 'chat_completions', model: 'gpt-9-unknown', response })
     assert.equal(u.cost, null)
-    assert.equal(u.pricingError.code, 'unknown_model')
+    assert.equal(u.pricing_error.code, 'unknown_model')
     assert.equal(seen.length, 1)
-    assert.equal(seen[0].inputTokens, 7)
+    assert.equal(seen[0].input_tokens, 7)
     assert.deepEqual(
       t.warnings.map((w) => [w.info.operation, w.err.code]),
       [['price', 'unknown_model']],

@@ -60,16 +60,16 @@ describe('attribution', () => {
         ),
       )
       for (const { userId, u } of results) {
-        assert.equal(u.userId, userId)
-        assert.equal(u.workspaceId, 'w1')
+        assert.equal(u.user_id, userId)
+        assert.equal(u.workspace_id, 'w1')
         assert.equal(u.tags.app, 'demo')
       }
       const rows = await env.tracker.usage({ groupBy: ['user'] })
       assert.equal(rows.length, 4)
       for (const row of rows) {
-        assert.ok(users.includes(row.key.user))
+        assert.ok(users.includes(row.user))
         assert.equal(row.requests, 3)
-        assert.equal(row.inputTokens, 3 * CHAT.inputTokens)
+        assert.equal(row.input_tokens, 3 * CHAT.inputTokens)
       }
     } finally {
       await env.cleanup()
@@ -81,7 +81,7 @@ describe('attribution', () => {
     try {
       env.tracker.run({ userId: 'outer', project: 'p' }, () => {
         env.tracker.run({ userId: 'inner' }, () => {
-          assert.deepEqual(env.tracker.currentAttribution(), { userId: 'inner', project: 'p', tags: undefined })
+          assert.deepEqual(env.tracker.currentAttribution(), { userId: 'inner', project: 'p' })
         })
         assert.equal(env.tracker.currentAttribution().userId, 'outer')
       })
@@ -102,35 +102,35 @@ describe('usage reports', () => {
       const days = new Set([new Date().toISOString().slice(0, 10)])
       for (let i = 0; i < 5; i++) {
         const r = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
-        costs.push(r._tokenUsage.cost.exact)
+        costs.push(r._tokenUsage.cost.total)
       }
       const s = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: CHAT_MESSAGES, stream: true })
       for await (const _ of s);
-      costs.push(s._tokenUsage.cost.exact)
+      costs.push(s._tokenUsage.cost.total)
 
       days.add(new Date().toISOString().slice(0, 10))
       const byDay = await env.tracker.usage({ userId: 'u1', groupBy: ['day'] })
-      assert.ok(byDay.every((r) => days.has(r.key.day)), `days ${byDay.map((r) => r.key.day)} not in ${[...days]}`)
+      assert.ok(byDay.every((r) => days.has(r.day)), `days ${byDay.map((r) => r.day)} not in ${[...days]}`)
       assert.equal(byDay.reduce((n, r) => n + r.requests, 0), 6)
       const rows = await env.tracker.usage({ userId: 'u1', groupBy: ['model'] })
       assert.equal(rows.length, 2)
-      const byModel = Object.fromEntries(rows.map((r) => [r.key.model, r]))
+      const byModel = Object.fromEntries(rows.map((r) => [r.model, r]))
       assert.equal(byModel['gpt-4o'].requests, 5)
       assert.equal(byModel['gpt-4o'].successful, 5)
-      assert.equal(byModel['gpt-4o'].inputTokens, 5 * CHAT.inputTokens)
-      assert.equal(byModel['gpt-4o'].cacheReadTokens, 5 * CHAT.cacheReadTokens)
-      assert.equal(byModel['gpt-4o'].outputTokens, 5 * CHAT.outputTokens)
+      assert.equal(byModel['gpt-4o'].input_tokens, 5 * CHAT.inputTokens)
+      assert.equal(byModel['gpt-4o'].cache_read_tokens, 5 * CHAT.cacheReadTokens)
+      assert.equal(byModel['gpt-4o'].output_tokens, 5 * CHAT.outputTokens)
       // Per call, by hand (USD per 1M): gpt-4o 100 × 2.50 + 20 × 1.25 + 45 × 10 = 725 µ$ (× 5 = 3625 µ$);
       // gpt-4o-mini 100 × 0.15 + 20 × 0.075 + 45 × 0.60 = 43.5 µ$.
-      assert.equal(decimal(byModel['gpt-4o'].cost.exact), '0.003625')
-      assert.equal(decimal(byModel['gpt-4o-mini'].cost.exact), '0.0000435')
-      assert.equal(byModel['gpt-4o'].cost.exact, addDecimals(costs.slice(0, 5)))
-      assert.equal(byModel['gpt-4o-mini'].cost.exact, costs[5])
-      assert.equal(byModel['gpt-4o'].costUsd, byModel['gpt-4o'].cost.exact)
+      assert.equal(decimal(byModel['gpt-4o'].cost), '0.003625')
+      assert.equal(decimal(byModel['gpt-4o-mini'].cost), '0.0000435')
+      assert.equal(byModel['gpt-4o'].cost, addDecimals(costs.slice(0, 5)))
+      assert.equal(byModel['gpt-4o-mini'].cost, costs[5])
+      assert.equal(byModel['gpt-4o'].cost_usd, byModel['gpt-4o'].cost)
 
       const [total] = await env.tracker.usage({ userId: 'u1' })
       assert.equal(total.requests, 6)
-      assert.equal(total.cost.exact, addDecimals(costs))
+      assert.equal(total.cost, addDecimals(costs))
 
       const none = await env.tracker.usage({ userId: 'u1', since: new Date(Date.now() + 3_600_000) })
       assert.equal(none.length === 0 || none[0].requests === 0, true)
@@ -148,14 +148,14 @@ describe('usage reports', () => {
       const u = r._tokenUsage
       assert.equal(u.cost.currency, 'KRW')
       // gpt-4o: 100 × 2.50 + 20 × 1.25 + 45 × 10 = 725 µ$ per call; × 1391.50 KRW/USD = 1.0088375 KRW.
-      assert.equal(decimal(u.cost.usd), '0.000725')
+      assert.equal(decimal(u.cost.total_usd), '0.000725')
       assert.equal(u.cost.rate, '1391.5')
-      assert.equal(decimal(u.cost.exact), '1.0088375')
+      assert.equal(decimal(u.cost.total), '1.0088375')
       assert.equal(decimal(env.tracker.cost({ model: 'gpt-4o', ...CHAT }).exact), '1.0088375')
       const [row] = await env.tracker.usage()
-      assert.equal(row.cost.currency, 'KRW')
-      assert.equal(row.cost.exact, u.cost.exact)
-      assert.equal(row.costUsd, u.cost.usd)
+      assert.equal(row.currency, 'KRW')
+      assert.equal(row.cost, u.cost.total)
+      assert.equal(row.cost_usd, u.cost.total_usd)
     } finally {
       await env.cleanup()
     }
@@ -176,14 +176,14 @@ describe('providers', () => {
       const u = r._tokenUsage
       assert.equal(u.provider, 'azure')
       assert.equal(u.model, 'my-4o')
-      assert.equal(u.inputTokens, CHAT.inputTokens)
-      assert.equal(u.resolvedModel, 'gpt-4o', 'the deployment is priced through azureDeployments')
-      assert.equal(decimal(u.cost.usd), '0.000725')
+      assert.equal(u.input_tokens, CHAT.inputTokens)
+      assert.equal(u.resolved_model, 'gpt-4o', 'the deployment is priced through azureDeployments')
+      assert.equal(decimal(u.cost.total_usd), '0.000725')
 
       const s = await azure.chat.completions.create({ model: 'my-4o', messages: CHAT_MESSAGES, stream: true })
       for await (const _ of s);
       assert.equal(s._tokenUsage.provider, 'azure')
-      assert.equal(s._tokenUsage.outputTokens, CHAT.outputTokens)
+      assert.equal(s._tokenUsage.output_tokens, CHAT.outputTokens)
     } finally {
       await env.cleanup()
     }
@@ -203,7 +203,7 @@ describe('providers', () => {
       const r = await client.chat.completions.create({ model: 'grok-4', messages: CHAT_MESSAGES })
       assert.equal(r._tokenUsage.provider, 'xai')
       assert.equal(r._tokenUsage.model, 'grok-4')
-      assert.equal(r._tokenUsage.inputTokens, CHAT.inputTokens)
+      assert.equal(r._tokenUsage.input_tokens, CHAT.inputTokens)
     } finally {
       await env.cleanup()
     }
@@ -216,7 +216,7 @@ describe('providers', () => {
       const derived = client.withOptions({ timeout: 10_000 })
       const r = await derived.chat.completions.create({ model: 'grok-4', messages: CHAT_MESSAGES })
       assert.equal(r._tokenUsage.provider, 'xai')
-      assert.equal(r._tokenUsage.userId, 'x')
+      assert.equal(r._tokenUsage.user_id, 'x')
     } finally {
       await env.cleanup()
     }
@@ -230,8 +230,8 @@ describe('tracking failures never reach the caller', () => {
       const client = env.tracker.wrap(openaiClient(mock))
       const r = await client.chat.completions.create({ model: 'my-private-model', messages: CHAT_MESSAGES })
       assert.equal(r._tokenUsage.cost, null)
-      assert.equal(r._tokenUsage.pricingError.code, 'unknown_model')
-      assert.equal(r._tokenUsage.inputTokens, CHAT.inputTokens)
+      assert.equal(r._tokenUsage.pricing_error.code, 'unknown_model')
+      assert.equal(r._tokenUsage.input_tokens, CHAT.inputTokens)
     } finally {
       await env.cleanup()
     }
@@ -329,7 +329,7 @@ describe('process exit', () => {
     try {
       const [row] = await reader.usage({ userId: 'exit' })
       assert.equal(row.requests, 25)
-      assert.equal(row.inputTokens, 250)
+      assert.equal(row.input_tokens, 250)
     } finally {
       await reader.close()
       await env.cleanup()
@@ -368,15 +368,15 @@ describe('PostgreSQL store', () => {
       await tracker.run({ userId }, async () => {
         for (let i = 0; i < 3; i++) {
           const r = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
-          costs.push(r._tokenUsage.cost.exact)
+          costs.push(r._tokenUsage.cost.total)
         }
       })
       const [row] = await tracker.usage({ userId, groupBy: ['model'] })
-      assert.equal(row.key.model, 'gpt-4o')
+      assert.equal(row.model, 'gpt-4o')
       assert.equal(row.requests, 3)
-      assert.equal(row.inputTokens, 3 * CHAT.inputTokens)
-      assert.equal(row.cost.exact, addDecimals(costs))
-      assert.equal(decimal(row.cost.exact), '0.002175', '3 × 725 µ$ (gpt-4o, by hand)')
+      assert.equal(row.input_tokens, 3 * CHAT.inputTokens)
+      assert.equal(row.cost, addDecimals(costs))
+      assert.equal(decimal(row.cost), '0.002175', '3 × 725 µ$ (gpt-4o, by hand)')
     } finally {
       await tracker.close()
     }

@@ -1,6 +1,7 @@
 // Every shared vector (tests/vectors/*.json, format in its README) through the Node package, two ways:
 //  - `record`: the case's exact bytes through the package's own entry points — `tracker.record()` for a response
-//    body, the native stream the wrappers push into for a stream (every event, then finish or abandon), and
+//    body, the native stream the wrappers push into for a stream (every event, or a raw SSE file as bytes for
+//    core to split; then finish or abandon), and
 //    `cost({ at, batch })` where the case pins a date or batch pricing;
 //  - `sdk`: for OpenAI / Azure / xAI / Anthropic cases, the same bytes served by the mock server
 //    (`x-mock-case: <name>`) and fetched through the wrapped official SDK.
@@ -29,24 +30,6 @@ const SDK_SURFACES = {
   anthropic: ['messages'],
 }
 
-// `expected.usage` field → `TokenUsage` property. The other fields (`images`, `audio_seconds`,
-// `input_characters`, `provider_total_tokens`, `service_tier`) are not part of the Node `TokenUsage`.
-const USAGE_FIELDS = {
-  input_tokens: 'inputTokens',
-  cache_read_tokens: 'cacheReadTokens',
-  cache_write_tokens: 'cacheWriteTokens',
-  cache_write_1h_tokens: 'cacheWrite1hTokens',
-  output_tokens: 'outputTokens',
-  reasoning_tokens: 'reasoningTokens',
-  audio_input_tokens: 'audioInputTokens',
-  audio_cache_read_tokens: 'audioCacheReadTokens',
-  audio_output_tokens: 'audioOutputTokens',
-  image_input_tokens: 'imageInputTokens',
-  image_output_tokens: 'imageOutputTokens',
-  web_search_requests: 'webSearchRequests',
-  usage_source: 'usageSource',
-}
-
 function loadCases() {
   if (!existsSync(VECTORS_DIR)) return []
   return readdirSync(VECTORS_DIR)
@@ -69,25 +52,18 @@ function decimal(s) {
   return frac ? `${BigInt(i)}.${frac}` : `${BigInt(i)}`
 }
 
-/** A raw SSE transcript split as the SSE spec says (blank-line blocks, `event:`/`data:` lines, `:` comments). */
-function parseSse(text) {
-  const out = []
-  for (const block of text.split('\n\n')) {
-    let event
-    const data = []
-    for (const line of block.split('\n')) {
-      if (line.startsWith('event:')) event = line.slice(6).trim()
-      else if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5))
-    }
-    if (data.length) out.push({ event, data: data.join('\n') })
-  }
-  return out
+/** The case's events (event name, data text) as the provider sent them, for an SDK that split them. */
+function streamEvents(c) {
+  return c.stream.map((e) => ({ event: e.event, data: typeof e.data === 'string' ? e.data : JSON.stringify(e.data) }))
 }
 
-/** The case's stream as (event, data text) pairs, exactly as the provider sent them. */
-function streamEvents(c) {
-  if (c.stream_file) return parseSse(readFileSync(join(VECTORS_DIR, c.stream_file), 'utf8'))
-  return c.stream.map((e) => ({ event: e.event, data: typeof e.data === 'string' ? e.data : JSON.stringify(e.data) }))
+/** Feeds the case's stream to core: events one by one, or a raw SSE transcript as bytes (core splits it). */
+function pushStream(ns, c) {
+  if (c.stream_file) {
+    ns.pushBytes(readFileSync(join(VECTORS_DIR, c.stream_file)))
+    return
+  }
+  for (const ev of streamEvents(c)) ns.pushEvent(ev.event, ev.data)
 }
 
 /**
@@ -105,13 +81,15 @@ function requestWithPrompt(model, n) {
   return null
 }
 
-/** Compares a recorded `TokenUsage` with the case; `counted`: the input (and so the cost) is comparable. */
+/** Compares a record with the case; `counted`: the input (and so the cost) is comparable. */
 function checkUsage(c, u, { counted = true, priced = true } = {}) {
   const exp = c.expected.usage || {}
-  for (const [field, key] of Object.entries(USAGE_FIELDS)) {
-    if (exp[field] === undefined) continue
+  // The record's keys are the vectors' (core's one record shape): every expected field is compared.
+  for (const [field, want] of Object.entries(exp)) {
     if (!counted && field === 'input_tokens') continue
-    assert.equal(u[key], exp[field], field)
+    assert.ok(field in u, `record has ${field}`)
+    if (typeof want === 'number' && typeof u[field] === 'string') assert.equal(decimal(u[field]), decimal(want), field)
+    else assert.deepEqual(u[field], want, field)
   }
   if (exp.flags) assert.deepEqual([...u.flags].sort(), [...exp.flags].sort(), 'flags')
   for (const f of c.expected.flags_include || []) assert.ok(u.flags.includes(f), `flag ${f}`)
@@ -119,25 +97,25 @@ function checkUsage(c, u, { counted = true, priced = true } = {}) {
   if (c.prices) {
     // Priced by a tracker loaded with the case's own price file (one version, in force since before now).
     if (c.price_options && c.price_options.region) return // no region argument here; the Rust runner compares
-    assert.ok(u.cost, `priced (pricing error: ${u.pricingError && u.pricingError.code})`)
-    assert.equal(decimal(u.cost.usd), decimal(c.expected.cost_usd), "cost_usd (the case's own prices)")
+    assert.ok(u.cost, `priced (pricing error: ${u.pricing_error && u.pricing_error.code})`)
+    assert.equal(decimal(u.cost.total_usd), decimal(c.expected.cost_usd), "cost_usd (the case's own prices)")
     return
   }
   if (c.at || batch(c)) {
     // The tracker prices at now, standard rates: price this usage at the case's date / batch instead.
     const got = cost({
       model: c.model,
-      inputTokens: u.inputTokens,
-      cacheReadTokens: u.cacheReadTokens,
-      cacheWriteTokens: u.cacheWriteTokens,
-      cacheWrite1hTokens: u.cacheWrite1hTokens,
-      outputTokens: u.outputTokens,
-      reasoningTokens: u.reasoningTokens,
-      audioInputTokens: u.audioInputTokens,
-      audioOutputTokens: u.audioOutputTokens,
-      imageInputTokens: u.imageInputTokens,
-      imageOutputTokens: u.imageOutputTokens,
-      webSearchRequests: u.webSearchRequests,
+      inputTokens: u.input_tokens,
+      cacheReadTokens: u.cache_read_tokens,
+      cacheWriteTokens: u.cache_write_tokens,
+      cacheWrite1hTokens: u.cache_write_1h_tokens,
+      outputTokens: u.output_tokens,
+      reasoningTokens: u.reasoning_tokens,
+      audioInputTokens: u.audio_input_tokens,
+      audioOutputTokens: u.audio_output_tokens,
+      imageInputTokens: u.image_input_tokens,
+      imageOutputTokens: u.image_output_tokens,
+      webSearchRequests: u.web_search_requests,
       at: c.at,
       batch: batch(c),
       serviceTier: (c.price_options && c.price_options.service_tier) || undefined,
@@ -145,8 +123,8 @@ function checkUsage(c, u, { counted = true, priced = true } = {}) {
     assert.equal(decimal(got.exact), decimal(c.expected.cost_usd), 'cost_usd (cost() at the case date / batch)')
     return
   }
-  assert.ok(u.cost, `priced (pricing error: ${u.pricingError && u.pricingError.code})`)
-  assert.equal(decimal(u.cost.usd), decimal(c.expected.cost_usd), 'cost_usd')
+  assert.ok(u.cost, `priced (pricing error: ${u.pricing_error && u.pricing_error.code})`)
+  assert.equal(decimal(u.cost.total_usd), decimal(c.expected.cost_usd), 'cost_usd')
 }
 
 /** The `record` path; returns a note for the table ('' when everything was compared). */
@@ -157,11 +135,11 @@ function viaRecord(tracker, c) {
     const u = tracker.record({ provider: c.provider, api: c.api, model: c.model, response, request: c.request })
     if (code) {
       assert.equal(u.cost, null, 'an error case is recorded unpriced')
-      assert.ok(u.pricingError, 'an error case is recorded flagged')
-      assert.equal(u.pricingError.code, code, 'error code')
+      assert.ok(u.pricing_error, 'an error case is recorded flagged')
+      assert.equal(u.pricing_error.code, code, 'error code')
       return ''
     }
-    assert.equal(u.pricingError, null, `pricing error ${u.pricingError && u.pricingError.message}`)
+    // Priced or not is compared where the case has a cost (`checkUsage`): a case without one may be unpriced.
     checkUsage(c, u)
     return ''
   }
@@ -171,27 +149,28 @@ function viaRecord(tracker, c) {
     request = requestWithPrompt(c.model, c.prompt_estimate)
     if (request === null) note = 'input/cost not compared: no prompt text counts as the estimate'
   }
-  // (provider, api, model, attribution, serviceTier, request, hideUsageChunk), as the wrappers start a stream.
-  const ns = nativeOf(tracker).startStream(c.provider, c.api, c.model, null, null, request, false)
+  // As the wrappers start a stream: a client of the case's provider, one call, its stream.
+  const client = new native.NativeClient({ sdk: c.provider === 'anthropic' ? 'anthropic' : 'openai', provider: c.provider })
+  // (client, api, path, model, stream, serviceTier, includeUsage, hasTools, attribution)
+  const call = nativeOf(tracker).begin(client, c.api, '', c.model, true, undefined, true, false, undefined)
+  if (request !== null) call.setRequestBody(request)
+  const ns = call.intoStream()
   let failed = null
-  for (const ev of streamEvents(c)) {
-    try {
-      ns.push(ev.event, ev.data)
-    } catch (err) {
-      failed = err
-      break
-    }
+  try {
+    pushStream(ns, c)
+  } catch (err) {
+    failed = err
   }
   if (code) {
     assert.ok(failed, `no push failed; want ${code}`)
     assert.equal(failed.code, code, `first failing push: ${failed.message}`)
     // As the wrappers do after a failed push: the stream is still recorded, once.
-    const u = JSON.parse(ns.finish(0, true))
+    const u = JSON.parse(ns.finish(true))
     assert.equal(u.api, c.api)
     return ''
   }
   if (failed) throw failed
-  const u = JSON.parse(ns.finish(0, Boolean(c.aborted)))
+  const u = JSON.parse(ns.finish(Boolean(c.aborted)))
   checkUsage(c, u, { counted: note === '' })
   return note
 }
@@ -300,7 +279,8 @@ async function sdkCall(client, c) {
     }
     if (streaming) {
       // What the SDK yields: every data event but `[DONE]` (and Anthropic's `ping`, which its SDK drops).
-      const events = streamEvents(c).filter((e) => e.data !== '[DONE]' && e.event !== 'ping').length
+      // (Only event-list cases are aborted.)
+      const events = c.aborted ? streamEvents(c).filter((e) => e.data !== '[DONE]' && e.event !== 'ping').length : 0
       let n = 0
       for await (const _ of result) {
         if (c.aborted && ++n === events) break
@@ -345,7 +325,7 @@ async function viaSdk(c) {
       }
       assert.equal(seen.length, 1, 'exactly one event')
       assert.equal(seen[0].cost, null, 'unpriced')
-      assert.equal(seen[0].pricingError && seen[0].pricingError.code, code, 'error code')
+      assert.equal(seen[0].pricing_error && seen[0].pricing_error.code, code, 'error code')
       return 'sdk'
     }
     // A stream that ends in the provider's error event: the SDK throws, the stream is still recorded.

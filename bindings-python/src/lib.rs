@@ -1,6 +1,12 @@
 //! `llmledger._native`: the Python binding of llmledger-core. Glue only: argument conversion, one error
-//! mapping ([`error`]), GIL release around anything slow. The `llmledger` package (bindings-python/python)
-//! holds the SDK wrappers and the public API; everything it needs from Rust is here.
+//! mapping, GIL release around anything slow. The `llmledger` package (bindings-python/python) holds the
+//! SDK hooks and the public API; everything it needs from Rust is here. Module names mirror the Node
+//! binding's (bindings-node/src):
+//!
+//! - `tracker`: the native classes (`Tracker`, `Client`, `Attribution`, `Call`, `Stream`);
+//! - `types`: the Python-facing values (`Usage`, `Cost`, report rows) and the structured inputs;
+//! - `error`: the one mapping of core errors to `llmledger.errors` exceptions;
+//! - this file: the free functions (token counts, estimates, `cost`).
 
 mod error;
 mod tracker;
@@ -11,24 +17,17 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use llmledger_core::currency::Rates;
-use llmledger_core::estimate::EstimateRequest;
 use llmledger_core::tokens;
 use llmledger_core::{PriceDb, PriceOptions, Usage as CoreUsage, UsageSource};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt};
 
-use crate::error::{count_arg, detached, held, optional_count_arg};
+use crate::error::{count_arg, detached, held};
 
 /// The embedded price data, loaded once, for the module-level `estimate` and `cost`.
 fn embedded_prices() -> &'static PriceDb {
     static DB: OnceLock<PriceDb> = OnceLock::new();
     DB.get_or_init(PriceDb::embedded)
-}
-
-/// The provider behind an OpenAI-compatible base URL (core's one rule for every binding).
-#[pyfunction]
-fn provider_for_base_url(url: &str) -> &'static str {
-    llmledger_core::Provider::from_base_url(url).as_str()
 }
 
 /// Tokens of `text` as `model` counts them (no special tokens).
@@ -42,7 +41,7 @@ fn count_tokens(py: Python<'_>, text: &str, model: &str) -> PyResult<u64> {
 #[pyo3(signature = (messages_json, model, tools_json=None))]
 fn count_chat(py: Python<'_>, messages_json: &str, model: &str, tools_json: Option<&str>) -> PyResult<u64> {
     detached(py, || {
-        let (messages, tools) = tracker::chat_json(messages_json, tools_json)?;
+        let (messages, tools) = types::chat_json(messages_json, tools_json)?;
         tokens::count_chat(model, &messages, tools.as_ref())
     })
     .map(|c| c.tokens)
@@ -50,29 +49,10 @@ fn count_chat(py: Python<'_>, messages_json: &str, model: &str, tools_json: Opti
 
 /// Pre-flight estimate in USD with the embedded prices (a dict; the package wraps it in `Estimate`).
 #[pyfunction]
-#[pyo3(signature = (model, messages_json, tools_json=None, max_output_tokens=None, expected_cache_hit=None))]
-fn estimate<'py>(
-    py: Python<'py>,
-    model: &str,
-    messages_json: &str,
-    tools_json: Option<&str>,
-    max_output_tokens: Option<&Bound<'py, PyAny>>,
-    expected_cache_hit: Option<&str>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let hit = tracker::parse_fraction(expected_cache_hit)?;
-    let max_output_tokens = optional_count_arg("max_output_tokens", max_output_tokens)?;
-    let e = detached(py, || {
-        let (messages, tools) = tracker::chat_json(messages_json, tools_json)?;
-        let request = EstimateRequest {
-            model,
-            messages: &messages,
-            tools: tools.as_ref(),
-            max_output_tokens,
-            expected_cache_hit: hit,
-        };
-        llmledger_core::tracker::estimate(embedded_prices(), &Rates::new(), "USD", &request, Utc::now())
-    })?;
-    tracker::estimate_dict(py, e)
+fn estimate<'py>(py: Python<'py>, input: types::EstimateInput<'py>) -> PyResult<Bound<'py, PyDict>> {
+    input.run(py, |request| {
+        llmledger_core::tracker::estimate(embedded_prices(), &Rates::new(), "USD", request, Utc::now())
+    })
 }
 
 /// A count argument of `cost`, common case first: a plain `int` that fits a u64 is one C call. PyO3's
@@ -155,10 +135,12 @@ fn redact_credentials(text: &str) -> String {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<tracker::Tracker>()?;
-    m.add_class::<tracker::TrackedStream>()?;
+    m.add_class::<tracker::Attribution>()?;
+    m.add_class::<tracker::Client>()?;
+    m.add_class::<tracker::Call>()?;
+    m.add_class::<tracker::Stream>()?;
     m.add_class::<types::Usage>()?;
     m.add_class::<types::Cost>()?;
-    m.add_function(wrap_pyfunction!(provider_for_base_url, m)?)?;
     m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(count_chat, m)?)?;
     m.add_function(wrap_pyfunction!(estimate, m)?)?;

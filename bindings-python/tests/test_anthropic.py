@@ -23,7 +23,7 @@ def assert_message_usage(u: Any) -> None:
     assert (u.provider, u.model) == ("anthropic", MODEL)
     assert (u.input_tokens, u.cache_write_tokens, u.cache_read_tokens, u.output_tokens) == (300, 100, 1000, 60)
     assert u.total_tokens == 1460
-    assert u.cost == MESSAGE_COST
+    assert u.cost.total == MESSAGE_COST
     assert sum(u.breakdown.values(), Decimal(0)) == MESSAGE_COST
     assert u.usage_source == "reported"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,8 +72,10 @@ def test_tracker_currency_and_estimate(tmp_path: Path, openai_client: Any) -> No
     with llmledger.Tracker(store=f"sqlite://{tmp_path / 'krw.db'}", currency="KRW", rates={"KRW": "1391.50"}) as t:
         assert t.currency == "KRW"
         u = t.wrap(openai_client).chat.completions.create(model="gpt-4o", messages=MESSAGES)._token_usage
-        assert (u.currency, u.cost_usd, u.cost) == ("KRW", Decimal("0.000725"), Decimal("0.000725") * Decimal("1391.50"))
-        assert sum(u.breakdown.values(), Decimal(0)) == u.cost
+        assert (u.currency, u.cost.total_usd, u.cost.total) == ("KRW", Decimal("0.000725"), Decimal("0.000725") * Decimal("1391.50"))
+        assert sum(u.breakdown.values(), Decimal(0)) == u.cost.total
+        # USD breakdown inside `cost`: 100 × 2.50/M, 20 × 1.25/M, 45 × 10/M.
+        assert u.cost.breakdown_usd == {"input": Decimal("0.00025"), "cache_read": Decimal("0.000025"), "output": Decimal("0.00045")}
         row = t.usage()[0]
         assert (row["cost_usd"], row["cost"]) == (Decimal("0.000725"), Decimal("1.00883750"))
         assert t.estimate("gpt-4o", MESSAGES).currency == "KRW"
@@ -80,10 +83,43 @@ def test_tracker_currency_and_estimate(tmp_path: Path, openai_client: Any) -> No
 
 def test_usage_object(tracker: llmledger.Tracker, openai_client: Any) -> None:
     u = tracker.wrap(openai_client, user_id="x").chat.completions.create(model="gpt-4o", messages=MESSAGES)._token_usage
-    d = u.as_dict()
-    assert d["cost"] == Decimal("0.000725") and d["user_id"] == "x" and d["provider"] == "openai"
-    assert "Decimal('0.000725')" in repr(u)
-    assert '"user_id":"x"' in u.to_json().replace(" ", "")
+    d = u.to_dict()
+    # The record JSON parsed, as Node's `_tokenUsage`: decimals stay strings, the cost is an object.
+    assert d == json.loads(u.to_json())
+    assert list(d)[:4] == ["event_id", "timestamp", "provider", "api"]  # in the record's order, as in Node
+    assert (d["provider"], d["api"], d["model"], d["user_id"]) == ("openai", "chat_completions", "gpt-4o", "x")
+    # Mock chat usage: 100 uncached × 2.50/M + 20 cached × 1.25/M + 45 × 10/M.
+    assert (d["cost"]["total"], d["currency"], d["estimated"]) == ("0.000725", "USD", False)
+    assert d["breakdown"] == {"input": "0.00025", "cache_read": "0.000025", "output": "0.00045"}
+    assert (d["prompt_tokens"], d["total_tokens"], d["web_search_requests"]) == (120, 165, 0)
+    # Every key of the record is an attribute; money and decimal units become Decimal.
+    for key, value in d.items():
+        if key not in ("cost", "breakdown", "timestamp"):
+            assert getattr(u, key) == value, key
+    assert sorted(dir(u)) == sorted(list(d) + ["to_dict", "to_json"])
+    assert u.breakdown == {"input": Decimal("0.00025"), "cache_read": Decimal("0.000025"), "output": Decimal("0.00045")}
+    assert (u.cost.total, u.cost.currency, u.cost.model) == (Decimal("0.000725"), "USD", "gpt-4o")
+    assert u.timestamp.isoformat().replace("+00:00", "Z")[:19] == d["timestamp"][:19]
+    assert "0.000725 USD" in repr(u)
+    with pytest.raises(AttributeError):
+        u.no_such_field  # noqa: B018
+
+
+def test_pricing_error_has_the_error_shape(tracker: llmledger.Tracker, openai_client: Any) -> None:
+    u = tracker.wrap(openai_client).chat.completions.create(model="gpt-4oo", messages=MESSAGES)._token_usage
+    err = u.pricing_error
+    # The same exception `cost()` raises for the same model: code, message, field, value, suggestions.
+    assert isinstance(err, llmledger.UnknownModelError)
+    assert (err.code, err.field, err.value) == ("unknown_model", "model", "gpt-4oo")
+    assert "gpt-4o" in err.suggestions
+    with pytest.raises(llmledger.UnknownModelError) as raised:
+        llmledger.cost("gpt-4oo", input_tokens=1)
+    assert (raised.value.message, raised.value.suggestions) == (err.message, err.suggestions)
+    assert u.to_dict()["pricing_error"] == {
+        "code": "unknown_model", "message": err.message, "field": "model", "value": "gpt-4oo",
+        "suggestions": err.suggestions,
+    }
+    assert (u.cost, u.breakdown, u.currency) == (None, None, "USD")
 
 
 def test_wrap_rejects_other_objects(tracker: llmledger.Tracker) -> None:
@@ -144,12 +180,14 @@ def test_fork_with_events_queued_loses_and_doubles_nothing(tmp_path: Path, opena
 WRITER = """
 import json, sys
 import llmledger
+from llmledger import _native
 tracker = llmledger.Tracker(store=sys.argv[1])
+client = _native.Client('{"sdk": "openai"}', _native.Attribution(user_id=sys.argv[2]))
 for i in range(int(sys.argv[3])):
     body = {"id": f"{sys.argv[2]}-{i}", "object": "chat.completion", "model": "gpt-4o", "choices": [],
             "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}}
-    tracker._native.record_response("openai", "chat_completions", "gpt-4o", (sys.argv[2],) + (None,) * 5, None,
-                                    json.dumps(body), 0, None)
+    call = tracker._native.begin(client, "chat_completions", "/chat/completions", {"model": "gpt-4o"}, None, False, None)
+    call.finish(json.dumps(body))
 tracker.close()
 """
 

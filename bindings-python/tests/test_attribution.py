@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -85,6 +86,10 @@ def test_report_filters_and_groups(any_store: str, openai_client: Any, anthropic
                 an.messages.create(model="claude-sonnet-4-5", max_tokens=9, messages=MESSAGES)
         rows = tracker.usage(project=project, group_by=["user", "model"])
         assert len(rows) == 6
+        # Core's one row shape (Node's keys): group keys at the top, then the totals.
+        assert list(rows[0]) == ["user", "model", "requests", "successful", "failed", "unpriced", "input_tokens",
+                                 "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens",
+                                 "cost", "cost_usd", "currency", "avg_latency_ms", "p95_latency_ms"]
         total = sum((r["cost_usd"] for r in rows), Decimal(0))
         assert total == 3 * (CHAT_COST + Decimal("0.002475"))
         alice = tracker.usage(project=project, user_id="alice")
@@ -92,3 +97,20 @@ def test_report_filters_and_groups(any_store: str, openai_client: Any, anthropic
         days = tracker.usage(project=project, group_by="day")
         assert len(days) == 1 and days[0]["requests"] == 6
         assert tracker.usage(project=project, since="2000-01-01", until="2000-01-02") == []
+
+
+def test_report_days_default_to_the_trackers_time_zone(tmp_path: Any, openai_client: Any) -> None:
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    # A zone whose date differs from UTC's right now (UTC−12 in the UTC morning, UTC+14 after), so a
+    # report grouped in UTC could not pass.
+    zone = "Etc/GMT+12" if datetime.now(timezone.utc).hour < 12 else "Pacific/Kiritimati"
+    with llmledger.Tracker(store=f"sqlite://{tmp_path / 'tz.db'}", timezone=zone) as tracker:
+        u = tracker.wrap(openai_client).chat.completions.create(model="gpt-4o", messages=MESSAGES)._token_usage
+        local, utc = u.timestamp.astimezone(ZoneInfo(zone)).date(), u.timestamp.astimezone(timezone.utc).date()
+        assert local != utc
+        [row] = tracker.usage(group_by="day")
+        assert (row["day"], row["requests"], row["currency"]) == (local.isoformat(), 1, "USD")
+        [row] = tracker.usage(group_by="day", timezone="UTC")
+        assert row["day"] == utc.isoformat()

@@ -58,12 +58,12 @@ def test_a_price_file_prices_a_model_the_day_it_ships(tmp_path: Path, openai_cli
     store = f"sqlite://{tmp_path / 'new.db'}"
     with llmledger.Tracker(store=store) as before:
         u = call(before, openai_client, "acme-brand-new")
-        assert u.cost is None and u.pricing_error_code == "unknown_model"
+        assert u.cost is None and u.pricing_error.code == "unknown_model"
     path = tmp_path / "prices.json"
     path.write_text(json.dumps(OUR_FORMAT))
     with llmledger.Tracker(store=store, prices=path) as tracker:
         u = call(tracker, openai_client, "acme-brand-new")
-        assert (u.cost, u.resolved_model) == (OUR_FORMAT_COST, "acme-brand-new")
+        assert (u.cost.total, u.resolved_model) == (OUR_FORMAT_COST, "acme-brand-new")
         rows = tracker.usage(user_id="u-new")
         # The earlier call stays unpriced (flagged, not $0); re-pricing it is `llmledger ledger reprice`.
         assert (rows[0]["requests"], rows[0]["unpriced"], rows[0]["cost_usd"]) == (2, 1, OUR_FORMAT_COST)
@@ -74,7 +74,7 @@ def test_a_litellm_file_prices_a_model_the_day_it_ships(tmp_path: Path, openai_c
     path.write_text(json.dumps(LITELLM))
     with llmledger.Tracker(store=f"sqlite://{tmp_path / 'll.db'}", litellm_prices=path) as tracker:
         u = call(tracker, openai_client, "acme-litellm-new")
-        assert (u.cost, u.resolved_model) == (LITELLM_COST, "acme-litellm-new")
+        assert (u.cost.total, u.resolved_model) == (LITELLM_COST, "acme-litellm-new")
 
 
 @pytest.mark.parametrize(

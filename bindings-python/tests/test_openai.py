@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from decimal import Decimal
 from typing import Any, List
@@ -27,8 +28,8 @@ def assert_chat_usage(u: Any, *, provider: str = "openai", model: str = "gpt-4o"
     assert (u.provider, u.model) == (provider, model)
     assert (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens) == (100, 20, 0, 45)
     assert u.total_tokens == 165
-    assert u.cost == CHAT_COST
-    assert isinstance(u.cost, Decimal)
+    assert u.cost.total == CHAT_COST
+    assert isinstance(u.cost.total, Decimal)
     assert u.currency == "USD"
     assert sum(u.breakdown.values(), Decimal(0)) == CHAT_COST
     assert u.usage_source == "reported"
@@ -164,13 +165,13 @@ def test_responses_create_and_stream(tracker: llmledger.Tracker, openai_client: 
     assert isinstance(resp, Response)
     u = resp._token_usage
     assert (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.reasoning_tokens) == (150, 50, 80, 30)
-    assert u.cost == RESPONSES_COST
+    assert u.cost.total == RESPONSES_COST
     events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
     assert [e.type for e in events][-1] == "response.completed"
     with client.responses.stream(model="gpt-4o", input="hi") as stream:
         final = stream.get_final_response()
     assert final.output_text == "Hello from the mock."
-    assert llmledger.usage_of(stream).cost == RESPONSES_COST
+    assert llmledger.usage_of(stream).cost.total == RESPONSES_COST
     rows = tracker.usage(user_id="r1")
     assert rows[0]["requests"] == 3 and rows[0]["cost_usd"] == 3 * RESPONSES_COST
 
@@ -181,7 +182,7 @@ def test_embeddings(tracker: llmledger.Tracker, openai_client: Any) -> None:
     assert isinstance(resp, CreateEmbeddingResponse)
     u = resp._token_usage
     assert (u.input_tokens, u.output_tokens) == (16, 0)
-    assert u.cost == Decimal("0.02") * 16 / 1_000_000  # $0.02 / 1M tokens
+    assert u.cost.total == Decimal("0.02") * 16 / 1_000_000  # $0.02 / 1M tokens
 
 
 def test_images_and_audio(tracker: llmledger.Tracker, openai_client: Any) -> None:
@@ -189,7 +190,7 @@ def test_images_and_audio(tracker: llmledger.Tracker, openai_client: Any) -> Non
     img = client.images.generate(model="gpt-image-1", prompt="a cat")
     assert img._token_usage.output_tokens == 4160 and img._token_usage.input_tokens == 50
     dalle = client.images.generate(model="dall-e-3", prompt="a cat", size="1024x1024", quality="standard")
-    assert dalle._token_usage.cost == Decimal("0.04")  # one standard 1024² DALL·E 3 image
+    assert dalle._token_usage.cost.total == Decimal("0.04")  # one standard 1024² DALL·E 3 image
     tr = client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", b"RIFF0000", "audio/wav"))
     assert tr._token_usage.output_tokens == 9
     rows = tracker.usage(project="media", group_by=["model"])
@@ -234,7 +235,11 @@ def test_abandoned_stream(tracker: llmledger.Tracker, openai_client: Any, how: s
         u = llmledger.usage_of(stream)
         assert u is not None and "stream_aborted" in u.flags and u.estimated
     else:
-        del stream  # freed by reference counting alone (no cycle), which records it
+        gc.disable()  # freed by reference counting alone (no cycle): core records it when it is dropped
+        try:
+            del stream
+        finally:
+            gc.enable()
     row = tracker.usage(user_id="ab")[0]
     assert row["requests"] == 1
     assert row["input_tokens"] > 0  # the prompt, estimated locally
@@ -253,7 +258,11 @@ def test_lost_connection(tracker: llmledger.Tracker, openai_client: Any) -> None
 def test_stream_dropped_unread(tracker: llmledger.Tracker, openai_client: Any) -> None:
     client = tracker.wrap(openai_client, user_id="unread")
     stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
-    del stream  # never iterated, never closed: still recorded, as abandoned
+    gc.disable()  # never iterated, never closed: recorded as abandoned when reference counting frees it
+    try:
+        del stream
+    finally:
+        gc.enable()
     row = tracker.usage(user_id="unread")[0]
     assert row["requests"] == 1 and row["input_tokens"] > 0
 
@@ -277,7 +286,7 @@ def test_azure(tracker: llmledger.Tracker, mock: Any) -> None:
     assert mock.last_request()["path"] == "/openai/deployments/prod-4o/chat/completions"
     u = resp._token_usage
     assert (u.provider, u.model, u.resolved_model) == ("azure", "prod-4o", "gpt-4o")
-    assert u.cost == CHAT_COST
+    assert u.cost.total == CHAT_COST
     chunks = list(client.chat.completions.create(model="prod-4o", messages=MESSAGES, stream=True))
     assert all(c.choices for c in chunks)
 
@@ -290,7 +299,7 @@ def test_azure_unmapped_deployment_is_recorded_unpriced(tracker: llmledger.Track
     u = resp._token_usage
     # A deployment name that maps to no model: flagged and unpriced, never $0, and the call is unaffected.
     assert (u.provider, u.model, u.resolved_model) == ("azure", "team-deployment-7", None)
-    assert u.cost is None and u.pricing_error_code == "unknown_model"
+    assert u.cost is None and u.pricing_error.code == "unknown_model"
     assert (u.input_tokens, u.output_tokens) == (100, 45)
     [row] = tracker.usage(user_id="az-unmapped")
     assert (row["requests"], row["unpriced"], row["cost_usd"]) == (1, 1, Decimal(0))
@@ -308,14 +317,19 @@ def test_chat_stream_caller_refused_usage(tracker: llmledger.Tracker, openai_cli
     assert_chat_usage(llmledger.usage_of(stream))
 
 
-def test_xai_detected_from_base_url() -> None:
-    from llmledger._wrap.openai import detect_provider
+def test_provider_decided_at_wrap_time(tracker: llmledger.Tracker) -> None:
+    def provider(client: Any, **kw: Any) -> str:
+        return tracker.wrap(client, **kw)._llmledger.provider
 
-    assert detect_provider(openai.OpenAI(base_url="https://api.x.ai/v1", api_key="k")) == "xai"
-    assert detect_provider(openai.OpenAI(api_key="k")) == "openai"
+    assert provider(openai.OpenAI(base_url="https://api.x.ai/v1", api_key="k")) == "xai"
+    assert provider(openai.OpenAI(api_key="k")) == "openai"
     azure = openai.AzureOpenAI(azure_endpoint="https://r.openai.azure.com", api_key="k", api_version="2024-10-21")
-    assert detect_provider(azure) == "azure"
-    assert detect_provider(openai.OpenAI(base_url="https://r.openai.azure.com/openai/v1", api_key="k")) == "azure"
+    assert provider(azure) == "azure"
+    assert provider(openai.OpenAI(base_url="https://r.openai.azure.com/openai/v1", api_key="k")) == "azure"
+    assert provider(openai.OpenAI(api_key="k"), provider="xai") == "xai"
+    with pytest.raises(llmledger.InvalidInputError) as bad:
+        provider(openai.OpenAI(api_key="k"), provider="acme")
+    assert (bad.value.field, bad.value.value) == ("provider", "acme")
 
 
 def test_xai_over_http(tracker: llmledger.Tracker, openai_client: Any) -> None:
@@ -323,7 +337,7 @@ def test_xai_over_http(tracker: llmledger.Tracker, openai_client: Any) -> None:
     resp = client.chat.completions.create(model="grok-4", messages=MESSAGES)
     u = resp._token_usage
     # grok-4 (USD per 1M): 3.00 in, 0.75 cached, 15.00 out: 100 × 3 + 20 × 0.75 + 45 × 15 = 990 µ$.
-    assert u.provider == "xai" and u.input_tokens == 100 and u.cost == Decimal("0.00099")
+    assert u.provider == "xai" and u.input_tokens == 100 and u.cost.total == Decimal("0.00099")
 
 
 def test_unknown_model_is_flagged_not_raised(
@@ -334,7 +348,7 @@ def test_unknown_model_is_flagged_not_raised(
             caplog.clear()
             resp = tracker.wrap(openai_client).chat.completions.create(model="no-such-model-xyz", messages=MESSAGES)
             u = resp._token_usage
-            assert u.cost is None and u.pricing_error_code == "unknown_model"
+            assert u.cost is None and u.pricing_error.code == "unknown_model"
             assert u.input_tokens == 100
             assert [r.levelno for r in caplog.records if "unpriced" in r.getMessage()] == [level]
 
@@ -387,7 +401,7 @@ async def test_async_stream_helper_and_responses(tracker: llmledger.Tracker, asy
         await stream.get_final_completion()
     assert_chat_usage(llmledger.usage_of(stream))
     resp = await client.responses.create(model="gpt-4o", input="hi")
-    assert resp._token_usage.cost == RESPONSES_COST
+    assert resp._token_usage.cost.total == RESPONSES_COST
     events = [e async for e in await client.responses.create(model="gpt-4o", input="hi", stream=True)]
     assert events[-1].type == "response.completed"
 
@@ -411,4 +425,16 @@ async def test_async_azure(tracker: llmledger.Tracker, mock: Any) -> None:
     assert isinstance(client, openai.AsyncAzureOpenAI)
     resp = await client.chat.completions.create(model="prod-4o", messages=MESSAGES)
     u = resp._token_usage
-    assert (u.provider, u.resolved_model, u.cost) == ("azure", "gpt-4o", CHAT_COST)
+    assert (u.provider, u.resolved_model, u.cost.total) == ("azure", "gpt-4o", CHAT_COST)
+
+
+async def test_async_stream_dropped_unread(tracker: llmledger.Tracker, async_openai_client: Any) -> None:
+    client = tracker.wrap(async_openai_client, user_id="async-unread")
+    stream = await client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    gc.disable()  # never iterated, never closed: recorded as abandoned when reference counting frees it
+    try:
+        del stream
+    finally:
+        gc.enable()
+    row = tracker.usage(user_id="async-unread")[0]
+    assert row["requests"] == 1 and row["input_tokens"] > 0

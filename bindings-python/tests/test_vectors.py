@@ -1,7 +1,8 @@
 """Every shared vector (tests/vectors/*.json, format in its README) through the Python package, two ways:
 
 - ``record``: the case's exact bytes through the package's native entry points, the ones the wrappers call —
-  ``record_response`` for a response body, ``start_stream`` / ``push`` / ``finish`` for a stream — and
+  ``Tracker.begin`` then ``Call.finish`` for a response body, ``Call.into_stream`` / ``push`` / ``finish`` for a
+  stream — and
   ``llmledger.cost(at=, batch=)`` where the case pins a date or batch pricing;
 - ``sdk``: for OpenAI / Azure / xAI / Anthropic cases, the same bytes served by the mock server
   (``x-mock-case: <name>``) and fetched through the wrapped official SDK.
@@ -27,9 +28,9 @@ import openai
 import pytest
 
 import llmledger
+from llmledger import _native
 from conftest import MESSAGES, ROOT, VECTORS, load_vectors
 
-NO_ATTRIBUTION = (None, None, None, None, None, None)
 SDK_SURFACES = {
     "openai": {"chat_completions", "responses", "embeddings", "images", "audio_transcription", "audio_speech"},
     "azure": {"chat_completions", "responses", "embeddings"},
@@ -94,7 +95,7 @@ def request_with_prompt(model: str, n: int) -> Optional[str]:
 def check_usage(case: Dict[str, Any], recorded: Any, counted: bool = True, priced: bool = True) -> None:
     """Compares a recorded usage with the case, every field of ``expected.usage`` (as the Rust runner does)."""
     expected = case["expected"]
-    actual = json.loads(recorded.to_json())["usage"]
+    actual = recorded.to_dict()
     for key, want in (expected.get("usage") or {}).items():
         if key == "input_tokens" and not counted:
             continue
@@ -115,7 +116,7 @@ def check_usage(case: Dict[str, Any], recorded: Any, counted: bool = True, price
         if (case.get("price_options") or {}).get("region"):
             return  # a requested region has no argument on this path; the Rust runner compares the cost
         assert recorded.pricing_error is None, recorded.pricing_error
-        assert recorded.cost_usd == want, "cost_usd (the case's own prices)"
+        assert recorded.cost.total_usd == want, "cost_usd (the case's own prices)"
         return
     if case.get("at") or batch(case):
         # The tracker prices at now, standard rates: price this usage at the case's date / batch instead.
@@ -128,29 +129,40 @@ def check_usage(case: Dict[str, Any], recorded: Any, counted: bool = True, price
         assert got_cost.total_usd == want, "cost_usd (cost() at the case's date / batch)"
         return
     assert recorded.pricing_error is None, recorded.pricing_error
-    assert recorded.cost_usd == want, "cost_usd"
+    assert recorded.cost.total_usd == want, "cost_usd"
+
+
+def begin(native: Any, case: Dict[str, Any], body: Optional[str], stream: bool) -> Any:
+    """Core's call for the case, as the wrappers start one: a client of the case's provider, the case's API
+    (the wrappers get it from ``Client.classify``), the request's facts, and its body when core wants it."""
+    client = _native.Client(json.dumps({"provider": case["provider"]}), _native.Attribution())
+    facts = {"model": case["model"], **(json.loads(body) if body else {})}
+    call = native.begin(client, case["api"], "", facts, None, stream, None)
+    if body is not None and call.wants_request_body:
+        call.set_request_body(body)
+    return call
 
 
 def via_record(native: Any, case: Dict[str, Any]) -> str:
     """The ``record`` path; returns a note for the table ('' when everything was compared)."""
     code = case["expected"].get("error_code")
-    provider, api, model = case["provider"], case["api"], case["model"]
+    api = case["api"]
     if not is_stream(case):
         body = case["response_raw"] if "response_raw" in case else json.dumps(case.get("response", {}))
         request = json.dumps(case["request"]) if "request" in case else None
-        usage = native.record_response(provider, api, model, NO_ATTRIBUTION, request, body, 0, None)
+        usage = begin(native, case, request, False).finish(body)
         if code:
             assert usage.cost is None, "an error case is recorded unpriced"
-            assert usage.pricing_error_code == code, usage.pricing_error
+            assert usage.pricing_error.code == code, usage.pricing_error
             return ""
         check_usage(case, usage)
         return ""
     request, note = None, ""
     if "prompt_estimate" in case:
-        request = request_with_prompt(model, case["prompt_estimate"])
+        request = request_with_prompt(case["model"], case["prompt_estimate"])
         if request is None:
             note = "input/cost not compared: no prompt text counts as the estimate"
-    stream = native.start_stream(provider, api, model, NO_ATTRIBUTION, request, False, None)
+    stream = begin(native, case, request, True).into_stream()
     failed: Optional[Exception] = None
     for event, data in stream_events(case):
         try:
@@ -162,10 +174,11 @@ def via_record(native: Any, case: Dict[str, Any]) -> str:
         assert failed is not None, f"no push failed; want {code}"
         assert failed.code == code, str(failed)
         # As the wrappers do after a failed push: the stream is still recorded, once.
-        assert stream.finish(0, True).api == api
+        assert stream.finish(True).api == api
+        assert stream.finish(True) is None, "a second finish is a quiet no-op"
         return ""
     assert failed is None, str(failed)
-    check_usage(case, stream.finish(0, bool(case.get("aborted"))), counted=not note)
+    check_usage(case, stream.finish(bool(case.get("aborted"))), counted=not note)
     return note
 
 
@@ -273,7 +286,7 @@ def via_sdk(case: Dict[str, Any], mock: Any, store_url: str, caplog: pytest.LogC
                 rows = tracker.usage()
                 assert [(r["requests"], r["unpriced"]) for r in rows] == [(1, 1)], rows
                 return "sdk (checked in the ledger)"
-            assert usage.cost is None and usage.pricing_error_code == code, usage.pricing_error
+            assert usage.cost is None and usage.pricing_error.code == code, usage.pricing_error
             return "sdk"
         if sdk_error is not None:
             # A stream ending in the provider's error event: the SDK raises; the stream is recorded as aborted.

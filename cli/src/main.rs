@@ -379,7 +379,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let query = UsageQuery {
                 filter: UsageFilter { user_id: user, workspace_id: workspace, ..UsageFilter::default() },
                 group_by: group_by.clone(),
-                timezone: tz,
+                timezone: Some(tz),
                 p95,
             }
             .between_dates(since, until.and_then(|d| d.succ_opt()))?;
@@ -654,7 +654,8 @@ fn print_report(
     p95: bool,
 ) -> Result<(), Error> {
     if format == Format::Json {
-        println!("{}", serde_json::to_string(rows)?);
+        let rows: Vec<_> = rows.iter().map(|r| r.clone().in_currency("USD", rust_decimal::Decimal::ONE)).collect();
+        println!("{}", serde_json::to_string(&rows)?);
         return Ok(());
     }
     let mut header: Vec<String> = group_by.iter().map(|g| g.to_string()).collect();

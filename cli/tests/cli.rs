@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use llmledger_core::ledger::Attribution;
+use llmledger_core::event::Attribution;
 use llmledger_core::tracker::{CallInfo, Tracker, TrackerConfig};
 use llmledger_core::{Api, Provider};
 use rust_decimal::Decimal;
@@ -296,9 +296,9 @@ fn report_verify_and_replay_on_a_real_ledger() {
     let rows = json(&["report", "--store", &url, "--by", "user", "--json"]);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
-    let row = |user: &str| rows.iter().find(|r| r["key"][0][1] == user).unwrap_or_else(|| panic!("no row for {user}"));
+    let row = |user: &str| rows.iter().find(|r| r["user"] == user).unwrap_or_else(|| panic!("no row for {user}"));
     // alice: 2 × 5750 µ$; bob: 5750 µ$.
-    assert_eq!(row("alice")["requests"], 2);
+    assert_eq!((&row("alice")["requests"], &row("alice")["currency"]), (&2.into(), &"USD".into()));
     assert_eq!(dec(&row("alice")["cost_usd"]), "0.0115".parse().unwrap());
     assert_eq!(row("alice")["input_tokens"], 2000);
     assert_eq!(dec(&row("bob")["cost_usd"]), "0.00575".parse().unwrap());

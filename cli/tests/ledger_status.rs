@@ -4,7 +4,8 @@
 
 use std::process::{Command, Output};
 
-use llmledger_core::ledger::{spill_location, Journal, Ledger, LedgerConfig, UsageEvent};
+use llmledger_core::event::UsageEvent;
+use llmledger_core::ledger::{spill_location, Journal, Ledger, LedgerConfig};
 use llmledger_core::{Api, Provider, Usage};
 
 fn llmledger(args: &[&str]) -> Output {

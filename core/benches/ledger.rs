@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use llmledger_core::ledger::{Attribution, FullQueuePolicy, Ledger, LedgerConfig, MemoryStore, Store, UsageEvent};
-use llmledger_core::report::{GroupBy, ReportRow, RollupDiff, UsageQuery};
+use llmledger_core::event::{Attribution, UsageEvent};
+use llmledger_core::ledger::{FullQueuePolicy, Ledger, LedgerConfig, MemoryStore, Store};
+use llmledger_core::report::{GroupBy, ReportRow, UsageQuery};
+use llmledger_core::rollup::RollupDiff;
 use llmledger_core::{Api, Breakdown, Cost, Provider, Result, Usage, UsageSource};
 use rust_decimal::Decimal;
 

@@ -6,7 +6,8 @@
 
 use std::io::Write;
 
-use llmledger_core::ledger::{Attribution, Durability, Ledger, LedgerConfig, UsageEvent};
+use llmledger_core::event::{Attribution, UsageEvent};
+use llmledger_core::ledger::{Durability, Ledger, LedgerConfig};
 use llmledger_core::{Api, Provider, Usage};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

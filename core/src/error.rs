@@ -159,6 +159,22 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// The one serialized error shape, `{code, message, field, value, suggestions}` (the record's
+/// `pricing_error`; the bindings give their raised errors the same attributes): `message` without the
+/// `[code]` prefix of `Display`, `field` / `value` null when not applicable, `suggestions` always a list.
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("Error", 5)?;
+        m.serialize_field("code", self.code.as_str())?;
+        m.serialize_field("message", &self.message)?;
+        m.serialize_field("field", &self.field)?;
+        m.serialize_field("value", &self.value)?;
+        m.serialize_field("suggestions", &self.suggestions)?;
+        m.end()
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Self::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}"))
@@ -190,5 +206,23 @@ mod tests {
         assert_eq!(e.code().as_str(), "unknown_model");
         assert_eq!(e.suggestions(), ["gpt-4o".to_string()]);
         assert!(e.message().contains("did you mean gpt-4o"));
+    }
+
+    #[test]
+    fn serializes_as_the_one_error_shape() {
+        let e = Error::unknown_model("gpt-4oo", vec!["gpt-4o".into()]);
+        let json = serde_json::to_value(&e).unwrap_or_default();
+        let expected = serde_json::json!({
+            "code": "unknown_model",
+            "message": "unknown model `gpt-4oo`; did you mean gpt-4o?",
+            "field": "model",
+            "value": "gpt-4oo",
+            "suggestions": ["gpt-4o"],
+        });
+        assert_eq!(json, expected);
+        let bare = serde_json::to_value(Error::new(ErrorCode::Store, "down")).unwrap_or_default();
+        let expected =
+            serde_json::json!({"code": "store", "message": "down", "field": null, "value": null, "suggestions": []});
+        assert_eq!(bare, expected);
     }
 }

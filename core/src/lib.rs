@@ -9,17 +9,25 @@
 //! | [`estimate`] | pre-flight estimates of a request's cost |
 //! | [`pricing`] | the run-time price database, model resolution and the cost engine |
 //! | [`currency`] | conversion of USD costs through a caller-supplied rate table |
+//! | [`event`] | the ledger's unit of record ([`event::UsageEvent`]) and who a call is billed to ([`event::Attribution`]) |
 //! | [`ledger`] | recording usage events: the batching writer and its stores |
-//! | [`report`] | usage reports from the ledger |
+//! | [`record`] | the one record of a tracked call ([`record::Tracked`]) and its serialized shape |
+//! | [`rollup`] | daily and monthly totals of events, as the stores keep them |
+//! | [`report`] | usage reports: queries, rows and the one aggregation (depends on `event` and `rollup`, not on the stores) |
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
 pub mod args;
+pub mod call;
 pub mod currency;
 pub mod error;
 pub mod estimate;
+pub mod event;
 pub mod ledger;
 pub mod pricing;
+pub mod record;
 pub mod report;
+pub mod rollup;
+pub mod sse;
 pub mod stream;
 pub mod tokens;
 pub mod tracker;

@@ -1,6 +1,6 @@
-//! Usage reports from the ledger: the query ([`UsageQuery`]), its result rows ([`ReportRow`]), the
-//! rollup key/totals the stores maintain ([`RollupKey`], [`Totals`]) and the one aggregation routine
-//! every store uses, so that all stores compute a report the same way.
+//! Usage reports: the query ([`UsageQuery`]), its result rows ([`ReportRow`], shown as
+//! [`ReportRowView`]) and the one aggregation routine every store uses ([`Aggregator`]), so that all
+//! stores compute a report the same way. Depends on the event and rollup types, never on the stores.
 //!
 //! A store answers from its daily/monthly rollups when the query allows it
 //! ([`UsageQuery::rollup_plan`]) and from raw events otherwise (session grouping or filter, p95,
@@ -16,7 +16,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ledger::event::{Status, UsageEvent};
+use crate::event::UsageEvent;
+use crate::rollup::{RollupKey, RollupTable, Totals};
 
 /// A dimension a report can be grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -146,27 +147,16 @@ pub fn parse_tz(field: &str, name: &str) -> Result<Tz> {
 }
 
 /// A usage report request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageQuery {
     pub filter: UsageFilter,
     pub group_by: Vec<GroupBy>,
-    /// IANA time zone of the `day` / `month` groups and of [`UsageQuery::between_dates`]; empty = UTC.
-    pub timezone: String,
+    /// IANA time zone of the `day` / `month` groups and of [`UsageQuery::between_dates`]. `None`: the
+    /// tracker's zone when the query goes through [`crate::tracker::Tracker::usage`], UTC when it goes
+    /// to a ledger or store directly.
+    pub timezone: Option<String>,
     /// Compute p95 latency (forces a scan of raw events).
     pub p95: bool,
-}
-
-impl Default for UsageQuery {
-    fn default() -> Self {
-        Self { filter: UsageFilter::default(), group_by: Vec::new(), timezone: "UTC".into(), p95: false }
-    }
-}
-
-/// Which rollup table can answer a query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RollupTable {
-    Daily,
-    Monthly,
 }
 
 /// A rollup-answerable query: the table and the period keys (inclusive/exclusive, `YYYY-MM-DD` or `YYYY-MM`).
@@ -177,13 +167,25 @@ pub struct RollupPlan {
     pub to: Option<String>,
 }
 
+impl RollupPlan {
+    /// True when rollup row `key` is in the plan's period range and passes `f`'s dimension fields.
+    pub fn matches(&self, key: &RollupKey, f: &UsageFilter) -> bool {
+        eq_opt(&f.user_id, Some(&key.user_id))
+            && eq_opt(&f.workspace_id, Some(&key.workspace_id))
+            && eq_opt(&f.project, Some(&key.project))
+            && eq_opt(&f.provider, Some(&key.provider))
+            && eq_opt(&f.model, Some(&key.model))
+            && self.from.as_deref().is_none_or(|from| key.period.as_str() >= from)
+            && self.to.as_deref().is_none_or(|to| key.period.as_str() < to)
+    }
+}
+
 impl UsageQuery {
-    /// The parsed time zone (empty = UTC); a bad name is an [`crate::ErrorCode::Config`] error.
+    /// The parsed time zone (`None` = UTC); a bad name is an [`crate::ErrorCode::Config`] error.
     pub fn tz(&self) -> Result<Tz> {
-        if self.timezone.is_empty() {
-            Ok(Tz::UTC)
-        } else {
-            parse_tz("timezone", &self.timezone)
+        match &self.timezone {
+            None => Ok(Tz::UTC),
+            Some(name) => parse_tz("timezone", name),
         }
     }
 
@@ -231,216 +233,9 @@ fn midnight_date(t: DateTime<Utc>, tz: Tz) -> Option<NaiveDate> {
     (local_midnight(date, tz) == t).then_some(date)
 }
 
-/// Additive totals: what a rollup row holds and what a report row is derived from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Totals {
-    pub requests: u64,
-    pub successful: u64,
-    pub failed: u64,
-    /// Events with no cost (flagged, not priced at $0).
-    pub unpriced: u64,
-    pub input_tokens: u64,
-    pub cache_read_tokens: u64,
-    pub cache_write_tokens: u64,
-    pub output_tokens: u64,
-    pub reasoning_tokens: u64,
-    /// Exact USD total of the priced events.
-    pub cost_usd: Decimal,
-    pub latency_sum_ms: u64,
-    /// Events that carried a latency.
-    pub latency_count: u64,
-}
-
-impl Totals {
-    /// The totals of one event.
-    pub fn of(e: &UsageEvent) -> Self {
-        let ok = e.status == Status::Success;
-        Self {
-            requests: 1,
-            successful: u64::from(ok),
-            failed: u64::from(!ok),
-            unpriced: u64::from(e.cost.is_none()),
-            input_tokens: e.usage.input_tokens,
-            cache_read_tokens: e.usage.cache_read_tokens,
-            cache_write_tokens: e.usage.cache_write_tokens,
-            output_tokens: e.usage.output_tokens,
-            reasoning_tokens: e.usage.reasoning_tokens,
-            cost_usd: e.cost_usd(),
-            latency_sum_ms: e.latency_ms.unwrap_or(0),
-            latency_count: u64::from(e.latency_ms.is_some()),
-        }
-    }
-
-    /// Adds `o` (saturating on counters: a ledger never holds 2^64 tokens, and a panic is worse).
-    pub fn add(&mut self, o: &Totals) {
-        self.requests = self.requests.saturating_add(o.requests);
-        self.successful = self.successful.saturating_add(o.successful);
-        self.failed = self.failed.saturating_add(o.failed);
-        self.unpriced = self.unpriced.saturating_add(o.unpriced);
-        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
-        self.cache_read_tokens = self.cache_read_tokens.saturating_add(o.cache_read_tokens);
-        self.cache_write_tokens = self.cache_write_tokens.saturating_add(o.cache_write_tokens);
-        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
-        self.reasoning_tokens = self.reasoning_tokens.saturating_add(o.reasoning_tokens);
-        self.cost_usd += o.cost_usd;
-        self.latency_sum_ms = self.latency_sum_ms.saturating_add(o.latency_sum_ms);
-        self.latency_count = self.latency_count.saturating_add(o.latency_count);
-    }
-}
-
-/// The key of a rollup row; absent attribution is stored as `""`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RollupKey {
-    /// `YYYY-MM-DD` (daily) or `YYYY-MM` (monthly), local to the store's rollup time zone.
-    pub period: String,
-    pub user_id: String,
-    pub workspace_id: String,
-    pub project: String,
-    pub provider: String,
-    pub model: String,
-}
-
-impl RollupKey {
-    /// The daily and monthly keys of `e` in `tz`.
-    pub fn of(e: &UsageEvent, tz: Tz) -> (RollupKey, RollupKey) {
-        let local = e.timestamp.with_timezone(&tz).date_naive();
-        let a = &e.attribution;
-        let daily = RollupKey {
-            period: local.format("%Y-%m-%d").to_string(),
-            user_id: a.user_id.clone().unwrap_or_default(),
-            workspace_id: a.workspace_id.clone().unwrap_or_default(),
-            project: a.project.clone().unwrap_or_default(),
-            provider: e.provider.as_str().to_string(),
-            model: e.report_model().to_string(),
-        };
-        let monthly = RollupKey { period: local.format("%Y-%m").to_string(), ..daily.clone() };
-        (daily, monthly)
-    }
-
-    /// True when the row passes the filter's dimension fields and the plan's period range.
-    pub fn matches(&self, f: &UsageFilter, plan: &RollupPlan) -> bool {
-        eq_opt(&f.user_id, Some(&self.user_id))
-            && eq_opt(&f.workspace_id, Some(&self.workspace_id))
-            && eq_opt(&f.project, Some(&self.project))
-            && eq_opt(&f.provider, Some(&self.provider))
-            && eq_opt(&f.model, Some(&self.model))
-            && plan.from.as_deref().is_none_or(|from| self.period.as_str() >= from)
-            && plan.to.as_deref().is_none_or(|to| self.period.as_str() < to)
-    }
-}
-
-/// Daily and monthly rollups of a set of events, keyed in one time zone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rollups {
-    pub daily: BTreeMap<RollupKey, Totals>,
-    pub monthly: BTreeMap<RollupKey, Totals>,
-}
-
-impl Rollups {
-    pub fn add(&mut self, e: &UsageEvent, tz: Tz) {
-        let t = Totals::of(e);
-        let (d, m) = RollupKey::of(e, tz);
-        self.daily.entry(d).or_default().add(&t);
-        self.monthly.entry(m).or_default().add(&t);
-    }
-
-    /// Adds many events, formatting each distinct (date, user, workspace, project, provider, model) key once.
-    pub fn add_all<'e>(&mut self, events: impl IntoIterator<Item = &'e UsageEvent>, tz: Tz) {
-        type Key<'k> = (NaiveDate, &'k str, &'k str, &'k str, &'static str, &'k str);
-        let mut acc: std::collections::HashMap<Key<'e>, Totals> = std::collections::HashMap::new();
-        for e in events {
-            let a = &e.attribution;
-            let key = (
-                e.timestamp.with_timezone(&tz).date_naive(),
-                a.user_id.as_deref().unwrap_or(""),
-                a.workspace_id.as_deref().unwrap_or(""),
-                a.project.as_deref().unwrap_or(""),
-                e.provider.as_str(),
-                e.report_model(),
-            );
-            acc.entry(key).or_default().add(&Totals::of(e));
-        }
-        for ((date, user, ws, project, provider, model), t) in acc {
-            let daily = RollupKey {
-                period: date.format("%Y-%m-%d").to_string(),
-                user_id: user.to_string(),
-                workspace_id: ws.to_string(),
-                project: project.to_string(),
-                provider: provider.to_string(),
-                model: model.to_string(),
-            };
-            let monthly =
-                RollupKey { period: daily.period.get(..7).unwrap_or(&daily.period).to_string(), ..daily.clone() };
-            self.daily.entry(daily).or_default().add(&t);
-            self.monthly.entry(monthly).or_default().add(&t);
-        }
-    }
-
-    /// Rows that differ between `stored` (self) and `recomputed`.
-    pub fn diff(&self, recomputed: &Rollups) -> Vec<RollupDiff> {
-        let mut out = Vec::new();
-        for (table, a, b) in [
-            (RollupTable::Daily, &self.daily, &recomputed.daily),
-            (RollupTable::Monthly, &self.monthly, &recomputed.monthly),
-        ] {
-            for (k, v) in a {
-                if b.get(k) != Some(v) {
-                    out.push(RollupDiff {
-                        table,
-                        key: k.clone(),
-                        stored: Some(v.clone()),
-                        recomputed: b.get(k).cloned(),
-                    });
-                }
-            }
-            for (k, v) in b {
-                if !a.contains_key(k) {
-                    out.push(RollupDiff { table, key: k.clone(), stored: None, recomputed: Some(v.clone()) });
-                }
-            }
-        }
-        out
-    }
-}
-
-/// One rollup row whose stored totals differ from the totals recomputed from raw events.
+/// One row of a report, in USD, as the stores compute it; the bindings and the CLI show it as a
+/// [`ReportRowView`] (its one serialized shape).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RollupDiff {
-    pub table: RollupTable,
-    pub key: RollupKey,
-    /// `None`: the row is missing from the rollup table.
-    pub stored: Option<Totals>,
-    /// `None`: no raw event backs the row.
-    pub recomputed: Option<Totals>,
-}
-
-impl fmt::Display for RollupDiff {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let k = &self.key;
-        let table = match self.table {
-            RollupTable::Daily => "daily",
-            RollupTable::Monthly => "monthly",
-        };
-        let show = |t: &Option<Totals>| {
-            t.as_ref().map_or("missing".to_string(), |t| format!("{} requests, ${}", t.requests, t.cost_usd))
-        };
-        write!(
-            f,
-            "{table} {} user={:?} workspace={:?} project={:?} {}/{}: stored {}, recomputed {}",
-            k.period,
-            k.user_id,
-            k.workspace_id,
-            k.project,
-            k.provider,
-            k.model,
-            show(&self.stored),
-            show(&self.recomputed)
-        )
-    }
-}
-
-/// One row of a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReportRow {
     /// The group's value per `group_by` dimension, in query order; absent attribution is `""`.
     pub key: Vec<(GroupBy, String)>,
@@ -465,6 +260,78 @@ impl ReportRow {
     /// The key value for `g`, if the report was grouped by it.
     pub fn get(&self, g: GroupBy) -> Option<&str> {
         self.key.iter().find(|(k, _)| *k == g).map(|(_, v)| v.as_str())
+    }
+
+    /// This row with its cost in `currency` at `rate` (units per USD).
+    pub fn in_currency(self, currency: &str, rate: Decimal) -> ReportRowView {
+        ReportRowView { cost: self.cost_usd.saturating_mul(rate), currency: currency.to_string(), row: self }
+    }
+}
+
+/// A report row as the bindings return it, with its cost in the tracker's currency: `row.cost_usd ×
+/// rate`, exact. Build it with [`ReportRow::in_currency`].
+///
+/// # Serialized shape (the binding contract)
+///
+/// One flat object: first the group keys, in `group_by` order, named by [`GroupBy::as_str`] (`user`,
+/// `workspace`, `project`, `provider`, `model`, `session`, `day`, `month`; absent attribution is `""`),
+/// then exactly [`ReportRowView::KEYS`]: the counts and token totals (numbers), `cost` (in `currency`)
+/// and `cost_usd` (decimal strings without trailing zeros), `currency`, `avg_latency_ms` (decimal
+/// string, or null when no event carried a latency) and `p95_latency_ms` (number, null unless the
+/// query asked for it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRowView {
+    pub row: ReportRow,
+    /// `row.cost_usd` in `currency`.
+    pub cost: Decimal,
+    pub currency: String,
+}
+
+impl ReportRowView {
+    /// The keys after the group keys, in order.
+    pub const KEYS: [&'static str; 14] = [
+        "requests",
+        "successful",
+        "failed",
+        "unpriced",
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cost",
+        "cost_usd",
+        "currency",
+        "avg_latency_ms",
+        "p95_latency_ms",
+    ];
+}
+
+impl Serialize for ReportRowView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        // Decimals without trailing zeros, as in the record.
+        let dec = |d: Decimal| d.normalize().to_string();
+        let r = &self.row;
+        let mut m = s.serialize_map(Some(r.key.len() + Self::KEYS.len()))?;
+        for (group, value) in &r.key {
+            m.serialize_entry(group.as_str(), value)?;
+        }
+        m.serialize_entry("requests", &r.requests)?;
+        m.serialize_entry("successful", &r.successful)?;
+        m.serialize_entry("failed", &r.failed)?;
+        m.serialize_entry("unpriced", &r.unpriced)?;
+        m.serialize_entry("input_tokens", &r.input_tokens)?;
+        m.serialize_entry("cache_read_tokens", &r.cache_read_tokens)?;
+        m.serialize_entry("cache_write_tokens", &r.cache_write_tokens)?;
+        m.serialize_entry("output_tokens", &r.output_tokens)?;
+        m.serialize_entry("reasoning_tokens", &r.reasoning_tokens)?;
+        m.serialize_entry("cost", &dec(self.cost))?;
+        m.serialize_entry("cost_usd", &dec(r.cost_usd))?;
+        m.serialize_entry("currency", &self.currency)?;
+        m.serialize_entry("avg_latency_ms", &r.avg_latency_ms.map(dec))?;
+        m.serialize_entry("p95_latency_ms", &r.p95_latency_ms)?;
+        m.end()
     }
 }
 
@@ -514,7 +381,7 @@ impl<'q> Aggregator<'q> {
         }
     }
 
-    /// Adds one rollup row (the caller checked it against the plan with [`RollupKey::matches`]).
+    /// Adds one rollup row (the caller checked it against the plan with [`RollupPlan::matches`]).
     /// A monthly row grouped by day is impossible: [`UsageQuery::rollup_plan`] picks the daily table then.
     pub fn add_rollup(&mut self, k: &RollupKey, t: &Totals) {
         let key = self
@@ -584,9 +451,10 @@ mod tests {
         let seoul: Tz = parse_tz("timezone", "Asia/Seoul").unwrap();
         let d = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
         assert_eq!(local_midnight(d, seoul), utc("2026-11-01T15:00:00Z"));
-        let q = UsageQuery { timezone: "Asia/Seoul".into(), group_by: vec![GroupBy::Day], ..UsageQuery::default() }
-            .between_dates(Some(d), None)
-            .unwrap();
+        let q =
+            UsageQuery { timezone: Some("Asia/Seoul".into()), group_by: vec![GroupBy::Day], ..UsageQuery::default() }
+                .between_dates(Some(d), None)
+                .unwrap();
         let plan = q.rollup_plan(seoul);
         assert_eq!(plan.map(|p| (p.table, p.from)), Some((RollupTable::Daily, Some("2026-11-02".to_string()))));
         // Rollups kept in UTC cannot answer a Seoul-day report.
@@ -601,7 +469,7 @@ mod tests {
     fn bad_tz_and_group_are_errors() {
         assert_eq!(parse_tz("timezone", "Mars/Olympus").map_err(|e| e.code()), Err(crate::ErrorCode::Config));
         assert_eq!("week".parse::<GroupBy>().map_err(|e| e.code()), Err(crate::ErrorCode::InvalidValue));
-        let q = UsageQuery { timezone: "Nowhere/City".into(), ..UsageQuery::default() };
+        let q = UsageQuery { timezone: Some("Nowhere/City".into()), ..UsageQuery::default() };
         assert_eq!(Aggregator::new(&q).map(|_| ()).map_err(|e| e.code()), Err(crate::ErrorCode::Config));
     }
 }

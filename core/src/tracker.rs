@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -18,9 +18,11 @@ use serde::Serialize;
 use crate::currency::Rates;
 use crate::error::{Error, Result};
 use crate::estimate::{estimate_usage, EstimateRequest};
-use crate::ledger::{Attribution, Durability, Ledger, LedgerConfig, LedgerHealth, Notice, UsageEvent};
-use crate::pricing::{Cost, PriceDb, PriceOptions};
-use crate::report::{ReportRow, UsageQuery};
+use crate::event::Attribution;
+use crate::ledger::{Durability, Ledger, LedgerConfig, LedgerHealth, Notice};
+use crate::pricing::{PriceDb, PriceOptions};
+pub use crate::record::Tracked;
+use crate::report::{ReportRow, ReportRowView, UsageQuery};
 use crate::stream::StreamAccumulator;
 use crate::tokens;
 use crate::usage::{self, Api, Provider, Usage};
@@ -55,7 +57,8 @@ pub struct TrackerConfig {
     pub currency: String,
     /// Units of each currency per USD, as decimal strings (`{"KRW": "1391.50"}`).
     pub rates: BTreeMap<String, String>,
-    /// IANA time zone of the ledger's daily and monthly rollups; empty means UTC.
+    /// IANA time zone of the ledger's daily and monthly rollups and the default zone of reports'
+    /// day/month groups ([`Tracker::usage`]); empty means UTC.
     pub timezone: String,
     pub unknown_model: UnknownModelPolicy,
     pub durability: Durability,
@@ -68,6 +71,9 @@ pub struct TrackerConfig {
     /// Where spilled events wait for the store; `None` means the ledger's default (see
     /// [`crate::ledger`]).
     pub spill_dir: Option<PathBuf>,
+    /// Keep the records of streams recorded because they were dropped unfinished, for
+    /// [`Tracker::take_dropped`] (a binding that calls hooks with every record sets this).
+    pub keep_dropped_records: bool,
 }
 
 /// What the binding knows about one call before its response arrives.
@@ -81,70 +87,6 @@ pub struct CallInfo {
     pub batch: bool,
     /// The requested service tier; the one the response reports wins.
     pub service_tier: Option<String>,
-}
-
-/// One recorded call, as the caller sees it (`_token_usage` / `_tokenUsage` are built from this).
-#[derive(Debug, Clone, Serialize)]
-pub struct Tracked {
-    pub event_id: String,
-    pub timestamp: DateTime<Utc>,
-    pub provider: Provider,
-    pub api: Api,
-    /// As requested.
-    pub model: String,
-    /// The canonical priced model id, when it resolved.
-    pub resolved_model: Option<String>,
-    pub usage: Usage,
-    /// In the tracker's currency; `None` when unpriced (see `pricing_error`).
-    pub cost: Option<Cost>,
-    #[serde(serialize_with = "serialize_error")]
-    pub pricing_error: Option<Error>,
-    pub attribution: Attribution,
-    pub latency_ms: u64,
-    pub success: bool,
-    pub error_class: Option<String>,
-    pub request_id: Option<String>,
-}
-
-fn serialize_error<S: serde::Serializer>(e: &Option<Error>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    match e {
-        None => s.serialize_none(),
-        Some(e) => {
-            let mut m = s.serialize_map(Some(4))?;
-            m.serialize_entry("code", e.code().as_str())?;
-            m.serialize_entry("message", e.message())?;
-            m.serialize_entry("field", &e.field())?;
-            m.serialize_entry("value", &e.value())?;
-            m.end()
-        }
-    }
-}
-
-impl Tracked {
-    /// The ledger's record of this call: counts, cost and attribution, never any text.
-    fn to_event(&self) -> UsageEvent {
-        let mut event = UsageEvent::new(self.provider, self.api, self.model.clone(), self.usage.clone())
-            .with_id(self.event_id.clone())
-            .with_timestamp(self.timestamp)
-            .with_attribution(self.attribution.clone())
-            .with_latency_ms(self.latency_ms);
-        event = match (&self.cost, &self.pricing_error) {
-            (Some(cost), _) => event.with_cost(cost.clone()),
-            (None, Some(e)) => event.unpriced(e.code().as_str()),
-            (None, None) => event,
-        };
-        match &self.error_class {
-            Some(class) if !self.success => event.failed(class.clone()),
-            _ => event,
-        }
-    }
-
-    /// The one JSON shape the bindings turn into their usage objects (snake_case; decimals as strings).
-    pub fn to_json(&self) -> String {
-        // Every field is plain data with string decimals, so serialization cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
 }
 
 /// A pre-flight estimate of one request.
@@ -199,20 +141,27 @@ struct TrackerInner {
     prices: PriceDb,
     rates: Rates,
     currency: String,
+    /// Units of `currency` per USD (1 for USD).
+    rate: Decimal,
+    /// The zone reports group days and months in unless the query names one.
+    timezone: String,
     unknown_model: UnknownModelPolicy,
     azure_deployments: BTreeMap<String, String>,
     ledger: Ledger,
+    /// Records of dropped streams, kept when `keep_dropped_records` is set.
+    dropped: Option<Mutex<Vec<Tracked>>>,
 }
 
 impl Tracker {
-    /// Opens the ledger and loads prices; bad configuration is an [`ErrorCode::Config`] error here,
+    /// Opens the ledger and loads prices; bad configuration is an [`crate::ErrorCode::Config`] error here,
     /// never later on a call.
     pub fn new(config: TrackerConfig) -> Result<Self> {
         let currency = if config.currency.is_empty() { "USD".to_string() } else { config.currency.to_uppercase() };
         let rates = config.rates.iter().try_fold(Rates::new(), |rates, (code, rate)| rates.with(code, rate))?;
-        if currency != "USD" && rates.get(&currency).is_none() {
+        let Some(rate) = rates.get(&currency) else {
             return Err(Error::config("currency", &currency, "no rate configured for this currency (pass rates)"));
-        }
+        };
+        let timezone = if config.timezone.is_empty() { "UTC".to_string() } else { config.timezone.clone() };
         let mut prices = PriceDb::embedded();
         if let Some(path) = &config.prices_path {
             prices.extend(PriceDb::from_json_file(path)?);
@@ -221,7 +170,7 @@ impl Tracker {
             prices.extend(PriceDb::from_litellm_file(path)?);
         }
         let ledger_config = LedgerConfig {
-            timezone: if config.timezone.is_empty() { "UTC".into() } else { config.timezone.clone() },
+            timezone: timezone.clone(),
             durability: config.durability,
             spill_dir: config.spill_dir.clone(),
             ..LedgerConfig::default()
@@ -232,9 +181,12 @@ impl Tracker {
             prices,
             rates,
             currency,
+            rate,
+            timezone,
             unknown_model: config.unknown_model,
             azure_deployments: config.azure_deployments,
             ledger,
+            dropped: config.keep_dropped_records.then(Mutex::default),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -249,6 +201,11 @@ impl Tracker {
 
     pub fn currency(&self) -> &str {
         &self.inner.currency
+    }
+
+    /// The IANA zone of the ledger's rollups and the default zone of reports.
+    pub fn timezone(&self) -> &str {
+        &self.inner.timezone
     }
 
     pub fn unknown_model_policy(&self) -> UnknownModelPolicy {
@@ -274,18 +231,13 @@ impl Tracker {
     }
 
     /// Records a call the provider failed (4xx/5xx, connection error) as a failed event.
-    pub fn record_failure(&self, call: &CallInfo, error_class: &str, latency_ms: u64) -> Result<Tracked> {
+    pub(crate) fn record_failure(&self, call: &CallInfo, error_class: &str, latency_ms: u64) -> Result<Tracked> {
         self.record(call, Usage::default(), None, false, Some(error_class.to_string()), None, latency_ms)
-    }
-
-    /// Records a usage the caller computed (e.g. from another source) for `call`.
-    pub fn record_usage(&self, call: &CallInfo, usage: Usage, latency_ms: u64) -> Result<Tracked> {
-        self.record(call, usage, None, true, None, None, latency_ms)
     }
 
     /// Starts accumulating a stream. The prompt is counted locally from the request's messages so an
     /// aborted stream that never reported input still gets an (estimated, flagged) input count.
-    pub fn start_stream(&self, call: CallInfo, request_json: Option<&str>) -> TrackedStream {
+    pub(crate) fn start_stream(&self, call: CallInfo, request_json: Option<&str>) -> TrackedStream {
         let model = self.model_for(&call).to_string();
         let mut acc = StreamAccumulator::new(call.provider, call.api, &model);
         if let Some(estimate) = request_json.and_then(|r| prompt_estimate(&model, r)) {
@@ -301,9 +253,36 @@ impl Tracker {
         }
     }
 
-    /// Report rows from the ledger.
+    /// The records of streams recorded because they were dropped unfinished (see
+    /// [`crate::call::CallStream`]), since the last call; empty unless `keep_dropped_records` is set.
+    pub fn take_dropped(&self) -> Vec<Tracked> {
+        match &self.inner.dropped {
+            Some(dropped) => std::mem::take(&mut *dropped.lock().unwrap_or_else(|p| p.into_inner())),
+            None => Vec::new(),
+        }
+    }
+
+    pub(crate) fn note_dropped(&self, tracked: Tracked) {
+        if let Some(dropped) = &self.inner.dropped {
+            dropped.lock().unwrap_or_else(|p| p.into_inner()).push(tracked);
+        }
+    }
+
+    /// Report rows from the ledger, costs in USD. A query without a time zone groups days and months in
+    /// the tracker's zone.
     pub fn usage(&self, query: &UsageQuery) -> Result<Vec<ReportRow>> {
-        self.inner.ledger.query(query)
+        if query.timezone.is_some() {
+            return self.inner.ledger.query(query);
+        }
+        let query = UsageQuery { timezone: Some(self.inner.timezone.clone()), ..query.clone() };
+        self.inner.ledger.query(&query)
+    }
+
+    /// Report rows as the bindings return them ([`ReportRowView`]): [`Tracker::usage`] with each cost
+    /// also in the tracker's currency.
+    pub fn usage_rows(&self, query: &UsageQuery) -> Result<Vec<ReportRowView>> {
+        let rows = self.usage(query)?;
+        Ok(rows.into_iter().map(|r| r.in_currency(&self.inner.currency, self.inner.rate)).collect())
     }
 
     /// Returns when every event recorded so far is durable in the store.
@@ -379,6 +358,7 @@ impl Tracker {
             resolved_model: cost.as_ref().map(|c| c.model.to_string()),
             usage,
             cost,
+            currency: self.inner.currency.clone(),
             pricing_error,
             attribution: call.attribution.clone(),
             latency_ms,
@@ -426,7 +406,7 @@ fn prompt_estimate(model: &str, request_json: &str) -> Option<u64> {
 /// One stream being accumulated. Feed every raw SSE event to [`TrackedStream::push`], then
 /// [`TrackedStream::finish`] once, when the stream ended or the caller abandoned it.
 #[derive(Debug)]
-pub struct TrackedStream {
+pub(crate) struct TrackedStream {
     tracker: Tracker,
     call: CallInfo,
     acc: StreamAccumulator,
@@ -436,6 +416,10 @@ pub struct TrackedStream {
 }
 
 impl TrackedStream {
+    pub(crate) fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
     /// Asks [`push`](Self::push) to report the usage-only chunk (OpenAI chat with `include_usage`
     /// injected by the binding) so the binding can hide it from the caller.
     pub fn hide_usage_chunk(&mut self, hide: bool) {
@@ -465,6 +449,7 @@ mod tests {
     use rust_decimal_macros::dec;
 
     use super::*;
+    use crate::event::UsageEvent;
     use crate::report::GroupBy;
     use crate::ErrorCode;
 
@@ -525,6 +510,24 @@ mod tests {
         let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", "u1");
         let cost = t.record_response(&c, None, CHAT, 1).expect("recorded").cost.expect("priced");
         assert_eq!((cost.currency.as_str(), cost.rate, cost.total), ("KRW", dec!(1391.50), dec!(7.263630)));
+    }
+
+    #[test]
+    fn the_record_shows_the_breakdown_and_currency_of_the_tracker() {
+        let t = tracker("KRW");
+        let c = call(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", "u1");
+        let record: serde_json::Value =
+            serde_json::from_str(&t.record_response(&c, None, CHAT, 1).expect("recorded").to_json()).expect("JSON");
+        // 176 × $2.50/M = 0.00044, 1,024 × $1.25/M = 0.00128, 350 × $10/M = 0.0035; each × 1,391.5.
+        let krw = serde_json::json!({"input": "0.61226", "cache_read": "1.78112", "output": "4.87025"});
+        assert_eq!((&record["breakdown"], &record["cost"]["total"]), (&krw, &serde_json::json!("7.26363")));
+        assert_eq!(record.as_object().map(|o| o.len()), Some(Tracked::KEYS.len()));
+        let unknown = call(Provider::OpenAi, Api::ChatCompletions, "gpt-9-imaginary", "u1");
+        let record: serde_json::Value =
+            serde_json::from_str(&t.record_response(&unknown, None, CHAT, 1).expect("recorded").to_json())
+                .expect("JSON");
+        assert_eq!((&record["currency"], &record["cost"]), (&serde_json::json!("KRW"), &serde_json::Value::Null));
+        assert_eq!(record["pricing_error"]["code"], "unknown_model");
     }
 
     #[test]
@@ -606,6 +609,85 @@ mod tests {
         assert!(tracked.usage.flags.contains(&crate::UsageFlag::StreamAborted));
         assert_eq!(tracked.usage.output_tokens, 2);
         assert!(tracked.usage.input_tokens > 0);
+    }
+
+    /// A priced gpt-4o event at `at` (RFC 3339) costing `usd`, or unpriced when `usd` is `None`.
+    fn event_at(id: &str, at: &str, usd: Option<Decimal>, latency_ms: u64) -> UsageEvent {
+        let timestamp = DateTime::parse_from_rfc3339(at).expect("RFC 3339").with_timezone(&Utc);
+        let usage = Usage { input_tokens: 100, output_tokens: 10, ..Usage::default() };
+        let event = UsageEvent::new(Provider::OpenAi, Api::ChatCompletions, "gpt-4o", usage)
+            .with_id(id)
+            .with_timestamp(timestamp)
+            .with_latency_ms(latency_ms);
+        match usd {
+            None => event.unpriced("unknown_model"),
+            Some(usd) => event.with_cost(crate::Cost {
+                provider: Provider::OpenAi,
+                model: "gpt-4o".into(),
+                price_version: chrono::NaiveDate::default(),
+                price_data: String::new(),
+                breakdown: crate::Breakdown { input: usd, ..crate::Breakdown::default() },
+                total_usd: usd,
+                currency: "USD".into(),
+                rate: Decimal::ONE,
+                total: usd,
+                tier_above: None,
+                uncertain: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn reports_group_days_in_the_trackers_zone_and_convert_costs() {
+        let config = TrackerConfig {
+            store: Some("memory://".into()),
+            currency: "KRW".into(),
+            rates: [("KRW".to_string(), "1391.50".to_string())].into(),
+            timezone: "Asia/Seoul".into(),
+            ..TrackerConfig::default()
+        };
+        let t = Tracker::new(config).expect("valid config");
+        // Seoul is UTC+9: 14:59:59Z is 23:59:59 on 1 Nov in Seoul, 15:00Z and 20:00Z are 2 Nov.
+        for e in [
+            event_at("e1", "2026-11-01T14:59:59Z", Some(dec!(0.004)), 100),
+            event_at("e2", "2026-11-01T15:00:00Z", Some(dec!(0.00522)), 300),
+            event_at("e3", "2026-11-01T20:00:00Z", None, 200),
+        ] {
+            t.inner.ledger.record(e).expect("recorded");
+        }
+        t.flush().expect("flushed");
+        let by_day = UsageQuery { group_by: vec![GroupBy::Day], ..UsageQuery::default() };
+        let rows: Vec<serde_json::Value> =
+            t.usage_rows(&by_day).expect("report").iter().map(|r| serde_json::to_value(r).expect("JSON")).collect();
+        // 1 Nov: $0.004 × 1,391.5 = ₩5.566. 2 Nov: $0.00522 × 1,391.5 = ₩7.26363 (e3 unpriced);
+        // mean latency (300 + 200) / 2 = 250.
+        let expected = serde_json::json!([
+            {"day": "2026-11-01", "requests": 1, "successful": 1, "failed": 0, "unpriced": 0, "input_tokens": 100,
+             "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 10, "reasoning_tokens": 0,
+             "cost": "5.566", "cost_usd": "0.004", "currency": "KRW", "avg_latency_ms": "100",
+             "p95_latency_ms": null},
+            {"day": "2026-11-02", "requests": 2, "successful": 2, "failed": 0, "unpriced": 1, "input_tokens": 200,
+             "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 20, "reasoning_tokens": 0,
+             "cost": "7.26363", "cost_usd": "0.00522", "currency": "KRW", "avg_latency_ms": "250",
+             "p95_latency_ms": null},
+        ]);
+        assert_eq!(serde_json::Value::Array(rows), expected);
+        // The same events in UTC days: one day, $0.00922 × 1,391.5 = ₩12.82963; p95 of
+        // [100, 200, 300] is the 3rd (nearest rank ⌈0.95 × 3⌉ = 3): 300.
+        let utc = UsageQuery { timezone: Some("UTC".into()), p95: true, ..by_day };
+        let rows = t.usage_rows(&utc).expect("report");
+        assert_eq!(rows.len(), 1);
+        let row = serde_json::to_value(&rows[0]).expect("JSON");
+        assert_eq!(
+            (&row["day"], &row["cost"], &row["cost_usd"]),
+            (&"2026-11-01".into(), &"12.82963".into(), &"0.00922".into())
+        );
+        assert_eq!(row["p95_latency_ms"], 300);
+        let keys: Vec<&str> = row.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        let mut documented = ReportRowView::KEYS.to_vec();
+        documented.push("day");
+        documented.sort_unstable();
+        assert_eq!(keys, documented);
     }
 
     #[test]

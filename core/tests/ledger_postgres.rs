@@ -53,7 +53,11 @@ fn postgres_reports_rollups_and_idempotency() {
         assert_eq!(total[0].cost_usd, dec!(0.004750008));
         assert_eq!(total[0].failed, 1);
     }
-    let q = |g: &[GroupBy], tz: &str| UsageQuery { group_by: g.to_vec(), timezone: tz.into(), ..UsageQuery::default() };
+    let q = |g: &[GroupBy], tz: &str| UsageQuery {
+        group_by: g.to_vec(),
+        timezone: Some(tz.into()),
+        ..UsageQuery::default()
+    };
     let days = ledger.query(&q(&[GroupBy::Day], "Asia/Seoul")).unwrap();
     let day = |d: &str| days.iter().find(|r| r.get(GroupBy::Day) == Some(d)).map(|r| r.requests);
     assert_eq!(day("2026-11-01"), Some(2));

@@ -8,7 +8,8 @@ mod ledger_common;
 
 use chrono_tz::Tz;
 use ledger_common::{cost, utc};
-use llmledger_core::ledger::{Attribution, RepriceFilter, Store, UsageEvent};
+use llmledger_core::event::{Attribution, UsageEvent};
+use llmledger_core::ledger::{RepriceFilter, Store};
 use llmledger_core::report::{GroupBy, UsageQuery};
 use llmledger_core::{Api, ErrorCode, PriceDb, PriceOptions, Provider, Usage};
 use rust_decimal::Decimal;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use ledger_common::{event, numbered, numbered_total, repeating_batch};
-use llmledger_core::ledger::{Ledger, LedgerConfig, Store, UsageEvent};
+use llmledger_core::event::UsageEvent;
+use llmledger_core::ledger::{Ledger, LedgerConfig, Store};
 use llmledger_core::report::{GroupBy, ReportRow, UsageFilter, UsageQuery};
 use llmledger_core::ErrorCode;
 use rust_decimal::Decimal;
@@ -46,7 +47,7 @@ fn by(rows: &[ReportRow], g: GroupBy, v: &str) -> ReportRow {
 }
 
 fn q(group_by: &[GroupBy], tz: &str) -> UsageQuery {
-    UsageQuery { group_by: group_by.to_vec(), timezone: tz.into(), ..UsageQuery::default() }
+    UsageQuery { group_by: group_by.to_vec(), timezone: Some(tz.into()), ..UsageQuery::default() }
 }
 
 /// Runs the same report through rollups and through raw events (p95 forces raw) and checks they agree.

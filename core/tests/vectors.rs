@@ -6,11 +6,17 @@
 //! (extended by the case's own `prices`, when it has some) at the case's `at` (default: now) and must
 //! equal it exactly.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, FixedOffset};
+use llmledger_core::call::{Client, ClientSpec, RequestFacts, Sdk};
+use llmledger_core::event::Attribution;
+use llmledger_core::report::{GroupBy, UsageQuery};
+use llmledger_core::sse::SseSplitter;
 use llmledger_core::stream::StreamAccumulator;
+use llmledger_core::tracker::{Tracked, Tracker, TrackerConfig};
 use llmledger_core::usage::{parse_response, parse_response_value, Api, Provider, Usage};
 use llmledger_core::{Error, ErrorCode, PriceDb, PriceOptions};
 use rust_decimal::Decimal;
@@ -51,6 +57,66 @@ struct Case {
     /// A price file in our format (one provider object) that extends the embedded data for this case.
     prices: Option<Value>,
     expected: Expected,
+    /// The binding contract part of a case (`bindings.json`): what core can check of it alone runs in
+    /// [`binding_cases_through_the_call_engine`].
+    binding: Option<Binding>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Binding {
+    tracker: TrackerSpec,
+    #[serde(default)]
+    attribution: Attribution,
+    call: CallSpec,
+    expected: BindingExpected,
+}
+
+#[derive(Debug, Deserialize)]
+struct TrackerSpec {
+    store: String,
+    currency: String,
+    #[serde(default)]
+    rates: BTreeMap<String, String>,
+    timezone: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CallSpec {
+    sdk: Sdk,
+    params: Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct BindingExpected {
+    injected: Option<bool>,
+    hidden: Option<usize>,
+    chunks_seen: Option<usize>,
+    record: Option<Value>,
+    keys: BTreeMap<String, Vec<String>>,
+    after_end: Option<AfterEnd>,
+    report: Option<ReportSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AfterEnd {
+    finish: Value,
+    push_hidden: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReportSpec {
+    query: QuerySpec,
+    rows: Vec<Value>,
+    keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct QuerySpec {
+    group_by: Vec<String>,
+    timezone: Option<String>,
+    #[serde(default)]
+    p95: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,23 +175,13 @@ fn load_cases() -> Vec<(String, Case)> {
     cases
 }
 
-/// Splits a raw SSE transcript into (event name, data) pairs; `:` comment lines are skipped and
-/// multi-line data is joined with `\n`, as the SSE spec says.
+/// A raw SSE transcript split by core's one splitter (the bindings' runners feed the same bytes to it).
 fn parse_sse(text: &str) -> Vec<(Option<String>, String)> {
     let mut out = Vec::new();
-    for block in text.split("\n\n") {
-        let (mut event, mut data): (Option<String>, Vec<&str>) = (None, Vec::new());
-        for line in block.lines() {
-            if let Some(v) = line.strip_prefix("event:") {
-                event = Some(v.trim().to_owned());
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push(v.strip_prefix(' ').unwrap_or(v));
-            }
-        }
-        if !data.is_empty() {
-            out.push((event, data.join("\n")));
-        }
-    }
+    let mut sse = SseSplitter::default();
+    let mut emit = |event: Option<&str>, data: &str| out.push((event.map(str::to_owned), data.to_owned()));
+    sse.feed(text.as_bytes(), &mut emit);
+    sse.end(emit);
     out
 }
 
@@ -284,6 +340,171 @@ fn every_vector_matches() {
     }
     write_table(&table);
     assert!(failures.is_empty(), "{} vector failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Compares `got` with `want` where `want` says something: objects key by key (only the keys `want`
+/// has), arrays element by element, everything else exactly. `{"$date_at_offset": "+09:00"}` stands for
+/// the date of the record's `timestamp` at that UTC offset.
+fn compare(path: &str, want: &Value, got: &Value, timestamp: DateTime<FixedOffset>, out: &mut Vec<String>) {
+    match want {
+        Value::Object(w) if w.len() == 1 && w.contains_key("$date_at_offset") => {
+            let offset: FixedOffset = w["$date_at_offset"].as_str().and_then(|o| o.parse().ok()).expect("an offset");
+            let date = timestamp.with_timezone(&offset).date_naive().to_string();
+            if got.as_str() != Some(date.as_str()) {
+                out.push(format!("{path}: got {got}, want {date} (the record's date at {offset})"));
+            }
+        }
+        Value::Object(w) => match got.as_object() {
+            Some(g) => {
+                for (k, v) in w {
+                    match g.get(k) {
+                        Some(gv) => compare(&format!("{path}.{k}"), v, gv, timestamp, out),
+                        None => out.push(format!("{path}.{k}: missing")),
+                    }
+                }
+            }
+            None => out.push(format!("{path}: got {got}, want an object")),
+        },
+        Value::Array(w) => match got.as_array() {
+            Some(g) if g.len() == w.len() => {
+                for (i, (wv, gv)) in w.iter().zip(g).enumerate() {
+                    compare(&format!("{path}[{i}]"), wv, gv, timestamp, out);
+                }
+            }
+            _ => out.push(format!("{path}: got {got}, want {} elements", w.len())),
+        },
+        _ if want != got => out.push(format!("{path}: got {got}, want {want}")),
+        _ => {}
+    }
+}
+
+/// The exact key set of the object at `path` (dot-separated; `""` is the record itself).
+fn compare_keys(what: &str, object: &Value, want: &[String], out: &mut Vec<String>) {
+    let mut got: Vec<&str> = object.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    if got != want {
+        out.push(format!("{what} keys: got {got:?}, want {want:?}"));
+    }
+}
+
+/// Makes a binding case's call through core's call engine (as a binding does, minus the SDK and the
+/// HTTP): `begin`, the include-usage decision, the response or the stream's events, `finish`; then the
+/// record's JSON, finishing again, and the report. Returns the problems found.
+fn run_binding_case(case: &Case, b: &Binding) -> Vec<String> {
+    let mut out = Vec::new();
+    let config = TrackerConfig {
+        store: Some(b.tracker.store.clone()),
+        currency: b.tracker.currency.clone(),
+        rates: b.tracker.rates.clone(),
+        timezone: b.tracker.timezone.clone(),
+        ..TrackerConfig::default()
+    };
+    let tracker = Tracker::new(config).unwrap_or_else(|e| panic!("{}: tracker: {e}", case.name));
+    let spec = ClientSpec { sdk: b.call.sdk, provider: Some(case.provider.clone()), ..ClientSpec::default() };
+    let client = Client::new(&spec).unwrap_or_else(|e| panic!("{}: client: {e}", case.name));
+    let (_, api) = provider_api(case);
+    let params = &b.call.params;
+    let facts = RequestFacts {
+        model: params["model"].as_str(),
+        stream: params["stream"] == Value::Bool(true),
+        service_tier: params["service_tier"].as_str(),
+        include_usage: params.pointer("/stream_options/include_usage").and_then(Value::as_bool),
+        has_tools: params.get("tools").is_some() || params.get("web_search_options").is_some(),
+        ..RequestFacts::default()
+    };
+    let mut pending = tracker.begin(&client, api, &facts, b.attribution.clone());
+    if let Some(want) = b.expected.injected {
+        if pending.inject_include_usage() != want {
+            out.push(format!("injected: got {}, want {want}", pending.inject_include_usage()));
+        }
+    }
+    if pending.wants_request_body() {
+        pending.set_request_body(&params.to_string());
+    }
+    let tracked: Tracked = if facts.stream {
+        let mut stream = pending.into_stream();
+        let (mut hidden, mut seen) = (0, 0);
+        let events = stream_events(case);
+        for (event, text, _) in &events {
+            match stream.push_event(event.as_deref(), text) {
+                Ok(true) => hidden += 1,
+                Ok(false) if text != "[DONE]" => seen += 1,
+                Ok(false) => {}
+                Err(e) => out.push(format!("push: {e}")),
+            }
+        }
+        if b.expected.hidden.is_some_and(|want| want != hidden) {
+            out.push(format!("hidden: got {hidden}, want {:?}", b.expected.hidden));
+        }
+        if b.expected.chunks_seen.is_some_and(|want| want != seen) {
+            out.push(format!("chunks_seen: got {seen}, want {:?}", b.expected.chunks_seen));
+        }
+        let tracked = match stream.finish(case.aborted) {
+            Ok(Some(t)) => t,
+            other => panic!("{}: the first finish gave {other:?}", case.name),
+        };
+        if let Some(after) = &b.expected.after_end {
+            // The last JSON event again: while the stream was live, it would have been hidden.
+            let (event, text, _) = events.iter().rev().find(|(_, t, _)| t != "[DONE]").expect("an event");
+            let again = stream.finish(false).map(|t| t.map(|t| t.event_id));
+            if again != Ok(None) || !after.finish.is_null() {
+                out.push(format!("second finish: got {again:?}, want {}", after.finish));
+            }
+            let pushed = stream.push_event(event.as_deref(), text);
+            if pushed != Ok(after.push_hidden) {
+                out.push(format!("push after the end: got {pushed:?}, want Ok({})", after.push_hidden));
+            }
+        }
+        tracked
+    } else {
+        let body =
+            case.response.as_ref().map(Value::to_string).or_else(|| case.response_raw.clone()).unwrap_or_default();
+        pending.finish(body.as_bytes()).unwrap_or_else(|e| panic!("{}: finish: {e}", case.name))
+    };
+    let record = serde_json::to_value(&tracked).unwrap_or(Value::Null);
+    let timestamp = record["timestamp"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("{}: timestamp {}", case.name, record["timestamp"]));
+    if let Some(want) = &b.expected.record {
+        compare("record", want, &record, timestamp, &mut out);
+    }
+    for (path, keys) in &b.expected.keys {
+        let object = path.split('.').filter(|p| !p.is_empty()).fold(&record, |v, k| &v[k]);
+        compare_keys(&format!("record.{path}"), object, keys, &mut out);
+    }
+    if let Some(report) = &b.expected.report {
+        tracker.flush().unwrap_or_else(|e| panic!("{}: flush: {e}", case.name));
+        let group_by = report.query.group_by.iter().map(|g| g.parse::<GroupBy>()).collect::<Result<Vec<_>, _>>();
+        let query = UsageQuery {
+            group_by: group_by.unwrap_or_else(|e| panic!("{}: {e}", case.name)),
+            timezone: report.query.timezone.clone(),
+            p95: report.query.p95,
+            ..UsageQuery::default()
+        };
+        let rows = tracker.usage_rows(&query).unwrap_or_else(|e| panic!("{}: report: {e}", case.name));
+        let rows = serde_json::to_value(&rows).unwrap_or(Value::Null);
+        compare("report", &Value::Array(report.rows.clone()), &rows, timestamp, &mut out);
+        for (i, row) in rows.as_array().into_iter().flatten().enumerate() {
+            compare_keys(&format!("report[{i}]"), row, &report.keys, &mut out);
+        }
+    }
+    tracker.close().unwrap_or_else(|e| panic!("{}: close: {e}", case.name));
+    out
+}
+
+#[test]
+fn binding_cases_through_the_call_engine() {
+    let cases: Vec<(String, Case)> = load_cases().into_iter().filter(|(_, c)| c.binding.is_some()).collect();
+    assert!(cases.len() >= 7, "only {} binding cases", cases.len());
+    let mut failures = Vec::new();
+    for (file, case) in &cases {
+        let Some(binding) = &case.binding else { continue };
+        failures.extend(run_binding_case(case, binding).into_iter().map(|p| format!("{file}/{}: {p}", case.name)));
+    }
+    assert!(failures.is_empty(), "{} binding vector failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]

@@ -51,14 +51,14 @@ def main() -> None:
         for user in ("alice", "bob", "carol"):
             with tracker.attribute(user_id=user):  # per request in a web app (contextvars)
                 resp = gpt.chat.completions.create(model="gpt-4o-mini", messages=ask, max_tokens=60)
-                print(f"{user:6} chat       {resp._token_usage.cost:.8f} USD")
+                print(f"{user:6} chat       {resp._token_usage.cost.total:.8f} USD")
                 stream = gpt.chat.completions.create(model="gpt-4o-mini", messages=ask, max_tokens=60, stream=True)
                 "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-                print(f"{user:6} streamed   {llmledger.usage_of(stream).cost:.8f} USD")
+                print(f"{user:6} streamed   {llmledger.usage_of(stream).cost.total:.8f} USD")
                 r = gpt.responses.create(model="gpt-4o-mini", input=ask[0]["content"], max_output_tokens=60)
-                print(f"{user:6} responses  {r._token_usage.cost:.8f} USD")
+                print(f"{user:6} responses  {r._token_usage.cost.total:.8f} USD")
                 m = claude.messages.create(model="claude-haiku-4-5", max_tokens=60, messages=ask)
-                print(f"{user:6} anthropic  {m._token_usage.cost:.8f} USD")
+                print(f"{user:6} anthropic  {m._token_usage.cost.total:.8f} USD")
 
         print("\npre-flight estimate:")
         print(llmledger.estimate(model="gpt-4o", messages=ask * 10, max_output_tokens=512))

@@ -4,7 +4,7 @@
 //! with a seeded mutation loop over the committed corpus (`fuzz/corpus/<target>/`).
 
 use chrono::{TimeZone, Utc};
-use llmledger_core::ledger::UsageEvent;
+use llmledger_core::event::UsageEvent;
 use llmledger_core::stream::StreamAccumulator;
 use llmledger_core::usage::{parse_response, parse_response_value, Api, Provider};
 use llmledger_core::{tokens, PriceDb, PriceOptions, Usage};

@@ -32,8 +32,8 @@ async function main(): Promise<void> {
   const content: string | null = r.choices[0].message.content
   const usage: TokenUsage | undefined = tokenUsage(r)
   const viaProperty: TokenUsage | undefined = (r as typeof r & WithTokenUsage)._tokenUsage
-  const amount: number | undefined = usage?.cost?.amount
-  const exact: string | undefined = viaProperty?.cost?.exact
+  const total: string | undefined = usage?.cost?.total
+  const inputTokens: number | undefined = viaProperty?.input_tokens
 
   const { data, response } = await openai.chat.completions
     .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
 
   const answer: Promise<number> = tracker.run({ userId: 'u3', tags: { feature: 'x' } }, async () => 42)
   const rows: UsageRow[] = await tracker.usage({ userId: 'u1', since: new Date(0), groupBy: ['model', 'day'] })
-  const first: string | undefined = rows[0]?.key.model
+  const first: string | undefined = rows[0]?.model
   await tracker.flush()
   await tracker.close()
 
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   // @ts-expect-error unknownModel only accepts 'error' | 'flag'
   new Tracker({ unknownModel: 'ignore' })
 
-  console.log(content, amount, exact, data.id, status, streamUsage, m.id, final.id, answer, first, n, max, c.exact, same)
+  console.log(content, total, inputTokens, data.id, status, streamUsage, m.id, final.id, answer, first, n, max, c.exact, same)
 }
 
 void main

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 from . import _native
 from ._context import attribute
-from ._estimate import Estimate, messages_json
+from ._estimate import Estimate, estimate_input, messages_json
 from ._native import Cost, Usage
 from ._tracker import Tracker
 from .errors import (
@@ -85,10 +85,7 @@ def estimate(
 ) -> Estimate:
     """Pre-flight cost estimate in USD with the embedded prices (``Tracker.estimate`` uses the tracker's
     currency and price data). Renders as a table in Jupyter."""
-    msgs, tls = messages_json(messages, tools)
-    return Estimate(
-        _native.estimate(model, msgs, tls, max_output_tokens, None if expected_cache_hit is None else str(expected_cache_hit))
-    )
+    return Estimate(_native.estimate(estimate_input(model, messages, tools, max_output_tokens, expected_cache_hit)))
 
 
 def cost(

@@ -2,53 +2,27 @@
 
 ``Tracker.attribute(...)`` (or :func:`llmledger.attribute`) sets who a call is for in the current context:
 it is async-safe (each asyncio task and each thread sees its own value; tasks inherit their creator's),
-and nests (inner values override outer ones, tags merge). At call time the wrapper merges, in order of
-precedence: the innermost ``attribute`` block, then outer blocks, then the values given to ``wrap``.
+and nests. Only the propagation lives here; layering (inner values override outer ones, tags merge, the
+context over the values given to ``wrap``) is core's one rule, ``Attribution.overlay``.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Dict, Iterator, Mapping, NamedTuple, Optional
+from typing import Iterator, Mapping, Optional
 
-
-class Attribution(NamedTuple):
-    """Who a call is for. The tuple layout is what the native module reads."""
-
-    user_id: Optional[str] = None
-    workspace_id: Optional[str] = None
-    project: Optional[str] = None
-    session_id: Optional[str] = None
-    conversation_id: Optional[str] = None
-    tags: Optional[Dict[str, str]] = None
-
-    def overlay(self, top: "Attribution") -> "Attribution":
-        """``self`` with every value ``top`` sets replacing it; tags merged (``top`` wins per key)."""
-        tags = self.tags
-        if top.tags:
-            tags = {**self.tags, **top.tags} if self.tags else top.tags
-        return Attribution(
-            top.user_id if top.user_id is not None else self.user_id,
-            top.workspace_id if top.workspace_id is not None else self.workspace_id,
-            top.project if top.project is not None else self.project,
-            top.session_id if top.session_id is not None else self.session_id,
-            top.conversation_id if top.conversation_id is not None else self.conversation_id,
-            tags,
-        )
-
-
-EMPTY = Attribution()
+from ._native import Attribution
 
 _CURRENT: ContextVar[Optional[Attribution]] = ContextVar("llmledger_attribution", default=None)
 
 
 def make(
-    user_id: Optional[str] = None,
-    workspace_id: Optional[str] = None,
-    project: Optional[str] = None,
-    session_id: Optional[str] = None,
-    conversation_id: Optional[str] = None,
+    user_id: Optional[object] = None,
+    workspace_id: Optional[object] = None,
+    project: Optional[object] = None,
+    session_id: Optional[object] = None,
+    conversation_id: Optional[object] = None,
     tags: Optional[Mapping[str, object]] = None,
 ) -> Attribution:
     """An :class:`Attribution`, with every value turned into a string (ids are often ints)."""
@@ -71,19 +45,13 @@ def current() -> Optional[Attribution]:
     return _CURRENT.get()
 
 
-def resolve(base: Attribution) -> Attribution:
-    """``base`` (from ``wrap``) overlaid with the current context's attribution."""
-    ctx = _CURRENT.get()
-    return base if ctx is None else base.overlay(ctx)
-
-
 @contextmanager
 def attribute(
-    user_id: Optional[str] = None,
-    workspace_id: Optional[str] = None,
-    project: Optional[str] = None,
-    session_id: Optional[str] = None,
-    conversation_id: Optional[str] = None,
+    user_id: Optional[object] = None,
+    workspace_id: Optional[object] = None,
+    project: Optional[object] = None,
+    session_id: Optional[object] = None,
+    conversation_id: Optional[object] = None,
     tags: Optional[Mapping[str, object]] = None,
 ) -> Iterator[Attribution]:
     """Attributes every wrapped call made inside the block (this thread / asyncio task and the tasks it

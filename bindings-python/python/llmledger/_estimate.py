@@ -26,6 +26,20 @@ def messages_json(messages: Any, tools: Any = None) -> Tuple[str, Optional[str]]
     )
 
 
+def estimate_input(
+    model: str, messages: Any, tools: Any, max_output_tokens: Any, expected_cache_hit: Any
+) -> Dict[str, Any]:
+    """The one argument the native ``estimate`` reads (the chat request as JSON text)."""
+    msgs, tls = messages_json(messages, tools)
+    return {
+        "model": model,
+        "messages_json": msgs,
+        "tools_json": tls,
+        "max_output_tokens": max_output_tokens,
+        "expected_cache_hit": None if expected_cache_hit is None else str(expected_cache_hit),
+    }
+
+
 class Estimate:
     """What a request will cost before it is sent.
 

@@ -11,8 +11,8 @@ import weakref
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _context, _native
-from ._context import Attribution
-from ._estimate import Estimate, messages_json
+from ._native import Attribution
+from ._estimate import Estimate, estimate_input
 from .errors import InvalidInputError
 
 log = logging.getLogger("llmledger")
@@ -92,7 +92,7 @@ class Tracker:
             azure_deployments=dict(azure_deployments or {}),
             spill_dir=None if spill_dir is None else os.fspath(spill_dir),
         )
-        self._native = _native.Tracker(**self._config)
+        self._native = _native.Tracker(self._config)
         self._closed = False
         self._lock = threading.Lock()
         _live.add(self)
@@ -115,7 +115,8 @@ class Tracker:
         """A tracked copy of an ``openai`` or ``anthropic`` client (same class; the original is untouched).
 
         The attribution given here applies to every call; ``attribute`` blocks override it per request.
-        ``provider`` overrides detection (``openai``, ``azure``, ``xai``, ``anthropic``, …).
+        ``provider`` overrides detection (``openai``, ``azure``, ``xai``, ``anthropic``, …); an unknown
+        name is an :class:`InvalidInputError` naming ``provider``.
         """
         from ._wrap import wrap_client
 
@@ -155,25 +156,29 @@ class Tracker:
         """Report rows from the ledger (events written so far are flushed first).
 
         ``group_by``: any of ``user``, ``workspace``, ``project``, ``provider``, ``model``, ``session``,
-        ``day``, ``month`` (``user_id`` / ``workspace_id`` / ``session_id`` are accepted too). Each row is a
-        dict with the group keys, ``requests``, ``successful``, ``failed``, token totals, ``cost_usd`` and
-        ``cost`` (``decimal.Decimal``, the latter in the tracker's currency) and latency figures.
+        ``day``, ``month`` (``user_id`` / ``workspace_id`` / ``session_id`` are accepted too). Each row is
+        core's one row shape (the same keys as Node's): the group keys, ``requests``, ``successful``,
+        ``failed``, ``unpriced``, token totals, ``cost`` (in the tracker's currency) and ``cost_usd`` as
+        ``decimal.Decimal``, ``currency``, ``avg_latency_ms`` and ``p95_latency_ms``.
+        ``timezone``: the zone of the ``day`` / ``month`` groups; default the tracker's ``timezone``.
         """
         groups = [group_by] if isinstance(group_by, str) else list(group_by or [])
         groups = [_GROUP_ALIASES.get(g, g) for g in groups]
         self._native.flush()
         return self._native.usage(
-            user_id,
-            workspace_id,
-            project,
-            provider,
-            model,
-            session_id,
-            _utc(since, "since"),
-            _utc(until, "until", end=True),
-            groups,
-            timezone,
-            p95,
+            dict(
+                user_id=user_id,
+                workspace_id=workspace_id,
+                project=project,
+                provider=provider,
+                model=model,
+                session_id=session_id,
+                since=_utc(since, "since"),
+                until=_utc(until, "until", end=True),
+                group_by=groups,
+                timezone=timezone,
+                p95=p95,
+            )
         )
 
     def estimate(
@@ -185,9 +190,8 @@ class Tracker:
         expected_cache_hit: Any = None,
     ) -> Estimate:
         """Pre-flight estimate in the tracker's currency and price data (see :func:`llmledger.estimate`)."""
-        msgs, tls = messages_json(messages, tools)
         return Estimate(
-            self._native.estimate(model, msgs, tls, max_output_tokens, None if expected_cache_hit is None else str(expected_cache_hit))
+            self._native.estimate(estimate_input(model, messages, tools, max_output_tokens, expected_cache_hit))
         )
 
     @property
@@ -247,7 +251,7 @@ class Tracker:
         # The parent's writer thread does not exist in the child: start a fresh ledger writer there. The old
         # native tracker is kept (not dropped), as its locks may be held by a thread that no longer exists.
         _orphans.append(self._native)
-        self._native = _native.Tracker(**self._config)
+        self._native = _native.Tracker(self._config)
         self._start_notice_logger()
 
 
@@ -259,14 +263,8 @@ class _NativeRef:
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
 
-    def record_response(self, *args: Any) -> Any:
-        return self.check(self.tracker._native.record_response(*args))
-
-    def record_failure(self, *args: Any) -> Any:
-        return self.tracker._native.record_failure(*args)
-
-    def start_stream(self, *args: Any) -> Any:
-        return self.tracker._native.start_stream(*args)
+    def begin(self, *args: Any) -> Any:
+        return self.tracker._native.begin(*args)
 
     def check(self, usage: Any) -> Any:
         """Reports an unpriced call: an error under ``unknown_model="error"``, else at debug level."""

@@ -14,9 +14,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::Utc;
 
-use super::{Store, UsageEvent};
+use super::Store;
 use crate::error::{Error, ErrorCode, Result};
-use crate::report::{Aggregator, ReportRow, RollupDiff, UsageQuery};
+use crate::event::UsageEvent;
+use crate::report::{Aggregator, ReportRow, UsageQuery};
+use crate::rollup::RollupDiff;
 
 #[derive(Debug)]
 struct Segment {

@@ -6,9 +6,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono_tz::Tz;
 
-use super::{Store, UsageEvent};
+use super::Store;
 use crate::error::Result;
-use crate::report::{Aggregator, ReportRow, RollupDiff, RollupTable, Rollups, UsageQuery};
+use crate::event::UsageEvent;
+use crate::report::{Aggregator, ReportRow, UsageQuery};
+use crate::rollup::{RollupDiff, RollupTable, Rollups};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -59,7 +61,7 @@ impl Store for MemoryStore {
                     RollupTable::Daily => &inner.rollups.daily,
                     RollupTable::Monthly => &inner.rollups.monthly,
                 };
-                for (k, t) in table.iter().filter(|(k, _)| k.matches(&query.filter, &plan)) {
+                for (k, t) in table.iter().filter(|(k, _)| plan.matches(k, &query.filter)) {
                     agg.add_rollup(k, t);
                 }
             }

@@ -5,7 +5,7 @@
 //!
 //! | URL | store |
 //! |---|---|
-//! | `sqlite:///abs/path.db`, `sqlite://./rel.db`, `sqlite:rel.db` | embedded SQLite (default `sqlite://./llmledger.db`) |
+//! | `sqlite:///abs/path.db`, `sqlite://./rel.db`, `sqlite:rel.db` | embedded SQLite (the default, [`Ledger::DEFAULT_URL`]) |
 //! | `postgres://user@host:port/db`, `postgresql://…` | PostgreSQL (feature `postgres`) |
 //! | `jsonl:///abs/dir`, `jsonl://./dir`, `jsonl:dir` | append-only JSON-lines files in a directory |
 //! | `memory://` | in-process, for tests |
@@ -27,7 +27,6 @@
 //! never the temp directory, which many hosts empty at boot. Several processes may share it (see
 //! [`spill`]). [`Ledger::health`] and [`Ledger::take_notices`] show an operator what is going on.
 
-pub mod event;
 pub mod health;
 pub mod jsonl;
 pub mod memory;
@@ -50,14 +49,17 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
-pub use event::{Attribution, Status, UsageEvent};
+// The bindings still import `Attribution` from here; they switch to `crate::event` (then this goes).
+pub use crate::event::Attribution;
 pub use health::{LedgerHealth, Notice, NoticeKind, NoticeLevel, StoreState};
 pub use memory::MemoryStore;
 pub use reprice::{RepriceChange, RepriceFilter, RepriceReport};
 pub use spill::{Journal, SpillSummary};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::report::{parse_tz, ReportRow, RollupDiff, UsageQuery};
+use crate::event::UsageEvent;
+use crate::report::{parse_tz, ReportRow, UsageQuery};
+use crate::rollup::RollupDiff;
 use health::redact_credentials;
 
 /// Where events are kept. Implement it to add a store (MySQL, ClickHouse, …); the writer calls it
@@ -411,7 +413,8 @@ fn age_secs(at: chrono::DateTime<chrono::Utc>) -> u64 {
 }
 
 impl Ledger {
-    /// The store used when nothing is configured: `./llmledger.db`.
+    /// The store used when nothing is configured, a SQLite file in the working directory. The one
+    /// place the default is written: docs and bindings refer to this constant.
     pub const DEFAULT_URL: &'static str = "sqlite://./llmledger.db";
 
     /// Opens the store named by `url` (see the module docs) and starts the writer. An unknown scheme,

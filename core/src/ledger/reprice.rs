@@ -20,10 +20,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use {
-    super::UsageEvent,
     crate::error::{Error, ErrorCode, Result},
+    crate::event::UsageEvent,
     crate::pricing::{Cost, PriceDb},
-    crate::report::{RollupKey, Rollups, Totals},
+    crate::rollup::{RollupKey, Rollups, Totals},
     chrono_tz::Tz,
     serde::Deserialize,
     std::collections::BTreeMap,

@@ -8,10 +8,11 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use super::{Attribution, Status, UsageEvent};
 use crate::error::{Error, ErrorCode, Result};
+use crate::event::{Attribution, Status, UsageEvent};
 use crate::pricing::{Breakdown, Cost};
-use crate::report::{RollupKey, RollupPlan, Totals, UsageQuery};
+use crate::report::{RollupPlan, UsageQuery};
+use crate::rollup::{RollupKey, Totals};
 use crate::usage::{Api, Provider, Usage, UsageSource};
 
 /// What a column holds, so each store can name its own SQL type.
@@ -542,7 +543,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::RollupTable;
+    use crate::rollup::RollupTable;
 
     #[test]
     fn event_ddl_names_every_column_once_with_the_key_and_index() {

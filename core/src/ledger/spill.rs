@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::ledger::event::UsageEvent;
+use crate::event::UsageEvent;
 
 /// How many events a journal file holds and when the oldest of them happened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

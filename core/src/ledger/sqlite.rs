@@ -28,10 +28,12 @@ use super::reprice::{self, RepriceFilter, RepriceReport, Rewrite};
 use super::row::{
     self, event_cols, plain, rollup_cols, ColumnReader, Encoded, Filter, Kind, Param, ROLLUP_KEY, SCHEMA_VERSION,
 };
-use super::{Store, UsageEvent};
+use super::Store;
 use crate::error::{Error, ErrorCode, Result};
+use crate::event::UsageEvent;
 use crate::pricing::PriceDb;
-use crate::report::{parse_tz, Aggregator, ReportRow, RollupDiff, RollupKey, RollupTable, Rollups, Totals, UsageQuery};
+use crate::report::{parse_tz, Aggregator, ReportRow, UsageQuery};
+use crate::rollup::{RollupDiff, RollupKey, RollupTable, Rollups, Totals};
 
 fn sql_type(k: Kind) -> &'static str {
     match k {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::health::Counts;
 use super::{Durability, Msg, Shared};
 use crate::error::{Error, ErrorCode, Result};
-use crate::ledger::event::UsageEvent;
+use crate::event::UsageEvent;
 
 /// How long the writer sleeps between looks at the queue while a batch is open (at most the flush
 /// interval): a wake-up per quantum instead of one per recorded event.

@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use llmledger_core::ledger::{Attribution, MemoryStore, Store, UsageEvent};
-use llmledger_core::report::{ReportRow, RollupDiff, UsageQuery};
+use llmledger_core::event::{Attribution, UsageEvent};
+use llmledger_core::ledger::{MemoryStore, Store};
+use llmledger_core::report::{ReportRow, UsageQuery};
+use llmledger_core::rollup::RollupDiff;
 use llmledger_core::{Api, Breakdown, Cost, Error, ErrorCode, Provider, Result, Usage};
 use rust_decimal::Decimal;
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
-from .._context import Attribution
+from .._native import Attribution, Client
 from ._base import ClientWrapper
 
 
-def wrap_client(native: Any, client: Any, attribution: Attribution, provider: Optional[str]) -> Any:
+def wrap_client(tracker: Any, client: Any, attribution: Attribution, provider: Optional[str]) -> Any:
     """A tracked copy of ``client`` (same class, same connection pool); the original is left untouched."""
     module = type(client).__module__.split(".", 1)[0]
     if module == "openai":
@@ -20,8 +21,9 @@ def wrap_client(native: Any, client: Any, attribution: Attribution, provider: Op
             f"llmledger cannot wrap {type(client).__module__}.{type(client).__qualname__}: "
             "expected an openai or anthropic client"
         )
-    wrapper = ClientWrapper(native, sdk.SPEC, provider or sdk.detect_provider(client), attribution)
-    return _install(client.copy(), wrapper, sdk.is_async(client))
+    spec = {"sdk": sdk.SPEC.sdk, "base_url": str(getattr(client, "base_url", "") or ""), "provider": provider}
+    native = Client(json.dumps({**spec, **sdk.SPEC.describe(client)}), attribution)
+    return _install(client.copy(), ClientWrapper(tracker, sdk.SPEC, native), sdk.is_async(client))
 
 
 def _install(fresh: Any, wrapper: ClientWrapper, is_async: bool) -> Any:

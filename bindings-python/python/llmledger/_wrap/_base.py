@@ -6,11 +6,13 @@ hands the final HTTP response to ``client._process_response(...)``. ``wrap`` the
 the caller's client (same class, same HTTP connection pool) whose ``request`` and ``_process_response``
 are instance-level wrappers. Every resource (``chat.completions``, ``with_raw_response``, the ``stream``
 helpers, ``beta.messages``, …) is reached through them, results stay the SDK's own objects, and arguments
-pass through untouched (except ``stream_options.include_usage``, added to OpenAI chat streams).
+pass through untouched (except ``stream_options.include_usage``, when core asks for it).
 
-Usage reaches Rust as raw bytes: the response body of a non-streaming call, and each raw Server-Sent Event
-of a stream (``_iter_events`` of the SDK's ``Stream`` is replaced on the instance before iteration starts).
-Tracking never raises into the caller: failures are logged on the ``llmledger`` logger.
+Every decision is core's (``llmledger._native``): which requests are tracked (``Client.classify``), what to
+change in the request and whether it needs the body (``Tracker.begin`` → ``Call``), and the record. This
+module hands it the SDK's request dict, the response bytes, and each Server-Sent Event of a stream
+(``_iter_events`` of the SDK's ``Stream`` is replaced on the instance before iteration starts). Tracking
+never raises into the caller: failures are logged on the ``llmledger`` logger.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ import json
 import logging
 import weakref
 from contextvars import ContextVar
-from time import perf_counter_ns
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .. import _context
-from .._context import Attribution
 
 log = logging.getLogger("llmledger")
 
@@ -58,88 +58,55 @@ def dump_request(json_data: Any) -> Optional[str]:
         return None
 
 
+def with_include_usage(options: Any, data: Optional[Dict[str, Any]]) -> Any:
+    """``options`` with ``stream_options.include_usage = True`` in its body (a copy; the caller's is kept)."""
+    stream_options = (data or {}).get("stream_options")
+    stream_options = {**stream_options, "include_usage": True} if isinstance(stream_options, dict) else {"include_usage": True}
+    return options.model_copy(update={"json_data": {**(data or {}), "stream_options": stream_options}})
+
+
 class Spec:
     """What differs between SDKs; see ``_wrap/openai.py`` and ``_wrap/anthropic.py``."""
 
+    sdk: str = ""
     stream_types: Tuple[type, ...] = ()
     async_stream_types: Tuple[type, ...] = ()
     raw_types: Tuple[type, ...] = ()
     api_error: type = Exception
 
-    def classify(self, options: Any) -> Optional[str]:
-        """The core ``Api`` name of the call, or None to pass it through untracked."""
-        raise NotImplementedError
-
-    def needs_request_json(self, api: str, stream: bool, data: Mapping[str, Any]) -> bool:
-        # Streams: the prompt is estimated when no usage comes. Tools: a web search's context size is priced.
-        return stream or api in ("images", "audio_speech") or "tools" in data or "web_search_options" in data
-
-    def inject_usage(self, api: str, options: Any, stream: bool) -> Tuple[Any, bool]:
-        """Options to send (maybe asking for stream usage) and whether the extra usage chunk must be hidden."""
-        return options, False
+    def describe(self, client: Any) -> Dict[str, Any]:
+        """The client-class facts of core's ``ClientSpec`` (``azure``, ``bedrock``, ``azure_deployment``)."""
+        return {}
 
 
 class Call:
-    """One tracked API call, from ``request`` to the recorded event."""
+    """One tracked API call, from ``request`` to the recorded event (``native``: core's call)."""
 
-    __slots__ = ("wrapper", "api", "model", "attribution", "request_json", "start", "http", "hide", "service_tier")
+    __slots__ = ("wrapper", "native", "http")
 
-    def __init__(self, wrapper: "ClientWrapper", api: str, options: Any, stream: bool, hide: bool) -> None:
+    def __init__(self, wrapper: "ClientWrapper", native: Any) -> None:
         self.wrapper = wrapper
-        self.api = api
-        data = options.json_data if isinstance(options.json_data, dict) else {}
-        model = data.get("model")
-        if model is None and isinstance(getattr(options, "extra_json", None), dict):
-            model = options.extra_json.get("model")
-        self.model = str(model) if model is not None else ""
-        tier = data.get("service_tier")
-        self.service_tier = tier if isinstance(tier, str) else None
-        self.attribution = _context.resolve(wrapper.attribution)
-        self.request_json = dump_request(data) if wrapper.spec.needs_request_json(api, stream, data) else None
-        self.hide = hide
+        self.native = native
         self.http: Any = None
-        self.start = perf_counter_ns()
-
-    def elapsed_ms(self) -> int:
-        return (perf_counter_ns() - self.start) // 1_000_000
 
     # -- recording (never raises) ----------------------------------------------------------------------------
 
-    def body(self) -> Any:
-        """The response body Rust parses. Text-to-speech is priced from the request; its body is audio."""
-        return b"{}" if self.api == "audio_speech" else self.http.content
-
-    def record_body(self, body: Any) -> Any:
+    def record_body(self) -> Any:
         try:
-            return self.wrapper.native.record_response(
-                self.wrapper.provider,
-                self.api,
-                self.model,
-                self.attribution,
-                self.request_json,
-                body,
-                self.elapsed_ms(),
-                self.service_tier,
-            )
+            return self.wrapper.tracker.check(self.native.finish(self.http.content))
         except Exception:
-            log.warning("llmledger: could not record a %s %s call", self.wrapper.provider, self.api, exc_info=True)
+            log.warning("llmledger: could not record a %s call", self.wrapper.provider, exc_info=True)
             return None
 
     def record_failure(self, err: BaseException) -> None:
         try:
-            usage = self.wrapper.native.record_failure(
-                self.wrapper.provider, self.api, self.model, self.attribution, type(err).__name__, self.elapsed_ms()
-            )
-            set_token_usage(err, usage)
+            set_token_usage(err, self.native.fail(type(err).__name__))
         except Exception:
             log.warning("llmledger: could not record a failed %s call", self.wrapper.provider, exc_info=True)
 
     def start_stream(self) -> Any:
         try:
-            return self.wrapper.native.start_stream(
-                self.wrapper.provider, self.api, self.model, self.attribution, self.request_json, self.hide,
-                self.service_tier,
-            )
+            return self.native.into_stream()
         except Exception:
             log.warning("llmledger: could not start tracking a %s stream", self.wrapper.provider, exc_info=True)
             return None
@@ -157,7 +124,7 @@ class Call:
             elif isinstance(result, spec.raw_types):
                 self._done_raw(result, stream)
             elif not stream and self.http is not None:
-                set_token_usage(result, self.record_body(self.body()))
+                set_token_usage(result, self.record_body())
         except Exception:
             log.warning("llmledger: could not track a %s call", self.wrapper.provider, exc_info=True)
         return result
@@ -171,7 +138,7 @@ class Call:
         def record() -> None:
             if not state["recorded"] and _is_read(http):
                 state["recorded"] = True
-                state["usage"] = call.record_body(call.body())
+                state["usage"] = call.record_body()
                 set_token_usage(raw, state["usage"])
 
         if not stream:
@@ -227,33 +194,32 @@ def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
 
 
 class _StreamState:
-    """Records one stream exactly once: at its end, when it breaks, or when it is closed or dropped."""
+    """Hands one stream's end to core (which records it once: later finishes are no-ops) and attaches the
+    record to the caller's stream. A stream dropped without ever ending is recorded by core when its
+    native object is dropped with it: nothing here holds the caller's stream (``target`` is weak)."""
 
-    __slots__ = ("native", "call", "finished", "target", "warned", "__weakref__")
+    __slots__ = ("native", "wrapper", "target", "warned")
 
     def __init__(self, native: Any, call: Call, target: Any) -> None:
         self.native = native
-        self.call = call
-        self.finished = False
+        self.wrapper = call.wrapper
         self.warned = False
         self.target = weakref.ref(target)
-        # A stream dropped without ever being iterated or closed is still recorded (as abandoned).
-        weakref.finalize(target, self.finish, True)
 
     def push_failed(self) -> None:
         if not self.warned:
             self.warned = True
-            log.warning("llmledger: could not read a %s stream event", self.call.wrapper.provider, exc_info=True)
+            log.warning("llmledger: could not read a %s stream event", self.wrapper.provider, exc_info=True)
 
     def finish(self, aborted: bool) -> None:
-        if self.finished:
-            return
-        self.finished = True
         try:
-            usage = self.call.wrapper.native.check(self.native.finish(self.call.elapsed_ms(), aborted))
+            usage = self.native.finish(aborted)
         except Exception:
-            log.warning("llmledger: could not record a %s stream", self.call.wrapper.provider, exc_info=True)
+            log.warning("llmledger: could not record a %s stream", self.wrapper.provider, exc_info=True)
             return
+        if usage is None:
+            return  # recorded already: a later end (close after the last chunk) is a no-op in core
+        usage = self.wrapper.tracker.check(usage)
         target = self.target()
         if target is not None:
             set_token_usage(target, usage)
@@ -263,7 +229,8 @@ def _events_source(stream: Any) -> Any:
     """A copy of ``stream`` to run the SDK's own ``__stream__`` on, without the iterator the SDK made.
 
     Our iterator lives on the caller's stream and the SDK's generator on the copy, so nothing refers back
-    to the caller's stream: dropping it closes both generators at once (no reference cycle to wait for)."""
+    to the caller's stream: dropping it closes both generators at once and drops the native stream, which
+    core then records (no reference cycle to wait for; the copy's ``_iter_events`` holds it weakly)."""
     source = copy.copy(stream)
     source.__dict__.pop("_iterator", None)
     return source
@@ -275,11 +242,12 @@ def attach_stream(stream: Any, call: Call) -> None:
         return
     state = _StreamState(native, call, stream)
     source = _events_source(stream)
+    source_ref = weakref.ref(source)  # alive while the SDK's generator below runs on it
     events = type(stream)._iter_events
     push = native.push  # the per-event path: one native call, no attribute lookups
 
     def _iter_events() -> Any:
-        for sse in events(source):
+        for sse in events(source_ref()):
             try:
                 if push(sse.event, sse.data):
                     continue  # the usage-only chunk we asked for: the SDK never turns it into a chunk
@@ -318,11 +286,12 @@ def attach_async_stream(stream: Any, call: Call) -> None:
         return
     state = _StreamState(native, call, stream)
     source = _events_source(stream)
+    source_ref = weakref.ref(source)  # alive while the SDK's generator below runs on it
     events = type(stream)._iter_events
     push = native.push
 
     async def _iter_events() -> Any:
-        async for sse in events(source):
+        async for sse in events(source_ref()):
             try:
                 if push(sse.event, sse.data):
                     continue
@@ -362,27 +331,41 @@ def attach_async_stream(stream: Any, call: Call) -> None:
 
 
 class ClientWrapper:
-    """Installs the tracking ``request`` / ``_process_response`` on one client instance."""
+    """Installs the tracking ``request`` / ``_process_response`` on one client instance.
 
-    def __init__(self, native: Any, spec: Spec, provider: str, attribution: Attribution) -> None:
-        self.native = native
+    ``tracker``: the tracker's native side (``_tracker._NativeRef``); ``client``: core's ``Client`` (provider
+    decided once, requests classified, the ``wrap`` attribution)."""
+
+    def __init__(self, tracker: Any, spec: Spec, client: Any) -> None:
+        self.tracker = tracker
         self.spec = spec
-        self.provider = provider
-        self.attribution = attribution
+        self.client = client
+        self.provider: str = client.provider
 
     def install(self, client: Any, is_async: bool) -> None:
         request = client.request
         process = client._process_response
         spec = self.spec
         wrapper = self
+        native_client = self.client
+        classify = native_client.classify
+        context = _context.current
 
         def begin(options: Any, stream: bool) -> Tuple[Any, Optional[Call]]:
             try:
-                api = spec.classify(options)
+                api = classify(options.method, options.url)
                 if api is None:
                     return options, None
-                options, hide = spec.inject_usage(api, options, stream)
-                return options, Call(wrapper, api, options, stream, hide)
+                data = options.json_data if isinstance(options.json_data, dict) else None
+                extra = options.extra_json if isinstance(options.extra_json, dict) else None
+                call = wrapper.tracker.begin(native_client, api, options.url, data, extra, stream, context())
+                if call.inject_include_usage:
+                    options = with_include_usage(options, data)
+                if call.wants_request_body:
+                    body = dump_request(data)
+                    if body is not None:
+                        call.set_request_body(body)
+                return options, Call(wrapper, call)
             except Exception:
                 log.warning("llmledger: could not start tracking a %s call", wrapper.provider, exc_info=True)
                 return options, None

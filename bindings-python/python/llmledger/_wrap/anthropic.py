@@ -1,12 +1,13 @@
-"""Wrapping the official ``anthropic`` SDK clients: ``Anthropic`` and ``AsyncAnthropic``.
+"""Wrapping the official ``anthropic`` SDK clients: ``Anthropic``, ``AsyncAnthropic`` and the Bedrock ones.
 
-Tracked: ``POST /v1/messages`` (``messages.create`` streamed or not, the ``messages.stream`` helper, and
-``beta.messages``). ``messages.count_tokens`` and everything else pass through untracked.
+Tracked (core's ``Client.classify``): ``POST /v1/messages`` (``messages.create`` streamed or not, the
+``messages.stream`` helper, and ``beta.messages``). ``messages.count_tokens`` and everything else pass
+through untracked.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Dict
 
 import anthropic
 from anthropic._response import APIResponse, AsyncAPIResponse
@@ -15,23 +16,18 @@ from ._base import Spec
 
 
 class AnthropicSpec(Spec):
+    sdk = "anthropic"
     stream_types = (anthropic.Stream,)
     async_stream_types = (anthropic.AsyncStream,)
     raw_types = (APIResponse, AsyncAPIResponse)
     api_error = anthropic.APIError
 
-    def classify(self, options: Any) -> Optional[str]:
-        if options.method.lower() != "post":
-            return None
-        return "messages" if options.url.split("?", 1)[0].rstrip("/") == "/v1/messages" else None
+    def describe(self, client: Any) -> Dict[str, Any]:
+        # `AnthropicBedrock` / `AsyncAnthropicBedrock` live in an optional submodule; match by class name.
+        return {"bedrock": "Bedrock" in type(client).__name__}
 
 
 SPEC = AnthropicSpec()
-
-
-def detect_provider(client: Any) -> str:
-    name = type(client).__name__
-    return "bedrock" if "Bedrock" in name else "anthropic"
 
 
 def is_async(client: Any) -> bool:

@@ -1,4 +1,6 @@
-//! The ledger's unit of record: one priced (or flagged unpriced) LLM call, [`UsageEvent`].
+//! The ledger's unit of record: one priced (or flagged unpriced) LLM call, [`UsageEvent`], with who
+//! it is billed to ([`Attribution`], and the one rule for layering it, [`Attribution::overlay`]).
+//! The stores ([`crate::ledger`]) and reports ([`crate::report`]) both depend on these types.
 //!
 //! An event carries counts, cost and attribution only — never prompt or completion text — and
 //! round-trips exactly through JSON (decimals as strings), which is the format of the spill file and
@@ -29,6 +31,25 @@ pub struct Attribution {
     pub conversation_id: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+}
+
+impl Attribution {
+    /// `self` with every field `top` sets replacing it; tags merged, `top` winning per key. The one rule
+    /// for layering attribution (tracker defaults, then `wrap`'s, then the request context's, innermost
+    /// last), used by both bindings.
+    pub fn overlay(&self, top: &Attribution) -> Attribution {
+        let pick = |mine: &Option<String>, theirs: &Option<String>| theirs.clone().or_else(|| mine.clone());
+        let mut tags = self.tags.clone();
+        tags.extend(top.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Attribution {
+            user_id: pick(&self.user_id, &top.user_id),
+            workspace_id: pick(&self.workspace_id, &top.workspace_id),
+            project: pick(&self.project, &top.project),
+            session_id: pick(&self.session_id, &top.session_id),
+            conversation_id: pick(&self.conversation_id, &top.conversation_id),
+            tags,
+        }
+    }
 }
 
 /// Whether the call succeeded.
@@ -88,7 +109,7 @@ pub struct UsageEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_class: Option<String>,
     /// How the call was billed beyond its usage (batch, requested service tier, region), so a
-    /// re-price ([`super::Store::reprice`]) bills it the same way.
+    /// re-price ([`crate::ledger::Store::reprice`]) bills it the same way.
     #[serde(default, skip_serializing_if = "PriceOptions::is_default")]
     pub price_options: PriceOptions,
 }
@@ -201,6 +222,23 @@ mod tests {
     use crate::pricing::Breakdown;
     use chrono::NaiveDate;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn overlay_sets_what_the_top_sets_and_merges_tags() {
+        let tags = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let base = Attribution {
+            user_id: Some("u1".into()),
+            project: Some("p".into()),
+            tags: tags(&[("team", "a"), ("env", "prod")]),
+            ..Attribution::default()
+        };
+        let top = Attribution { user_id: Some("u2".into()), tags: tags(&[("team", "b")]), ..Attribution::default() };
+        let merged = base.overlay(&top);
+        assert_eq!(merged.user_id.as_deref(), Some("u2"));
+        assert_eq!(merged.project.as_deref(), Some("p"));
+        assert_eq!(merged.tags, tags(&[("env", "prod"), ("team", "b")]));
+        assert_eq!(Attribution::default().overlay(&base), base);
+    }
 
     pub(crate) fn priced_event() -> UsageEvent {
         let usage = Usage { input_tokens: 1200, cache_read_tokens: 300, output_tokens: 80, ..Usage::default() };

@@ -1,0 +1,247 @@
+'use strict'
+// The `Tracker` class: options in, reports out, the process exit hooks, and the one place recorded calls
+// reach the caller's hooks (`onRecord`, `onError`). Every count, price and record is computed in Rust.
+
+const native = require('./native.cjs')
+const { Context, normalizeAttribution, overlay, stringValues } = require('./context.cjs')
+const { costWith } = require('./cost.cjs')
+const { count, countTokens, estimateWith } = require('./estimate.cjs')
+const { NATIVE, CONTEXT, RECORDED, REPORT, NOTICES } = require('./symbols.cjs')
+const { Recorded } = require('./usage.cjs')
+const { wrapClient } = require('./wrap.cjs')
+
+// ---------------------------------------------------------------------------------------------------------
+// Exit hooks: flush on `beforeExit` (asynchronous work is still possible), close on `exit` (synchronous).
+// ---------------------------------------------------------------------------------------------------------
+
+const liveTrackers = new Set()
+let exitHooksInstalled = false
+
+function installExitHooks() {
+  if (exitHooksInstalled) return
+  exitHooksInstalled = true
+  process.on('beforeExit', () => {
+    // Only trackers with records since their last flush: the next `beforeExit` then finds none and the
+    // process can end.
+    for (const t of liveTrackers) {
+      if (t[CONTEXT].dirty) t.flush().catch((err) => t[REPORT](err, 'flush'))
+    }
+  })
+  process.on('exit', () => {
+    for (const t of liveTrackers) {
+      try {
+        t[NATIVE].closeSync()
+      } catch (err) {
+        t[REPORT](err, 'close')
+      }
+    }
+    liveTrackers.clear()
+  })
+}
+
+function nativeOptions(o) {
+  const out = {}
+  for (const k of ['store', 'currency', 'timezone', 'unknownModel', 'durability', 'pricesPath', 'litellmPricesPath', 'spillDir']) {
+    if (o[k] != null) out[k] = String(o[k])
+  }
+  if (o.rates) out.rates = stringValues(o.rates)
+  if (o.azureDeployments) out.azureDeployments = stringValues(o.azureDeployments)
+  return out
+}
+
+function isoOrUndefined(v) {
+  if (v == null) return undefined
+  if (v instanceof Date) return v.toISOString()
+  return String(v)
+}
+
+function nativeQuery(q) {
+  const out = {}
+  for (const k of ['userId', 'workspaceId', 'project', 'provider', 'model', 'sessionId', 'timezone']) {
+    if (q[k] != null) out[k] = String(q[k])
+  }
+  out.since = isoOrUndefined(q.since)
+  out.until = isoOrUndefined(q.until)
+  if (q.groupBy != null) out.groupBy = Array.isArray(q.groupBy) ? q.groupBy.map(String) : [String(q.groupBy)]
+  if (q.p95 != null) out.p95 = Boolean(q.p95)
+  return out
+}
+
+function defaultOnError(err, info) {
+  const code = err && err.code ? err.code : 'tracking_failed'
+  const message = err && err.message ? err.message : String(err)
+  process.emitWarning(`llmledger: ${info.operation} failed: ${message}`, { type: 'LlmledgerWarning', code })
+}
+
+/** The default route of a ledger notice: warnings as process warnings, the rest on the console. */
+function defaultOnNotice(notice) {
+  if (notice.level === 'warning') {
+    process.emitWarning(notice.message, { type: 'LlmledgerWarning', code: `LLMLEDGER_${notice.kind.toUpperCase()}` })
+  } else {
+    console.info(notice.message)
+  }
+}
+
+/** How often a tracker looks for ledger notices (core decides what and when; this only delivers). */
+const NOTICE_POLL_MS = 1000
+
+class Tracker {
+  /**
+   * @param {object} [options] see index.d.ts (`TrackerOptions`).
+   */
+  constructor(options = {}) {
+    const { onError, onRecord, onNotice, ...rest } = options
+    this[NATIVE] = new native.NativeTracker(nativeOptions(rest))
+    this[CONTEXT] = {
+      scopes: new Context(),
+      onError: typeof onError === 'function' ? onError : defaultOnError,
+      // A caller's onError also hears ledger warnings; the default one would repeat the notice's warning.
+      noticeOnError: typeof onError === 'function',
+      onRecord: typeof onRecord === 'function' ? onRecord : null,
+      onNotice: typeof onNotice === 'function' ? onNotice : defaultOnNotice,
+      reportUnpriced: this[NATIVE].unknownModel === 'error',
+      dirty: false,
+      closed: false,
+    }
+    // Unref'd: it never keeps the process alive.
+    this[CONTEXT].noticeTimer = setInterval(() => this[NOTICES](), NOTICE_POLL_MS).unref()
+    liveTrackers.add(this)
+    installExitHooks()
+  }
+
+  /**
+   * The ledger's state, cheap enough for a `/health` endpoint (see `LedgerHealth` in index.d.ts). Delivers
+   * any pending ledger notice first.
+   */
+  health() {
+    this[NOTICES]()
+    return JSON.parse(this[NATIVE].healthJson())
+  }
+
+  /**
+   * Hands the ledger's notices to `onNotice` (warnings also to `onError` when one is set), and the records
+   * of streams core recorded when they were collected unfinished to the record hooks.
+   */
+  [NOTICES]() {
+    for (const json of this[NATIVE].takeDropped()) this[RECORDED](json)
+    for (const notice of JSON.parse(this[NATIVE].takeNoticesJson())) {
+      if (notice.level === 'warning' && this[CONTEXT].noticeOnError) {
+        const err = new Error(notice.message)
+        err.code = 'store'
+        this[CONTEXT].onError(err, { operation: 'ledger', notice })
+      }
+      this[CONTEXT].onNotice(notice)
+    }
+  }
+
+  /** ISO 4217 code of the costs this tracker reports. */
+  get currency() {
+    return this[NATIVE].currency
+  }
+
+  /** Returns a tracked copy of an `openai` or `@anthropic-ai/sdk` client (the caller's is left untouched). */
+  wrap(client, attribution, options) {
+    return wrapClient(this, client, normalizeAttribution(attribution), options || {})
+  }
+
+  /** Runs `fn` with `attribution` applied to every tracked call made inside it (nested runs merge). */
+  run(attribution, fn) {
+    return this[CONTEXT].scopes.run(attribution, fn)
+  }
+
+  /** The attribution of the current `run()` context, if any. */
+  currentAttribution() {
+    const a = this[CONTEXT].scopes.current()
+    return a ? a.toObject() : undefined
+  }
+
+  /** A usage report from the ledger (everything recorded so far is flushed first). */
+  async usage(query = {}) {
+    if (this[CONTEXT].dirty) await this.flush()
+    return JSON.parse(await this[NATIVE].usage(nativeQuery(query)))
+  }
+
+  /** Waits until every event recorded so far is stored. */
+  async flush() {
+    this[CONTEXT].dirty = false
+    try {
+      await this[NATIVE].flush()
+    } finally {
+      this[NOTICES]()
+    }
+  }
+
+  /** Flushes and closes the ledger; later calls through wrapped clients still work but are not recorded. */
+  async close() {
+    if (this[CONTEXT].closed) return
+    this[CONTEXT].closed = true
+    clearInterval(this[CONTEXT].noticeTimer)
+    liveTrackers.delete(this)
+    try {
+      await this[NATIVE].close()
+    } finally {
+      this[NOTICES]()
+    }
+  }
+
+  /** Records a call made outside a wrapped client, from its response body. */
+  record({ provider, api, model, response, request, latencyMs, attribution }) {
+    const input = {
+      provider: String(provider),
+      api: String(api),
+      model: String(model),
+      requestJson: request == null ? undefined : typeof request === 'string' ? request : JSON.stringify(request),
+      responseJson: typeof response === 'string' ? response : JSON.stringify(response),
+      latencyMs: count(latencyMs),
+    }
+    const json = this[NATIVE].recordResponse(input, overlay(this[CONTEXT].scopes.current(), attribution))
+    // Through the same hook as the wrappers: onRecord fires, and unknownModel: 'error' reports.
+    return this[RECORDED](json).value
+  }
+
+  /** A pre-flight estimate in this tracker's currency. */
+  estimate(request) {
+    return estimateWith(this[NATIVE], request)
+  }
+
+  /** The cost of a given usage with this tracker's prices, in its currency. */
+  cost(usage) {
+    return costWith(this[NATIVE], usage)
+  }
+
+  countTokens(input, model) {
+    return countTokens(input, model)
+  }
+
+  /** A recorded call (`TokenUsage` JSON) → `Recorded`, through the caller's hooks. */
+  [RECORDED](json) {
+    const context = this[CONTEXT]
+    context.dirty = true
+    const recorded = new Recorded(json)
+    // unknownModel: 'error' — the call is recorded unpriced, and the caller hears about it (as the error
+    // core would have thrown: the one error shape).
+    if (context.reportUnpriced && json.includes('"pricing_error":{')) {
+      const e = recorded.value.pricing_error
+      this[REPORT](Object.assign(new Error(e.message), e), 'price')
+    }
+    if (context.onRecord) {
+      try {
+        context.onRecord(recorded.value)
+      } catch (err) {
+        this[REPORT](err, 'onRecord')
+      }
+    }
+    return recorded
+  }
+
+  /** A tracking failure, to `onError`: never thrown at the caller. */
+  [REPORT](err, operation) {
+    try {
+      this[CONTEXT].onError(err, { operation })
+    } catch {
+      // A throwing hook must not break the caller's request either.
+    }
+  }
+}
+
+module.exports = { Tracker }

@@ -1,0 +1,270 @@
+'use strict'
+// Tracking an SDK client at its HTTP request layer, the same way for the `openai` and Anthropic SDKs.
+//
+// Both SDKs are generated from one template: every API call — resources, `parse`, the `stream()` /
+// `runTools()` / `toolRunner()` helpers, `withResponse()`, `asResponse()` — goes through
+// `client.request(options)`, which returns an `APIPromise` holding the response promise and the parser
+// of the body. `wrap` therefore makes a copy of the caller's client (`withOptions`: same class, same
+// options) whose `request` is an instance-level wrapper; the caller's client is left untouched. Core
+// decides from the request's method and path whether a call is tracked (`NativeClient.classify`), reads
+// a few request facts, and gets the raw response body (`finish`) or the stream's events (streams.cjs).
+// Results stay the SDK's own objects; `_tokenUsage` is attached to them, non-enumerable. Tracking never
+// throws into the caller: failures go to the tracker's `onError`.
+
+const native = require('./native.cjs')
+const openai = require('./openai.cjs')
+const anthropic = require('./anthropic.cjs')
+const { trackRawStream, trackStream } = require('./streams.cjs')
+const { CONTEXT, NATIVE, RECORDED, REPORT } = require('./symbols.cjs')
+const { attachUsage, noteSignal } = require('./usage.cjs')
+
+const SDKS = [openai, anthropic]
+
+/** A tracked copy of `client`; its own copies (`withOptions`) are tracked too. */
+function wrapClient(tracker, client, attribution, options) {
+  const sdk = client && typeof client === 'object' && typeof client.request === 'function' && SDKS.find((s) => s.owns(client))
+  if (!sdk) throw new TypeError('tracker.wrap() expects an openai or @anthropic-ai/sdk client')
+  const spec = sdk.clientSpec(client)
+  if (options.provider != null) spec.provider = String(options.provider)
+  const ctx = {
+    tracker,
+    sdk,
+    client: new native.NativeClient(spec),
+    attribution: new native.NativeAttribution(attribution),
+    // `run()` scope → the wrap's attribution under it: merged by core once per scope, not per call.
+    scoped: new WeakMap(),
+  }
+  return install(ctx, copy(ctx, client, {}, client.withOptions))
+}
+
+function copy(ctx, client, options, withOptions) {
+  return withOptions.call(client, { ...ctx.sdk.copyOptions(client), ...options })
+}
+
+function define(target, name, value) {
+  Object.defineProperty(target, name, { value, writable: true, configurable: true, enumerable: false })
+}
+
+function install(ctx, client) {
+  const sdkRequest = client.request
+  const withOptions = client.withOptions
+  define(client, 'request', function request(options, remainingRetries) {
+    return trackedRequest(ctx, this, sdkRequest, options, remainingRetries)
+  })
+  define(client, 'withOptions', function tracked(options) {
+    return install(ctx, copy(ctx, this, options, withOptions))
+  })
+  return client
+}
+
+/** The attribution of a call made now: the wrap's, under the current `run()` scope's. */
+function attributionOf(ctx) {
+  const scope = ctx.tracker[CONTEXT].scopes.current()
+  if (scope === undefined) return ctx.attribution
+  let merged = ctx.scoped.get(scope)
+  if (merged === undefined) {
+    merged = ctx.attribution.overlay(scope)
+    ctx.scoped.set(scope, merged)
+  }
+  return merged
+}
+
+function trackedRequest(ctx, client, sdkRequest, input, remainingRetries) {
+  if (ctx.tracker[CONTEXT].closed) return sdkRequest.call(client, input, remainingRetries)
+  // `native`: core's call in flight, until it is recorded (null for calls core does not track).
+  const call = { ctx, native: null, stream: false, signal: undefined, usage: undefined }
+  const options = input && typeof input.then === 'function' ? input.then((o) => begin(call, o)) : begin(call, input)
+  return observe(call, sdkRequest.call(client, options, remainingRetries))
+}
+
+/** A request field by key: the JSON body's, or a multipart body's (`FormData`). */
+function field(body, key) {
+  return typeof body.get === 'function' ? body.get(key) : body[key]
+}
+
+/** The body as JSON text for core (a multipart body: its text fields; files never leave the process). */
+function bodyJson(body) {
+  if (typeof body.get === 'function' && typeof body.entries === 'function') {
+    const fields = {}
+    for (const [k, v] of body.entries()) if (typeof v === 'string') fields[k] = v
+    return JSON.stringify(fields)
+  }
+  return JSON.stringify(body)
+}
+
+/** Starts tracking the request `options` if core tracks it; returns the options to send. */
+function begin(call, options) {
+  const { ctx } = call
+  try {
+    if (!options || typeof options.method !== 'string' || typeof options.path !== 'string') return options
+    const api = ctx.client.classify(options.method, options.path)
+    const body = options.body
+    if (api == null || !body || typeof body !== 'object') return options
+    const model = field(body, 'model')
+    const tier = field(body, 'service_tier')
+    const streamOptions = field(body, 'stream_options')
+    const includeUsage = streamOptions && typeof streamOptions.include_usage === 'boolean' ? streamOptions.include_usage : undefined
+    call.stream = options.stream === true
+    const pending = ctx.tracker[NATIVE].begin(
+      ctx.client,
+      api,
+      options.path,
+      typeof model === 'string' ? model : undefined,
+      call.stream,
+      typeof tier === 'string' ? tier : undefined,
+      includeUsage,
+      field(body, 'tools') != null || field(body, 'web_search_options') != null,
+      attributionOf(ctx),
+    )
+    if (pending.wantsRequestBody) pending.setRequestBody(bodyJson(body))
+    call.native = pending
+    call.signal = options.signal
+    if (pending.injectIncludeUsage) {
+      // A new body: the caller's object is never modified.
+      return { ...options, body: { ...body, stream_options: { ...streamOptions, include_usage: true } } }
+    }
+  } catch (err) {
+    call.native = null
+    ctx.tracker[REPORT](err, 'track')
+  }
+  return options
+}
+
+/** Hooks the SDK's `APIPromise` of a call: its response, its body parser, and its raw-response paths. */
+function observe(call, promise) {
+  const parse = promise.parseResponse
+  promise.parseResponse = (client, props) => parseTracked(call, parse, client, props)
+  promise.responsePromise = promise.responsePromise.then(
+    (props) => {
+      if (call.native && !call.stream) readBody(call, props)
+      return props
+    },
+    (err) => {
+      // Provider and connection errors, after the SDK's retries: recorded whether or not anyone awaits.
+      if (call.native) end(call, (n) => n.fail(errorClass(err)))
+      throw err
+    },
+  )
+  return patchPromise(call, promise)
+}
+
+/** `asResponse()` and `_thenUnwrap()` (parse helpers, `output_text`) of this promise and those built on it. */
+function patchPromise(call, promise) {
+  const { asResponse, _thenUnwrap } = promise
+  if (typeof asResponse === 'function') {
+    define(promise, 'asResponse', function asResponseTracked() {
+      // `withResponse()` parses first: the parse path records it.
+      const parsing = this.parsedPromise !== undefined
+      return asResponse.call(this).then((response) => {
+        if (parsing || !call.native) return response
+        if (call.stream) {
+          const stream = startStream(call)
+          if (stream) trackRawStream(call.ctx.tracker, stream, response.clone(), call.signal)
+        } else {
+          response
+            .clone()
+            .arrayBuffer()
+            .then(
+              (buffer) => finishWith(call, buffer),
+              (err) => end(call, (n) => n.fail(errorClass(err))),
+            )
+        }
+        return response
+      })
+    })
+  }
+  if (typeof _thenUnwrap === 'function') {
+    define(promise, '_thenUnwrap', function thenUnwrap(transform) {
+      return patchPromise(call, _thenUnwrap.call(this, (data, props) => attachUsage(transform(data, props), call.usage)))
+    })
+  }
+  return promise
+}
+
+/**
+ * A non-streaming response: its body goes to core as the text the SDK (or the caller) reads. The reading
+ * methods of this one response are replaced by ones reading the body once and handing it to core first
+ * (cheaper than a clone); `asResponse()` alone reads a clone (`patchPromise`).
+ */
+function readBody(call, props) {
+  const { response, options } = props
+  if (options.__binaryResponse || response.status === 204) {
+    end(call, (n) => n.finish(''))
+    return
+  }
+  const text = response.text
+  let body
+  const read = () => {
+    body ??= text.call(response).then(
+      (t) => {
+        end(call, (n) => n.finish(t))
+        return t
+      },
+      (err) => {
+        end(call, (n) => n.fail(errorClass(err)))
+        throw err
+      },
+    )
+    return body
+  }
+  define(response, 'text', read)
+  define(response, 'json', () => read().then(JSON.parse))
+  define(response, 'arrayBuffer', () => read().then((t) => new TextEncoder().encode(t).buffer))
+}
+
+async function parseTracked(call, parse, client, props) {
+  const data = await parse(client, props)
+  if (call.stream) {
+    if (call.native && isSdkStream(data)) {
+      const stream = startStream(call)
+      if (stream) trackStream(call.ctx.tracker, stream, data, call.signal)
+    }
+    return data
+  }
+  return attachUsage(data, call.usage)
+}
+
+function finishWith(call, buffer) {
+  end(call, (n) => n.finish(Buffer.from(buffer)))
+}
+
+/** Ends core's call with `fn(native)` (finish or fail), once; the recorded call goes through the hooks. */
+function end(call, fn) {
+  const pending = call.native
+  if (!pending) return call.usage
+  call.native = null
+  const tracker = call.ctx.tracker
+  try {
+    const json = fn(pending)
+    if (json != null) {
+      call.usage = tracker[RECORDED](json)
+      noteSignal(call.signal, call.usage)
+    }
+  } catch (err) {
+    tracker[REPORT](err, 'record')
+  }
+  return call.usage
+}
+
+function startStream(call) {
+  const pending = call.native
+  call.native = null
+  try {
+    return pending.intoStream()
+  } catch (err) {
+    call.ctx.tracker[REPORT](err, 'stream')
+    return null
+  }
+}
+
+function isSdkStream(data) {
+  return data != null && typeof data.iterator === 'function' && data.controller != null
+}
+
+function errorClass(err) {
+  if (err && err.constructor && err.constructor.name && err.constructor.name !== 'Object') return err.constructor.name
+  if (err && typeof err.status === 'number') return `http_${err.status}`
+  return 'Error'
+}
+
+module.exports = { wrapClient }
