@@ -7,7 +7,7 @@
 //! process CPU time, median of 5 runs of 200k events, batch durability), `-- sqlite`, `-- enqueue`,
 //! `-- report`, `-- rss`, `-- postgres`, `-- mysql`. The printed parts run only when the filter names them.
 //! The PostgreSQL and MySQL stores side by side: `scripts/with-postgres.sh scripts/with-mariadb.sh cargo bench
-//! -p llmledger-core --features postgres,mysql --bench ledger -- store_write_batch_500`.
+//! -p llmledger-core --features postgres,mysql --bench ledger -- store_write_batch`.
 
 // Rates and medians of timings only; no money here.
 #![allow(clippy::float_arithmetic)]
@@ -163,8 +163,9 @@ fn bench_sqlite(c: &mut Criterion) {
     g.sample_size(10);
     const N: u64 = 50_000;
     g.throughput(Throughput::Elements(N));
-    // The store alone: 500-event transactions with a prepared statement and rollups.
-    g.bench_function("store_write_batch_500", |b| {
+    // The store alone: transactions of the writer's batch size, a prepared statement and rollups.
+    let batch = LedgerConfig::default().batch_size;
+    g.bench_function("store_write_batch", |b| {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().ok();
@@ -174,7 +175,7 @@ fn bench_sqlite(c: &mut Criterion) {
             },
             |(dir, ledger, evs)| {
                 if let Some(l) = &ledger {
-                    for chunk in evs.chunks(500) {
+                    for chunk in evs.chunks(batch) {
                         let _ = black_box(l.store().write_batch(chunk));
                     }
                 }
@@ -342,10 +343,10 @@ fn bench_report(c: &mut Criterion) {
 }
 
 /// A SQL server on loopback, its URL from `env` (e.g. set by `scripts/with-postgres.sh` or
-/// `scripts/with-mariadb.sh`): 500-event batches through the store, fresh ids every iteration.
+/// `scripts/with-mariadb.sh`): batches of the writer's size through the store, fresh ids every iteration.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 fn bench_server(c: &mut Criterion, group: &str, env: &str) {
-    if !wanted(&format!("{group}/store_write_batch_500")) {
+    if !wanted(&format!("{group}/store_write_batch")) {
         return;
     }
     let Ok(url) = std::env::var(env) else {
@@ -365,14 +366,15 @@ fn bench_server(c: &mut Criterion, group: &str, env: &str) {
     let mut offset = (1u64 << 40) + run * 1_000_000_000;
     // A failed write would look fast: count failures and refuse the figure.
     let failed = std::sync::atomic::AtomicU64::new(0);
-    g.bench_function("store_write_batch_500", |b| {
+    let batch = LedgerConfig::default().batch_size;
+    g.bench_function("store_write_batch", |b| {
         b.iter_batched(
             || {
                 offset += N;
                 events(N, offset)
             },
             |evs| {
-                for chunk in evs.chunks(500) {
+                for chunk in evs.chunks(batch) {
                     if black_box(ledger.store().write_batch(chunk)).is_err() {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
