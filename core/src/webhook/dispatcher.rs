@@ -36,7 +36,9 @@ pub(super) fn http_client(config: &WebhookConfig) -> Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("llmledger/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::new(ErrorCode::Config, format!("cannot build the webhook HTTP client: {}", e.without_url())))
+        .map_err(|e| {
+            Error::new(ErrorCode::Config, format!("cannot build the webhook HTTP client: {}", e.without_url()))
+        })
 }
 
 /// The delay before attempt `attempts + 1`: `initial_backoff × 2^(attempts − 1)`, capped at
@@ -101,13 +103,8 @@ fn round(shared: &Shared, rt: &tokio::runtime::Runtime, client: &reqwest::Client
     // Long enough that a lease never ends while its request may still be in flight.
     let lease = config.connect_timeout + config.request_timeout + Duration::from_secs(1);
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-    let claimed = shared.outbox.claim(
-        &shared.endpoint_keys,
-        now_ms(),
-        lease_ms,
-        config.max_attempts,
-        config.batch_size,
-    )?;
+    let claimed =
+        shared.outbox.claim(&shared.endpoint_keys, now_ms(), lease_ms, config.max_attempts, config.batch_size)?;
     if claimed.is_empty() {
         return Ok(0);
     }

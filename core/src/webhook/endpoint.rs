@@ -22,9 +22,8 @@ impl WebhookEndpoint {
     /// an [`crate::ErrorCode::InvalidValue`] error naming `url` whose value is only the scheme, never the
     /// URL; an empty secret names `secret`.
     pub fn new(url: &str, secret: &str) -> Result<Self> {
-        let parsed = reqwest::Url::parse(url.trim()).map_err(|e| {
-            Error::invalid_value("url", "(redacted)", &format!("not an absolute http(s) URL: {e}"))
-        })?;
+        let parsed = reqwest::Url::parse(url.trim())
+            .map_err(|e| Error::invalid_value("url", "(redacted)", &format!("not an absolute http(s) URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             let scheme = format!("{}:", parsed.scheme());
             return Err(Error::invalid_value("url", scheme, "webhooks are sent over http:// or https:// only"));

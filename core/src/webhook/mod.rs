@@ -105,7 +105,11 @@ impl WebhookConfig {
             }
         }
         if self.max_backoff < self.initial_backoff {
-            return Err(Error::config("max_backoff", format!("{:?}", self.max_backoff), "must be at least initial_backoff"));
+            return Err(Error::config(
+                "max_backoff",
+                format!("{:?}", self.max_backoff),
+                "must be at least initial_backoff",
+            ));
         }
         Ok(())
     }

@@ -46,7 +46,9 @@ impl DeliveryState {
             "pending" => Ok(Self::Pending),
             "delivered" => Ok(Self::Delivered),
             "dead" => Ok(Self::Dead),
-            other => Err(Error::new(ErrorCode::Store, format!("unknown webhook delivery state `{other}` in the outbox"))),
+            other => {
+                Err(Error::new(ErrorCode::Store, format!("unknown webhook delivery state `{other}` in the outbox")))
+            }
         }
     }
 }
@@ -107,9 +109,15 @@ pub(crate) struct Claimed {
 /// How an attempt ended, as the store records it.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
-    Delivered { status: u16 },
+    Delivered {
+        status: u16,
+    },
     /// Failed; retried at `retry_at_ms`, or a dead letter when `None`.
-    Failed { status: Option<u16>, error: String, retry_at_ms: Option<i64> },
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_at_ms: Option<i64>,
+    },
 }
 
 /// The outbox in one database. Methods block; the dispatcher calls them from its own thread.
@@ -121,8 +129,14 @@ pub(crate) trait OutboxStore: Send + Sync + fmt::Debug {
     /// In one write transaction: marks `dead` every due pending row of `endpoints` that already had
     /// `max_attempts` attempts (its sender died during the last one), then leases up to `limit` due
     /// pending rows (oldest due first) until `now_ms + lease_ms`, counting the attempt.
-    fn claim(&self, endpoints: &[String], now_ms: i64, lease_ms: i64, max_attempts: u32, limit: usize)
-        -> Result<Vec<Claimed>>;
+    fn claim(
+        &self,
+        endpoints: &[String],
+        now_ms: i64,
+        lease_ms: i64,
+        max_attempts: u32,
+        limit: usize,
+    ) -> Result<Vec<Claimed>>;
 
     /// Records how an attempt ended. A row already `delivered` stays so (another sender whose lease
     /// overlapped succeeded first).

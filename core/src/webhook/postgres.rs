@@ -8,17 +8,16 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio_postgres::{Client, NoTls};
 
-use super::outbox::{delivery_from, Claimed, Delivery, NewDelivery, Outcome, OutboxStore, DELIVERY_COLUMNS, TABLE};
+use super::outbox::{delivery_from, Claimed, Delivery, NewDelivery, OutboxStore, Outcome, DELIVERY_COLUMNS, TABLE};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ledger::health::redact_credentials;
 use crate::ledger::postgres::block_on;
 
 fn pg_err(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
-        Some(db) => Error::new(
-            ErrorCode::Store,
-            format!("PostgreSQL (webhook outbox) {}: {}", db.code().code(), db.message()),
-        ),
+        Some(db) => {
+            Error::new(ErrorCode::Store, format!("PostgreSQL (webhook outbox) {}: {}", db.code().code(), db.message()))
+        }
         None => Error::new(ErrorCode::Store, format!("PostgreSQL (webhook outbox): {e}")),
     }
 }
@@ -33,9 +32,8 @@ pub(crate) struct PgOutbox {
 impl PgOutbox {
     /// Parses `url` (a bad URL is an [`ErrorCode::Config`] error); connects on first use.
     pub(crate) fn connect(url: &str) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            Error::config("store", redact_credentials(url), &format!("not a PostgreSQL URL: {e}"))
-        })?;
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| Error::config("store", redact_credentials(url), &format!("not a PostgreSQL URL: {e}")))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("llmledger-webhook-pg")
@@ -150,7 +148,8 @@ impl OutboxStore for PgOutbox {
         }
         self.with_client(|c| async move {
             let r = async {
-                let sql = format!("SELECT min(next_attempt_at) FROM {TABLE} WHERE state = 'pending' AND endpoint = ANY($1)");
+                let sql =
+                    format!("SELECT min(next_attempt_at) FROM {TABLE} WHERE state = 'pending' AND endpoint = ANY($1)");
                 c.query_one(&sql, &[&endpoints]).await?.try_get(0)
             }
             .await
@@ -179,10 +178,8 @@ async fn enqueue_in(client: &mut Client, rows: &[NewDelivery], now_ms: i64) -> R
         .map_err(pg_err)?;
     let mut inserted = 0;
     for r in rows {
-        inserted += tx
-            .execute(&insert, &[&r.delivery_id, &r.alert_id, &r.endpoint, &r.body, &now_ms])
-            .await
-            .map_err(pg_err)?;
+        inserted +=
+            tx.execute(&insert, &[&r.delivery_id, &r.alert_id, &r.endpoint, &r.body, &now_ms]).await.map_err(pg_err)?;
     }
     tx.commit().await.map_err(pg_err)?;
     Ok(usize::try_from(inserted).unwrap_or(usize::MAX))

@@ -117,7 +117,8 @@ mod tests {
     #[test]
     fn rejects_tampering_replays_and_malformed_headers() {
         let header = format!("t={T},v1={EXPECTED}");
-        let code = |r: Result<()>| r.map_err(|e| (e.code(), e.field().map(str::to_string), e.value().map(str::to_string)));
+        let code =
+            |r: Result<()>| r.map_err(|e| (e.code(), e.field().map(str::to_string), e.value().map(str::to_string)));
         let field = Some(SIGNATURE_HEADER.to_string());
         let tampered = br#"{"alert_id":"a1","amount":"5.00"}"#;
         assert_eq!(

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, params_from_iter, Connection, TransactionBehavior};
 
-use super::outbox::{delivery_from, Claimed, Delivery, NewDelivery, Outcome, OutboxStore, DELIVERY_COLUMNS, TABLE};
+use super::outbox::{delivery_from, Claimed, Delivery, NewDelivery, OutboxStore, Outcome, DELIVERY_COLUMNS, TABLE};
 use crate::error::{Error, ErrorCode, Result};
 
 fn db_err(e: rusqlite::Error) -> Error {
@@ -73,7 +73,8 @@ impl OutboxStore for SqliteOutbox {
                 ))
                 .map_err(db_err)?;
             for r in rows {
-                inserted += insert.execute(params![r.delivery_id, r.alert_id, r.endpoint, r.body, now_ms]).map_err(db_err)?;
+                inserted +=
+                    insert.execute(params![r.delivery_id, r.alert_id, r.endpoint, r.body, now_ms]).map_err(db_err)?;
             }
         }
         tx.commit().map_err(db_err)?;
@@ -286,7 +287,8 @@ mod tests {
         outbox.enqueue(&[row("a", "e"), row("b", "e")], 0).unwrap();
         assert_eq!(outbox.claim(&e, 0, 100, 3, 1).unwrap().len(), 1, "limit 1");
         assert_eq!(outbox.claim(&e, 0, 100, 3, 10).unwrap().len(), 1, "the other row");
-        let failed = |retry: Option<i64>| Outcome::Failed { status: Some(500), error: "HTTP 500".into(), retry_at_ms: retry };
+        let failed =
+            |retry: Option<i64>| Outcome::Failed { status: Some(500), error: "HTTP 500".into(), retry_at_ms: retry };
         outbox.finish("dlv_a_e", &failed(Some(700)), 50).unwrap();
         outbox.finish("dlv_b_e", &Outcome::Delivered { status: 200 }, 60).unwrap();
         // A late failure from an overlapping sender does not undo the delivery.
