@@ -52,7 +52,7 @@ use outbox::{NewDelivery, OutboxStore};
 pub struct WebhookConfig {
     pub endpoints: Vec<WebhookEndpoint>,
     /// Attempts per delivery before it is a dead letter (12: with the default backoff the last one is
-    /// about 2 h 45 min after the first).
+    /// at most 2 h 25 min after the first — 5 + 10 + … + 2,560 s, then 3,600 s — and sooner with jitter).
     pub max_attempts: u32,
     /// Delay after the first failed attempt (5 s); doubled after each next one, capped at `max_backoff`.
     pub initial_backoff: Duration,

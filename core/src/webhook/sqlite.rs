@@ -33,7 +33,8 @@ impl SqliteOutbox {
         }
         let conn = Connection::open(path).map_err(|e| cfg(format!("cannot open the database: {e}")))?;
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
+            // The ledger's page size, in case the outbox creates the file (an existing file keeps its own).
+            "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
              CREATE TABLE IF NOT EXISTS {TABLE} (
                  delivery_id TEXT PRIMARY KEY,
                  alert_id TEXT NOT NULL,

@@ -253,6 +253,12 @@ pub fn dead_letter_after_max_attempts(url: &str) {
     std::thread::sleep(Duration::from_millis(150));
     hooks.close().unwrap();
     assert_eq!(down.received().len(), 3);
+    // The wire format: the alert's fields in order, decimals as strings.
+    let body = String::from_utf8(down.received()[0].body.clone()).unwrap();
+    assert_eq!(
+        body,
+        r#"{"alert_id":"lim_test:user_id=u7:2026-12-02:0.8","kind":"limit_threshold","scope":{"user_id":"u7"},"period":"2026-12-02","threshold":"0.8","amount":"4.07","limit":"5.00","currency":"USD","fired_at":"2026-12-02T05:00:00Z"}"#
+    );
     for r in down.received() {
         check_request(&r, &endpoint, "whsec_dead");
     }
