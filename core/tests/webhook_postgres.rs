@@ -26,4 +26,9 @@ cases! {
     webhook_postgres_restart_delivers_what_was_pending("wh_restart") => webhook_common::restart_delivers_what_was_pending;
     webhook_postgres_two_dispatchers_never_send_a_row_twice("wh_two") =>
         webhook_common::two_dispatchers_never_send_a_row_twice;
+    webhook_postgres_sigkill_mid_send_loses_nothing("wh_kill") => sigkill_mid_send_loses_nothing;
+}
+
+fn sigkill_mid_send_loses_nothing(url: &str) {
+    webhook_common::sigkill_mid_send_loses_nothing(url, &ledger_common::example_exe("webhook_enqueue"));
 }

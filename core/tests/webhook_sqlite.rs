@@ -3,6 +3,7 @@
 //! process-wide crypto provider, failure reasons without the URL.
 #![allow(clippy::unwrap_used)]
 
+mod ledger_common;
 mod webhook_common;
 
 use std::time::Duration;
@@ -31,6 +32,13 @@ fn webhook_sqlite_dead_letter_after_max_attempts() {
 fn webhook_sqlite_restart_delivers_what_was_pending() {
     let dir = tempfile::tempdir().unwrap();
     webhook_common::restart_delivers_what_was_pending(&sqlite_url(&dir));
+}
+
+#[test]
+fn webhook_sqlite_sigkill_mid_send_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = ledger_common::example_exe("webhook_enqueue");
+    webhook_common::sigkill_mid_send_loses_nothing(&sqlite_url(&dir), &exe);
 }
 
 #[test]

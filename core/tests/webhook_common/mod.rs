@@ -337,3 +337,45 @@ pub fn two_dispatchers_never_send_a_row_twice(url: &str) {
     assert_eq!(ids.len(), 24);
     assert_eq!(one.stats().delivered + two.stats().delivered, 24);
 }
+
+/// A process (the `webhook_enqueue` example at `exe`) enqueues 3 alerts and is SIGKILLed while its 3
+/// requests hang in the receiver; a new dispatcher on the same store finds the rows leased by the dead
+/// process, sends them again once the lease lapses (4 s: 1.5 s + 1.5 s timeouts + 1 s), and the
+/// receiver gets each alert with a 2xx exactly once.
+pub fn sigkill_mid_send_loses_nothing(url: &str, exe: &std::path::Path) {
+    let receiver = Receiver::start(vec![], Reply::Silence(Duration::from_secs(5)));
+    let endpoint_url = receiver.url("/hooks/crash");
+    let endpoint = WebhookEndpoint::new(&endpoint_url, "whsec_crash").unwrap();
+    let mut child = std::process::Command::new(exe)
+        .args([url, &endpoint_url, "whsec_crash", "3", "1500"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "enqueued");
+    wait_until("three requests in flight", || receiver.received().len() == 3);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let rows = Webhooks::open(url, fast(vec![], 10)).unwrap().deliveries().unwrap();
+    let states: Vec<_> = rows.iter().map(|d| (d.state, d.attempts)).collect();
+    assert_eq!(states, [(DeliveryState::Pending, 1); 3], "leased by the dead process");
+    receiver.answer_all(Reply::Status(200));
+    let hooks = Webhooks::open(url, fast(vec![endpoint.clone()], 10)).unwrap();
+    wait_until("all three delivered", || {
+        hooks.deliveries().unwrap().iter().all(|d| d.state == DeliveryState::Delivered)
+    });
+    hooks.close().unwrap();
+    let seen = receiver.received();
+    assert_eq!(seen.len(), 6);
+    let mut delivered: Vec<String> = seen
+        .iter()
+        .filter(|r| r.reply == Reply::Status(200))
+        .map(|r| check_request(r, &endpoint, "whsec_crash").alert_id)
+        .collect();
+    delivered.sort();
+    let want: Vec<String> = (0..3).map(|i| format!("crash:user_id=u{i}:2026-12-02:1")).collect();
+    assert_eq!(delivered, want);
+    assert!(hooks.deliveries().unwrap().iter().all(|d| d.attempts == 2), "one attempt each before and after the kill");
+}
