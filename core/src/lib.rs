@@ -15,6 +15,7 @@
 //! | [`rollup`] | daily and monthly totals of events, as the stores keep them |
 //! | [`report`] | usage reports: queries, rows and the one aggregation (depends on `event` and `rollup`, not on the stores) |
 //! | [`alert`] | the payload of a spend alert, as callbacks and webhooks receive it |
+//! | [`webhook`] | delivering alerts as signed HTTP webhooks: the durable outbox and its dispatcher |
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
 pub mod alert;
@@ -34,6 +35,7 @@ pub mod stream;
 pub mod tokens;
 pub mod tracker;
 pub mod usage;
+pub mod webhook;
 
 pub use currency::Rates;
 pub use error::{Error, ErrorCode, Result};

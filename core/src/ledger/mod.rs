@@ -259,7 +259,7 @@ pub struct Ledger {
 }
 
 /// Splits a store URL into (scheme, rest).
-fn path_of(url: &str, scheme: &str) -> Result<PathBuf> {
+pub(crate) fn path_of(url: &str, scheme: &str) -> Result<PathBuf> {
     let rest = url.get(scheme.len() + 1..).unwrap_or("");
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let rest = if rest.starts_with("/./") || rest.starts_with("/../") { &rest[1..] } else { rest };

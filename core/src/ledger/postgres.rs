@@ -244,7 +244,7 @@ impl PgStore {
 /// The URL without its password, for messages.
 /// Blocks on `fut` with the store's runtime, from any thread: inside another tokio runtime (where
 /// `block_on` would panic) it hops to a scoped thread.
-fn block_on<F: std::future::Future + Send>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output
+pub(crate) fn block_on<F: std::future::Future + Send>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output
 where
     F::Output: Send,
 {

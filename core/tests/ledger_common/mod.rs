@@ -131,17 +131,28 @@ impl Store for FlakyStore {
     }
 }
 
-/// The `record_loop` example next to this test binary. A plain `cargo test` builds examples; when this
-/// test was built alone (`--test ledger_faults`) it builds the example with the same profile.
+/// The `record_loop` example (see [`example_exe`]).
 pub fn record_loop_exe() -> std::path::PathBuf {
+    example_exe("record_loop")
+}
+
+/// The example `name` of llmledger-core next to this test binary. A plain `cargo test` builds examples;
+/// when this test was built alone (`--test ledger_faults`) it builds the example with the same profile.
+pub fn example_exe(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|p| p.parent()).unwrap();
-    let example = profile_dir.join("examples").join("record_loop");
+    let example = profile_dir.join("examples").join(name);
     if !example.exists() {
+        // `target/<triple>/debug` when a target triple is set (scripts/env.sh): the target dir is `target`.
+        let mut target_dir = profile_dir.parent().unwrap();
+        if let Ok(triple) = std::env::var("CARGO_BUILD_TARGET") {
+            if target_dir.file_name().is_some_and(|n| n == triple.as_str()) {
+                target_dir = target_dir.parent().unwrap();
+            }
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "llmledger-core", "--example", "record_loop", "--target-dir"])
-            .arg(profile_dir.parent().unwrap());
+        cmd.args(["build", "-q", "-p", "llmledger-core", "--example", name, "--target-dir"]).arg(target_dir);
         let features: Vec<&str> = [("postgres", cfg!(feature = "postgres")), ("mysql", cfg!(feature = "mysql"))]
             .into_iter()
             .filter_map(|(f, on)| on.then_some(f))
@@ -152,7 +163,7 @@ pub fn record_loop_exe() -> std::path::PathBuf {
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }
-        assert!(cmd.status().unwrap().success(), "building the record_loop example failed");
+        assert!(cmd.status().unwrap().success(), "building the {name} example failed");
     }
     example
 }
