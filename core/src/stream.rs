@@ -283,7 +283,8 @@ impl StreamAccumulator {
         if chunk.error.is_some() {
             self.errored = true;
         }
-        if let Some(tier) = chunk.service_tier.as_str() {
+        // Every OpenAI chunk repeats the tier: copied only when it changes (no allocation per chunk).
+        if let Some(tier) = chunk.service_tier.as_str().filter(|t| self.service_tier.as_deref() != Some(t)) {
             self.service_tier = Some(tier.to_owned());
         }
         let deltas_before = self.text_ends.len();
