@@ -14,7 +14,7 @@ step "rustfmt"
 cargo fmt --all -- --check
 
 step "clippy"
-cargo clippy --workspace --all-targets --features llmledger-core/postgres -- -D warnings
+cargo clippy --workspace --all-targets --features llmledger-core/postgres,llmledger-core/mysql -- -D warnings
 
 step "Python package (release build, shared target dir)"
 source scripts/python-env.sh
@@ -23,7 +23,7 @@ step "Node package (npm ci builds the native module into the same target dir)"
 npm ci --no-audit --no-fund --loglevel=error
 npm run -s typecheck
 
-step "Rust, Python and Node tests (with PostgreSQL)"
+step "Rust, Python and Node tests (with PostgreSQL and MariaDB)"
 # Each suite logs to LOGDIR/<suite>.log with its exit code in <suite>.rc; a failing suite does not stop the
 # others. The PostgreSQL tests are #[ignore]d for a plain `cargo test` (a visible skip without a server) and
 # run here with --include-ignored. Runtime skips of Rust tests go to LLMLEDGER_SKIP_LOG, the vector runners'
@@ -31,10 +31,11 @@ step "Rust, Python and Node tests (with PostgreSQL)"
 LOGDIR="$(mktemp -d)"
 export LLMLEDGER_SKIP_LOG="$LOGDIR/skips.tsv" LLMLEDGER_VECTOR_TABLE_DIR="$LOGDIR/vectors"
 export LOGDIR
-scripts/with-postgres.sh bash -c '
+# scripts/with-mariadb.sh adds a throwaway MariaDB for the MySQL store tests (LLMLEDGER_TEST_MYSQL).
+scripts/with-postgres.sh scripts/with-mariadb.sh bash -c '
   set -o pipefail
   suite() { local name="$1"; shift; "$@" 2>&1 | tee "$LOGDIR/$name.log"; echo "$?" >"$LOGDIR/$name.rc"; }
-  suite rust cargo test --features llmledger-core/postgres -- --include-ignored
+  suite rust cargo test --features llmledger-core/postgres,llmledger-core/mysql -- --include-ignored
   suite python .venv/bin/python -m pytest bindings-python/tests -q -rs
   suite node node --test --test-reporter=spec bindings-node/test/*.test.mjs
 ' || true

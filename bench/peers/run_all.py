@@ -158,6 +158,8 @@ def fmt_si(x):
 
 
 def fmt_ns(ns):
+    if ns < 0:
+        return "−" + fmt_ns(-ns)
     if ns >= 1e6:
         return f"{ns / 1e6:.3g} ms"
     if ns >= 1e3:
@@ -178,7 +180,8 @@ def bench_case(cmd, env):
     if r["kind"] == "overhead":
         r["base"] = mmm(r["base_ns"])
         r["wrapped"] = mmm(r["wrapped_ns"])
-        r["ns"] = mmm([w - b for w, b in zip(r["wrapped_ns"], r["base_ns"])])
+        bg = r.get("background_ns") or 0
+        r["ns"] = mmm([w - b + bg for w, b in zip(r["wrapped_ns"], r["base_ns"])])
     elif r["kind"] == "throughput":
         m, lo, hi = mmm(r["times_s"])
         r["median_s"] = m
@@ -260,11 +263,12 @@ def to_markdown(res):
     if res.get("E"):
         L += ["", "### E. Added per wrapped SDK call and per stream chunk (CPU time of the process, every thread)", "",
               "Same call through an unwrapped and a wrapped client of the official SDK, to the local mock "
-              "provider over loopback HTTP/1.1 keep-alive; each round = a block of unwrapped calls, a block of "
-              "wrapped calls + `flush()`; added = wrapped − unwrapped per round, median [min–max] over "
-              f"{res.get('rounds', '?')} rounds.", "",
-              "| lang | SDK | call | unit | ledger | unwrapped CPU/unit | wrapped CPU/unit | added median [min–max] | target |",
-              "|---|---|---|---|---|---:|---:|---:|---:|"]
+              "provider over loopback HTTP/1.1 keep-alive; calls alternate, a round's figure per side is the "
+              "median CPU time of its calls (Python: the calling thread; Node: the process), plus the ledger "
+              "threads' CPU time per wrapped call (`ledger thr.`); added = wrapped − unwrapped + ledger "
+              f"threads, median [min–max] over {res.get('rounds', '?')} rounds (bench/README.md).", "",
+              "| lang | SDK | call | unit | ledger | unwrapped CPU/unit | wrapped CPU/unit | ledger thr. | added median [min–max] | target |",
+              "|---|---|---|---|---|---:|---:|---:|---:|---:|"]
         for r in res["E"]:
             call = {"openai": "chat.completions.create", "anthropic": "messages.create"}[r["case"].split(".")[0]]
             unit = "call" if r["unit"] == "call" else f"chunk ({r['units_per_call']}/stream)"
@@ -273,7 +277,8 @@ def to_markdown(res):
             n = r["ns"]
             target = OVERHEAD_TARGET_NS.get((r["lang"], r["unit"]))
             L.append(f"| {r['lang']} | {r['sdk']} | {call} | {unit} | {r['store']} | {fmt_ns(r['base'][0])} "
-                     f"| {fmt_ns(r['wrapped'][0])} | {fmt_ns(n[0])} [{fmt_ns(n[1])}–{fmt_ns(n[2])}] "
+                     f"| {fmt_ns(r['wrapped'][0])} | {fmt_ns(r.get('background_ns') or 0)} "
+                     f"| {fmt_ns(n[0])} [{fmt_ns(n[1])}–{fmt_ns(n[2])}] "
                      f"| {'≤ ' + fmt_ns(target) if target else ''} |")
     if res["C"]:
         L += ["", f"### C/D. Startup (wall time of the whole process, {res['startup_runs']} runs after 1 warm-up) and its peak RSS", "",

@@ -356,29 +356,34 @@ describe('entry points', () => {
 // Without a server this is a visible skip — and a failure under CI=true, where it must run.
 const IN_CI = ['1', 'true', 'yes'].includes(String(process.env.CI || '').toLowerCase())
 // (The skip is on the test, not the suite: node --test counts skipped tests, not skipped suites.)
-const PG_SKIP = !process.env.LLMLEDGER_TEST_PG && !IN_CI && 'LLMLEDGER_TEST_PG not set (scripts/with-postgres.sh sets it)'
-describe('PostgreSQL store', () => {
-  test('calls recorded to PostgreSQL, visible through usage() with exact totals', { skip: PG_SKIP }, async () => {
-    assert.ok(process.env.LLMLEDGER_TEST_PG, 'CI=true but LLMLEDGER_TEST_PG is not set: this test must run in CI')
-    const userId = `node-pg-${process.pid}-${Date.now()}`
-    const tracker = new Tracker({ store: process.env.LLMLEDGER_TEST_PG, onError: (e) => assert.fail(e) })
-    try {
-      const client = tracker.wrap(openaiClient(mock), { project: 'pg' })
-      const costs = []
-      await tracker.run({ userId }, async () => {
-        for (let i = 0; i < 3; i++) {
-          const r = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
-          costs.push(r._tokenUsage.cost.total)
-        }
-      })
-      const [row] = await tracker.usage({ userId, groupBy: ['model'] })
-      assert.equal(row.model, 'gpt-4o')
-      assert.equal(row.requests, 3)
-      assert.equal(row.input_tokens, 3 * CHAT.inputTokens)
-      assert.equal(row.cost, addDecimals(costs))
-      assert.equal(decimal(row.cost), '0.002175', '3 × 725 µ$ (gpt-4o, by hand)')
-    } finally {
-      await tracker.close()
-    }
+for (const [name, env, script] of [
+  ['PostgreSQL', 'LLMLEDGER_TEST_PG', 'with-postgres.sh'],
+  ['MySQL', 'LLMLEDGER_TEST_MYSQL', 'with-mariadb.sh'],
+]) {
+  const skip = !process.env[env] && !IN_CI && `${env} not set (scripts/${script} sets it)`
+  describe(`${name} store`, () => {
+    test(`calls recorded to ${name}, visible through usage() with exact totals`, { skip }, async () => {
+      assert.ok(process.env[env], `CI=true but ${env} is not set: this test must run in CI`)
+      const userId = `node-${name}-${process.pid}-${Date.now()}`
+      const tracker = new Tracker({ store: process.env[env], onError: (e) => assert.fail(e) })
+      try {
+        const client = tracker.wrap(openaiClient(mock), { project: name })
+        const costs = []
+        await tracker.run({ userId }, async () => {
+          for (let i = 0; i < 3; i++) {
+            const r = await client.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES })
+            costs.push(r._tokenUsage.cost.total)
+          }
+        })
+        const [row] = await tracker.usage({ userId, groupBy: ['model'] })
+        assert.equal(row.model, 'gpt-4o')
+        assert.equal(row.requests, 3)
+        assert.equal(row.input_tokens, 3 * CHAT.inputTokens)
+        assert.equal(row.cost, addDecimals(costs))
+        assert.equal(decimal(row.cost), '0.002175', '3 × 725 µ$ (gpt-4o, by hand)')
+      } finally {
+        await tracker.close()
+      }
+    })
   })
-})
+}

@@ -20,6 +20,7 @@ SERVER = ROOT / "tests" / "mock_provider" / "server.py"
 VECTORS = Path(os.environ.get("LLMLEDGER_VECTORS", ROOT / "tests" / "vectors"))
 
 PG_URL = os.environ.get("LLMLEDGER_TEST_PG")
+MYSQL_URL = os.environ.get("LLMLEDGER_TEST_MYSQL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -60,11 +61,18 @@ def store_url(tmp_path: Path) -> str:
     return f"sqlite://{tmp_path / 'ledger.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A SQLite file, then PostgreSQL from ``LLMLEDGER_TEST_PG`` (shared: tests filter by unique ids)."""
+    """A SQLite file, then PostgreSQL from ``LLMLEDGER_TEST_PG`` and MySQL/MariaDB from
+    ``LLMLEDGER_TEST_MYSQL`` (shared: tests filter by unique ids)."""
     if request.param == "sqlite":
         return f"sqlite://{tmp_path / 'ledger.db'}"
+    if request.param == "mysql":
+        if not MYSQL_URL:
+            if IN_CI:
+                pytest.fail("CI=true but LLMLEDGER_TEST_MYSQL is not set: the MySQL ledger tests must run in CI")
+            pytest.skip("MySQL ledger: set LLMLEDGER_TEST_MYSQL=mysql://user:pass@host:port/db to run")
+        return MYSQL_URL
     if not PG_URL:
         if IN_CI:
             pytest.fail("CI=true but LLMLEDGER_TEST_PG is not set: the PostgreSQL ledger tests must run in CI")

@@ -5,7 +5,9 @@
 //! Run: `cargo bench -p llmledger-core --bench ledger` (everything), or with a filter:
 //! `-- sustained` prints only the sustained SQLite rates (the events/s figure: wall time and
 //! process CPU time, median of 5 runs of 200k events, batch durability), `-- sqlite`, `-- enqueue`,
-//! `-- report`, `-- rss`, `-- postgres`. The printed parts run only when the filter names them.
+//! `-- report`, `-- rss`, `-- postgres`, `-- mysql`. The printed parts run only when the filter names them.
+//! The PostgreSQL and MySQL stores side by side: `scripts/with-postgres.sh scripts/with-mariadb.sh cargo bench
+//! -p llmledger-core --features postgres,mysql --bench ledger -- store_write_batch`.
 
 // Rates and medians of timings only; no money here.
 #![allow(clippy::float_arithmetic)]
@@ -161,8 +163,9 @@ fn bench_sqlite(c: &mut Criterion) {
     g.sample_size(10);
     const N: u64 = 50_000;
     g.throughput(Throughput::Elements(N));
-    // The store alone: 500-event transactions with a prepared statement and rollups.
-    g.bench_function("store_write_batch_500", |b| {
+    // The store alone: transactions of the writer's batch size, a prepared statement and rollups.
+    let batch = LedgerConfig::default().batch_size;
+    g.bench_function("store_write_batch", |b| {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().ok();
@@ -172,7 +175,7 @@ fn bench_sqlite(c: &mut Criterion) {
             },
             |(dir, ledger, evs)| {
                 if let Some(l) = &ledger {
-                    for chunk in evs.chunks(500) {
+                    for chunk in evs.chunks(batch) {
                         let _ = black_box(l.store().write_batch(chunk));
                     }
                 }
@@ -339,44 +342,77 @@ fn bench_report(c: &mut Criterion) {
     g.finish();
 }
 
-/// PostgreSQL on loopback (feature `postgres`, server from `LLMLEDGER_TEST_PG`, e.g. through
-/// `scripts/with-postgres.sh`): 500-event batches through the store, fresh ids every iteration.
-#[cfg(feature = "postgres")]
-fn bench_postgres(c: &mut Criterion) {
-    if !wanted("postgres/store_write_batch_500") {
+/// A SQL server on loopback, its URL from `env` (e.g. set by `scripts/with-postgres.sh` or
+/// `scripts/with-mariadb.sh`): batches of the writer's size through the store, fresh ids every iteration.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn bench_server(c: &mut Criterion, group: &str, env: &str) {
+    if !wanted(&format!("{group}/store_write_batch")) {
         return;
     }
-    let Ok(url) = std::env::var("LLMLEDGER_TEST_PG") else {
-        println!("SKIP: PostgreSQL bench (set LLMLEDGER_TEST_PG or use scripts/with-postgres.sh)");
+    let Ok(url) = std::env::var(env) else {
+        println!("SKIP: {group} bench (set {env}, or run under scripts/with-postgres.sh / scripts/with-mariadb.sh)");
         return;
     };
     let dir = tempfile::tempdir().ok();
-    let config = LedgerConfig { spill_dir: dir.as_ref().map(|d| d.path().join("pg")), ..LedgerConfig::default() };
+    let config = LedgerConfig { spill_dir: dir.as_ref().map(|d| d.path().join(group)), ..LedgerConfig::default() };
     let Ok(ledger) = Ledger::open(&url, config) else { return };
-    let mut g = c.benchmark_group("postgres");
+    let mut g = c.benchmark_group(group);
     g.sample_size(10);
     const N: u64 = 50_000;
     g.throughput(Throughput::Elements(N));
-    let mut offset = 1u64 << 40;
-    g.bench_function("store_write_batch_500", |b| {
+    // Ids new to the server in every run, not only every iteration: a second run against the same
+    // database would otherwise time the (different) path of ids already stored.
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut offset = (1u64 << 40) + run * 1_000_000_000;
+    // A failed write would look fast: count failures and refuse the figure.
+    let failed = std::sync::atomic::AtomicU64::new(0);
+    let batch = LedgerConfig::default().batch_size;
+    g.bench_function("store_write_batch", |b| {
         b.iter_batched(
             || {
                 offset += N;
                 events(N, offset)
             },
             |evs| {
-                for chunk in evs.chunks(500) {
-                    let _ = black_box(ledger.store().write_batch(chunk));
+                for chunk in evs.chunks(batch) {
+                    if black_box(ledger.store().write_batch(chunk)).is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             },
             BatchSize::PerIteration,
         )
     });
     g.finish();
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "{group}: batches failed; the figure is not valid");
+}
+
+/// PostgreSQL on loopback (feature `postgres`, server from `LLMLEDGER_TEST_PG`).
+#[cfg(feature = "postgres")]
+fn bench_postgres(c: &mut Criterion) {
+    bench_server(c, "postgres", "LLMLEDGER_TEST_PG");
 }
 
 #[cfg(not(feature = "postgres"))]
 fn bench_postgres(_: &mut Criterion) {}
 
-criterion_group!(benches, bench_sustained, bench_rss, bench_sqlite, bench_postgres, bench_enqueue, bench_report);
+/// MySQL/MariaDB on loopback (feature `mysql`, server from `LLMLEDGER_TEST_MYSQL`).
+#[cfg(feature = "mysql")]
+fn bench_mysql(c: &mut Criterion) {
+    bench_server(c, "mysql", "LLMLEDGER_TEST_MYSQL");
+}
+
+#[cfg(not(feature = "mysql"))]
+fn bench_mysql(_: &mut Criterion) {}
+
+criterion_group!(
+    benches,
+    bench_sustained,
+    bench_rss,
+    bench_sqlite,
+    bench_postgres,
+    bench_mysql,
+    bench_enqueue,
+    bench_report
+);
 criterion_main!(benches);

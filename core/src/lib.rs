@@ -14,8 +14,10 @@
 //! | [`record`] | the one record of a tracked call ([`record::Tracked`]) and its serialized shape |
 //! | [`rollup`] | daily and monthly totals of events, as the stores keep them |
 //! | [`report`] | usage reports: queries, rows and the one aggregation (depends on `event` and `rollup`, not on the stores) |
+//! | [`alert`] | the payload of a spend alert, as callbacks and webhooks receive it |
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
+pub mod alert;
 pub mod args;
 pub mod call;
 pub mod currency;

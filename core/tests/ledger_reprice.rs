@@ -1,7 +1,8 @@
-//! `Store::reprice` against real SQLite files and (with `LLMLEDGER_TEST_PG`, feature `postgres`) a
-//! real PostgreSQL server: unpriced events of a model that is now priced, a figure priced with a
-//! version later corrected, the audit trail, rollups moved in the same transaction, idempotency, and
-//! a database created by the version-1 schema upgraded in place.
+//! `Store::reprice` against real SQLite files and (with `LLMLEDGER_TEST_PG`, feature `postgres`;
+//! `LLMLEDGER_TEST_MYSQL`, feature `mysql`) real PostgreSQL and MariaDB servers: unpriced events of a
+//! model that is now priced, a figure priced with a version later corrected, the audit trail, rollups
+//! moved in the same transaction, idempotency, and a database created by the version-1 schema upgraded
+//! in place.
 #![allow(clippy::unwrap_used)]
 
 mod ledger_common;
@@ -173,7 +174,7 @@ const V1_ROLLUP_COLUMNS: &str = "period TEXT NOT NULL, user_id TEXT NOT NULL, wo
     reasoning_tokens {int} NOT NULL, cost_usd {dec} NOT NULL, latency_sum_ms {int} NOT NULL,
     latency_count {int} NOT NULL, PRIMARY KEY (period, user_id, workspace_id, project, provider, model)";
 
-/// A version-1 database holding one unpriced `acme-chat-2026-12-01` call (1000 in, 500 out) by alice
+/// A version-1 database (SQLite and PostgreSQL; the MySQL store started at version 2) holding one unpriced `acme-chat-2026-12-01` call (1000 in, 500 out) by alice
 /// on 2026-11-01 10:00 UTC, with its rollup rows, as the old llmledger wrote it.
 fn v1_schema(int: &str, dec: &str, zero: &str) -> String {
     let ty = |s: &str| s.replace("{int}", int).replace("{dec}", dec);
@@ -351,5 +352,31 @@ mod postgres {
         let store = PgStore::connect(&url, Tz::Asia__Seoul).unwrap();
         check_upgraded(&store);
         assert_eq!(store.rollup_timezone().unwrap(), Tz::UTC);
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use super::*;
+    use crate::ledger_common::{fresh_mysql_db, mysql_server};
+    use ::mysql::prelude::Queryable;
+    use llmledger_core::ledger::mysql::MySqlStore;
+
+    fn audit_of(url: &str) -> impl Fn(&str) -> Columns + '_ {
+        move |id| {
+            let mut conn = ::mysql::Conn::new(::mysql::Opts::from_url(url).unwrap()).unwrap();
+            let sql = "SELECT price_data, reprice_audit FROM usage_events WHERE event_id = ?";
+            conn.exec_first(sql, (id,)).unwrap().unwrap()
+        }
+    }
+
+    #[test]
+    #[ignore = "needs MySQL/MariaDB: run through scripts/with-mariadb.sh with -- --include-ignored"]
+    fn mysql_reprice_prices_corrects_audits_and_is_idempotent() {
+        let test = "mysql_reprice_prices_corrects_audits_and_is_idempotent";
+        let Some(server) = mysql_server(test) else { return };
+        let url = fresh_mysql_db(&server.url, "reprice");
+        let store = MySqlStore::connect(&url, Tz::UTC).unwrap();
+        scenario(&store, &audit_of(&url));
     }
 }

@@ -199,7 +199,7 @@ fn bad_configuration_fails_at_construction() {
         Ledger::open(url, c).map(|_| ()).map_err(|e| (e.code(), e.field().map(String::from)))
     };
     let config = |f: &str| Err((ErrorCode::Config, Some(f.to_string())));
-    assert_eq!(code("mysql://localhost/x", cfg("UTC")), config("store"));
+    assert_eq!(code("mongodb://localhost/x", cfg("UTC")), config("store"));
     assert_eq!(code("memory://", cfg("Mars/Base")), config("timezone"));
     // A path under a regular file cannot be created.
     let file = dir.path().join("plain");

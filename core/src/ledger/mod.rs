@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `sqlite:///abs/path.db`, `sqlite://./rel.db`, `sqlite:rel.db` | embedded SQLite (the default, [`Ledger::DEFAULT_URL`]) |
 //! | `postgres://user@host:port/db`, `postgresql://…` | PostgreSQL (feature `postgres`) |
+//! | `mysql://user:pass@host:port/db`, `mariadb://…` | MySQL or MariaDB (feature `mysql`) |
 //! | `jsonl:///abs/dir`, `jsonl://./dir`, `jsonl:dir` | append-only JSON-lines files in a directory |
 //! | `memory://` | in-process, for tests |
 //!
@@ -23,17 +24,19 @@
 //!
 //! The spill directory (`LedgerConfig::spill_dir`, else `$LLMLEDGER_SPILL_DIR`, else a default) must
 //! outlive the process for spilled events to survive a restart: SQLite and JSONL stores keep it beside
-//! their file, PostgreSQL and custom stores in the per-user state directory ([`default_state_dir`]),
+//! their file, PostgreSQL, MySQL and custom stores in the per-user state directory ([`default_state_dir`]),
 //! never the temp directory, which many hosts empty at boot. Several processes may share it (see
 //! [`spill`]). [`Ledger::health`] and [`Ledger::take_notices`] show an operator what is going on.
 
 pub mod health;
 pub mod jsonl;
 pub mod memory;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod reprice;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod row;
 pub mod spill;
 #[cfg(feature = "sqlite")]
@@ -97,7 +100,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// cannot rewrite events return [`ErrorCode::Unsupported`].
     fn reprice(&self, prices: &crate::pricing::PriceDb, filter: &RepriceFilter) -> Result<RepriceReport> {
         let _ = (prices, filter);
-        Err(Error::new(ErrorCode::Unsupported, "this store cannot re-price stored events (SQLite and PostgreSQL can)"))
+        Err(Error::new(
+            ErrorCode::Unsupported,
+            "this store cannot re-price stored events (SQLite, PostgreSQL and MySQL can)",
+        ))
     }
 }
 
@@ -332,6 +338,7 @@ impl SpillPlace {
                 (Some(parent), format!("{file}-{}", &fp[..8]))
             }
             "postgres" | "postgresql" => (None, format!("postgres-{}", url_fingerprint(url))),
+            "mysql" | "mariadb" => (None, format!("mysql-{}", url_fingerprint(url))),
             "memory" => {
                 static N: AtomicU64 = AtomicU64::new(0);
                 let n = N.fetch_add(1, Ordering::Relaxed);
@@ -363,13 +370,23 @@ fn open_store(url: &str, config: &LedgerConfig, tz: Tz) -> Result<Arc<dyn Store>
                 "this build has no PostgreSQL support (feature `postgres`)",
             ))
         }
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => Arc::new(mysql::MySqlStore::connect(url, tz)?),
+        #[cfg(not(feature = "mysql"))]
+        "mysql" | "mariadb" => {
+            return Err(Error::config(
+                "store",
+                redact_credentials(url),
+                "this build has no MySQL/MariaDB support (feature `mysql`)",
+            ))
+        }
         #[cfg(not(feature = "sqlite"))]
         "sqlite" => return Err(Error::config("store", url, "this build has no SQLite support (feature `sqlite`)")),
         _ => {
             return Err(Error::config(
                 "store",
                 redact_credentials(url),
-                "unknown store URL scheme (expected sqlite, postgres, jsonl or memory)",
+                "unknown store URL scheme (expected sqlite, postgres, mysql, mariadb, jsonl or memory)",
             ))
         }
     })

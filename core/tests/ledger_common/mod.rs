@@ -1,6 +1,8 @@
 //! Helpers shared by the ledger integration tests: deterministic events with exact decimal costs.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod sql_cases;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -140,8 +142,12 @@ pub fn record_loop_exe() -> std::path::PathBuf {
         let mut cmd = std::process::Command::new(cargo);
         cmd.args(["build", "-q", "-p", "llmledger-core", "--example", "record_loop", "--target-dir"])
             .arg(profile_dir.parent().unwrap());
-        if cfg!(feature = "postgres") {
-            cmd.args(["--features", "postgres"]);
+        let features: Vec<&str> = [("postgres", cfg!(feature = "postgres")), ("mysql", cfg!(feature = "mysql"))]
+            .into_iter()
+            .filter_map(|(f, on)| on.then_some(f))
+            .collect();
+        if !features.is_empty() {
+            cmd.args(["--features", &features.join(",")]);
         }
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
@@ -211,4 +217,56 @@ pub fn fresh_db(server: &str, name: &str) -> String {
     });
     let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
     format!("{base}/{db}")
+}
+
+/// The PostgreSQL server of `scripts/with-postgres.sh` for the shared SQL cases, or `None` after
+/// reporting the skip.
+#[cfg(feature = "postgres")]
+pub fn pg_server(test: &str) -> Option<sql_cases::SqlServer> {
+    let ctl = |action: &str| match action {
+        "probe" => std::env::var("LLMLEDGER_TEST_PG_CTL").is_ok(),
+        _ => pg_ctl(action),
+    };
+    Some(sql_cases::SqlServer { url: server(test)?, fresh: fresh_db, ctl, ctl_var: "LLMLEDGER_TEST_PG_CTL" })
+}
+
+/// The MySQL/MariaDB server of `scripts/with-mariadb.sh` (`LLMLEDGER_TEST_MYSQL`), or `None` after
+/// reporting the skip (a failure under `CI=true`).
+#[cfg(feature = "mysql")]
+pub fn mysql_server(test: &str) -> Option<sql_cases::SqlServer> {
+    match std::env::var("LLMLEDGER_TEST_MYSQL") {
+        Ok(url) if !url.is_empty() => Some(sql_cases::SqlServer {
+            url,
+            fresh: fresh_mysql_db,
+            ctl: mysql_ctl,
+            ctl_var: "LLMLEDGER_TEST_MYSQL_CTL",
+        }),
+        _ => {
+            skip(test, "LLMLEDGER_TEST_MYSQL is not set (scripts/with-mariadb.sh sets it)");
+            None
+        }
+    }
+}
+
+/// A fresh database on the MySQL server, so tests do not see each other's events.
+#[cfg(feature = "mysql")]
+pub fn fresh_mysql_db(server: &str, name: &str) -> String {
+    use mysql::prelude::Queryable;
+    let db = format!("llmledger_{name}_{}", std::process::id());
+    let mut conn = mysql::Conn::new(mysql::Opts::from_url(server).unwrap()).unwrap();
+    conn.query_drop(format!("DROP DATABASE IF EXISTS {db}")).unwrap();
+    conn.query_drop(format!("CREATE DATABASE {db}")).unwrap();
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    format!("{base}/{db}")
+}
+
+/// Stops or starts the server of `scripts/with-mariadb.sh` (`probe`: whether it can); false when it did
+/// not start one.
+#[cfg(feature = "mysql")]
+pub fn mysql_ctl(action: &str) -> bool {
+    let Ok(ctl) = std::env::var("LLMLEDGER_TEST_MYSQL_CTL") else { return false };
+    if action == "probe" {
+        return true;
+    }
+    std::process::Command::new(ctl).arg(action).stdout(std::process::Stdio::null()).status().unwrap().success()
 }
