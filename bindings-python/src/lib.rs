@@ -12,7 +12,6 @@ mod error;
 mod tracker;
 mod types;
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
@@ -55,57 +54,87 @@ fn estimate<'py>(py: Python<'py>, input: types::EstimateInput<'py>) -> PyResult<
     })
 }
 
-/// A count argument of `cost`, common case first: a plain `int` that fits a u64 is one C call. PyO3's
-/// i128 extraction (what [`count_arg`] needs to name a negative or too large value) cost ~20 % of the
-/// native call for 11 counts when measured; anything but a plain in-range `int` (a bool, a subclass, a
-/// negative, a float) still goes through `count_arg` and its typed error.
-fn fast_count(field: &str, value: &Bound<'_, PyAny>) -> PyResult<u64> {
-    if value.is_exact_instance_of::<PyInt>() {
-        if let Ok(n) = value.extract::<u64>() {
-            return Ok(n);
-        }
+/// A count argument of `cost` as the caller gave it, or absent (0). Kept raw so that every value, `None`
+/// included, is checked by [`CountArg::value`] with the argument's name (PyO3 would read `None` into an
+/// `Option` as absent).
+pub struct CountArg<'py>(Option<Bound<'py, PyAny>>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for CountArg<'py> {
+    type Error = std::convert::Infallible;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> Result<Self, Self::Error> {
+        Ok(Self(Some(obj.to_owned())))
     }
-    count_arg(field, value)
 }
 
-/// The exact cost of the given token counts (see `llmledger.cost`). Sub-microsecond work: the GIL is kept.
+impl CountArg<'_> {
+    const ABSENT: Self = Self(None);
+
+    /// The count, common case first: a plain `int` that fits a u64 is one C call. PyO3's i128 extraction
+    /// (what [`count_arg`] needs to name a negative or too large value) cost ~20 % of the native call for
+    /// 11 counts when measured; anything but a plain in-range `int` (a bool, a subclass, a negative, a
+    /// float, `None`) still goes through `count_arg` and its typed error.
+    fn value(&self, field: &str) -> PyResult<u64> {
+        let Some(value) = &self.0 else { return Ok(0) };
+        if value.is_exact_instance_of::<PyInt>() {
+            if let Ok(n) = value.extract::<u64>() {
+                return Ok(n);
+            }
+        }
+        count_arg(field, value)
+    }
+}
+
+/// The exact cost of a usage with the embedded prices. Buckets follow :class:`Usage`: input buckets are
+/// disjoint (``input_tokens`` = uncached text), ``reasoning_tokens`` is part of ``output_tokens``.
+///
+/// This is `llmledger.cost` itself, keyword arguments and defaults included: a Python wrapper in front
+/// of it cost a third of the call (measured), and the caller's keywords are already the structured input.
+/// Sub-microsecond work: the GIL is kept.
 #[pyfunction]
-#[pyo3(signature = (model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
-                    reasoning_tokens, audio_input_tokens, audio_output_tokens, image_input_tokens, image_output_tokens,
-                    web_search_requests, provider, currency, rates, at, batch, service_tier))]
+#[pyo3(signature = (model, input_tokens=CountArg::ABSENT, output_tokens=CountArg::ABSENT,
+                    cache_read_tokens=CountArg::ABSENT, cache_write_tokens=CountArg::ABSENT,
+                    cache_write_1h_tokens=CountArg::ABSENT, reasoning_tokens=CountArg::ABSENT,
+                    audio_input_tokens=CountArg::ABSENT, audio_output_tokens=CountArg::ABSENT,
+                    image_input_tokens=CountArg::ABSENT, image_output_tokens=CountArg::ABSENT,
+                    web_search_requests=CountArg::ABSENT, *, provider=None, currency="USD", rates=None, at=None,
+                    batch=false, service_tier=None),
+       text_signature = "(model, input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0, \
+                         cache_write_1h_tokens=0, reasoning_tokens=0, audio_input_tokens=0, audio_output_tokens=0, \
+                         image_input_tokens=0, image_output_tokens=0, web_search_requests=0, *, provider=None, \
+                         currency='USD', rates=None, at=None, batch=False, service_tier=None)")]
 #[allow(clippy::too_many_arguments)]
 fn cost(
     model: &str,
-    input_tokens: &Bound<'_, PyAny>,
-    output_tokens: &Bound<'_, PyAny>,
-    cache_read_tokens: &Bound<'_, PyAny>,
-    cache_write_tokens: &Bound<'_, PyAny>,
-    cache_write_1h_tokens: &Bound<'_, PyAny>,
-    reasoning_tokens: &Bound<'_, PyAny>,
-    audio_input_tokens: &Bound<'_, PyAny>,
-    audio_output_tokens: &Bound<'_, PyAny>,
-    image_input_tokens: &Bound<'_, PyAny>,
-    image_output_tokens: &Bound<'_, PyAny>,
-    web_search_requests: &Bound<'_, PyAny>,
+    input_tokens: CountArg<'_>,
+    output_tokens: CountArg<'_>,
+    cache_read_tokens: CountArg<'_>,
+    cache_write_tokens: CountArg<'_>,
+    cache_write_1h_tokens: CountArg<'_>,
+    reasoning_tokens: CountArg<'_>,
+    audio_input_tokens: CountArg<'_>,
+    audio_output_tokens: CountArg<'_>,
+    image_input_tokens: CountArg<'_>,
+    image_output_tokens: CountArg<'_>,
+    web_search_requests: CountArg<'_>,
     provider: Option<&str>,
     currency: &str,
-    rates: Option<BTreeMap<String, String>>,
+    rates: Option<&Bound<'_, PyAny>>,
     at: Option<DateTime<Utc>>,
     batch: bool,
     service_tier: Option<String>,
 ) -> PyResult<types::Cost> {
     let usage = CoreUsage {
-        input_tokens: fast_count("input_tokens", input_tokens)?,
-        output_tokens: fast_count("output_tokens", output_tokens)?,
-        cache_read_tokens: fast_count("cache_read_tokens", cache_read_tokens)?,
-        cache_write_tokens: fast_count("cache_write_tokens", cache_write_tokens)?,
-        cache_write_1h_tokens: fast_count("cache_write_1h_tokens", cache_write_1h_tokens)?,
-        reasoning_tokens: fast_count("reasoning_tokens", reasoning_tokens)?,
-        audio_input_tokens: fast_count("audio_input_tokens", audio_input_tokens)?,
-        audio_output_tokens: fast_count("audio_output_tokens", audio_output_tokens)?,
-        image_input_tokens: fast_count("image_input_tokens", image_input_tokens)?,
-        image_output_tokens: fast_count("image_output_tokens", image_output_tokens)?,
-        web_search_requests: fast_count("web_search_requests", web_search_requests)?,
+        input_tokens: input_tokens.value("input_tokens")?,
+        output_tokens: output_tokens.value("output_tokens")?,
+        cache_read_tokens: cache_read_tokens.value("cache_read_tokens")?,
+        cache_write_tokens: cache_write_tokens.value("cache_write_tokens")?,
+        cache_write_1h_tokens: cache_write_1h_tokens.value("cache_write_1h_tokens")?,
+        reasoning_tokens: reasoning_tokens.value("reasoning_tokens")?,
+        audio_input_tokens: audio_input_tokens.value("audio_input_tokens")?,
+        audio_output_tokens: audio_output_tokens.value("audio_output_tokens")?,
+        image_input_tokens: image_input_tokens.value("image_input_tokens")?,
+        image_output_tokens: image_output_tokens.value("image_output_tokens")?,
+        web_search_requests: web_search_requests.value("web_search_requests")?,
         usage_source: UsageSource::Reported,
         ..CoreUsage::default()
     };
@@ -116,9 +145,13 @@ fn cost(
     let cost = if currency == "USD" {
         usd
     } else {
+        // Rates as a mapping of currency code to rate, each read as its `str()` (a `Decimal`, a string).
         let mut table = Rates::new();
-        for (code, rate) in rates.unwrap_or_default() {
-            table = held(table.with(&code, &rate))?;
+        if let Some(rates) = rates.filter(|r| !r.is_none()) {
+            for item in rates.call_method0("items")?.try_iter()? {
+                let (code, rate): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+                table = held(table.with(&code.str()?.to_cow()?, &rate.str()?.to_cow()?))?;
+            }
         }
         held(usd.convert(&table, currency))?
     };

@@ -205,9 +205,6 @@ impl Usage {
                     None => Ok(py.None()),
                 }
             }
-            "pricing_error" => {
-                return t.pricing_error.clone().map(|e| to_py(e).into_value(py).into_any()).into_py_any(py)
-            }
             "timestamp" => return t.timestamp.into_py_any(py),
             _ => {}
         }
@@ -215,6 +212,12 @@ impl Usage {
             return Err(PyAttributeError::new_err(format!("'Usage' object has no attribute '{name}'")));
         };
         decimal_or_json(py, name, value, &DECIMAL_KEYS)
+    }
+    /// A getter rather than a `__getattr__` key: the wrappers read it on every call, and `__getattr__`
+    /// is reached only after a failed generic lookup has raised and dropped an `AttributeError`.
+    #[getter]
+    fn pricing_error(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.tracked.pricing_error.clone().map(|e| to_py(e).into_value(py).into_any()).into_py_any(py)
     }
     fn __dir__(&self) -> Vec<&'static str> {
         Tracked::KEYS.into_iter().chain(["to_dict", "to_json"]).collect()

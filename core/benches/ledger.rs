@@ -5,7 +5,8 @@
 //! Run: `cargo bench -p llmledger-core --bench ledger` (everything), or with a filter:
 //! `-- sustained` prints only the sustained SQLite rates (the issue's events/s figure: wall time and
 //! process CPU time, median of 5 runs of 200k events, batch durability), `-- sqlite`, `-- enqueue`,
-//! `-- report`, `-- rss`, `-- postgres`, `-- mysql`. The printed parts run only when the filter names them.
+//! `-- report`, `-- rss`, `-- postgres`, `-- mysql`, `-- paced` (the ledger threads' CPU time per event
+//! at 1,000 events/s, printed). The printed parts run only when the filter names them.
 //! The PostgreSQL and MySQL stores side by side: `scripts/with-postgres.sh scripts/with-mariadb.sh cargo bench
 //! -p llmledger-core --features postgres,mysql --bench ledger -- store_write_batch`.
 
@@ -405,8 +406,74 @@ fn bench_mysql(c: &mut Criterion) {
 #[cfg(not(feature = "mysql"))]
 fn bench_mysql(_: &mut Criterion) {}
 
+/// CPU time (ns) of this process's threads whose name starts with one of `prefixes`, from
+/// `/proc/self/task/*/schedstat`; 0 without procfs.
+fn threads_cpu_ns(prefixes: &[&str]) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if prefixes.iter().any(|p| name.starts_with(p)) {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += stat.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// CPU time (ns) of the calling thread.
+fn thread_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    stat.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// The background side's cost per event at a service's pace (the peer run's ~1,000 calls/s): `record`
+/// every millisecond for 3 s (memory and SQLite stores, batch durability), then `flush`; prints the CPU
+/// time of the ledger's threads (the writer and the tokio threads it writes on) per event, and of the
+/// calling thread (`record` and the pacing sleep, whose wake-ups are a constant). Median of 3 runs.
+fn bench_paced(_: &mut Criterion) {
+    if !wanted("paced") {
+        return;
+    }
+    let n: u64 = std::env::var("LEDGER_PACED_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000);
+    let pace = Duration::from_millis(1);
+    for store in ["memory", "sqlite"] {
+        let (mut bg, mut fg) = (Vec::new(), Vec::new());
+        for run in 0..3u64 {
+            let Ok(dir) = tempfile::tempdir() else { return };
+            let url = if store == "memory" { "memory://".to_string() } else { sqlite_url(&dir, "p.db") };
+            let config = LedgerConfig { spill_dir: Some(dir.path().join("spill")), ..LedgerConfig::default() };
+            let Ok(ledger) = Ledger::open(&url, config) else { return };
+            let evs = events(n, run * n);
+            let _ = ledger.flush();
+            let threads = ["llmledger-write", "tokio-"];
+            let (b0, f0, start) = (threads_cpu_ns(&threads), thread_cpu_ns(), Instant::now());
+            for (i, e) in (0u32..).zip(evs) {
+                if let Some(wait) = (start + pace * i).checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let _ = black_box(ledger.record(e));
+            }
+            let in_loop = thread_cpu_ns() - f0;
+            let _ = ledger.flush();
+            bg.push((threads_cpu_ns(&threads) - b0) as f64 / n as f64);
+            fg.push(in_loop as f64 / n as f64);
+            let _ = ledger.close();
+        }
+        println!(
+            "paced {store}, {n} events at 1/ms: ledger threads {:.2} µs CPU per event [{:.2}–{:.2}], calling thread \
+             {:.2} µs CPU per event (record and the pacing sleep) (medians of 3)",
+            median(bg.clone()) / 1e3,
+            bg.iter().copied().fold(f64::INFINITY, f64::min) / 1e3,
+            bg.iter().copied().fold(0.0, f64::max) / 1e3,
+            median(fg) / 1e3,
+        );
+    }
+}
+
 criterion_group!(
     benches,
+    bench_paced,
     bench_sustained,
     bench_rss,
     bench_sqlite,

@@ -20,8 +20,11 @@
 //! `finish_aborted`) or [`UsageFlag::StreamWithoutUsage`] (a clean end without usage). Once final usage
 //! has arrived, abandoning the rest of the stream changes nothing: the usage is exact.
 //!
-//! Text deltas are counted with [`crate::tokens::count_text`] as they arrive and then dropped: memory
-//! is constant in the stream's length and no text is kept. Events are deserialized into small typed
+//! Text deltas are only needed when the stream ends without final usage, so they are not counted as
+//! they arrive: each delta's text is appended to a buffer, and [`StreamAccumulator::finish`] counts the
+//! deltas one by one (as [`crate::tokens::count_text`] would have, so the result is the same) only
+//! when no final usage came. The buffer grows with the streamed text and lives only as long as the
+//! accumulator: text is held in memory for the stream's life, never stored. Events are deserialized into small typed
 //! structs borrowing from the input (no `serde_json::Value`). Event types a provider never sends are
 //! [`ErrorCode::UnknownEventType`]; documented keep-alives (`ping`) and empty data are accepted. For the
 //! Responses API every `response.*` event is accepted (OpenAI adds them often); only non-`response.*`
@@ -52,9 +55,11 @@ pub struct StreamAccumulator {
     /// Gemini: a chunk with a `finishReason` arrived.
     finish_reason_seen: bool,
     errored: bool,
-    /// Output tokens counted locally from text deltas.
-    counted: u64,
-    counted_approx: bool,
+    /// The text deltas so far, end to end; counted only at finish, and only without final usage.
+    text: String,
+    /// Where each delta ends in `text`: deltas are counted one by one, as they arrived (the count of
+    /// joined text can differ).
+    text_ends: Vec<usize>,
     service_tier: Option<String>,
     /// The last event pushed was an OpenAI chat chunk with usage and no choices.
     last_usage_only: bool,
@@ -74,8 +79,8 @@ impl StreamAccumulator {
             final_seen: false,
             finish_reason_seen: false,
             errored: false,
-            counted: 0,
-            counted_approx: false,
+            text: String::new(),
+            text_ends: Vec::new(),
             service_tier: None,
             last_usage_only: false,
         }
@@ -139,6 +144,8 @@ impl StreamAccumulator {
     }
 
     fn finish_with(self, aborted: bool) -> Usage {
+        // Counted only when needed: with final usage the deltas are never tokenized.
+        let counted = if self.final_seen { 0 } else { self.counted() };
         let mut u = self.usage;
         if u.service_tier.is_none() {
             u.service_tier = self.service_tier;
@@ -148,7 +155,7 @@ impl StreamAccumulator {
             return u;
         }
         if self.input_known {
-            u.output_tokens = u.output_tokens.max(self.counted);
+            u.output_tokens = u.output_tokens.max(counted);
             // An intermediate total describes an unfinished call, not this one.
             u.provider_total_tokens = None;
             u.usage_source = UsageSource::Partial;
@@ -157,29 +164,43 @@ impl StreamAccumulator {
             let reported_output = u.output_tokens;
             u = Usage { service_tier: tier, ..Usage::default() };
             u.input_tokens = self.prompt_estimate.unwrap_or(0);
-            u.output_tokens = reported_output.max(self.counted);
+            u.output_tokens = reported_output.max(counted);
             u.usage_source = if self.prompt_estimate.is_none() && u.output_tokens == 0 {
                 UsageSource::None
             } else {
                 UsageSource::Estimated
             };
         }
-        if self.counted_approx {
+        // Every delta is counted with the model's tokenizer: approximate for all of them, or none.
+        if !self.text_ends.is_empty() && !tokens::tokenizer_for_model(&self.model).exact {
             u.flag(UsageFlag::ApproximateTokenizer);
         }
         u.flag(if aborted || self.errored { UsageFlag::StreamAborted } else { UsageFlag::StreamWithoutUsage });
         u
     }
 
+    /// Keeps one text delta for [`counted`](Self::counted).
     fn count(&mut self, text: &Text<'_>) -> Result<()> {
         if let Some(t) = text.as_str() {
             if !t.is_empty() {
-                let c = tokens::count_text(&self.model, t)?;
-                self.counted += c.tokens;
-                self.counted_approx |= !c.exact;
+                self.text.push_str(t);
+                self.text_ends.push(self.text.len());
             }
         }
         Ok(())
+    }
+
+    /// The output tokens of the text deltas, each counted on its own (the sum of
+    /// [`tokens::count_text`] over the deltas).
+    fn counted(&self) -> u64 {
+        let tk = tokens::tokenizer_for_model(&self.model);
+        let mut start = 0;
+        let mut total = 0u64;
+        for &end in &self.text_ends {
+            total = total.saturating_add(tk.scale(tokens::count_text_with(tk.encoding, &self.text[start..end])));
+            start = end;
+        }
+        total
     }
 
     fn check_chat_event(&self, event: Option<&str>) -> Result<()> {
@@ -262,10 +283,11 @@ impl StreamAccumulator {
         if chunk.error.is_some() {
             self.errored = true;
         }
-        if let Some(tier) = chunk.service_tier.as_str() {
+        // Every OpenAI chunk repeats the tier: copied only when it changes (no allocation per chunk).
+        if let Some(tier) = chunk.service_tier.as_str().filter(|t| self.service_tier.as_deref() != Some(t)) {
             self.service_tier = Some(tier.to_owned());
         }
-        let counted_before = self.counted;
+        let deltas_before = self.text_ends.len();
         for choice in chunk.choices.iter().flatten() {
             if let Some(d) = &choice.delta {
                 self.count(&d.content)?;
@@ -284,7 +306,8 @@ impl StreamAccumulator {
             self.usage.service_tier = tier;
             self.final_seen = true;
             self.input_known = true;
-        } else if self.final_seen && self.counted > counted_before {
+        } else if self.final_seen && self.text_ends.len() > deltas_before {
+            // (A non-empty delta always counts at least one token.)
             // Text after a usage chunk: that usage was a running count (some OpenAI-compatible servers
             // send one per chunk), not the final one. It stays as the input source.
             self.final_seen = false;

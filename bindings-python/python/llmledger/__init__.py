@@ -7,16 +7,15 @@ in Rust (``llmledger._native``); this package holds the SDK wrappers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 if TYPE_CHECKING:
-    from datetime import datetime
     from decimal import Decimal
 
 from . import _native
 from ._context import attribute
 from ._estimate import Estimate, estimate_input, messages_json
-from ._native import Cost, Usage
+from ._native import Cost, Usage, cost
 from ._tracker import Tracker
 from .errors import (
     ClosedError,
@@ -86,48 +85,3 @@ def estimate(
     """Pre-flight cost estimate in USD with the embedded prices (``Tracker.estimate`` uses the tracker's
     currency and price data). Renders as a table in Jupyter."""
     return Estimate(_native.estimate(estimate_input(model, messages, tools, max_output_tokens, expected_cache_hit)))
-
-
-def cost(
-    model: str,
-    input_tokens: int = 0,
-    output_tokens: int = 0,
-    cache_read_tokens: int = 0,
-    cache_write_tokens: int = 0,
-    cache_write_1h_tokens: int = 0,
-    reasoning_tokens: int = 0,
-    audio_input_tokens: int = 0,
-    audio_output_tokens: int = 0,
-    image_input_tokens: int = 0,
-    image_output_tokens: int = 0,
-    web_search_requests: int = 0,
-    *,
-    provider: Optional[str] = None,
-    currency: str = "USD",
-    rates: Optional[Mapping[str, Any]] = None,
-    at: Optional["datetime"] = None,
-    batch: bool = False,
-    service_tier: Optional[str] = None,
-) -> Cost:
-    """The exact cost of a usage with the embedded prices. Buckets follow :class:`Usage`: input buckets are
-    disjoint (``input_tokens`` = uncached text), ``reasoning_tokens`` is part of ``output_tokens``."""
-    return _native.cost(
-        model,
-        input_tokens,
-        output_tokens,
-        cache_read_tokens,
-        cache_write_tokens,
-        cache_write_1h_tokens,
-        reasoning_tokens,
-        audio_input_tokens,
-        audio_output_tokens,
-        image_input_tokens,
-        image_output_tokens,
-        web_search_requests,
-        provider,
-        currency,
-        None if rates is None else {str(k): str(v) for k, v in rates.items()},
-        at,
-        batch,
-        service_tier,
-    )

@@ -45,7 +45,7 @@ mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -246,6 +246,14 @@ struct Shared {
     spilled: AtomicU64,
     /// Events the writer holds in memory (open batch, events it could neither store nor spill).
     in_writer: AtomicU64,
+    /// Events sent to the writer's queue and not yet taken (counted before the send, so never below
+    /// zero): the writer is woken when this reaches `wake_at`, not for every event.
+    queued: AtomicUsize,
+    /// A batch's worth of queued events (at most half the queue, so the queue keeps room while the
+    /// writer wakes).
+    wake_at: usize,
+    /// Wakes the writer while a batch is open (`record` at `wake_at`, `flush`, `close`).
+    wake: tokio::sync::Notify,
     monitor: health::Monitor,
 }
 
@@ -456,6 +464,7 @@ impl Ledger {
         let journal = Journal::open(&place.dir, &place.name)?;
         let monitor = health::Monitor::new(label, place.dir.display().to_string(), config.reminder_interval);
         let (tx, rx) = tokio::sync::mpsc::channel(config.queue_capacity);
+        let wake_at = config.batch_size.min(config.queue_capacity / 2).max(1);
         let shared = Arc::new(Shared {
             store,
             journal,
@@ -465,6 +474,9 @@ impl Ledger {
             inserted: AtomicU64::new(0),
             spilled: AtomicU64::new(0),
             in_writer: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            wake_at,
+            wake: tokio::sync::Notify::new(),
             monitor,
         });
         let thread = writer::spawn(Arc::clone(&shared), rx)?;
@@ -483,37 +495,59 @@ impl Ledger {
             self.shared.recorded.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
+        // The writer is not woken per event: it takes the queue when a batch's worth is waiting, or at
+        // the open batch's deadline, or (when idle) on the first event.
+        let shared = &self.shared;
+        let queued = shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
         match self.tx.try_send(Msg::Event(Box::new(event))) {
-            Ok(()) => {}
-            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
-                return Err(Error::new(ErrorCode::Closed, "the ledger writer has stopped"))
+            Ok(()) => {
+                if queued == shared.wake_at {
+                    shared.wake.notify_one();
+                }
             }
-            Err(tokio::sync::mpsc::error::TrySendError::Full(Msg::Event(event))) => match self.shared.config.full_queue
-            {
-                FullQueuePolicy::Spill => {
-                    self.shared.journal.append(&event, false)?;
-                    self.shared.spilled.fetch_add(1, Ordering::Relaxed);
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                shared.queued.fetch_sub(1, Ordering::Relaxed);
+                return Err(Error::new(ErrorCode::Closed, "the ledger writer has stopped"));
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Full(Msg::Event(event))) => {
+                shared.wake.notify_one();
+                match shared.config.full_queue {
+                    FullQueuePolicy::Spill => {
+                        shared.queued.fetch_sub(1, Ordering::Relaxed);
+                        shared.journal.append(&event, false)?;
+                        shared.spilled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    FullQueuePolicy::Block => {
+                        if let Err(e) = self.send_blocking(Msg::Event(event)) {
+                            shared.queued.fetch_sub(1, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                    FullQueuePolicy::Error => {
+                        shared.queued.fetch_sub(1, Ordering::Relaxed);
+                        return Err(Error::new(ErrorCode::Store, "the ledger queue is full (full_queue = error)")
+                            .with_field("queue_capacity")
+                            .with_value(shared.config.queue_capacity.to_string()));
+                    }
                 }
-                FullQueuePolicy::Block => self.send_blocking(Msg::Event(event))?,
-                FullQueuePolicy::Error => {
-                    return Err(Error::new(ErrorCode::Store, "the ledger queue is full (full_queue = error)")
-                        .with_field("queue_capacity")
-                        .with_value(self.shared.config.queue_capacity.to_string()))
-                }
-            },
+            }
             Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
-                return Err(Error::new(ErrorCode::Store, "unexpected message in the ledger queue"))
+                shared.queued.fetch_sub(1, Ordering::Relaxed);
+                return Err(Error::new(ErrorCode::Store, "unexpected message in the ledger queue"));
             }
         }
         self.shared.recorded.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Sends without tokio's `blocking_send`, which panics when called from async code.
+    /// Sends without tokio's `blocking_send`, which panics when called from async code, and wakes the
+    /// writer (a flush or close is for now; a full queue needs draining).
     fn send_blocking(&self, mut msg: Msg) -> Result<()> {
         let mut pause = Duration::from_micros(20);
         loop {
-            match self.tx.try_send(msg) {
+            let sent = self.tx.try_send(msg);
+            self.shared.wake.notify_one();
+            match sent {
                 Ok(()) => return Ok(()),
                 Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
                     return Err(Error::new(ErrorCode::Closed, "the ledger writer has stopped"))

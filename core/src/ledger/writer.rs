@@ -1,9 +1,11 @@
 //! The background writer: one thread running a current-thread tokio runtime that drains the queue,
-//! batches by size and time, writes through the store (on tokio's blocking pool, so stores may block),
-//! retries with exponential backoff and jitter, spills batches the store keeps refusing to the journal,
-//! and replays the journal when the store is back (and at start, for what a previous run left). It
-//! tells the health monitor what happens to the store; the monitor decides what the operator hears.
+//! batches by size and time (waking once per batch under traffic, not once per event), writes through
+//! the store (on tokio's blocking pool, so stores may block), retries with exponential backoff and
+//! jitter, spills batches the store keeps refusing to the journal, and replays the journal when the
+//! store is back (and at start, for what a previous run left). It tells the health monitor what
+//! happens to the store; the monitor decides what the operator hears.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,16 +18,6 @@ use super::health::Counts;
 use super::{Durability, Msg, Shared};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::UsageEvent;
-
-/// How long the writer sleeps between looks at the queue while a batch is open (at most the flush
-/// interval): a wake-up per quantum instead of one per recorded event.
-const COLLECT_QUANTUM: Duration = Duration::from_millis(5);
-
-/// Events per quantum from which the writer polls instead of waiting on the queue (see `Writer::busy`):
-/// one, where a poll per quantum costs no more wake-ups than a wake per event (measured with the peer
-/// run's section E, Node, 6 runs: ledger threads 12–23 µs per call at 1, 19–21 µs always polling,
-/// 14–28 µs at 2).
-const BUSY_PER_QUANTUM: u32 = 1;
 
 /// How often the writer looks for journals of dead processes to adopt (a directory listing).
 const ADOPT_INTERVAL: Duration = Duration::from_secs(30);
@@ -113,81 +105,93 @@ impl Writer {
             let _ = self.drain_journal().await;
         }
         loop {
-            let msg = if !self.batch.is_empty() && self.busy() {
-                // A batch is open and events come fast: gather them without a wake-up per event (a
-                // wake costs the recording thread a futex call). Take what is queued; when nothing is,
-                // sleep a short quantum (or to the next deadline) and look again.
+            // Take everything queued, in order.
+            loop {
                 match rx.try_recv() {
-                    Ok(m) => Some(m),
-                    Err(TryRecvError::Disconnected) => None,
-                    Err(TryRecvError::Empty) => {
-                        let quantum = Instant::now() + self.shared.config.flush_interval.min(COLLECT_QUANTUM);
-                        tokio::time::sleep_until(self.deadline().map_or(quantum, |d| d.min(quantum))).await;
-                        match rx.try_recv() {
-                            Ok(m) => Some(m),
-                            Err(TryRecvError::Disconnected) => None,
-                            Err(TryRecvError::Empty) => {
-                                self.tick().await;
-                                continue;
-                            }
+                    Ok(msg) => {
+                        if self.handle(msg).await.is_break() {
+                            return;
                         }
                     }
-                }
-            } else {
-                match self.deadline() {
-                    Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                        Ok(m) => m,
-                        Err(_) => {
-                            self.tick().await;
-                            continue;
-                        }
-                    },
-                    None => rx.recv().await,
-                }
-            };
-            let Some(msg) = msg else {
-                // Every sender is gone without a close: still write what we have.
-                let _ = self.flush_all().await;
-                return;
-            };
-            match msg {
-                Msg::Event(e) => {
-                    if self.batch.is_empty() {
-                        self.batch_started = Instant::now();
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        // Every sender is gone without a close: still write what we have.
+                        let _ = self.flush_all().await;
+                        return;
                     }
-                    self.batch.push(*e);
-                    self.note_in_memory();
-                    if self.batch.len() >= self.shared.config.batch_size {
-                        let _ = self.write_out().await;
-                    }
-                }
-                Msg::Flush(reply) => {
-                    let r = self.flush_all().await;
-                    let _ = reply.send(r);
-                }
-                Msg::Close(reply) => {
-                    let r = self.flush_all().await;
-                    if r.is_ok() {
-                        self.shared.journal.remove_if_empty();
-                    }
-                    let _ = reply.send(r);
-                    self.shared.monitor.wake();
-                    return;
                 }
             }
-            if self.deadline().is_some_and(|d| d <= Instant::now()) {
+            let deadline = self.deadline();
+            if deadline.is_some_and(|d| d <= Instant::now()) {
                 self.tick().await;
+                continue;
+            }
+            if self.batch.is_empty() {
+                // Idle: the first event wakes the writer (a service making a few calls a second costs
+                // one wake per event; under traffic this is one wake per batch).
+                let msg = match deadline {
+                    Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                        Ok(m) => m,
+                        Err(_) => continue,
+                    },
+                    None => rx.recv().await,
+                };
+                let done = match msg {
+                    Some(m) => self.handle(m).await.is_break(),
+                    None => {
+                        let _ = self.flush_all().await;
+                        true
+                    }
+                };
+                if done {
+                    return;
+                }
+            } else {
+                // A batch is open: events queue up without waking the writer until a batch's worth is
+                // waiting or a flush or close is asked for (`Ledger::record` and `round_trip` notify),
+                // else it sleeps to the batch's deadline (at most the flush interval away).
+                let at = deadline.unwrap_or_else(|| self.batch_started + self.shared.config.flush_interval);
+                let shared = Arc::clone(&self.shared);
+                tokio::select! {
+                    () = shared.wake.notified() => {}
+                    () = tokio::time::sleep_until(at) => {}
+                }
             }
         }
     }
 
-    /// Whether the open batch fills fast enough (at least [`BUSY_PER_QUANTUM`] events per quantum so far)
-    /// that polling the queue every quantum costs less than a wake-up per event. Slow traffic (a
-    /// service making a few calls a second) waits on the queue instead: one wake per event, no polling.
-    fn busy(&self) -> bool {
-        // len / elapsed × quantum ≥ BUSY_PER_QUANTUM, in integers.
-        let elapsed = self.batch_started.elapsed().as_nanos().max(1);
-        self.batch.len() as u128 * COLLECT_QUANTUM.as_nanos() >= u128::from(BUSY_PER_QUANTUM) * elapsed
+    /// Handles one message; `Break` once the writer must stop (closed).
+    async fn handle(&mut self, msg: Msg) -> ControlFlow<()> {
+        match msg {
+            Msg::Event(e) => {
+                self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+                if self.batch.is_empty() {
+                    self.batch_started = Instant::now();
+                }
+                self.batch.push(*e);
+                self.note_in_memory();
+                if self.batch.len() >= self.shared.config.batch_size {
+                    let _ = self.write_out().await;
+                }
+            }
+            Msg::Flush(reply) => {
+                let r = self.flush_all().await;
+                let _ = reply.send(r);
+            }
+            Msg::Close(reply) => {
+                let r = self.flush_all().await;
+                if r.is_ok() {
+                    self.shared.journal.remove_if_empty();
+                }
+                let _ = reply.send(r);
+                self.shared.monitor.wake();
+                return ControlFlow::Break(());
+            }
+        }
+        if self.deadline().is_some_and(|d| d <= Instant::now()) {
+            self.tick().await;
+        }
+        ControlFlow::Continue(())
     }
 
     /// When the writer must wake up without a message.
