@@ -1,8 +1,9 @@
 'use strict'
-// Streamed responses. The SDK's own `Stream` object is returned to the caller; its `iterator` (the one
-// source of `for await`, `tee()` and `toReadableStream()`) is wrapped on the instance so that every event
-// the SDK yields goes to core first (`pushEvent`), which may ask to hide it (the usage chunk it asked
-// for). A raw response read with `asResponse()` goes to core as bytes (`pushBytes`) from a clone.
+// Streamed responses. Core reads every stream as raw bytes (`pushBytes`): the body the SDK reads (an SDK
+// `Stream`), or a clone of it (a raw response read with `asResponse()`). The SDK's own `Stream` object is
+// returned to the caller; its `iterator` (the one source of `for await`, `tee()` and
+// `toReadableStream()`) is wrapped on the instance to skip the item core hides (the usage chunk it asked
+// for) and to record the stream when it ends.
 // Each stream is recorded once (core's `finish` is idempotent): at its end, when it breaks, when the
 // caller stops early, or — never finished — by core when the native stream is garbage-collected with the
 // SDK's (the provider bills the request all the same; the record reaches `onRecord` at the next poll).
@@ -24,43 +25,49 @@ function finishStream(tracker, native, aborted, signal) {
   }
 }
 
-/** Tracks the SDK `stream` (an SDK `Stream`) through core's `native` stream. */
-function trackStream(tracker, native, stream, signal) {
+/**
+ * Tracks the SDK `stream` (an SDK `Stream`) through core's `native` stream: core reads the response
+ * `body` as the SDK does (its bytes, split by core's one SSE splitter: no JS parser or serializer per
+ * event), and the SDK's iterator is wrapped to hide the item core asks to hide and to record the stream
+ * when it ends. A body without an async iterator (never the case with Node's fetch) gives core no
+ * bytes: the stream is then recorded from the prompt estimate.
+ */
+function trackStream(tracker, native, stream, body, signal) {
+  // The ordinal of the SDK item core hides (the usage chunk it asked for), or -1. Core has read the
+  // bytes of an item before the SDK yields it: the body hook runs first.
+  let hidden = -1
   let pushFailed = false
-  const finish = (aborted) => attachUsage(stream, finishStream(tracker, native, aborted, signal))
-  /** true: core hides this event from the caller. */
-  const push = (event) => {
+  const push = (bytes) => {
     try {
-      // The SSE `event:` name of the SDKs' typed events is their payload's `type`.
-      return native.pushEvent(typeof event.type === 'string' ? event.type : null, JSON.stringify(event))
+      const n = native.pushBytes(typeof bytes === 'string' ? Buffer.from(bytes) : bytes)
+      if (n >= 0) hidden = n
     } catch (err) {
-      // Reported once per stream; the events still reach the caller.
+      // Reported once per stream; the bytes still reach the SDK.
       if (!pushFailed) tracker[REPORT](err, 'stream')
       pushFailed = true
-      return false
     }
   }
+  readBodyWith(body, push)
+  const finish = (aborted) => attachUsage(stream, finishStream(tracker, native, aborted, signal))
   const iterator = stream.iterator
   stream.iterator = function trackedIterator() {
     const inner = iterator.call(this)
+    let seen = 0
+    const failed = (err) => {
+      finish(true)
+      throw err
+    }
+    const step = (r) => {
+      if (r.done) {
+        // The SDK ends the iteration quietly when the request was aborted.
+        finish(Boolean(stream.controller.signal && stream.controller.signal.aborted))
+        return r
+      }
+      if (seen++ !== hidden) return r
+      return inner.next().then(step, failed)
+    }
     return {
-      async next() {
-        for (;;) {
-          let r
-          try {
-            r = await inner.next()
-          } catch (err) {
-            finish(true)
-            throw err
-          }
-          if (r.done) {
-            // The SDK ends the iteration quietly when the request was aborted.
-            finish(Boolean(stream.controller.signal && stream.controller.signal.aborted))
-            return r
-          }
-          if (!push(r.value)) return r
-        }
-      },
+      next: () => inner.next().then(step, failed),
       async return(value) {
         finish(true)
         if (typeof inner.return === 'function') await inner.return(value)
@@ -78,11 +85,38 @@ function trackStream(tracker, native, stream, signal) {
   }
 }
 
+/**
+ * Hands every chunk the SDK reads from `body` (its async iterator, which both SDKs read it with) to
+ * `onBytes` first.
+ */
+function readBodyWith(body, onBytes) {
+  const own = body != null ? body[Symbol.asyncIterator] : undefined
+  if (typeof own !== 'function') return
+  const seen = (r) => {
+    if (!r.done && r.value != null) onBytes(r.value)
+    return r
+  }
+  Object.defineProperty(body, Symbol.asyncIterator, {
+    value: function bodyIterator(...args) {
+      const inner = own.apply(this, args)
+      return {
+        next: (...a) => inner.next(...a).then(seen),
+        return: (value) => (typeof inner.return === 'function' ? inner.return(value) : Promise.resolve({ done: true, value })),
+        [Symbol.asyncIterator]() {
+          return this
+        },
+      }
+    },
+    writable: true,
+    configurable: true,
+  })
+}
+
 /** `asResponse()` of a stream: the caller reads the raw body; core reads a clone of it, as bytes. */
 async function trackRawStream(tracker, native, response, signal) {
   let aborted = true
   try {
-    for await (const bytes of response.body) native.pushBytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+    for await (const bytes of response.body) native.pushBytes(bytes)
     aborted = false
   } catch (err) {
     if (!(err && err.name === 'AbortError')) tracker[REPORT](err, 'stream')

@@ -213,14 +213,18 @@ class Tracker {
     return countTokens(input, model)
   }
 
-  /** A recorded call (`TokenUsage` JSON) → `Recorded`, through the caller's hooks. */
-  [RECORDED](json) {
+  /**
+   * A recorded call → `Recorded`, through the caller's hooks. `json`: its `TokenUsage` JSON, or a function
+   * reading it from core (a wrapped call's record is serialized only when looked at); `unpriced`: it has
+   * a pricing error.
+   */
+  [RECORDED](json, unpriced = json.includes('"pricing_error":{')) {
     const context = this[CONTEXT]
     context.dirty = true
     const recorded = new Recorded(json)
     // unknownModel: 'error' — the call is recorded unpriced, and the caller hears about it (as the error
     // core would have thrown: the one error shape).
-    if (context.reportUnpriced && json.includes('"pricing_error":{')) {
+    if (context.reportUnpriced && unpriced) {
       const e = recorded.value.pricing_error
       this[REPORT](Object.assign(new Error(e.message), e), 'price')
     }

@@ -1,9 +1,9 @@
 'use strict'
 // A recorded call as the caller sees it: `_tokenUsage` on the SDK's result is core's one record (the
-// JSON of `core::record::Tracked`, snake_case like the SDKs' own `usage`), parsed as is on first look
-// (most results are never inspected).
+// JSON of `core::record::Tracked`, snake_case like the SDKs' own `usage`), serialized by core and parsed
+// as is on first look only (most results are never inspected).
 
-/** One recorded call: its JSON, parsed on first look. */
+/** One recorded call: its JSON (or the function reading it from core), parsed on first look. */
 class Recorded {
   constructor(json) {
     this.json = json
@@ -11,7 +11,7 @@ class Recorded {
   }
 
   get value() {
-    if (this.parsed === undefined) this.parsed = JSON.parse(this.json)
+    if (this.parsed === undefined) this.parsed = JSON.parse(typeof this.json === 'function' ? this.json() : this.json)
     return this.parsed
   }
 }

@@ -7,7 +7,7 @@
 // of the body. `wrap` therefore makes a copy of the caller's client (`withOptions`: same class, same
 // options) whose `request` is an instance-level wrapper; the caller's client is left untouched. Core
 // decides from the request's method and path whether a call is tracked (`NativeClient.classify`), reads
-// a few request facts, and gets the raw response body (`finish`) or the stream's events (streams.cjs).
+// a few request facts, and gets the raw response body (`finish`) or the stream's bytes (streams.cjs).
 // Results stay the SDK's own objects; `_tokenUsage` is attached to them, non-enumerable. Tracking never
 // throws into the caller: failures go to the tracker's `onError`.
 
@@ -19,6 +19,11 @@ const { CONTEXT, NATIVE, RECORDED, REPORT } = require('./symbols.cjs')
 const { attachUsage, noteSignal } = require('./usage.cjs')
 
 const SDKS = [openai, anthropic]
+
+// `NativeCall.needs` bits and the unpriced result of `finish` / `fail` (bindings-node/src/tracker.rs).
+const NEEDS_REQUEST_BODY = 1
+const NEEDS_INCLUDE_USAGE = 2
+const RECORDED_UNPRICED = 2
 
 /** A tracked copy of `client`; its own copies (`withOptions`) are tracked too. */
 function wrapClient(tracker, client, attribution, options) {
@@ -116,10 +121,12 @@ function begin(call, options) {
       field(body, 'tools') != null || field(body, 'web_search_options') != null,
       attributionOf(ctx),
     )
-    if (pending.wantsRequestBody) pending.setRequestBody(bodyJson(body))
+    // One crossing for both answers (bits: NEEDS_REQUEST_BODY, NEEDS_INCLUDE_USAGE).
+    const needs = pending.needs
+    if (needs & NEEDS_REQUEST_BODY) pending.setRequestBody(bodyJson(body))
     call.native = pending
     call.signal = options.signal
-    if (pending.injectIncludeUsage) {
+    if (needs & NEEDS_INCLUDE_USAGE) {
       // A new body: the caller's object is never modified.
       return { ...options, body: { ...body, stream_options: { ...streamOptions, include_usage: true } } }
     }
@@ -217,7 +224,7 @@ async function parseTracked(call, parse, client, props) {
   if (call.stream) {
     if (call.native && isSdkStream(data)) {
       const stream = startStream(call)
-      if (stream) trackStream(call.ctx.tracker, stream, data, call.signal)
+      if (stream) trackStream(call.ctx.tracker, stream, data, props.response.body, call.signal)
     }
     return data
   }
@@ -228,16 +235,19 @@ function finishWith(call, buffer) {
   end(call, (n) => n.finish(Buffer.from(buffer)))
 }
 
-/** Ends core's call with `fn(native)` (finish or fail), once; the recorded call goes through the hooks. */
+/**
+ * Ends core's call with `fn(native)` (finish or fail), once; the recorded call goes through the hooks. Its
+ * record stays in core until someone looks at it (`recordJson`).
+ */
 function end(call, fn) {
   const pending = call.native
   if (!pending) return call.usage
   call.native = null
   const tracker = call.ctx.tracker
   try {
-    const json = fn(pending)
-    if (json != null) {
-      call.usage = tracker[RECORDED](json)
+    const status = fn(pending)
+    if (status != null) {
+      call.usage = tracker[RECORDED](() => pending.recordJson(), status === RECORDED_UNPRICED)
       noteSignal(call.signal, call.usage)
     }
   } catch (err) {

@@ -4,7 +4,7 @@
 //! `NativeStream` (one streamed response). Glue over `llmledger_core::tracker`; blocking work (flush,
 //! close, reports) runs on libuv's thread pool.
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Float64ArraySlice};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Float64ArraySlice, Uint8ArraySlice};
 use napi::{Env, Task};
 use napi_derive::napi;
 
@@ -79,7 +79,7 @@ impl NativeTracker {
             has_tools,
         };
         let attribution = attribution.map(|a| a.inner.clone()).unwrap_or_default();
-        Ok(NativeCall { inner: Some(self.inner.begin(&client.inner, api, &facts, attribution)) })
+        Ok(NativeCall { inner: Some(self.inner.begin(&client.inner, api, &facts, attribution)), recorded: None })
     }
 
     /// Records (JSON) of streams dropped unfinished — recorded by core when collected — since the last
@@ -245,7 +245,18 @@ impl NativeAttribution {
 #[derive(Debug)]
 pub struct NativeCall {
     inner: Option<PendingCall>,
+    /// The call's record once `finish` or `fail` made it: serialized only when the JS layer looks at it
+    /// (`recordJson`), which most callers never do.
+    recorded: Option<Tracked>,
 }
+
+/// `NativeCall.needs` bits: what the binding must do before sending the request.
+const NEEDS_REQUEST_BODY: u32 = 1;
+const NEEDS_INCLUDE_USAGE: u32 = 2;
+
+/// `NativeCall.finish` / `fail` results: recorded, priced or not (`unknownModel: "error"` reports the latter).
+const RECORDED_PRICED: u32 = 1;
+const RECORDED_UNPRICED: u32 = 2;
 
 /// A recorded call → core's one record shape as JSON (the JS layer parses it only when looked at).
 fn record_json(tracked: Tracked) -> String {
@@ -254,16 +265,15 @@ fn record_json(tracked: Tracked) -> String {
 
 #[napi]
 impl NativeCall {
-    /// Whether the binding must send `stream_options.include_usage = true` (core hides the chunk it adds).
+    /// What the binding must do before sending, in one crossing (the per-call path): bit 1 — hand core
+    /// the request body (`setRequestBody`); bit 2 — send `stream_options.include_usage = true` (core
+    /// hides the chunk it adds).
     #[napi(getter)]
-    pub fn inject_include_usage(&self) -> bool {
-        self.inner.as_ref().is_some_and(PendingCall::inject_include_usage)
-    }
-
-    /// Whether core reads the request body (`setRequestBody`).
-    #[napi(getter)]
-    pub fn wants_request_body(&self) -> bool {
-        self.inner.as_ref().is_some_and(PendingCall::wants_request_body)
+    pub fn needs(&self) -> u32 {
+        self.inner.as_ref().map_or(0, |call| {
+            let body = if call.wants_request_body() { NEEDS_REQUEST_BODY } else { 0 };
+            body | if call.inject_include_usage() { NEEDS_INCLUDE_USAGE } else { 0 }
+        })
     }
 
     /// The request body as JSON text.
@@ -274,29 +284,45 @@ impl NativeCall {
         }
     }
 
-    /// Records the call from its raw response body; the record's JSON (null when already ended).
+    /// Records the call from its raw response body: 1 (priced) or 2 (unpriced), null when already ended.
+    /// The record itself is read with `recordJson`.
     #[napi]
-    pub fn finish(&mut self, env: Env, body: Either<String, Buffer>) -> napi::Result<Option<String>> {
+    pub fn finish(&mut self, env: Env, body: Either<String, Buffer>) -> napi::Result<Option<u32>> {
         let Some(call) = self.inner.take() else { return Ok(None) };
         let bytes: &[u8] = match &body {
             Either::A(s) => s.as_bytes(),
             Either::B(b) => b,
         };
-        call.finish(bytes).map(|t| Some(record_json(t))).or_throw(&env)
+        let tracked = call.finish(bytes).or_throw(&env)?;
+        Ok(Some(self.keep(tracked)))
     }
 
-    /// Records a provider or connection error (`errorClass`: the SDK's error class); the record's JSON
-    /// (null when already ended).
+    /// Records a provider or connection error (`errorClass`: the SDK's error class) as `finish` does.
     #[napi]
-    pub fn fail(&mut self, env: Env, error_class: String) -> napi::Result<Option<String>> {
+    pub fn fail(&mut self, env: Env, error_class: String) -> napi::Result<Option<u32>> {
         let Some(call) = self.inner.take() else { return Ok(None) };
-        call.fail(&error_class).map(|t| Some(record_json(t))).or_throw(&env)
+        let tracked = call.fail(&error_class).or_throw(&env)?;
+        Ok(Some(self.keep(tracked)))
+    }
+
+    /// The record's JSON (core's one record shape), or null before `finish` or `fail`.
+    #[napi]
+    pub fn record_json(&self) -> Option<String> {
+        self.recorded.as_ref().map(Tracked::to_json)
     }
 
     /// The call's response is a stream: its events go to the returned object (null when already ended).
     #[napi(js_name = "intoStream")]
     pub fn take_stream(&mut self) -> Option<NativeStream> {
         self.inner.take().map(|call| NativeStream { inner: call.into_stream() })
+    }
+}
+
+impl NativeCall {
+    fn keep(&mut self, tracked: Tracked) -> u32 {
+        let status = if tracked.pricing_error.is_some() { RECORDED_UNPRICED } else { RECORDED_PRICED };
+        self.recorded = Some(tracked);
+        status
     }
 }
 
@@ -318,10 +344,14 @@ impl NativeStream {
         self.inner.push_event(event.as_deref(), &data).or_throw(&env)
     }
 
-    /// Raw response bytes as they arrive, in any chunking (a body the binding only sees as bytes).
+    /// Raw response bytes as the SDK (or a clone of its response) reads them, in any chunking: the
+    /// per-chunk path, so a typed-array view (no copy, no reference kept). Returns the ordinal of the SDK
+    /// item the caller must not see — the usage chunk core asked for, one item per event before it — when
+    /// these bytes completed it, otherwise -1.
     #[napi]
-    pub fn push_bytes(&mut self, env: Env, bytes: Buffer) -> napi::Result<()> {
-        self.inner.push_bytes(&bytes).or_throw(&env)
+    pub fn push_bytes(&mut self, env: Env, bytes: Uint8ArraySlice) -> napi::Result<i64> {
+        let hidden = self.inner.push_bytes(&bytes).or_throw(&env)?;
+        Ok(hidden.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)))
     }
 
     /// Records the stream; `aborted`: stopped early or broken. The record's JSON, or null when already

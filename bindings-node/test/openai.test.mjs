@@ -199,8 +199,13 @@ describe('chat.completions', () => {
     assert.equal('stream_options' in body, false)
   })
 
-  test('stream abandoned with break: recorded, flagged aborted', async () => {
-    const stream = await openai.chat.completions.create({ model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true })
+  test('stream abandoned with break before its usage arrived: recorded, flagged aborted', async () => {
+    // Core reads the body as it arrives, ahead of the caller: the mock spaces its events so that the
+    // usage chunk has not arrived when the caller breaks off (once it has, the usage is exact).
+    const stream = await openai.chat.completions.create(
+      { model: 'gpt-4o', messages: CHAT_MESSAGES, stream: true },
+      { headers: { 'x-mock-chunk-delay': '0.05' } },
+    )
     for await (const _ of stream) break
     const u = stream._tokenUsage
     assert.ok(u, 'a broken-off stream is recorded at once')

@@ -265,7 +265,7 @@ impl PendingCall {
     pub fn into_stream(self) -> CallStream {
         let mut inner = self.tracker.start_stream(self.call, self.request_body.as_deref());
         inner.hide_usage_chunk(self.inject_include_usage);
-        CallStream { inner: Some(inner), started: self.started, sse: SseSplitter::default() }
+        CallStream { inner: Some(inner), started: self.started, sse: SseSplitter::default(), byte_events: 0 }
     }
 }
 
@@ -281,6 +281,8 @@ pub struct CallStream {
     inner: Option<TrackedStream>,
     started: Instant,
     sse: SseSplitter,
+    /// Events split from [`push_bytes`](Self::push_bytes) so far (the ordinal of the next one).
+    byte_events: u64,
 }
 
 impl CallStream {
@@ -293,15 +295,22 @@ impl CallStream {
         }
     }
 
-    /// Raw response bytes as they arrive, in any chunking (for bindings that only see the bytes).
-    pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        let Some(stream) = self.inner.as_mut() else { return Ok(()) };
+    /// Raw response bytes as they arrive, in any chunking (for bindings that read the body as bytes).
+    /// `Ok(Some(n))`: the `n`-th event (0-based, counting every event split from these bytes) is the
+    /// usage-only chunk core asked for, which the caller must not see; the SDK yields one item per event
+    /// before it, so the binding skips its `n`-th item.
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<Option<u64>> {
+        let Some(stream) = self.inner.as_mut() else { return Ok(None) };
         // Every event is pushed; the first error is reported.
-        let mut result = Ok(());
+        let mut result = Ok(None);
+        let events = &mut self.byte_events;
         self.sse.feed(bytes, |event, data| {
-            if let (Err(e), true) = (stream.push(event, data), result.is_ok()) {
-                result = Err(e);
+            match (stream.push(event, data), &result) {
+                (Ok(true), Ok(_)) => result = Ok(Some(*events)),
+                (Err(e), Ok(_)) => result = Err(e),
+                _ => {}
             }
+            *events += 1;
         });
         result
     }
@@ -481,9 +490,10 @@ data: {\"id\":\"c9\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_
         let facts = RequestFacts { model: Some("gpt-4o-mini"), stream: true, ..RequestFacts::default() };
         for size in [1, 2, 3, 7, CHAT_SSE.len()] {
             let mut stream = t.begin(&c, Api::ChatCompletions, &facts, Attribution::default()).into_stream();
-            for chunk in CHAT_SSE.chunks(size) {
-                stream.push_bytes(chunk).expect("pushed");
-            }
+            let hidden: Vec<u64> =
+                CHAT_SSE.chunks(size).filter_map(|chunk| stream.push_bytes(chunk).expect("pushed")).collect();
+            // The usage-only chunk core asked for (the second event) is the one to hide.
+            assert_eq!(hidden, [1], "chunks of {size}");
             let tracked = stream.finish(false).expect("recorded").expect("first finish records");
             assert_eq!((tracked.usage.input_tokens, tracked.usage.output_tokens), (9, 1), "chunks of {size}");
             assert_eq!(tracked.event_id, "c9");
