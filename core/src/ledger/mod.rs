@@ -258,8 +258,8 @@ pub struct Ledger {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Splits a store URL into (scheme, rest).
-fn path_of(url: &str, scheme: &str) -> Result<PathBuf> {
+/// The file path of a `sqlite:` or `jsonl:` store URL.
+pub(crate) fn path_of(url: &str, scheme: &str) -> Result<PathBuf> {
     let rest = url.get(scheme.len() + 1..).unwrap_or("");
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let rest = if rest.starts_with("/./") || rest.starts_with("/../") { &rest[1..] } else { rest };

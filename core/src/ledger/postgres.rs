@@ -80,7 +80,7 @@ fn upsert_sql(table: &str) -> String {
     )
 }
 
-fn pg_err(e: tokio_postgres::Error) -> Error {
+pub(crate) fn pg_err(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
         Some(db) => Error::new(ErrorCode::Store, format!("PostgreSQL {}: {}", db.code().code(), db.message())),
         None => Error::new(ErrorCode::Store, format!("PostgreSQL: {e}")),
@@ -244,7 +244,7 @@ impl PgStore {
 /// The URL without its password, for messages.
 /// Blocks on `fut` with the store's runtime, from any thread: inside another tokio runtime (where
 /// `block_on` would panic) it hops to a scoped thread.
-fn block_on<F: std::future::Future + Send>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output
+pub(crate) fn block_on<F: std::future::Future + Send>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output
 where
     F::Output: Send,
 {
