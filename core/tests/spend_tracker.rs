@@ -89,7 +89,7 @@ fn calls_reserve_before_sending_and_settle_or_release_after() {
     let b = spend.balance(&acct, None).unwrap();
     assert_eq!((b.total, b.reserved), (dec!(0.0147375), dec!(0)));
     assert!(spend.verify().unwrap().is_empty());
-    assert!(t.take_notices().is_empty(), "no spend-store failure was reported");
+    assert!(t.take_notices(None).is_empty(), "no spend-store failure was reported");
 }
 
 #[test]
