@@ -504,6 +504,27 @@ mod tests {
     }
 
     #[test]
+    fn timeframes_are_the_current_period_in_the_query_zone() {
+        // 2026-12-06T16:00Z is Monday 7 Dec 01:00 in Seoul, still Sunday 6 Dec in UTC.
+        let now = utc("2026-12-06T16:00:00Z");
+        let seoul = UsageQuery { timezone: Some("Asia/Seoul".into()), ..UsageQuery::default() };
+        let today = seoul.clone().within(Timeframe::Today, now).unwrap().filter;
+        assert_eq!((today.since, today.until), (Some(utc("2026-12-06T15:00:00Z")), Some(utc("2026-12-07T15:00:00Z"))));
+        let week = seoul.clone().within(Timeframe::Week, now).unwrap().filter;
+        assert_eq!((week.since, week.until), (Some(utc("2026-12-06T15:00:00Z")), Some(utc("2026-12-13T15:00:00Z"))));
+        let month = seoul.within(Timeframe::Month, now).unwrap().filter;
+        assert_eq!((month.since, month.until), (Some(utc("2026-11-30T15:00:00Z")), Some(utc("2026-12-31T15:00:00Z"))));
+        let utc_week = UsageQuery::default().within(Timeframe::Week, now).unwrap().filter;
+        assert_eq!(utc_week.since, Some(utc("2026-11-30T00:00:00Z")), "Monday 30 Nov in UTC");
+        let narrower = UsageQuery {
+            filter: UsageFilter { since: Some(utc("2026-12-10T00:00:00Z")), ..UsageFilter::default() },
+            ..UsageQuery::default()
+        };
+        assert_eq!(narrower.within(Timeframe::Month, now).unwrap().filter.since, Some(utc("2026-12-10T00:00:00Z")));
+        assert_eq!("fortnight".parse::<Timeframe>().map_err(|e| e.code()), Err(crate::ErrorCode::InvalidValue));
+    }
+
+    #[test]
     fn seoul_midnight_and_plans() {
         let seoul: Tz = parse_tz("timezone", "Asia/Seoul").unwrap();
         let d = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();

@@ -553,7 +553,7 @@ pub struct Balance {
     pub reserved: Decimal,
     /// `total − reserved`: what the next call may reserve.
     pub available: Decimal,
-    /// A `balance_low` alert fires when `available` falls below this.
+    /// A `balance_low` alert fires when a settlement takes `total` below this.
     pub low_alert: Option<Decimal>,
 }
 
@@ -1029,8 +1029,8 @@ impl Spend {
         self.inner.store.entries(&q.account.to_string(), limit, q.before)
     }
 
-    /// Fire a `balance_low` alert when the account's available amount falls below `below` (`None`
-    /// turns it off). The account must exist.
+    /// Fire a `balance_low` alert when a settlement takes the account's balance below `below` (`None`
+    /// turns it off); once per credit entry (a top-up re-arms it). The account must exist.
     pub fn set_balance_alert(&self, account: &Account, below: Option<Decimal>) -> Result<()> {
         if let Some(b) = below.filter(|b| *b < Decimal::ZERO) {
             return Err(Error::invalid_value("below", b, "must not be negative"));
@@ -1336,14 +1336,14 @@ impl Spend {
                 let Some(mut a) = tx.lock_account(&hold.target)? else { continue };
                 expire_credits(tx, &mut a, at)?;
                 let amount = self.convert(req.actual_cost, currency, Some(&a.currency))?;
-                let before = a.balance - a.reserved;
+                let before = a.balance;
                 debit(tx, &mut a, amount, id, at)?;
                 if open {
                     a.reserved -= hold.amount;
                 }
                 tx.put_account(&a)?;
                 tx.settle_hold(id, &hold.target, amount)?;
-                let after = a.balance - a.reserved;
+                let after = a.balance;
                 if let Some(low) = a.low_alert.filter(|low| before >= *low && after < *low) {
                     let alert = balance_alert(&a, low, after, at);
                     if tx.insert_alert(&alert, ns(at))? {
@@ -1504,15 +1504,15 @@ fn unpriced_detail(rule_id: &str, scope: &Scope, currency: Option<&str>) -> Budg
 }
 
 /// Once per account, threshold and credit: a new top-up re-arms it.
-fn balance_alert(a: &AccountRow, low: Decimal, available: Decimal, at: DateTime<Utc>) -> AlertEvent {
+fn balance_alert(a: &AccountRow, low: Decimal, balance: Decimal, at: DateTime<Utc>) -> AlertEvent {
     AlertEvent {
         alert_id: format!("bal:{}:{}:{}", a.account, a.last_credit_id, low),
         kind: AlertKind::BalanceLow,
         scope: Scope::from_key(&a.account).map(|s| s.0).unwrap_or_default(),
         period: "balance".into(),
         threshold: low,
-        amount: available,
-        limit: Some(a.balance),
+        amount: balance,
+        limit: None,
         currency: a.currency.clone(),
         fired_at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     }

@@ -200,7 +200,8 @@ pub fn balances_reserve_settle_release(open: &Open<'_>, tag: &str) {
     let s = open(SpendConfig::default());
     let acct = Account::user(format!("{tag}-u1")).unwrap();
     let who = user(&format!("{tag}-u1"));
-    s.credit(&credit(&acct, dec!(1.00), &format!("{tag}-k"))).unwrap();
+    let top_up = s.credit(&credit(&acct, dec!(1.00), &format!("{tag}-k"))).unwrap();
+    s.set_balance_alert(&acct, Some(dec!(0.80))).unwrap();
     let r1 = reserve(&s, &who, dec!(0.40), "2026-12-02T02:00:00Z").unwrap();
     let b = s.balance(&acct, None).unwrap();
     assert_eq!((b.total, b.reserved, b.available), (dec!(1.00), dec!(0.40), dec!(0.60)));
@@ -210,7 +211,15 @@ pub fn balances_reserve_settle_release(open: &Open<'_>, tag: &str) {
         (true, Some(ReservationState::Open), Some(ReservationState::Settled))
     );
     let b = s.balance(&acct, None).unwrap();
-    assert_eq!((b.total, b.reserved, b.available), (dec!(0.75), dec!(0), dec!(0.75)));
+    assert_eq!((b.total, b.reserved, b.available, b.low_alert), (dec!(0.75), dec!(0), dec!(0.75), Some(dec!(0.80))));
+    // 1.00 → 0.75 went below 0.80: one balance_low alert, keyed to the top-up that armed it.
+    assert_eq!(done.alerts.len(), 1);
+    let low = &done.alerts[0];
+    assert_eq!(
+        (low.kind, low.threshold, low.amount, low.period.as_str()),
+        (AlertKind::BalanceLow, dec!(0.80), dec!(0.75), "balance")
+    );
+    assert_eq!(low.alert_id, format!("bal:user_id={tag}-u1:{}:0.8", top_up.id));
     let again = settle(&s, &r1, dec!(0.25), "2026-12-02T02:00:02Z");
     assert_eq!(again.previous_state, Some(ReservationState::Settled));
     assert_eq!(s.balance(&acct, None).unwrap().total, dec!(0.75), "a second settle charges nothing");
