@@ -75,8 +75,6 @@ pub struct TrackerConfig {
     /// Keep the records of streams recorded because they were dropped unfinished, for
     /// [`Tracker::take_dropped`] (a binding that calls hooks with every record sets this).
     pub keep_dropped_records: bool,
-    /// Spend control (limits, balances) over the same store; see [`crate::spend`].
-    pub spend: SpendConfig,
 }
 
 /// What the binding knows about one call before its response arrives.
@@ -159,8 +157,17 @@ struct TrackerInner {
 
 impl Tracker {
     /// Opens the ledger and loads prices; bad configuration is an [`crate::ErrorCode::Config`] error here,
-    /// never later on a call.
+    /// never later on a call. Spend control runs with [`SpendConfig::default`] (see
+    /// [`Tracker::with_spend`]).
     pub fn new(config: TrackerConfig) -> Result<Self> {
+        Self::with_spend(config, SpendConfig::default())
+    }
+
+    /// [`Tracker::new`] with spend-control settings: reservation lifetime, the output reserved for a
+    /// request without a cap, the policy for calls without a price, or `disabled`. (A separate
+    /// argument rather than a `TrackerConfig` field, so the bindings' struct literals keep building
+    /// until they pass it.)
+    pub fn with_spend(config: TrackerConfig, spend_config: SpendConfig) -> Result<Self> {
         let currency = if config.currency.is_empty() { "USD".to_string() } else { config.currency.to_uppercase() };
         let rates = config.rates.iter().try_fold(Rates::new(), |rates, (code, rate)| rates.with(code, rate))?;
         let Some(rate) = rates.get(&currency) else {
@@ -182,9 +189,9 @@ impl Tracker {
         };
         let url = config.store.as_deref().unwrap_or(Ledger::DEFAULT_URL);
         let ledger = Ledger::open(url, ledger_config)?;
-        let spend = match config.spend.disabled {
+        let spend = match spend_config.disabled {
             true => None,
-            false => match Spend::open(url, &currency, rates.clone(), &timezone, config.spend.clone()) {
+            false => match Spend::open(url, &currency, rates.clone(), &timezone, spend_config) {
                 Ok(spend) => Some(spend),
                 Err(e) if e.code() == crate::ErrorCode::Unsupported => None,
                 Err(e) => return Err(e),

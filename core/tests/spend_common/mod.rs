@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use llmledger_core::alert::AlertKind;
@@ -340,7 +339,7 @@ pub fn rate_limits_and_warn_limits(open: &Open<'_>, tag: &str) {
 /// A reservation left open expires and is released by the next caller; settling it later still
 /// charges; expired credits are written off; debits take the credit that expires first.
 pub fn expiry_of_reservations_and_credits(open: &Open<'_>, tag: &str) {
-    let s = open(SpendConfig { reservation_ttl: Duration::from_secs(600), ..SpendConfig::default() });
+    let s = open(SpendConfig { reservation_ttl_secs: 600, ..SpendConfig::default() });
     let acct = Account::user(format!("{tag}-u1")).unwrap();
     let who = user(&format!("{tag}-u1"));
     let grant = CreditRequest {
@@ -408,6 +407,14 @@ pub fn unpriced_calls_follow_the_policy(open: &Open<'_>, tag: &str) {
     assert_eq!((r.holds, r.max_cost), (1, dec!(0.25)));
     assert_eq!(capped.balance(&Account::user(&uid).unwrap(), None).unwrap().reserved, dec!(0.25));
     assert_eq!("reserve:0.25".parse::<UnpricedPolicy>().ok(), Some(UnpricedPolicy::Reserve(dec!(0.25))));
+    // The object a binding passes.
+    let config: SpendConfig =
+        serde_json::from_str(r#"{"unpriced": {"reserve": "0.25"}, "reservation_ttl_secs": 60}"#).unwrap();
+    assert_eq!(
+        (config.unpriced, config.reservation_ttl_secs, config.default_max_output_tokens),
+        (UnpricedPolicy::Reserve(dec!(0.25)), 60, 4096)
+    );
+    assert!(serde_json::from_str::<SpendConfig>(r#"{"ttl": 1}"#).is_err(), "unknown keys are refused");
 }
 
 /// `threads` threads, each on its own handle (its own connection), reserve and settle against one
