@@ -1,5 +1,6 @@
-//! `llmledger`: count tokens, estimate and price calls, list priced models, report from the ledger, and
-//! check the price data against the public price maps (`prices diff`).
+//! `llmledger`: count tokens, estimate and price calls, list priced models, report from the ledger,
+//! check the price data against the public price maps (`prices diff`), and manage spend control
+//! (`budget set|show`, `balance top-up|show|history`).
 //!
 //! Every command prints an aligned table by default and JSON with `--json`; all arithmetic happens in
 //! `llmledger-core` (this file only parses arguments and formats results).
@@ -17,6 +18,9 @@ use llmledger_core::ledger::health::redact_credentials;
 use llmledger_core::ledger::{Ledger, LedgerConfig, LedgerStatus, RepriceFilter};
 use llmledger_core::pricing::diff;
 use llmledger_core::report::{GroupBy, UsageFilter, UsageQuery};
+use llmledger_core::spend::{
+    Account, CreditRequest, EntryKind, HistoryQuery, LimitAction, LimitSpec, Per, Scope, Spend, SpendConfig,
+};
 use llmledger_core::{tokens, tracker, Error, PriceDb, PriceOptions, Provider, Usage, UsageSource};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -134,6 +138,149 @@ enum Command {
     Prices {
         #[command(subcommand)]
         command: PricesCommand,
+    },
+    /// Spend limits: set one, show them with this period's use.
+    Budget {
+        #[command(subcommand)]
+        command: BudgetCommand,
+    },
+    /// Prepaid balances: top up (or grant), show, list the entries.
+    Balance {
+        #[command(subcommand)]
+        command: BalanceCommand,
+    },
+}
+
+/// The store and money settings every spend command opens the store with.
+#[derive(Debug, Args)]
+struct SpendArgs {
+    #[arg(long, default_value = Ledger::DEFAULT_URL)]
+    store: String,
+    /// IANA zone of limits' days and months (the tracker's zone).
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    #[command(flatten)]
+    money: MoneyArgs,
+}
+
+impl SpendArgs {
+    fn open(&self) -> Result<Spend, Error> {
+        Spend::open(&self.store, &self.money.currency, self.money.rates()?, &self.tz, SpendConfig::default())
+    }
+}
+
+/// A limit's scope from flags; none at all is the scope of every call.
+#[derive(Debug, Args)]
+struct ScopeArgs {
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    workspace: Option<String>,
+    #[arg(long)]
+    project: Option<String>,
+    /// A tag, `name=value` (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    tag: Vec<String>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> Result<Scope, Error> {
+        let mut map = std::collections::BTreeMap::new();
+        for (key, value) in [("user_id", &self.user), ("workspace_id", &self.workspace), ("project", &self.project)] {
+            if let Some(v) = value {
+                map.insert(key.to_string(), v.clone());
+            }
+        }
+        for tag in &self.tag {
+            let (name, value) =
+                tag.split_once('=').ok_or_else(|| Error::invalid_value("tag", tag, "expected name=value"))?;
+            map.insert(format!("tag:{name}"), value.to_string());
+        }
+        Scope::new(map)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.user.is_none() && self.workspace.is_none() && self.project.is_none() && self.tag.is_empty()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum BudgetCommand {
+    /// Create or update the limit of a scope, period and metric (running it again updates it).
+    Set {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// minute, day or month.
+        #[arg(long)]
+        per: String,
+        /// A spend limit, in --limit-currency (default --currency).
+        #[arg(long)]
+        amount: Option<Decimal>,
+        #[arg(long)]
+        limit_currency: Option<String>,
+        /// A request-count limit.
+        #[arg(long)]
+        requests: Option<u64>,
+        /// A token limit (input + output).
+        #[arg(long)]
+        tokens: Option<u64>,
+        /// block, warn or log.
+        #[arg(long, default_value = "block")]
+        action: String,
+        /// Alert thresholds as fractions of the limit.
+        #[arg(long, value_delimiter = ',')]
+        thresholds: Option<Vec<Decimal>>,
+        /// The limit's own time zone (default --tz).
+        #[arg(long)]
+        limit_tz: Option<String>,
+        #[command(flatten)]
+        spend: SpendArgs,
+    },
+    /// The limits (of a scope, when given) with this period's use.
+    Show {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        #[command(flatten)]
+        spend: SpendArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BalanceCommand {
+    /// Add credit to an account (`u1`, `user_id=u1` or `workspace_id=w1`), once per idempotency key.
+    TopUp {
+        account: String,
+        amount: Decimal,
+        /// A key that makes a replay harmless (a payment event id).
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// A grant (free credit) instead of a top-up.
+        #[arg(long)]
+        grant: bool,
+        /// When the credit's unused part expires (RFC 3339).
+        #[arg(long)]
+        expires: Option<chrono::DateTime<Utc>>,
+        /// The account's currency for a new account (default --currency).
+        #[arg(long)]
+        account_currency: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        spend: SpendArgs,
+    },
+    /// The balance: total, reserved, available.
+    Show {
+        account: String,
+        #[command(flatten)]
+        spend: SpendArgs,
+    },
+    /// The account's entries, newest first.
+    History {
+        account: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        spend: SpendArgs,
     },
 }
 
@@ -388,6 +535,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             print_report(&group_by, &rows, format, p95)?;
             ledger.close()?;
         }
+        Command::Budget { command } => run_budget(command, json)?,
+        Command::Balance { command } => run_balance(command, json)?,
         Command::Ledger { command } => match command {
             LedgerCommand::Verify { store } => {
                 let ledger = Ledger::open(&store, LedgerConfig::default())?;
@@ -633,6 +782,169 @@ fn read_input(path: Option<&std::path::Path>) -> Result<String, Error> {
             Ok(text)
         }
     }
+}
+
+fn run_budget(command: BudgetCommand, json: bool) -> Result<(), Error> {
+    match command {
+        BudgetCommand::Set {
+            scope,
+            per,
+            amount,
+            limit_currency,
+            requests,
+            tokens,
+            action,
+            thresholds,
+            limit_tz,
+            spend,
+        } => {
+            let spec = LimitSpec {
+                scope: scope.scope()?,
+                per: per.parse::<Per>()?,
+                amount,
+                currency: limit_currency,
+                requests,
+                tokens,
+                action: action.parse::<LimitAction>()?,
+                thresholds,
+                timezone: limit_tz,
+            };
+            let limit = spend.open()?.set_limit(&spec)?;
+            if json {
+                println!("{}", serde_json::to_string(&limit)?);
+            } else {
+                println!(
+                    "limit {} set: {} {} per {} for `{}` ({})",
+                    limit.id,
+                    limit.amount,
+                    limit.currency.as_deref().unwrap_or(limit.metric.as_str()),
+                    limit.per.as_str(),
+                    limit.scope.key(),
+                    limit.action.as_str()
+                );
+            }
+        }
+        BudgetCommand::Show { scope, spend } => {
+            let filter = if scope.is_empty() { None } else { Some(scope.scope()?) };
+            let status = spend.open()?.limit_status(filter.as_ref(), None)?;
+            if json {
+                println!("{}", serde_json::to_string(&status)?);
+            } else {
+                let rows = status
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.limit.id.clone(),
+                            s.limit.scope.key(),
+                            s.limit.per.as_str().into(),
+                            s.limit.metric.as_str().into(),
+                            s.limit.action.as_str().into(),
+                            s.period.clone(),
+                            s.limit.amount.to_string(),
+                            s.used.to_string(),
+                            s.reserved.to_string(),
+                            s.remaining.to_string(),
+                            s.limit.currency.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &[
+                        "id",
+                        "scope",
+                        "per",
+                        "metric",
+                        "action",
+                        "period",
+                        "limit",
+                        "used",
+                        "reserved",
+                        "remaining",
+                        "currency",
+                    ],
+                    rows,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_balance(command: BalanceCommand, json: bool) -> Result<(), Error> {
+    let print_balance = |b: &llmledger_core::spend::Balance| {
+        if json {
+            println!("{}", serde_json::to_string(b).unwrap_or_default());
+        } else {
+            print_table(
+                &["account", "total", "reserved", "available", "currency"],
+                vec![vec![
+                    b.account.clone(),
+                    b.total.to_string(),
+                    b.reserved.to_string(),
+                    b.available.to_string(),
+                    b.currency.clone(),
+                ]],
+            );
+        }
+    };
+    match command {
+        BalanceCommand::TopUp { account, amount, idempotency_key, grant, expires, account_currency, note, spend } => {
+            let s = spend.open()?;
+            let account: Account = account.parse()?;
+            let entry = s.credit(&CreditRequest {
+                account: account.clone(),
+                amount,
+                currency: account_currency,
+                idempotency_key,
+                kind: if grant { EntryKind::Grant } else { EntryKind::TopUp },
+                expires_at: expires,
+                note,
+                at: None,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&entry)?);
+            } else {
+                println!(
+                    "entry {}: {} {} {} to {}",
+                    entry.id,
+                    entry.kind.as_str(),
+                    entry.amount,
+                    entry.currency,
+                    entry.account
+                );
+                print_balance(&s.balance(&account, None)?);
+            }
+        }
+        BalanceCommand::Show { account, spend } => {
+            print_balance(&spend.open()?.balance(&account.parse()?, None)?);
+        }
+        BalanceCommand::History { account, limit, spend } => {
+            let q = HistoryQuery { account: account.parse()?, limit: Some(limit), before: None };
+            let entries = spend.open()?.history(&q)?;
+            if json {
+                println!("{}", serde_json::to_string(&entries)?);
+            } else {
+                let rows = entries
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.id.to_string(),
+                            e.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            e.kind.as_str().into(),
+                            e.amount.to_string(),
+                            e.currency.clone(),
+                            e.expires_at
+                                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                                .unwrap_or_default(),
+                            e.idempotency_key.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["id", "at", "kind", "amount", "currency", "expires", "key"], rows);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_table(header: &[&str], rows: Vec<Vec<String>>) {

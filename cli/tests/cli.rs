@@ -317,3 +317,47 @@ fn report_verify_and_replay_on_a_real_ledger() {
     let bad_tz = fails(&["report", "--store", &url, "--tz", "Mars/Olympus"], 1);
     assert!(bad_tz.contains("Mars/Olympus"), "{bad_tz}");
 }
+
+#[test]
+fn budgets_and_balances_are_set_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    let s = store.as_str();
+    let limit = json(&["budget", "set", "--store", s, "--user", "u1", "--per", "day", "--amount", "5.00", "--json"]);
+    assert_eq!(
+        (limit["amount"].as_str(), limit["per"].as_str(), limit["action"].as_str()),
+        (Some("5"), Some("day"), Some("block"))
+    );
+    // Set again: the same limit, updated.
+    let again = json(&[
+        "budget", "set", "--store", s, "--user", "u1", "--per", "day", "--amount", "7", "--action", "warn", "--json",
+    ]);
+    assert_eq!((&again["id"], again["amount"].as_str()), (&limit["id"], Some("7")));
+    let shown = json(&["budget", "show", "--store", s, "--json"]);
+    assert_eq!(shown.as_array().map(Vec::len), Some(1));
+    assert_eq!((shown[0]["used"].as_str(), shown[0]["remaining"].as_str()), (Some("0"), Some("7")));
+    assert!(ok(&["budget", "show", "--store", s]).contains("user_id=u1"));
+    let stderr = fails(&["budget", "set", "--store", s, "--user", "u1", "--per", "week", "--amount", "1"], 1);
+    assert!(stderr.contains("per"), "{stderr}");
+
+    let entry =
+        json(&["balance", "top-up", "u1", "20.00", "--idempotency-key", "stripe_evt_123", "--store", s, "--json"]);
+    let replay =
+        json(&["balance", "top-up", "u1", "20.00", "--idempotency-key", "stripe_evt_123", "--store", s, "--json"]);
+    assert_eq!(entry["id"], replay["id"], "a replayed key returns the first entry");
+    json(&["balance", "top-up", "user_id=u1", "0.10", "--grant", "--store", s, "--json"]);
+    let b = json(&["balance", "show", "u1", "--store", s, "--json"]);
+    // 20.00 + 0.10, once each.
+    assert_eq!(
+        (b["total"].as_str(), b["available"].as_str(), b["currency"].as_str()),
+        (Some("20.1"), Some("20.1"), Some("USD"))
+    );
+    let history = json(&["balance", "history", "u1", "--store", s, "--json"]);
+    let kinds: Vec<&str> = history.as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["grant", "top_up"]);
+    let stderr = fails(&["balance", "top-up", "u1", "-5", "--store", s], 2);
+    assert!(!stderr.is_empty());
+    let stderr = fails(&["balance", "top-up", "u1", "0", "--store", s], 1);
+    assert!(stderr.contains("amount"), "{stderr}");
+    assert!(ok(&["balance", "show", "u1", "--store", s]).contains("20.1"));
+}

@@ -12,10 +12,14 @@
 //!    returns a [`PendingCall`], which says whether to ask for stream usage
 //!    ([`PendingCall::inject_include_usage`]) and whether it needs the request body; latency is
 //!    measured from here;
-//! 4. the call ends once: [`PendingCall::finish`] with the response body, [`PendingCall::fail`] with
+//! 4. with spend control on (a limit or balance exists), the binding hands over the request body and
+//!    calls [`PendingCall::admit`] before sending: the call's maximum cost is reserved, or the call is
+//!    refused with [`crate::ErrorCode::BudgetExceeded`] and never sent;
+//! 5. the call ends once: [`PendingCall::finish`] with the response body, [`PendingCall::fail`] with
 //!    the SDK's error class, or [`PendingCall::into_stream`] → [`CallStream`], fed the stream's events
 //!    (already split by the SDK, or raw bytes split here) and finished once — or recorded as abandoned
-//!    when it is dropped unfinished.
+//!    when it is dropped unfinished. The reservation is settled to the recorded cost (finish, stream
+//!    end, abandoned stream) or released (a failure, or a call dropped before it ended).
 
 use std::time::Instant;
 
@@ -23,6 +27,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::event::Attribution;
+use crate::spend::max_cost::{max_cost, CallRequest};
+use crate::spend::{store_failed_notice, ReserveRequest, SettleRequest, Spend};
 use crate::sse::SseSplitter;
 use crate::tracker::{CallInfo, Tracked, TrackedStream, Tracker};
 use crate::usage::{Api, Provider};
@@ -178,8 +184,12 @@ impl Tracker {
             && api == Api::ChatCompletions
             && facts.stream
             && facts.include_usage != Some(true);
-        let wants_request_body =
-            facts.stream || facts.has_tools || matches!(api, Api::Images | Api::AudioSpeech | Api::AudioTranscription);
+        // The one spend-control cost on the fast path: an atomic load (see `Spend::is_active`).
+        let check_spend = self.active_spend().is_some();
+        let wants_request_body = check_spend
+            || facts.stream
+            || facts.has_tools
+            || matches!(api, Api::Images | Api::AudioSpeech | Api::AudioTranscription);
         PendingCall {
             tracker: self.clone(),
             call: CallInfo {
@@ -193,7 +203,58 @@ impl Tracker {
             inject_include_usage,
             wants_request_body,
             request_body: None,
+            check_spend,
+            hold: None,
             started: Instant::now(),
+        }
+    }
+}
+
+/// A call's open reservation: settled to the recorded cost, or released; dropped unsettled (the call
+/// never ended), released. A spend-store failure here is reported as a notice, never to the call.
+#[derive(Debug)]
+struct SpendHold {
+    spend: Spend,
+    id: String,
+    done: bool,
+}
+
+impl SpendHold {
+    /// Settles to the record's cost and tokens. An unpriced success settles at the reserved maximum:
+    /// the call was billed, by an amount we cannot know.
+    fn settle(mut self, tracked: &Tracked, reserved: Option<rust_decimal::Decimal>) {
+        self.done = true;
+        let cost = match (&tracked.cost, tracked.success) {
+            (Some(c), _) => c.total,
+            (None, true) => reserved.unwrap_or_default(),
+            (None, false) => rust_decimal::Decimal::ZERO,
+        };
+        let req = SettleRequest {
+            reservation_id: std::mem::take(&mut self.id),
+            actual_cost: cost,
+            currency: None,
+            actual_tokens: tracked.usage.total_tokens(),
+            at: None,
+        };
+        if let Err(e) = self.spend.settle(&req) {
+            self.spend.notice(store_failed_notice("settle a call", &e));
+        }
+    }
+
+    fn release(mut self) {
+        self.done = true;
+        if let Err(e) = self.spend.release(&self.id) {
+            self.spend.notice(store_failed_notice("release a reservation", &e));
+        }
+    }
+}
+
+impl Drop for SpendHold {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Err(e) = self.spend.release(&self.id) {
+                self.spend.notice(store_failed_notice("release a reservation", &e));
+            }
         }
     }
 }
@@ -207,6 +268,10 @@ pub struct PendingCall {
     inject_include_usage: bool,
     wants_request_body: bool,
     request_body: Option<String>,
+    /// Spend control was active at `begin`: [`PendingCall::admit`] reserves.
+    check_spend: bool,
+    /// The reservation and its maximum cost, once admitted.
+    hold: Option<(SpendHold, Option<rust_decimal::Decimal>)>,
     started: Instant,
 }
 
@@ -238,6 +303,58 @@ impl PendingCall {
         }
     }
 
+    /// Checks the call against spend control before it is sent, after
+    /// [`set_request_body`](Self::set_request_body): reserves its maximum cost (prompt counted locally,
+    /// the request's output cap or the configured default, at the long-context tier the prompt falls
+    /// in) against every limit and balance that applies. `Err` with
+    /// [`crate::ErrorCode::BudgetExceeded`]: do not send the call. Nothing to check (no limit or
+    /// balance exists) costs nothing; a spend-store failure is reported as a notice and the call goes
+    /// ahead. Calling it again does nothing.
+    pub fn admit(&mut self) -> Result<()> {
+        if !self.check_spend || self.hold.is_some() {
+            return Ok(());
+        }
+        let Some(spend) = self.tracker.spend().ok() else { return Ok(()) };
+        let body = self
+            .request_body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let model = self.tracker.priced_model(&self.call);
+        let request = CallRequest {
+            provider: self.call.provider,
+            api: self.call.api,
+            model,
+            body: &body,
+            default_max_output_tokens: spend.config().default_max_output_tokens,
+        };
+        let max = max_cost(
+            self.tracker.prices(),
+            self.tracker.rates(),
+            self.tracker.currency(),
+            &request,
+            chrono::Utc::now(),
+        );
+        let req = ReserveRequest {
+            attribution: self.call.attribution.clone(),
+            max_cost: max.max_cost,
+            currency: None,
+            max_tokens: max.max_tokens(),
+            model: model.to_string(),
+            at: None,
+        };
+        match spend.reserve(&req) {
+            Ok(r) if r.holds > 0 => {
+                let hold = SpendHold { spend: spend.clone(), id: r.id, done: false };
+                self.hold = Some((hold, Some(r.max_cost)));
+            }
+            Ok(_) => {}
+            Err(e) if e.code() == crate::ErrorCode::BudgetExceeded => return Err(e),
+            Err(e) => spend.notice(store_failed_notice("check a call", &e)),
+        }
+        Ok(())
+    }
+
     /// Milliseconds since [`Tracker::begin`].
     pub fn elapsed_ms(&self) -> u64 {
         elapsed_ms(self.started)
@@ -252,12 +369,20 @@ impl PendingCall {
                 .map_err(|e| Error::invalid_value("response", e, "the response body is not UTF-8"))?,
         };
         let latency = self.elapsed_ms();
-        self.tracker.record_response(&self.call, self.request_body.as_deref(), body, latency)
+        let tracked = self.tracker.record_response(&self.call, self.request_body.as_deref(), body, latency)?;
+        if let Some((hold, reserved)) = self.hold {
+            hold.settle(&tracked, reserved);
+        }
+        Ok(tracked)
     }
 
     /// Records a call the provider or the connection failed; `error_class` is the SDK's error class name.
     pub fn fail(self, error_class: &str) -> Result<Tracked> {
         let latency = self.elapsed_ms();
+        // The provider refused or the connection failed: nothing was billed.
+        if let Some((hold, _)) = self.hold {
+            hold.release();
+        }
         self.tracker.record_failure(&self.call, error_class, latency)
     }
 
@@ -265,7 +390,13 @@ impl PendingCall {
     pub fn into_stream(self) -> CallStream {
         let mut inner = self.tracker.start_stream(self.call, self.request_body.as_deref());
         inner.hide_usage_chunk(self.inject_include_usage);
-        CallStream { inner: Some(inner), started: self.started, sse: SseSplitter::default(), byte_events: 0 }
+        CallStream {
+            inner: Some(inner),
+            started: self.started,
+            sse: SseSplitter::default(),
+            byte_events: 0,
+            hold: self.hold,
+        }
     }
 }
 
@@ -283,6 +414,8 @@ pub struct CallStream {
     sse: SseSplitter,
     /// Events split from [`push_bytes`](Self::push_bytes) so far (the ordinal of the next one).
     byte_events: u64,
+    /// Settled to what the stream counted when it is recorded (finished or abandoned).
+    hold: Option<(SpendHold, Option<rust_decimal::Decimal>)>,
 }
 
 impl CallStream {
@@ -329,7 +462,11 @@ impl CallStream {
         sse.end(|event, data| {
             let _ = stream.push(event, data);
         });
-        stream.finish(elapsed_ms(self.started), aborted).map(Some)
+        let tracked = stream.finish(elapsed_ms(self.started), aborted)?;
+        if let Some((hold, reserved)) = self.hold.take() {
+            hold.settle(&tracked, reserved);
+        }
+        Ok(Some(tracked))
     }
 }
 
@@ -340,6 +477,9 @@ impl Drop for CallStream {
         // A failure here (the ledger closed) has no caller to go to; the binding hears of the record,
         // if it asked to, through `Tracker::take_dropped`.
         if let Ok(tracked) = stream.finish(elapsed_ms(self.started), true) {
+            if let Some((hold, reserved)) = self.hold.take() {
+                hold.settle(&tracked, reserved);
+            }
             tracker.note_dropped(tracked);
         }
     }

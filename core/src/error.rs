@@ -38,6 +38,9 @@ pub enum ErrorCode {
     Closed,
     /// The operation is not available here (e.g. re-pricing a JSONL or memory store).
     Unsupported,
+    /// Spend control refused a call before it was sent: a block limit or a balance would be exceeded
+    /// (or a model without a price under the `fail_closed` policy). [`Error::budget`] says which.
+    BudgetExceeded,
 }
 
 impl ErrorCode {
@@ -57,6 +60,7 @@ impl ErrorCode {
             Self::Io => "io",
             Self::Closed => "closed",
             Self::Unsupported => "unsupported",
+            Self::BudgetExceeded => "budget_exceeded",
         }
     }
 }
@@ -76,12 +80,50 @@ pub struct Error {
     field: Option<String>,
     value: Option<String>,
     suggestions: Vec<String>,
+    /// For [`ErrorCode::BudgetExceeded`]: the rule that refused, boxed so every other error stays small.
+    budget: Option<Box<BudgetDetail>>,
+}
+
+/// What refused a call ([`ErrorCode::BudgetExceeded`]), serialized as the error's `budget` key; the
+/// bindings expose its fields on their `BudgetExceeded` error (`.scope`, `.limit`, `.spent`, …).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BudgetDetail {
+    /// `limit` (a block limit), `balance` (an account's available credit) or `unpriced` (a model
+    /// without a price under the `fail_closed` policy).
+    pub rule: String,
+    /// The limit's id (`lim_…`), or the account (`user_id=u1`).
+    pub rule_id: String,
+    /// The scope of the limit or account, e.g. `{"user_id": "u1"}`.
+    pub scope: std::collections::BTreeMap<String, String>,
+    /// For limits: `minute`, `day` or `month`.
+    pub per: Option<String>,
+    /// `spend`, `requests` or `tokens`.
+    pub metric: String,
+    /// The period the limit was counted in (`2026-12-02`), for limits.
+    pub period: Option<String>,
+    /// The limit, or for a balance the balance (what is left after every settled debit).
+    pub limit: rust_decimal::Decimal,
+    /// Settled use in the period (limits); 0 for a balance, whose debits are already out of it.
+    pub spent: rust_decimal::Decimal,
+    /// Held by open reservations.
+    pub reserved: rust_decimal::Decimal,
+    /// What this call asked to reserve.
+    pub requested: rust_decimal::Decimal,
+    /// Currency of the amounts for `spend` (None for requests and tokens).
+    pub currency: Option<String>,
 }
 
 impl Error {
     /// A new error with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None, value: None, suggestions: Vec::new() }
+        Self { code, message: message.into(), field: None, value: None, suggestions: Vec::new(), budget: None }
+    }
+
+    /// A refusal by spend control, with what refused it.
+    pub fn budget_exceeded(message: impl Into<String>, detail: BudgetDetail) -> Self {
+        let mut e = Self::new(ErrorCode::BudgetExceeded, message);
+        e.budget = Some(Box::new(detail));
+        e
     }
 
     /// `field` is missing, e.g. `usage.prompt_tokens`.
@@ -149,6 +191,11 @@ impl Error {
     pub fn suggestions(&self) -> &[String] {
         &self.suggestions
     }
+
+    /// What refused the call, for [`ErrorCode::BudgetExceeded`].
+    pub fn budget(&self) -> Option<&BudgetDetail> {
+        self.budget.as_deref()
+    }
 }
 
 impl fmt::Display for Error {
@@ -161,16 +208,21 @@ impl std::error::Error for Error {}
 
 /// The one serialized error shape, `{code, message, field, value, suggestions}` (the record's
 /// `pricing_error`; the bindings give their raised errors the same attributes): `message` without the
-/// `[code]` prefix of `Display`, `field` / `value` null when not applicable, `suggestions` always a list.
+/// `[code]` prefix of `Display`, `field` / `value` null when not applicable, `suggestions` always a list;
+/// a `budget_exceeded` error adds `budget` ([`BudgetDetail`]), other errors have no `budget` key.
 impl serde::Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut m = s.serialize_struct("Error", 5)?;
+        let mut m = s.serialize_struct("Error", 6)?;
         m.serialize_field("code", self.code.as_str())?;
         m.serialize_field("message", &self.message)?;
         m.serialize_field("field", &self.field)?;
         m.serialize_field("value", &self.value)?;
         m.serialize_field("suggestions", &self.suggestions)?;
+        match &self.budget {
+            Some(budget) => m.serialize_field("budget", budget)?,
+            None => m.skip_field("budget")?,
+        }
         m.end()
     }
 }

@@ -15,6 +15,7 @@
 //! | [`rollup`] | daily and monthly totals of events, as the stores keep them |
 //! | [`report`] | usage reports: queries, rows and the one aggregation (depends on `event` and `rollup`, not on the stores) |
 //! | [`alert`] | the payload of a spend alert, as callbacks and webhooks receive it |
+//! | [`spend`] | spend control: limits, balances, reserve → settle → expire, alert firing |
 //! | [`webhook`] | delivering alerts as signed HTTP webhooks: the durable outbox and its dispatcher |
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
@@ -30,6 +31,7 @@ pub mod pricing;
 pub mod record;
 pub mod report;
 pub mod rollup;
+pub mod spend;
 pub mod sse;
 pub mod stream;
 pub mod tokens;

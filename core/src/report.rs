@@ -146,6 +146,48 @@ pub fn parse_tz(field: &str, name: &str) -> Result<Tz> {
     name.parse::<Tz>().map_err(|_| Error::config(field, name, "not an IANA time zone (e.g. UTC, Asia/Seoul)"))
 }
 
+/// The current day, week (Monday to Sunday) or month, in a query's time zone: `tracker.usage(...,
+/// timeframe="today")`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timeframe {
+    Today,
+    Week,
+    Month,
+}
+
+impl std::str::FromStr for Timeframe {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "today" => Ok(Self::Today),
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            other => Err(Error::invalid_value("timeframe", other, "expected today, week or month")),
+        }
+    }
+}
+
+impl Timeframe {
+    /// The local dates `[first, next)` of the period `now` falls in, in `tz`.
+    pub fn dates(self, now: DateTime<Utc>, tz: Tz) -> (NaiveDate, NaiveDate) {
+        use chrono::{Days, Months};
+        let today = now.with_timezone(&tz).date_naive();
+        let (first, next) = match self {
+            Self::Today => (today, today.checked_add_days(Days::new(1))),
+            Self::Week => {
+                let monday = today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()));
+                (monday, monday.checked_add_days(Days::new(7)))
+            }
+            Self::Month => {
+                let first = today.with_day(1).unwrap_or(today);
+                (first, first.checked_add_months(Months::new(1)))
+            }
+        };
+        (first, next.unwrap_or(NaiveDate::MAX))
+    }
+}
+
 /// A usage report request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageQuery {
@@ -195,6 +237,21 @@ impl UsageQuery {
         self.filter.since = since.map(|d| local_midnight(d, tz));
         self.filter.until = until.map(|d| local_midnight(d, tz));
         Ok(self)
+    }
+
+    /// Restricts the query to the `timeframe` that `now` falls in, in the query's time zone (which
+    /// [`crate::tracker::Tracker::usage_in`] sets to the tracker's); an earlier `since` or later
+    /// `until` is narrowed, never widened.
+    pub fn within(self, timeframe: Timeframe, now: DateTime<Utc>) -> Result<Self> {
+        let (first, next) = timeframe.dates(now, self.tz()?);
+        let (since, until) = (self.filter.since, self.filter.until);
+        let mut q = self.between_dates(Some(first), Some(next))?;
+        q.filter.since = q.filter.since.max(since);
+        q.filter.until = match (q.filter.until, until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(q)
     }
 
     /// How to answer from rollups kept in `rollup_tz`, or `None` when raw events are needed.
@@ -444,6 +501,27 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn timeframes_are_the_current_period_in_the_query_zone() {
+        // 2026-12-06T16:00Z is Monday 7 Dec 01:00 in Seoul, still Sunday 6 Dec in UTC.
+        let now = utc("2026-12-06T16:00:00Z");
+        let seoul = UsageQuery { timezone: Some("Asia/Seoul".into()), ..UsageQuery::default() };
+        let today = seoul.clone().within(Timeframe::Today, now).unwrap().filter;
+        assert_eq!((today.since, today.until), (Some(utc("2026-12-06T15:00:00Z")), Some(utc("2026-12-07T15:00:00Z"))));
+        let week = seoul.clone().within(Timeframe::Week, now).unwrap().filter;
+        assert_eq!((week.since, week.until), (Some(utc("2026-12-06T15:00:00Z")), Some(utc("2026-12-13T15:00:00Z"))));
+        let month = seoul.within(Timeframe::Month, now).unwrap().filter;
+        assert_eq!((month.since, month.until), (Some(utc("2026-11-30T15:00:00Z")), Some(utc("2026-12-31T15:00:00Z"))));
+        let utc_week = UsageQuery::default().within(Timeframe::Week, now).unwrap().filter;
+        assert_eq!(utc_week.since, Some(utc("2026-11-30T00:00:00Z")), "Monday 30 Nov in UTC");
+        let narrower = UsageQuery {
+            filter: UsageFilter { since: Some(utc("2026-12-10T00:00:00Z")), ..UsageFilter::default() },
+            ..UsageQuery::default()
+        };
+        assert_eq!(narrower.within(Timeframe::Month, now).unwrap().filter.since, Some(utc("2026-12-10T00:00:00Z")));
+        assert_eq!("fortnight".parse::<Timeframe>().map_err(|e| e.code()), Err(crate::ErrorCode::InvalidValue));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::ledger::{Durability, Ledger, LedgerConfig, LedgerHealth, Notice};
 use crate::pricing::{PriceDb, PriceOptions};
 pub use crate::record::Tracked;
 use crate::report::{ReportRow, ReportRowView, UsageQuery};
+use crate::spend::{Spend, SpendConfig};
 use crate::stream::StreamAccumulator;
 use crate::tokens;
 use crate::usage::{self, Api, Provider, Usage};
@@ -148,14 +149,25 @@ struct TrackerInner {
     unknown_model: UnknownModelPolicy,
     azure_deployments: BTreeMap<String, String>,
     ledger: Ledger,
+    /// `None` when spend control is disabled or the store has no spend tables (JSONL).
+    spend: Option<Spend>,
     /// Records of dropped streams, kept when `keep_dropped_records` is set.
     dropped: Option<Mutex<Vec<Tracked>>>,
 }
 
 impl Tracker {
     /// Opens the ledger and loads prices; bad configuration is an [`crate::ErrorCode::Config`] error here,
-    /// never later on a call.
+    /// never later on a call. Spend control runs with [`SpendConfig::default`] (see
+    /// [`Tracker::with_spend`]).
     pub fn new(config: TrackerConfig) -> Result<Self> {
+        Self::with_spend(config, SpendConfig::default())
+    }
+
+    /// [`Tracker::new`] with spend-control settings: reservation lifetime, the output reserved for a
+    /// request without a cap, the policy for calls without a price, or `disabled`. (A separate
+    /// argument rather than a `TrackerConfig` field, so the bindings' struct literals keep building
+    /// until they pass it.)
+    pub fn with_spend(config: TrackerConfig, spend_config: SpendConfig) -> Result<Self> {
         let currency = if config.currency.is_empty() { "USD".to_string() } else { config.currency.to_uppercase() };
         let rates = config.rates.iter().try_fold(Rates::new(), |rates, (code, rate)| rates.with(code, rate))?;
         let Some(rate) = rates.get(&currency) else {
@@ -175,7 +187,16 @@ impl Tracker {
             spill_dir: config.spill_dir.clone(),
             ..LedgerConfig::default()
         };
-        let ledger = Ledger::open(config.store.as_deref().unwrap_or(Ledger::DEFAULT_URL), ledger_config)?;
+        let url = config.store.as_deref().unwrap_or(Ledger::DEFAULT_URL);
+        let ledger = Ledger::open(url, ledger_config)?;
+        let spend = match spend_config.disabled {
+            true => None,
+            false => match Spend::open(url, &currency, rates.clone(), &timezone, spend_config) {
+                Ok(spend) => Some(spend),
+                Err(e) if e.code() == crate::ErrorCode::Unsupported => None,
+                Err(e) => return Err(e),
+            },
+        };
         tokens::warm_up_in_background();
         let inner = TrackerInner {
             prices,
@@ -186,6 +207,7 @@ impl Tracker {
             unknown_model: config.unknown_model,
             azure_deployments: config.azure_deployments,
             ledger,
+            spend,
             dropped: config.keep_dropped_records.then(Mutex::default),
         };
         Ok(Self { inner: Arc::new(inner) })
@@ -210,6 +232,28 @@ impl Tracker {
 
     pub fn unknown_model_policy(&self) -> UnknownModelPolicy {
         self.inner.unknown_model
+    }
+
+    /// Spend control over the tracker's store: limits, balances, reservations, alerts.
+    /// [`crate::ErrorCode::Unsupported`] when it is disabled or the store cannot hold it (JSONL).
+    pub fn spend(&self) -> Result<&Spend> {
+        self.inner.spend.as_ref().ok_or_else(|| {
+            Error::new(
+                crate::ErrorCode::Unsupported,
+                "spend control is not available: disabled, or the store is not SQLite, PostgreSQL or memory://",
+            )
+        })
+    }
+
+    /// The spend handle when a call must be checked: some limit or account exists (one atomic load
+    /// on the fast path, see [`Spend::is_active`]).
+    pub(crate) fn active_spend(&self) -> Option<&Spend> {
+        self.inner.spend.as_ref().filter(|s| s.is_active())
+    }
+
+    /// The model a call is priced as (an Azure deployment mapped to its model).
+    pub(crate) fn priced_model<'a>(&'a self, call: &'a CallInfo) -> &'a str {
+        self.model_for(call)
     }
 
     /// Parses, prices and records a finished non-streaming call.
@@ -268,6 +312,14 @@ impl Tracker {
         }
     }
 
+    /// [`Tracker::usage`] over the current day, week (from Monday) or month in the tracker's zone
+    /// (or the query's).
+    pub fn usage_in(&self, query: &UsageQuery, timeframe: crate::report::Timeframe) -> Result<Vec<ReportRow>> {
+        let zone = query.timezone.clone().unwrap_or_else(|| self.inner.timezone.clone());
+        let query = UsageQuery { timezone: Some(zone), ..query.clone() }.within(timeframe, Utc::now())?;
+        self.usage(&query)
+    }
+
     /// Report rows from the ledger, costs in USD. A query without a time zone groups days and months in
     /// the tracker's zone.
     pub fn usage(&self, query: &UsageQuery) -> Result<Vec<ReportRow>> {
@@ -298,7 +350,11 @@ impl Tracker {
     /// Operator notices (store down, still down, recovered) queued since the last call; with `wait`,
     /// waits up to that long for one. The bindings route them to their loggers.
     pub fn take_notices(&self, wait: Option<std::time::Duration>) -> Vec<Notice> {
-        self.inner.ledger.take_notices(wait)
+        let spend = self.inner.spend.as_ref().map(Spend::take_notices).unwrap_or_default();
+        // Spend notices waiting: no reason to wait for a ledger one as well.
+        let mut notices = self.inner.ledger.take_notices(if spend.is_empty() { wait } else { None });
+        notices.extend(spend);
+        notices
     }
 
     /// Flushes and stops the ledger writer.

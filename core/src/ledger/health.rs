@@ -71,9 +71,15 @@ pub enum NoticeKind {
     StoreStillDown,
     /// The store is back and everything spilled meanwhile has been replayed.
     StoreRecovered,
+    /// A `warn` (warning) or `log` (info) spend limit was reached; the call went ahead.
+    SpendLimitReached,
+    /// The spend store failed during a call's check or settlement; the call went ahead unchecked
+    /// (only a deliberate refusal stops a call).
+    SpendStoreFailed,
 }
 
-/// One message for the operator. `message` is complete and safe to log (no credentials).
+/// One message for the operator. `message` is complete and safe to log (no credentials). Spend notices
+/// ([`crate::spend`]) leave the store counters at 0.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
     pub level: NoticeLevel,

@@ -266,7 +266,7 @@ pub struct Ledger {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Splits a store URL into (scheme, rest).
+/// The file path of a `sqlite:` or `jsonl:` store URL.
 pub(crate) fn path_of(url: &str, scheme: &str) -> Result<PathBuf> {
     let rest = url.get(scheme.len() + 1..).unwrap_or("");
     let rest = rest.strip_prefix("//").unwrap_or(rest);

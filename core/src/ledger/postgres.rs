@@ -80,7 +80,7 @@ fn upsert_sql(table: &str) -> String {
     )
 }
 
-fn pg_err(e: tokio_postgres::Error) -> Error {
+pub(crate) fn pg_err(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
         Some(db) => Error::new(ErrorCode::Store, format!("PostgreSQL {}: {}", db.code().code(), db.message())),
         None => Error::new(ErrorCode::Store, format!("PostgreSQL: {e}")),

@@ -1,0 +1,133 @@
+//! Spend control through the tracker, as the bindings drive it: `begin` → `set_request_body` →
+//! `admit` (reserve or refuse, before anything is sent) → `finish` / `fail` / stream end or drop
+//! (settle or release), on a SQLite file.
+#![allow(clippy::unwrap_used)]
+
+use llmledger_core::call::{Client, ClientSpec, RequestFacts};
+use llmledger_core::event::Attribution;
+use llmledger_core::spend::{Account, LimitAction, LimitSpec, Per, Scope};
+use llmledger_core::tracker::{Tracker, TrackerConfig};
+use llmledger_core::{Api, ErrorCode};
+use rust_decimal_macros::dec;
+
+const CHAT: &[u8] = br#"{"id":"chatcmpl-1","model":"gpt-4o-2024-08-06","usage":{"prompt_tokens":1200,
+    "completion_tokens":350,"total_tokens":1550,"prompt_tokens_details":{"cached_tokens":1024}}}"#;
+
+fn body(max_tokens: u32, content: &str) -> String {
+    serde_json::json!({"model": "gpt-4o", "max_tokens": max_tokens, "messages": [{"role": "user", "content": content}]})
+        .to_string()
+}
+
+#[test]
+fn calls_reserve_before_sending_and_settle_or_release_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    let t = Tracker::new(TrackerConfig { store: Some(url), keep_dropped_records: true, ..TrackerConfig::default() })
+        .unwrap();
+    let client = Client::new(&ClientSpec::default()).unwrap();
+    let u1 = Attribution { user_id: Some("u1".into()), ..Attribution::default() };
+    let chat = RequestFacts { model: Some("gpt-4o"), ..RequestFacts::default() };
+
+    // No limit or balance anywhere: nothing is checked and the body is not even asked for.
+    let mut free = t.begin(&client, Api::ChatCompletions, &chat, u1.clone());
+    assert!(!free.wants_request_body());
+    free.admit().unwrap();
+    free.finish(CHAT).unwrap();
+
+    let spend = t.spend().unwrap();
+    let acct = Account::user("u1").unwrap();
+    spend.top_up(&acct, dec!(0.02), Some("stripe_evt_1")).unwrap();
+
+    let mut call = t.begin(&client, Api::ChatCompletions, &chat, u1.clone());
+    assert!(call.wants_request_body(), "spend control needs the body to price the worst case");
+    call.set_request_body(&body(1000, "Hello"));
+    call.admit().unwrap();
+    // 8 prompt tokens × $2.50/M + 1,000 output × $10/M = 0.00002 + 0.01.
+    assert_eq!(spend.balance(&acct, None).unwrap().reserved, dec!(0.01002));
+    let tracked = call.finish(CHAT).unwrap();
+    // Settled at the recorded cost: 176 × $2.50/M + 1,024 × $1.25/M + 350 × $10/M = 0.00522.
+    assert_eq!(tracked.cost.as_ref().map(|c| c.total), Some(dec!(0.00522)));
+    let b = spend.balance(&acct, None).unwrap();
+    assert_eq!((b.total, b.reserved), (dec!(0.01478), dec!(0)));
+
+    // 0.00002 + 2,000 × $10/M = 0.02002 > 0.01478 available: refused before anything is sent.
+    let mut big = t.begin(&client, Api::ChatCompletions, &chat, u1.clone());
+    big.set_request_body(&body(2000, "Hello"));
+    let refused = big.admit().unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::BudgetExceeded);
+    let d = refused.budget().unwrap();
+    assert_eq!((d.limit, d.reserved, d.requested), (dec!(0.01478), dec!(0), dec!(0.02002)));
+    drop(big);
+
+    // A call the provider failed releases its reservation.
+    let mut failing = t.begin(&client, Api::ChatCompletions, &chat, u1.clone());
+    failing.set_request_body(&body(100, "Hello"));
+    failing.admit().unwrap();
+    assert_eq!(spend.balance(&acct, None).unwrap().reserved, dec!(0.00102));
+    failing.fail("APIConnectionError").unwrap();
+    assert_eq!(spend.balance(&acct, None).unwrap().reserved, dec!(0));
+
+    // A call admitted and then dropped (the binding never sent it) releases too.
+    let mut never_sent = t.begin(&client, Api::ChatCompletions, &chat, u1.clone());
+    never_sent.set_request_body(&body(100, "Hello"));
+    never_sent.admit().unwrap();
+    drop(never_sent);
+    assert_eq!(spend.balance(&acct, None).unwrap().reserved, dec!(0));
+
+    // An abandoned stream settles what it counted.
+    let stream_facts = RequestFacts { model: Some("gpt-4o"), stream: true, ..RequestFacts::default() };
+    let mut streamed = t.begin(&client, Api::ChatCompletions, &stream_facts, u1.clone());
+    streamed.set_request_body(&body(100, "Say hello"));
+    streamed.admit().unwrap();
+    let mut stream = streamed.into_stream();
+    stream.push_event(None, r#"{"id":"c3","choices":[{"index":0,"delta":{"content":"Hello there"}}]}"#).unwrap();
+    drop(stream);
+    let dropped = t.take_dropped();
+    let cost = dropped[0].cost.as_ref().map(|c| c.total).unwrap();
+    // 9 prompt tokens (3 + 1 + 2 + 3) × $2.50/M + 2 output × $10/M = 0.0000225 + 0.00002.
+    assert_eq!(cost, dec!(0.0000425));
+    let b = spend.balance(&acct, None).unwrap();
+    assert_eq!((b.total, b.reserved), (dec!(0.0147375), dec!(0)));
+    assert!(spend.verify().unwrap().is_empty());
+    assert!(t.take_notices(None).is_empty(), "no spend-store failure was reported");
+}
+
+#[test]
+fn a_workspace_limit_blocks_every_user_in_it() {
+    let t = Tracker::new(TrackerConfig { store: Some("memory://".into()), ..TrackerConfig::default() }).unwrap();
+    let client = Client::new(&ClientSpec::default()).unwrap();
+    let spend = t.spend().unwrap();
+    let scope = Scope::new([("workspace_id".to_string(), "w1".to_string())].into()).unwrap();
+    let spec = LimitSpec {
+        scope,
+        per: Per::Day,
+        amount: None,
+        currency: None,
+        requests: Some(1),
+        tokens: None,
+        action: LimitAction::Block,
+        thresholds: None,
+        timezone: None,
+    };
+    spend.set_limit(&spec).unwrap();
+    let chat = RequestFacts { model: Some("gpt-4o"), ..RequestFacts::default() };
+    let who =
+        |u: &str| Attribution { user_id: Some(u.into()), workspace_id: Some("w1".into()), ..Attribution::default() };
+    let mut first = t.begin(&client, Api::ChatCompletions, &chat, who("a"));
+    first.set_request_body(&body(10, "Hi"));
+    first.admit().unwrap();
+    first.finish(CHAT).unwrap();
+    let mut second = t.begin(&client, Api::ChatCompletions, &chat, who("b"));
+    second.set_request_body(&body(10, "Hi"));
+    let e = second.admit().unwrap_err();
+    assert_eq!(e.budget().map(|d| (d.metric.as_str(), d.spent, d.limit)), Some(("requests", dec!(1), dec!(1))));
+    // Another workspace is not limited.
+    let mut other = t.begin(
+        &client,
+        Api::ChatCompletions,
+        &chat,
+        Attribution { workspace_id: Some("w2".into()), ..Attribution::default() },
+    );
+    other.set_request_body(&body(10, "Hi"));
+    other.admit().unwrap();
+}
