@@ -2,7 +2,7 @@
 // `cost()` glue, on its measured fast path (the native side and the why: bindings-node/src/cost.rs). The
 // counts go into one Float64Array reused by every call (JS is single-threaded and the native call is
 // synchronous), the rarely given options into one object only when one is set, and the native result —
-// fields separated by U+001F — is split back into the plain `CallCost` object.
+// fields separated by U+001F — is read back into the plain `CallCost` object.
 
 const SEP = '\x1f'
 /** Fixed slots of the counts array; the native side reads them in this order. */
@@ -30,22 +30,32 @@ function extrasOf(u) {
   }
 }
 
-/** `exact, usd, rate, currency, model, priceVersion, uncertain(1|0)`, then component/amount pairs. */
+/**
+ * `exact, usd, rate, currency, model, priceVersion, uncertain(1|0)`, then component/amount pairs. Read field
+ * by field with `indexOf` (measured faster than `split`, which builds an array first).
+ */
 function fromCompact(s) {
-  const f = s.split(SEP)
-  const breakdown = {}
-  for (let i = 7; i + 1 < f.length; i += 2) breakdown[f[i]] = f[i + 1]
-  return {
-    amount: Number(f[0]),
-    exact: f[0],
-    currency: f[3],
-    usd: f[1],
-    rate: f[2],
-    model: f[4],
-    priceVersion: f[5],
-    uncertain: f[6] === '1',
-    breakdown,
+  let start = 0
+  const field = () => {
+    let end = s.indexOf(SEP, start)
+    if (end < 0) end = s.length
+    const value = s.slice(start, end)
+    start = end + 1
+    return value
   }
+  const exact = field()
+  const usd = field()
+  const rate = field()
+  const currency = field()
+  const model = field()
+  const priceVersion = field()
+  const uncertain = field() === '1'
+  const breakdown = {}
+  while (start < s.length) {
+    const component = field()
+    breakdown[component] = field()
+  }
+  return { amount: Number(exact), exact, currency, usd, rate, model, priceVersion, uncertain, breakdown }
 }
 
 /** `target`: the native module (embedded prices, USD) or a NativeTracker (its prices and currency). */
