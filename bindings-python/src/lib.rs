@@ -57,7 +57,8 @@ fn estimate<'py>(py: Python<'py>, input: types::EstimateInput<'py>) -> PyResult<
 /// A count argument of `cost` as the caller gave it, or absent (0). Kept raw so that every value, `None`
 /// included, is checked by [`CountArg::value`] with the argument's name (PyO3 would read `None` into an
 /// `Option` as absent).
-pub struct CountArg<'py>(Option<Bound<'py, PyAny>>);
+#[derive(Debug)]
+struct CountArg<'py>(Option<Bound<'py, PyAny>>);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for CountArg<'py> {
     type Error = std::convert::Infallible;
