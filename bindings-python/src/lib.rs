@@ -58,7 +58,7 @@ fn estimate<'py>(py: Python<'py>, input: types::EstimateInput<'py>) -> PyResult<
 /// included, is checked by [`CountArg::value`] with the argument's name (PyO3 would read `None` into an
 /// `Option` as absent).
 #[derive(Debug)]
-pub struct CountArg<'py>(Option<Bound<'py, PyAny>>);
+struct CountArg<'py>(Option<Bound<'py, PyAny>>);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for CountArg<'py> {
     type Error = std::convert::Infallible;
