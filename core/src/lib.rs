@@ -21,6 +21,7 @@
 
 pub mod alert;
 pub mod args;
+mod backoff;
 pub mod call;
 pub mod currency;
 pub mod error;

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::health::Counts;
 use super::{Durability, Msg, Shared};
+use crate::backoff::Backoff;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::UsageEvent;
 
@@ -33,33 +34,15 @@ pub(super) fn spawn(shared: Arc<Shared>, rx: Receiver<Msg>) -> Result<std::threa
         .map_err(|e| Error::new(ErrorCode::Store, format!("cannot start the ledger writer thread: {e}")))
 }
 
-/// The delay before retry number `attempt` (0-based): `initial × multiplier^attempt`, capped at
-/// `max`, then with jitter drawn uniformly from `[d/2, d]`.
+/// The delay before retry number `attempt` (0-based), by the ledger's backoff settings.
 pub(super) fn backoff(config: &super::LedgerConfig, attempt: u32, rng: &mut u64) -> Duration {
-    let mut d = config.initial_backoff;
-    for _ in 0..attempt {
-        d = d.saturating_mul(config.backoff_multiplier);
-        if d >= config.max_backoff {
-            break;
-        }
-    }
-    let d = d.min(config.max_backoff);
-    if !config.jitter {
-        return d;
-    }
-    let half = d / 2;
-    let span = u64::try_from(half.as_micros()).unwrap_or(u64::MAX);
-    let extra = if span == 0 { 0 } else { splitmix(rng) % (span + 1) };
-    half + Duration::from_micros(extra)
-}
-
-/// A tiny PRNG for jitter (no need for cryptographic quality, only for de-synchronizing instances).
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    let schedule = Backoff {
+        initial: config.initial_backoff,
+        multiplier: config.backoff_multiplier,
+        max: config.max_backoff,
+        jitter: config.jitter,
+    };
+    schedule.delay(attempt, rng)
 }
 
 struct Writer {

@@ -15,6 +15,7 @@ use rustls_platform_verifier::BuilderVerifierExt;
 use super::outbox::{Claimed, Outcome};
 use super::signature::{signature_header, ALERT_ID_HEADER, DELIVERY_ID_HEADER, SIGNATURE_HEADER};
 use super::{now_ms, Shared, WebhookConfig, WebhookEndpoint};
+use crate::backoff::Backoff;
 use crate::error::{Error, ErrorCode, Result};
 
 /// The HTTP client of the dispatcher: rustls with the `ring` provider given to this client only (the
@@ -42,32 +43,11 @@ pub(super) fn http_client(config: &WebhookConfig) -> Result<reqwest::Client> {
 }
 
 /// The delay before attempt `attempts + 1`: `initial_backoff × 2^(attempts − 1)`, capped at
-/// `max_backoff`, then with jitter drawn uniformly from `[d/2, d]` so many senders do not retry in step.
+/// `max_backoff`, with jitter when configured.
 pub(super) fn backoff(config: &WebhookConfig, attempts: u32, rng: &mut u64) -> Duration {
-    let mut d = config.initial_backoff;
-    for _ in 1..attempts {
-        d = d.saturating_mul(2);
-        if d >= config.max_backoff {
-            break;
-        }
-    }
-    let d = d.min(config.max_backoff);
-    if !config.jitter {
-        return d;
-    }
-    let half = d / 2;
-    let span = u64::try_from(half.as_micros()).unwrap_or(u64::MAX);
-    let extra = if span == 0 { 0 } else { splitmix(rng) % (span + 1) };
-    half + Duration::from_micros(extra)
-}
-
-/// A tiny PRNG for jitter (de-synchronizing senders needs no cryptographic quality).
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    let schedule =
+        Backoff { initial: config.initial_backoff, multiplier: 2, max: config.max_backoff, jitter: config.jitter };
+    schedule.delay(attempts.saturating_sub(1), rng)
 }
 
 /// The thread's body; returns when the handle is closed (after a last round of what is due).
