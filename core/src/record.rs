@@ -11,8 +11,8 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use crate::error::Error;
-use crate::event::{Attribution, UsageEvent};
-use crate::pricing::{Breakdown, Cost};
+use crate::event::{Attribution, Status, UsageEvent};
+use crate::pricing::{Breakdown, Cost, PriceOptions};
 use crate::usage::{Api, Provider, Usage};
 
 /// One recorded call, as the caller sees it: the record `result._token_usage` (Python) and
@@ -131,20 +131,30 @@ impl Tracked {
     ];
 
     /// The ledger's record of this call: counts, cost and attribution, never any text.
-    pub(crate) fn to_event(&self) -> UsageEvent {
-        let mut event = UsageEvent::new(self.provider, self.api, self.model.clone(), self.usage.clone())
-            .with_id(self.event_id.clone())
-            .with_timestamp(self.timestamp)
-            .with_attribution(self.attribution.clone())
-            .with_latency_ms(self.latency_ms);
-        event = match (&self.cost, &self.pricing_error) {
-            (Some(cost), _) => event.with_cost(cost.clone()),
-            (None, Some(e)) => event.unpriced(e.code().as_str()),
-            (None, None) => event,
+    pub(crate) fn to_event(&self, price_options: PriceOptions) -> UsageEvent {
+        // One struct literal rather than `UsageEvent::new` and its builders: that would mint a UUID
+        // (a `getrandom` syscall) only to overwrite it, and move the large event once per builder.
+        let (cost, resolved_model, unpriced_reason) = match (&self.cost, &self.pricing_error) {
+            (Some(cost), _) => (Some(cost.clone()), Some(cost.model.clone()), None),
+            (None, Some(e)) => (None, None, Some(e.code().as_str().to_string())),
+            (None, None) => (None, None, None),
         };
-        match &self.error_class {
-            Some(class) if !self.success => event.failed(class.clone()),
-            _ => event,
+        let error_class = self.error_class.clone().filter(|_| !self.success);
+        UsageEvent {
+            event_id: self.event_id.clone(),
+            timestamp: self.timestamp,
+            provider: self.provider,
+            api: self.api,
+            model: self.model.clone(),
+            resolved_model,
+            usage: self.usage.clone(),
+            cost,
+            unpriced_reason,
+            attribution: self.attribution.clone(),
+            latency_ms: Some(self.latency_ms),
+            status: if error_class.is_some() { Status::Failure } else { Status::Success },
+            error_class,
+            price_options,
         }
     }
 

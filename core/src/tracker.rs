@@ -422,15 +422,28 @@ impl Tracker {
             error_class,
             request_id,
         };
-        self.inner.ledger.record(tracked.to_event().with_price_options(options))?;
+        self.inner.ledger.record(tracked.to_event(options))?;
         Ok(tracked)
     }
 }
 
 /// The provider's response id, used as the idempotency key: `id` at the top level (OpenAI, Anthropic
 /// messages), Gemini's `responseId`, or the `id` of the object a stream's first event wraps
-/// (Anthropic `message_start.message`, Responses `response.created.response`).
+/// (Anthropic `message_start.message`, Responses `response.created.response`). An id the ledger would
+/// reject (empty, > 256 bytes) falls back to a minted one: the event is kept.
 fn response_id(response_json: &str) -> Option<String> {
+    leading_id(response_json).or_else(|| any_id(response_json)).filter(|id| !id.is_empty() && id.len() <= 256)
+}
+
+/// `id` when it is the object's first key, as OpenAI and Anthropic send it: read without a second pass
+/// over the whole body (the usage parse already made one).
+fn leading_id(response_json: &str) -> Option<String> {
+    let rest = response_json.trim_start().strip_prefix('{')?.trim_start().strip_prefix("\"id\"")?;
+    let value = rest.trim_start().strip_prefix(':')?;
+    serde_json::Deserializer::from_str(value).into_iter::<String>().next()?.ok()
+}
+
+fn any_id(response_json: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Inner {
         id: Option<String>,
@@ -445,8 +458,7 @@ fn response_id(response_json: &str) -> Option<String> {
     }
     let ids = serde_json::from_str::<Ids>(response_json).ok()?;
     let nested = ids.message.and_then(|m| m.id).or_else(|| ids.response.and_then(|r| r.id));
-    // An id the ledger would reject (empty, > 256 bytes) falls back to a minted one: the event is kept.
-    ids.id.or(ids.response_id).or(nested).filter(|id| !id.is_empty() && id.len() <= 256)
+    ids.id.or(ids.response_id).or(nested)
 }
 
 /// A local count of a request's prompt, from its `messages` (or `input`), when it has any.

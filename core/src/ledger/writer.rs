@@ -306,8 +306,9 @@ impl Writer {
 
     /// Writes the current batch with retries; spills it when the store keeps failing.
     async fn write_out(&mut self) -> Result<()> {
+        // Nothing is queued into `self.batch` while this task writes; the written batch's allocation comes
+        // back as the next one (a fresh one per batch would page-fault its way through megabytes).
         let mut batch = std::mem::take(&mut self.batch);
-        self.batch.reserve(self.shared.config.batch_size);
         let attempts = if self.degraded { 1 } else { self.shared.config.max_retries + 1 };
         let mut last = None;
         for attempt in 0..attempts {
@@ -315,6 +316,8 @@ impl Writer {
             batch = b;
             match r {
                 Ok(n) => {
+                    batch.clear();
+                    self.batch = batch;
                     self.shared.inserted.fetch_add(n as u64, Ordering::Relaxed);
                     if self.degraded {
                         // The store is back: replay the journal right away.
@@ -337,6 +340,7 @@ impl Writer {
         }
         let err = last.unwrap_or_else(|| Error::new(ErrorCode::Store, "store write failed"));
         self.spill(batch);
+        self.batch.reserve(self.shared.config.batch_size);
         self.degraded = true;
         self.note_store_failed(&err, false);
         Err(err)
