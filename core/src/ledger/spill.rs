@@ -256,15 +256,19 @@ impl Journal {
             .map_err(|e| Error::config("spill_dir", dir.display(), &format!("cannot create directory: {e}")))?;
         let owner = new_owner();
         let lock_path = dir.join(format!("{name}.{owner}.lock"));
+        // Locked under a name no adopter looks at, then renamed into place (the lock stays with the open
+        // file): a lock file that appeared unlocked, even for a moment, would be adopted as an orphan's.
+        let unplaced = with_suffix(&lock_path, ".new");
         let lock_file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&lock_path)
+            .open(&unplaced)
             .map_err(|e| Error::config("spill_dir", dir.display(), &format!("cannot create a file there: {e}")))?;
         lock_file.try_lock().map_err(|e| {
-            Error::config("spill_dir", dir.display(), &format!("cannot lock {}: {e}", lock_path.display()))
+            Error::config("spill_dir", dir.display(), &format!("cannot lock {}: {e}", unplaced.display()))
         })?;
+        fs::rename(&unplaced, &lock_path).map_err(|e| io_err(&lock_path, "cannot create", &e))?;
         let path = dir.join(format!("{name}.{owner}.jsonl"));
         let mut file = open_append(&path).map_err(|e| Error::config("spill_dir", dir.display(), e.message()))?;
         end_with_newline(&path, &mut file)?;
