@@ -28,17 +28,18 @@ else
   # The interpreter and target pip's PEP 517 build of scripts/python-env.sh used: cargo finds every unit fresh.
   .venv/bin/maturin build --quiet --release --target "$CARGO_BUILD_TARGET" -i "$ROOT/.venv/bin/python" \
     --auditwheel check --out "$WORK/dist"
-  .venv/bin/maturin sdist --quiet --out "$WORK/dist" >/dev/null
+  .venv/bin/maturin sdist --out "$WORK/dist" >/dev/null 2>&1
   wheel="$(ls "$WORK"/dist/llmledger-*.whl)"
   sdist="$(ls "$WORK"/dist/llmledger-*.tar.gz)"
   case "$(basename "$wheel")" in
     *-cp39-abi3-manylinux_2_*_x86_64*.whl | *-cp39-abi3-manylinux2014_x86_64*.whl) ;;
     *) echo "unexpected wheel tag: $(basename "$wheel") (want cp39-abi3-manylinux_*_x86_64)" >&2; exit 1 ;;
   esac
-  # The sdist holds the whole Rust workspace it needs: cargo resolves it offline from the sdist alone.
+  # The sdist holds the whole Rust workspace it needs (maturin trims the members to the binding's): cargo
+  # resolves it offline from the sdist alone.
   mkdir -p "$WORK/sdist" && tar -xzf "$sdist" -C "$WORK/sdist"
   sdist_root="$(ls -d "$WORK"/sdist/llmledger-*)"
-  cargo metadata --offline --locked --format-version 1 --manifest-path "$sdist_root/bindings-python/Cargo.toml" \
+  cargo metadata --offline --format-version 1 --manifest-path "$sdist_root/bindings-python/Cargo.toml" \
     >/dev/null
   test -d "$sdist_root/pricing/data"
   printf 'sdist: %s (%s KB)\n' "$(basename "$sdist")" "$(( $(wc -c <"$sdist") / 1024 ))"
