@@ -220,9 +220,9 @@ fn child(o: &Options, index: u32, run: &str) -> Result<(), String> {
                 let start = Instant::now();
                 let mut i = 0u64;
                 while Instant::now() < deadline {
-                    if rate > 0 {
-                        // Paced: event i is due at start + i / rate.
-                        let due = start + Duration::from_nanos(i.saturating_mul(1_000_000_000) / rate);
+                    // Paced (rate > 0): event i is due at start + i / rate.
+                    if let Some(offset) = i.saturating_mul(1_000_000_000).checked_div(rate) {
+                        let due = start + Duration::from_nanos(offset);
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             thread::sleep(wait);
                         }
