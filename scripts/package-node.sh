@@ -32,7 +32,7 @@ else
   binary=()
 fi
 main_tgz="$(node bindings-node/scripts/pack.mjs --out "$WORK/dist" --main)"
-platform_tgz="$(node bindings-node/scripts/pack.mjs --out "$WORK/dist" --platform "$platform" "${binary[@]}")"
+platform_tgz="$(node bindings-node/scripts/pack.mjs --out "$WORK/dist" --platform "$platform" ${binary[@]+"${binary[@]}"})"
 
 # A fresh project: the two tarballs plus the SDKs and TypeScript at the versions this repo's lockfile pins
 # (npm's cache usually has them); nothing from the checkout's node_modules.
