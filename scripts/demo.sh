@@ -17,6 +17,7 @@ echo "== the demo app (Python, official openai + anthropic clients) =="
 echo
 echo "== the Node half (official openai + @anthropic-ai/sdk clients, same ledger file) =="
 npm ci --no-audit --no-fund --loglevel=error
+npm run -s build
 node bindings-node/examples/demo.mjs --store "sqlite://$LLMLEDGER_DEMO_DB"
 
 echo

@@ -5,7 +5,8 @@ last line — ``N passed, N failed, N skipped`` over all suites.
 
     test-summary.py LOGDIR ALLOWANCE
 
-LOGDIR holds ``<suite>.log`` and ``<suite>.rc`` per suite (rust, python, node, fuzz: one test per target), ``skips.tsv`` (runtime skips a
+LOGDIR holds ``<suite>.log`` and ``<suite>.rc`` per suite (rust, python, node, fuzz: one test per target,
+packaging: the version check and the two package smoke scripts), ``skips.tsv`` (runtime skips a
 Rust test reported: ``suite<TAB>test<TAB>reason``; libtest counts those tests as passed) and ``vectors/`` (one
 ``<runner>.tsv`` per vector runner: ``case<TAB>status<TAB>detail``). Exits non-zero when a suite failed or
 did not report, a vector case is missing from or failed in a runner's table, or skips exceed ALLOWANCE.
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-SUITES = ("rust", "python", "node", "fuzz")
+SUITES = ("rust", "python", "node", "fuzz", "packaging")
 RUNNERS = ("rust", "python", "node")
 
 
@@ -67,6 +68,12 @@ def count_fuzz(text: str) -> Tuple[int, int, int, List[str]]:
     return p, f, 0, []
 
 
+def count_packaging(text: str) -> Tuple[int, int, int, List[str]]:
+    # scripts/check-versions.py, scripts/package-python.sh and scripts/package-node.sh each end in one line.
+    p = len(re.findall(r"^(?:versions agree: .*|python package smoke: OK|node package smoke: OK)$", text, re.M))
+    return p, 0, 0, []
+
+
 def read_table(path: Path) -> Dict[str, Tuple[str, str]]:
     rows: Dict[str, Tuple[str, str]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -89,7 +96,7 @@ def main() -> int:
             runtime_skips.setdefault(suite, []).append(rest.replace("\t", ": "))
 
     print("\n== summary ==")
-    for suite, counter in zip(SUITES, (count_rust, count_python, count_node, count_fuzz)):
+    for suite, counter in zip(SUITES, (count_rust, count_python, count_node, count_fuzz, count_packaging)):
         log, rc_file = logdir / f"{suite}.log", logdir / f"{suite}.rc"
         if not log.exists():
             problems.append(f"{suite}: did not run")

@@ -19,18 +19,27 @@ cargo clippy --workspace --all-targets --features llmledger-core/postgres,llmled
 step "Python package (release build, shared target dir)"
 source scripts/python-env.sh
 
-step "Node package (npm ci builds the native module into the same target dir)"
+step "Node package (npm ci, then the native module from source into the same target dir)"
 npm ci --no-audit --no-fund --loglevel=error
+npm run -s build
 npm run -s typecheck
+
+LOGDIR="$(mktemp -d)"
+export LOGDIR
+
+step "Packages: one version; the wheel and the npm tarballs installed and smoke-tested with no Rust on PATH"
+# Packed from the release builds above (no second compile). One log, a failing step does not stop the others.
+for check in "python3 scripts/check-versions.py" "bash scripts/package-python.sh" "bash scripts/package-node.sh"; do
+  ( set -o pipefail; $check 2>&1 | tee -a "$LOGDIR/packaging.log" ) || echo 1 >"$LOGDIR/packaging.rc"
+done
+[ -e "$LOGDIR/packaging.rc" ] || echo 0 >"$LOGDIR/packaging.rc"
 
 step "Rust, Python and Node tests (with PostgreSQL and MariaDB)"
 # Each suite logs to LOGDIR/<suite>.log with its exit code in <suite>.rc; a failing suite does not stop the
 # others. The PostgreSQL tests are #[ignore]d for a plain `cargo test` (a visible skip without a server) and
 # run here with --include-ignored. Runtime skips of Rust tests go to LLMLEDGER_SKIP_LOG, the vector runners'
 # per-case tables to LLMLEDGER_VECTOR_TABLE_DIR.
-LOGDIR="$(mktemp -d)"
 export LLMLEDGER_SKIP_LOG="$LOGDIR/skips.tsv" LLMLEDGER_VECTOR_TABLE_DIR="$LOGDIR/vectors"
-export LOGDIR
 # scripts/with-mariadb.sh adds a throwaway MariaDB for the MySQL store tests (LLMLEDGER_TEST_MYSQL).
 scripts/with-postgres.sh scripts/with-mariadb.sh bash -c '
   set -o pipefail
