@@ -1,9 +1,12 @@
 //! `llmledger`: count tokens, estimate and price calls, list priced models, report from the ledger,
 //! check the price data against the public price maps (`prices diff`), and manage spend control
-//! (`budget set|show`, `balance top-up|show|history`).
+//! (`budget set|show`, `balance top-up|show|history`), and organisation costs (`import claude-code`,
+//! `agents`; see `org.rs`).
 //!
 //! Every command prints an aligned table by default and JSON with `--json`; all arithmetic happens in
 //! `llmledger-core` (this file only parses arguments and formats results).
+
+mod org;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -149,6 +152,13 @@ enum Command {
         #[command(subcommand)]
         command: BalanceCommand,
     },
+    /// Import usage an organisation's agents logged locally (Claude Code).
+    Import {
+        #[command(subcommand)]
+        command: org::ImportCommand,
+    },
+    /// Agent usage imported from local logs, grouped (cost in USD).
+    Agents(org::AgentsArgs),
 }
 
 /// The store and money settings every spend command opens the store with.
@@ -537,6 +547,10 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Budget { command } => run_budget(command, json)?,
         Command::Balance { command } => run_balance(command, json)?,
+        Command::Import { command } => {
+            org::run_import(command, &load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?, json)?
+        }
+        Command::Agents(args) => org::run_agents(args, json)?,
         Command::Ledger { command } => match command {
             LedgerCommand::Verify { store } => {
                 let ledger = Ledger::open(&store, LedgerConfig::default())?;

@@ -1,0 +1,43 @@
+//! The organisation-cost commands of the built binary: `import claude-code`, `agents`. Figures are
+//! hand-computed from list prices (claude-sonnet-4: input 3, output 15 USD per 1M tokens).
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_llmledger")).args(args).envs(env.iter().copied()).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn import_claude_code_from_claude_config_dir_then_report_by_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cc");
+    let log = root.join("projects/-srv-app/abc.jsonl");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let line = |id: &str, input: u64, output: u64| {
+        format!(
+            r#"{{"timestamp":"2026-11-05T08:00:00Z","sessionId":"abc","requestId":"r{id}","message":{{"id":"m{id}","model":"claude-sonnet-4-20250514","usage":{{"input_tokens":{input},"output_tokens":{output}}}}}}}"#
+        )
+    };
+    // 1000×3 + 100×15 = 4,500 → 0.0045; 2000×3 = 6,000 → 0.006; a duplicate; a malformed line.
+    std::fs::write(
+        &log,
+        format!("{}\n{}\n{}\n{{oops\n", line("1", 1000, 100), line("2", 2000, 0), line("1", 1000, 100)),
+    )
+    .unwrap();
+    let store = format!("sqlite://{}", dir.path().join("l.db").display());
+    let env = [("CLAUDE_CONFIG_DIR", root.to_str().unwrap())];
+    let s = run(&["--json", "import", "claude-code", "--store", &store], &env);
+    assert_eq!((s["stored"].as_u64(), s["duplicates"].as_u64(), s["malformed"].as_u64()), (Some(2), Some(1), Some(1)));
+    assert_eq!(s["cost_usd"], "0.0105");
+    let again = run(&["--json", "import", "claude-code", "--store", &store], &env);
+    assert_eq!((again["files_read"].as_u64(), again["stored"].as_u64()), (Some(0), Some(0)));
+    let rows = run(&["--json", "agents", "--store", &store, "--by", "project,session"], &[]);
+    assert_eq!(rows[0]["key"]["project"], "-srv-app");
+    assert_eq!(rows[0]["key"]["session"], "abc");
+    assert_eq!((rows[0]["requests"].as_u64(), &rows[0]["cost_usd"]), (Some(2), &Value::from("0.0105")));
+}

@@ -1,0 +1,279 @@
+//! Organisation costs: what an organisation pays for AI beyond the calls its own apps tracked.
+//!
+//! [`Org`] opens the organisation tables in the ledger's own store (SQLite or PostgreSQL, on a
+//! connection of its own) and owns what goes in and out of them. The tables:
+//!
+//! | table | holds | key |
+//! |---|---|---|
+//! | `org_agent_usage` | agents' requests read from local logs (Claude Code), priced | `dedupe_key` (`message.id:requestId`) |
+//! | `org_agent_files` | how far each log file was read (incremental import) | `path` |
+//!
+//! | file | owns |
+//! |---|---|
+//! | [`claude_code`] | reading, deduplicating and pricing Claude Code's JSONL logs |
+//! | `sql` | the one value-level SQL interface over SQLite and PostgreSQL |
+//!
+//! Amounts are exact decimals (TEXT in SQLite, NUMERIC in PostgreSQL), timestamps UTC milliseconds.
+
+pub mod claude_code;
+mod sql;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::pricing::PriceDb;
+use claude_code::{Entry, FileMark, ImportOptions, ImportSummary};
+use sql::{Db, Val};
+
+/// The organisation tables of one ledger store.
+#[derive(Debug)]
+pub struct Org {
+    db: Box<dyn Db>,
+}
+
+const AGENT_COLUMNS: &str = "dedupe_key, agent, ts, project, session_id, model, input_tokens, output_tokens, \
+                             cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, total_tokens, sidechain, \
+                             cost_usd, cost_source";
+
+impl Org {
+    /// Opens (creating the tables of) the store a ledger URL names: `sqlite:…` or `postgres://…`.
+    pub fn open(url: &str) -> Result<Self> {
+        let db = sql::open(url)?;
+        let num = db.dialect().num_type();
+        db.batch(&format!(
+            "CREATE TABLE IF NOT EXISTS org_agent_usage (
+                 dedupe_key TEXT PRIMARY KEY,
+                 agent TEXT NOT NULL,
+                 ts BIGINT NOT NULL,
+                 project TEXT NOT NULL,
+                 session_id TEXT NOT NULL,
+                 model TEXT NOT NULL,
+                 input_tokens BIGINT NOT NULL,
+                 output_tokens BIGINT NOT NULL,
+                 cache_read_tokens BIGINT NOT NULL,
+                 cache_write_5m_tokens BIGINT NOT NULL,
+                 cache_write_1h_tokens BIGINT NOT NULL,
+                 total_tokens BIGINT NOT NULL,
+                 sidechain BIGINT NOT NULL,
+                 cost_usd {num},
+                 cost_source TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS org_agent_usage_ts ON org_agent_usage (ts);
+             CREATE TABLE IF NOT EXISTS org_agent_files (
+                 path TEXT PRIMARY KEY,
+                 read_offset BIGINT NOT NULL,
+                 size BIGINT NOT NULL
+             );"
+        ))?;
+        Ok(Self { db })
+    }
+
+    /// Imports what is new in Claude Code's logs under `opts.roots`, priced with `prices`. Running it
+    /// again reads only what was appended since; a copy of a stored message replaces it only when it
+    /// wins ([`Entry::beats`]), in one transaction with the new file offsets.
+    pub fn import_claude_code(&self, opts: &ImportOptions, prices: &PriceDb) -> Result<ImportSummary> {
+        let marks: HashMap<String, FileMark> = self
+            .db
+            .query("SELECT path, read_offset, size FROM org_agent_files", &[])?
+            .into_iter()
+            .map(|r| (r[0].text(), FileMark { offset: r[1].int() as u64, size: r[2].int() as u64 }))
+            .collect();
+        let claude_code::Collected { entries, marks: new_marks, mut summary } =
+            claude_code::collect(opts, &marks, prices)?;
+        let d = self.db.dialect();
+        // The stored row is replaced only by a copy that beats it (the rule of `Entry::beats`).
+        let upsert = format!(
+            "INSERT INTO org_agent_usage ({AGENT_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {}, $15)
+             ON CONFLICT (dedupe_key) DO UPDATE SET
+                 ts = excluded.ts, project = excluded.project, session_id = excluded.session_id,
+                 model = excluded.model, input_tokens = excluded.input_tokens,
+                 output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens,
+                 cache_write_5m_tokens = excluded.cache_write_5m_tokens,
+                 cache_write_1h_tokens = excluded.cache_write_1h_tokens, total_tokens = excluded.total_tokens,
+                 sidechain = excluded.sidechain, cost_usd = excluded.cost_usd, cost_source = excluded.cost_source
+             WHERE (org_agent_usage.sidechain = 1 AND excluded.sidechain = 0)
+                OR (org_agent_usage.sidechain = excluded.sidechain
+                    AND excluded.total_tokens > org_agent_usage.total_tokens)",
+            d.num(14)
+        );
+        let rows: Vec<Vec<Val>> = entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.key.as_str().into(),
+                    "claude-code".into(),
+                    e.timestamp.timestamp_millis().into(),
+                    e.project.as_str().into(),
+                    e.session_id.as_str().into(),
+                    e.model.as_str().into(),
+                    e.input_tokens.into(),
+                    e.output_tokens.into(),
+                    e.cache_read_tokens.into(),
+                    e.cache_write_5m_tokens.into(),
+                    e.cache_write_1h_tokens.into(),
+                    e.total_tokens().into(),
+                    e.sidechain.into(),
+                    e.cost_usd.into(),
+                    e.cost_source.as_str().into(),
+                ]
+            })
+            .collect();
+        let marks_sql = "INSERT INTO org_agent_files (path, read_offset, size) VALUES ($1, $2, $3)
+                         ON CONFLICT (path) DO UPDATE SET read_offset = excluded.read_offset, size = excluded.size";
+        let mark_rows =
+            new_marks.iter().map(|(p, m)| vec![p.as_str().into(), m.offset.into(), m.size.into()]).collect();
+        let changed = self.db.transaction(&[(upsert, rows), (marks_sql.to_string(), mark_rows)])?;
+        for (entry, n) in entries.iter().zip(changed.first().into_iter().flatten()) {
+            if *n > 0 {
+                summary.stored += 1;
+                summary.cost_usd += entry.cost_usd.unwrap_or_default();
+            } else {
+                summary.duplicates += 1;
+            }
+        }
+        summary.cost_usd = summary.cost_usd.normalize();
+        Ok(summary)
+    }
+
+    /// The stored agent entries with a timestamp in `[since, until)`, oldest first.
+    pub fn agent_entries(&self, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Result<Vec<Entry>> {
+        let d = self.db.dialect();
+        let cols = AGENT_COLUMNS.replace("cost_usd,", &format!("{},", d.num_out("cost_usd")));
+        let rows = self.db.query(
+            &format!("SELECT {cols} FROM org_agent_usage WHERE ts >= $1 AND ts < $2 ORDER BY ts, dedupe_key"),
+            &[
+                since.map_or(i64::MIN, |t| t.timestamp_millis()).into(),
+                until.map_or(i64::MAX, |t| t.timestamp_millis()).into(),
+            ],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(Entry {
+                    key: r[0].text(),
+                    timestamp: Utc.timestamp_millis_opt(r[2].int()).single().unwrap_or_default(),
+                    project: r[3].text(),
+                    session_id: r[4].text(),
+                    model: r[5].text(),
+                    input_tokens: r[6].int() as u64,
+                    output_tokens: r[7].int() as u64,
+                    cache_read_tokens: r[8].int() as u64,
+                    cache_write_5m_tokens: r[9].int() as u64,
+                    cache_write_1h_tokens: r[10].int() as u64,
+                    sidechain: r[12].int() != 0,
+                    cost_usd: r[13].opt_dec("cost_usd")?,
+                    cost_source: r[14].text(),
+                })
+            })
+            .collect()
+    }
+
+    /// Agent usage grouped by `group_by`, over days `[since, until]` (UTC), sorted by key.
+    pub fn agent_report(&self, query: &AgentQuery) -> Result<Vec<AgentRow>> {
+        let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
+        let entries =
+            self.agent_entries(query.since.map(midnight), query.until.and_then(|d| d.succ_opt()).map(midnight))?;
+        let mut groups: BTreeMap<Vec<String>, AgentRow> = BTreeMap::new();
+        for e in &entries {
+            let key: Vec<String> = query.group_by.iter().map(|g| g.value(e)).collect();
+            let row = groups.entry(key.clone()).or_insert_with(|| AgentRow {
+                key: query.group_by.iter().map(|g| g.as_str().to_string()).zip(key).collect(),
+                ..AgentRow::default()
+            });
+            row.requests += 1;
+            row.input_tokens += e.input_tokens;
+            row.output_tokens += e.output_tokens;
+            row.cache_read_tokens += e.cache_read_tokens;
+            row.cache_write_5m_tokens += e.cache_write_5m_tokens;
+            row.cache_write_1h_tokens += e.cache_write_1h_tokens;
+            match e.cost_usd {
+                Some(c) => row.cost_usd += c,
+                None => row.unpriced += 1,
+            }
+        }
+        Ok(groups
+            .into_values()
+            .map(|mut r| {
+                r.cost_usd = r.cost_usd.normalize();
+                r
+            })
+            .collect())
+    }
+}
+
+/// What agent usage is grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentGroup {
+    Project,
+    Session,
+    Model,
+    Day,
+    Month,
+}
+
+impl AgentGroup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Project => "project",
+            Self::Session => "session",
+            Self::Model => "model",
+            Self::Day => "day",
+            Self::Month => "month",
+        }
+    }
+
+    fn value(self, e: &Entry) -> String {
+        match self {
+            Self::Project => e.project.clone(),
+            Self::Session => e.session_id.clone(),
+            Self::Model => e.model.clone(),
+            Self::Day => e.timestamp.format("%Y-%m-%d").to_string(),
+            Self::Month => e.timestamp.format("%Y-%m").to_string(),
+        }
+    }
+}
+
+impl std::str::FromStr for AgentGroup {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim() {
+            "project" => Self::Project,
+            "session" => Self::Session,
+            "model" => Self::Model,
+            "day" => Self::Day,
+            "month" => Self::Month,
+            other => return Err(Error::invalid_value("by", other, "expected project, session, model, day or month")),
+        })
+    }
+}
+
+/// A grouping of agent usage over UTC days.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentQuery {
+    pub since: Option<NaiveDate>,
+    /// Inclusive.
+    pub until: Option<NaiveDate>,
+    pub group_by: Vec<AgentGroup>,
+}
+
+/// One group of agent usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRow {
+    /// `(group, value)` in the order of the query's `group_by`.
+    pub key: Vec<(String, String)>,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_5m_tokens: u64,
+    pub cache_write_1h_tokens: u64,
+    /// USD of the priced entries.
+    pub cost_usd: Decimal,
+    /// Entries without a price.
+    pub unpriced: u64,
+}
