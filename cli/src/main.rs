@@ -1,7 +1,7 @@
 //! `llmledger`: count tokens, estimate and price calls, list priced models, report from the ledger,
 //! check the price data against the public price maps (`prices diff`), and manage spend control
 //! (`budget set|show`, `balance top-up|show|history`), and organisation costs (`import claude-code`,
-//! `agents`; see `org.rs`).
+//! `agents`, `subscription add|list|import`; see `org.rs`).
 //!
 //! Every command prints an aligned table by default and JSON with `--json`; all arithmetic happens in
 //! `llmledger-core` (this file only parses arguments and formats results).
@@ -159,6 +159,11 @@ enum Command {
     },
     /// Agent usage imported from local logs, grouped (cost in USD).
     Agents(org::AgentsArgs),
+    /// Subscriptions and one-off costs: add, list, import from CSV.
+    Subscription {
+        #[command(subcommand)]
+        command: org::SubscriptionCommand,
+    },
 }
 
 /// The store and money settings every spend command opens the store with.
@@ -551,6 +556,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             org::run_import(command, &load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?, json)?
         }
         Command::Agents(args) => org::run_agents(args, json)?,
+        Command::Subscription { command } => org::run_subscription(command, json)?,
         Command::Ledger { command } => match command {
             LedgerCommand::Verify { store } => {
                 let ledger = Ledger::open(&store, LedgerConfig::default())?;

@@ -1,5 +1,5 @@
-//! The organisation-cost commands: `import claude-code` and `agents` (agent usage imported from
-//! local logs). Arguments and formatting only; the rules live in `llmledger_core::org`.
+//! The organisation-cost commands: `import claude-code`, `agents` (agent usage imported from local
+//! logs) and `subscription add|list|import` (fixed costs). Arguments and formatting only; the rules live in `llmledger_core::org`.
 
 use std::path::PathBuf;
 
@@ -7,8 +7,10 @@ use chrono::NaiveDate;
 use clap::Subcommand;
 use llmledger_core::ledger::Ledger;
 use llmledger_core::org::claude_code::{default_roots, CostMode, ImportOptions};
+use llmledger_core::org::subscription::{parse_csv, CsvRows, ManualEntry, Subscription};
 use llmledger_core::org::{AgentGroup, AgentQuery, Org};
 use llmledger_core::{Error, PriceDb};
+use rust_decimal::Decimal;
 use serde_json::json;
 
 use crate::print_table;
@@ -46,6 +48,194 @@ pub(crate) struct AgentsArgs {
     /// Inclusive.
     #[arg(long)]
     until: Option<NaiveDate>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SubscriptionCommand {
+    /// Record a subscription (or with `--period once` a one-off cost). The same fields twice are stored once.
+    Add {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+        /// The service, e.g. "Claude Max", "Cursor Pro".
+        #[arg(long)]
+        service: String,
+        /// Who it is paid to (anthropic, openai, cursor, github, …).
+        #[arg(long)]
+        provider: Option<String>,
+        /// The member holding the seat (omit for a team-wide plan).
+        #[arg(long)]
+        member: Option<String>,
+        #[arg(long)]
+        team: Option<String>,
+        /// monthly, yearly, or once (a one-off cost on --start).
+        #[arg(long, default_value = "monthly")]
+        period: String,
+        /// Per period, in --currency.
+        #[arg(long)]
+        amount: Decimal,
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        /// Units of --currency per USD (required unless USD).
+        #[arg(long)]
+        rate: Option<Decimal>,
+        #[arg(long)]
+        start: NaiveDate,
+        /// The last day billed (inclusive).
+        #[arg(long)]
+        end: Option<NaiveDate>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// List subscriptions and one-off costs, with what each costs (USD) over --since..--until when given.
+    List {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+        #[arg(long)]
+        since: Option<NaiveDate>,
+        /// Inclusive.
+        #[arg(long)]
+        until: Option<NaiveDate>,
+    },
+    /// Import subscriptions and one-off costs from a CSV file (header: service, amount, start, and any of
+    /// period, currency, rate, end, provider, member, team, note).
+    Import {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+        file: PathBuf,
+    },
+}
+
+pub(crate) fn run_subscription(command: SubscriptionCommand, json: bool) -> Result<(), Error> {
+    match command {
+        SubscriptionCommand::Add {
+            store,
+            service,
+            provider,
+            member,
+            team,
+            period,
+            amount,
+            currency,
+            rate,
+            start,
+            end,
+            note,
+        } => {
+            let currency = currency.to_ascii_uppercase();
+            let rate = match rate {
+                Some(r) => r,
+                None if currency == "USD" => Decimal::ONE,
+                None => return Err(Error::missing_field("rate")),
+            };
+            let mut rows = CsvRows::default();
+            if period == "once" {
+                rows.entries.push(
+                    ManualEntry {
+                        id: String::new(),
+                        date: start,
+                        service,
+                        provider,
+                        member,
+                        team,
+                        amount,
+                        currency,
+                        rate,
+                        note,
+                    }
+                    .new()?,
+                );
+            } else {
+                rows.subscriptions.push(
+                    Subscription {
+                        id: String::new(),
+                        service,
+                        provider,
+                        member,
+                        team,
+                        period: period.parse()?,
+                        amount,
+                        currency,
+                        rate,
+                        start,
+                        end,
+                        note,
+                    }
+                    .new()?,
+                );
+            }
+            let (subs, entries) = Org::open(&store)?.add_fixed(&rows)?;
+            let id =
+                rows.subscriptions.first().map(|s| s.id.clone()).or_else(|| rows.entries.first().map(|e| e.id.clone()));
+            if json {
+                println!("{}", json!({"id": id, "added": subs + entries}));
+            } else {
+                println!(
+                    "{} {}",
+                    id.unwrap_or_default(),
+                    if subs + entries > 0 { "added" } else { "already recorded" }
+                );
+            }
+        }
+        SubscriptionCommand::Import { store, file } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| Error::config("file", file.display(), &e.to_string()))?;
+            let rows = parse_csv(&text)?;
+            let (subs, entries) = Org::open(&store)?.add_fixed(&rows)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"subscriptions": subs, "entries": entries, "rows": rows.subscriptions.len() + rows.entries.len()})
+                );
+            } else {
+                println!(
+                    "{subs} new subscriptions, {entries} new one-off entries ({} rows read)",
+                    rows.subscriptions.len() + rows.entries.len()
+                );
+            }
+        }
+        SubscriptionCommand::List { store, since, until } => {
+            let org = Org::open(&store)?;
+            let range = match (since, until) {
+                (None, None) => None,
+                (s, u) => Some((s.unwrap_or(NaiveDate::MIN), u.unwrap_or_else(|| chrono::Utc::now().date_naive()))),
+            };
+            let mut out = Vec::new();
+            for s in org.subscriptions()? {
+                let usd = range.map(|(a, b)| s.daily(a, b).iter().map(|(_, x)| *x).sum::<Decimal>().normalize());
+                out.push(json!({
+                    "id": s.id, "service": s.service, "provider": s.provider, "member": s.member, "team": s.team,
+                    "period": s.period.as_str(), "amount": s.amount, "currency": s.currency, "rate": s.rate,
+                    "start": s.start, "end": s.end, "note": s.note, "usd_in_range": usd,
+                }));
+            }
+            for m in org.manual_entries()? {
+                let usd = range.map(|(a, b)| if m.date >= a && m.date <= b { m.usd() } else { Decimal::ZERO });
+                out.push(json!({
+                    "id": m.id, "service": m.service, "provider": m.provider, "member": m.member, "team": m.team,
+                    "period": "once", "amount": m.amount, "currency": m.currency, "rate": m.rate,
+                    "start": m.date, "end": m.date, "note": m.note, "usd_in_range": usd,
+                }));
+            }
+            if json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                let cell = |v: &serde_json::Value| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                let cols =
+                    ["id", "service", "provider", "member", "team", "period", "amount", "currency", "start", "end"];
+                let mut header = cols.to_vec();
+                if range.is_some() {
+                    header.push("usd_in_range");
+                }
+                let rows = out.iter().map(|r| header.iter().map(|c| cell(&r[*c])).collect()).collect();
+                print_table(&header, rows);
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn run_import(command: ImportCommand, prices: &PriceDb, json: bool) -> Result<(), Error> {

@@ -41,3 +41,53 @@ fn import_claude_code_from_claude_config_dir_then_report_by_project() {
     assert_eq!(rows[0]["key"]["session"], "abc");
     assert_eq!((rows[0]["requests"].as_u64(), &rows[0]["cost_usd"]), (Some(2), &Value::from("0.0105")));
 }
+
+#[test]
+fn subscription_add_twice_then_list_a_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("l.db").display());
+    let add = [
+        "--json",
+        "subscription",
+        "add",
+        "--store",
+        &store,
+        "--service",
+        "Cursor Pro",
+        "--member",
+        "ana",
+        "--amount",
+        "20",
+        "--start",
+        "2026-11-16",
+    ];
+    assert_eq!(run(&add, &[])["added"], 1);
+    assert_eq!(run(&add, &[])["added"], 0);
+    let once = [
+        "--json",
+        "subscription",
+        "add",
+        "--store",
+        &store,
+        "--service",
+        "GPU hours",
+        "--period",
+        "once",
+        "--amount",
+        "1000",
+        "--currency",
+        "KRW",
+        "--rate",
+        "1250",
+        "--start",
+        "2026-11-30",
+    ];
+    assert_eq!(run(&once, &[])["added"], 1);
+    let rows = run(
+        &["--json", "subscription", "list", "--store", &store, "--since", "2026-11-01", "--until", "2026-11-30"],
+        &[],
+    );
+    // Cursor: Nov 16 – Dec 15 is 30 days, November holds 15: 20 × 15 / 30 = 10. GPU: 1000 / 1250 = 0.8.
+    assert_eq!((&rows[0]["service"], &rows[0]["usd_in_range"]), (&Value::from("Cursor Pro"), &Value::from("10")));
+    assert_eq!((&rows[1]["period"], &rows[1]["usd_in_range"]), (&Value::from("once"), &Value::from("0.8")));
+}

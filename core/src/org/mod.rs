@@ -7,16 +7,20 @@
 //! |---|---|---|
 //! | `org_agent_usage` | agents' requests read from local logs (Claude Code), priced | `dedupe_key` (`message.id:requestId`) |
 //! | `org_agent_files` | how far each log file was read (incremental import) | `path` |
+//! | `org_subscriptions` | recurring fixed costs (seats, team plans) | `id` (a hash of the fields) |
+//! | `org_manual` | one-off costs | `id` (a hash of the fields) |
 //!
 //! | file | owns |
 //! |---|---|
 //! | [`claude_code`] | reading, deduplicating and pricing Claude Code's JSONL logs |
+//! | [`subscription`] | subscriptions and one-off entries, their CSV format and daily spread |
 //! | `sql` | the one value-level SQL interface over SQLite and PostgreSQL |
 //!
 //! Amounts are exact decimals (TEXT in SQLite, NUMERIC in PostgreSQL), timestamps UTC milliseconds.
 
 pub mod claude_code;
 mod sql;
+pub mod subscription;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::pricing::PriceDb;
 use claude_code::{Entry, FileMark, ImportOptions, ImportSummary};
 use sql::{Db, Val};
+use subscription::{CsvRows, ManualEntry, Period, Subscription};
 
 /// The organisation tables of one ledger store.
 #[derive(Debug)]
@@ -67,6 +72,32 @@ impl Org {
                  path TEXT PRIMARY KEY,
                  read_offset BIGINT NOT NULL,
                  size BIGINT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS org_subscriptions (
+                 id TEXT PRIMARY KEY,
+                 service TEXT NOT NULL,
+                 provider TEXT,
+                 member TEXT,
+                 team TEXT,
+                 period TEXT NOT NULL,
+                 amount {num} NOT NULL,
+                 currency TEXT NOT NULL,
+                 rate {num} NOT NULL,
+                 start_date TEXT NOT NULL,
+                 end_date TEXT,
+                 note TEXT
+             );
+             CREATE TABLE IF NOT EXISTS org_manual (
+                 id TEXT PRIMARY KEY,
+                 day TEXT NOT NULL,
+                 service TEXT NOT NULL,
+                 provider TEXT,
+                 member TEXT,
+                 team TEXT,
+                 amount {num} NOT NULL,
+                 currency TEXT NOT NULL,
+                 rate {num} NOT NULL,
+                 note TEXT
              );"
         ))?;
         Ok(Self { db })
@@ -172,6 +203,128 @@ impl Org {
             .collect()
     }
 
+    /// Stores subscriptions and one-off entries (validated by their `new`); one already stored (same
+    /// id, i.e. the same fields) is left as is. Returns how many of each were new.
+    pub fn add_fixed(&self, rows: &CsvRows) -> Result<(u64, u64)> {
+        let d = self.db.dialect();
+        let subs = format!(
+            "INSERT INTO org_subscriptions (id, service, provider, member, team, period, amount, currency, rate,
+                 start_date, end_date, note)
+             VALUES ($1, $2, $3, $4, $5, $6, {}, $8, {}, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+            d.num(7),
+            d.num(9)
+        );
+        let manual = format!(
+            "INSERT INTO org_manual (id, day, service, provider, member, team, amount, currency, rate, note)
+             VALUES ($1, $2, $3, $4, $5, $6, {}, $8, {}, $10) ON CONFLICT (id) DO NOTHING",
+            d.num(7),
+            d.num(9)
+        );
+        let sub_rows = rows
+            .subscriptions
+            .iter()
+            .map(|s| {
+                vec![
+                    s.id.as_str().into(),
+                    s.service.as_str().into(),
+                    s.provider.clone().into(),
+                    s.member.clone().into(),
+                    s.team.clone().into(),
+                    s.period.as_str().into(),
+                    s.amount.into(),
+                    s.currency.as_str().into(),
+                    s.rate.into(),
+                    s.start.to_string().into(),
+                    s.end.map(|e| e.to_string()).into(),
+                    s.note.clone().into(),
+                ]
+            })
+            .collect();
+        let manual_rows = rows
+            .entries
+            .iter()
+            .map(|m| {
+                vec![
+                    m.id.as_str().into(),
+                    m.date.to_string().into(),
+                    m.service.as_str().into(),
+                    m.provider.clone().into(),
+                    m.member.clone().into(),
+                    m.team.clone().into(),
+                    m.amount.into(),
+                    m.currency.as_str().into(),
+                    m.rate.into(),
+                    m.note.clone().into(),
+                ]
+            })
+            .collect();
+        let changed = self.db.transaction(&[(subs, sub_rows), (manual, manual_rows)])?;
+        let count = |i: usize| changed.get(i).map_or(0, |c| c.iter().sum());
+        Ok((count(0), count(1)))
+    }
+
+    /// Every stored subscription, by start date then service.
+    pub fn subscriptions(&self) -> Result<Vec<Subscription>> {
+        let d = self.db.dialect();
+        let rows = self.db.query(
+            &format!(
+                "SELECT id, service, provider, member, team, period, {}, currency, {}, start_date, end_date, note
+                 FROM org_subscriptions ORDER BY start_date, service, id",
+                d.num_out("amount"),
+                d.num_out("rate")
+            ),
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(Subscription {
+                    id: r[0].text(),
+                    service: r[1].text(),
+                    provider: r[2].opt_text(),
+                    member: r[3].opt_text(),
+                    team: r[4].opt_text(),
+                    period: r[5].text().parse::<Period>()?,
+                    amount: r[6].dec("amount")?,
+                    currency: r[7].text(),
+                    rate: r[8].dec("rate")?,
+                    start: parse_day(&r[9].text())?,
+                    end: r[10].opt_text().map(|t| parse_day(&t)).transpose()?,
+                    note: r[11].opt_text(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every stored one-off entry, by date then service.
+    pub fn manual_entries(&self) -> Result<Vec<ManualEntry>> {
+        let d = self.db.dialect();
+        let rows = self.db.query(
+            &format!(
+                "SELECT id, day, service, provider, member, team, {}, currency, {}, note
+                 FROM org_manual ORDER BY day, service, id",
+                d.num_out("amount"),
+                d.num_out("rate")
+            ),
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(ManualEntry {
+                    id: r[0].text(),
+                    date: parse_day(&r[1].text())?,
+                    service: r[2].text(),
+                    provider: r[3].opt_text(),
+                    member: r[4].opt_text(),
+                    team: r[5].opt_text(),
+                    amount: r[6].dec("amount")?,
+                    currency: r[7].text(),
+                    rate: r[8].dec("rate")?,
+                    note: r[9].opt_text(),
+                })
+            })
+            .collect()
+    }
+
     /// Agent usage grouped by `group_by`, over days `[since, until]` (UTC), sorted by key.
     pub fn agent_report(&self, query: &AgentQuery) -> Result<Vec<AgentRow>> {
         let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
@@ -203,6 +356,10 @@ impl Org {
             })
             .collect())
     }
+}
+
+fn parse_day(text: &str) -> Result<NaiveDate> {
+    text.parse().map_err(|_| Error::new(crate::ErrorCode::Store, format!("stored date `{text}` is not YYYY-MM-DD")))
 }
 
 /// What agent usage is grouped by.

@@ -35,6 +35,13 @@ impl Val {
         }
     }
 
+    pub(crate) fn opt_text(&self) -> Option<String> {
+        match self {
+            Self::Null => None,
+            v => Some(v.text()),
+        }
+    }
+
     /// A decimal column read through [`Dialect::num_out`]; `None` for NULL.
     pub(crate) fn opt_dec(&self, column: &str) -> Result<Option<Decimal>> {
         match self {
@@ -46,6 +53,10 @@ impl Val {
                     .map_err(|_| Error::new(ErrorCode::Store, format!("column `{column}` holds `{t}`, not a decimal")))
             }
         }
+    }
+
+    pub(crate) fn dec(&self, column: &str) -> Result<Decimal> {
+        Ok(self.opt_dec(column)?.unwrap_or_default())
     }
 }
 
