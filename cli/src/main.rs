@@ -1,7 +1,7 @@
 //! `llmledger`: count tokens, estimate and price calls, list priced models, report from the ledger,
 //! check the price data against the public price maps (`prices diff`), and manage spend control
 //! (`budget set|show`, `balance top-up|show|history`), and organisation costs (`import claude-code`,
-//! `agents`, `subscription add|list|import`; see `org.rs`).
+//! `agents`, `subscription add|list|import`, `pull`; see `org.rs`).
 //!
 //! Every command prints an aligned table by default and JSON with `--json`; all arithmetic happens in
 //! `llmledger-core` (this file only parses arguments and formats results).
@@ -159,6 +159,8 @@ enum Command {
     },
     /// Agent usage imported from local logs, grouped (cost in USD).
     Agents(org::AgentsArgs),
+    /// Pull what a provider billed (admin cost API; key from OPENAI_ADMIN_KEY / ANTHROPIC_ADMIN_KEY).
+    Pull(org::PullArgs),
     /// Subscriptions and one-off costs: add, list, import from CSV.
     Subscription {
         #[command(subcommand)]
@@ -557,6 +559,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Agents(args) => org::run_agents(args, json)?,
         Command::Subscription { command } => org::run_subscription(command, json)?,
+        Command::Pull(args) => org::run_pull(args, json)?,
         Command::Ledger { command } => match command {
             LedgerCommand::Verify { store } => {
                 let ledger = Ledger::open(&store, LedgerConfig::default())?;

@@ -1,11 +1,12 @@
 //! The organisation-cost commands: `import claude-code`, `agents` (agent usage imported from local
-//! logs) and `subscription add|list|import` (fixed costs). Arguments and formatting only; the rules live in `llmledger_core::org`.
+//! logs), `subscription add|list|import` (fixed costs) and `pull openai|anthropic` (billed costs). Arguments and formatting only; the rules live in `llmledger_core::org`.
 
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use clap::Subcommand;
 use llmledger_core::ledger::Ledger;
+use llmledger_core::org::billing::{BillingProvider, PullOptions};
 use llmledger_core::org::claude_code::{default_roots, CostMode, ImportOptions};
 use llmledger_core::org::subscription::{parse_csv, CsvRows, ManualEntry, Subscription};
 use llmledger_core::org::{AgentGroup, AgentQuery, Org};
@@ -234,6 +235,53 @@ pub(crate) fn run_subscription(command: SubscriptionCommand, json: bool) -> Resu
                 print_table(&header, rows);
             }
         }
+    }
+    Ok(())
+}
+
+/// `llmledger pull openai|anthropic`: billed costs from the provider's admin cost API.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PullArgs {
+    /// openai (OPENAI_ADMIN_KEY) or anthropic (ANTHROPIC_ADMIN_KEY).
+    provider: String,
+    #[arg(long, default_value = Ledger::DEFAULT_URL)]
+    store: String,
+    /// First day (UTC); default the first of this month.
+    #[arg(long)]
+    since: Option<NaiveDate>,
+    /// Last day, inclusive (UTC); default today.
+    #[arg(long)]
+    until: Option<NaiveDate>,
+    /// The API's base URL (a proxy or a test server).
+    #[arg(long)]
+    base_url: Option<String>,
+}
+
+pub(crate) fn run_pull(args: PullArgs, json: bool) -> Result<(), Error> {
+    let provider: BillingProvider = args.provider.parse()?;
+    // The key is read here and handed to core only; it is never printed.
+    let key = std::env::var(provider.key_env()).unwrap_or_default();
+    let today = chrono::Utc::now().date_naive();
+    let since = args.since.unwrap_or_else(|| today.with_day0(0).unwrap_or(today));
+    let until = args.until.unwrap_or(today);
+    let mut opts = PullOptions::new(provider, key, since, until.succ_opt().unwrap_or(until));
+    if let Some(url) = args.base_url {
+        opts.base_url = url;
+    }
+    let s = Org::open(&args.store)?.pull(&opts)?;
+    if json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!(
+            "{}: {} to {} pulled{} ({} pages): {} rows, {} USD billed",
+            s.provider.as_str(),
+            s.since,
+            until,
+            if s.resumed { " (resumed from the saved cursor)" } else { "" },
+            s.pages,
+            s.rows,
+            s.total_usd
+        );
     }
     Ok(())
 }

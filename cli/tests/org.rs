@@ -91,3 +91,20 @@ fn subscription_add_twice_then_list_a_month() {
     assert_eq!((&rows[0]["service"], &rows[0]["usd_in_range"]), (&Value::from("Cursor Pro"), &Value::from("10")));
     assert_eq!((&rows[1]["period"], &rows[1]["usd_in_range"]), (&Value::from("once"), &Value::from("0.8")));
 }
+
+#[test]
+fn pull_names_the_key_kind_and_never_prints_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("l.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_llmledger"))
+        .args(["pull", "anthropic", "--store", &store, "--since", "2026-11-01", "--until", "2026-11-03"])
+        .env("ANTHROPIC_ADMIN_KEY", "sk-ant-api03-TOPSECRET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("ANTHROPIC_ADMIN_KEY") && err.contains("Admin API key") && !err.contains("TOPSECRET"),
+        "{err}"
+    );
+}

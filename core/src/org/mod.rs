@@ -9,15 +9,19 @@
 //! | `org_agent_files` | how far each log file was read (incremental import) | `path` |
 //! | `org_subscriptions` | recurring fixed costs (seats, team plans) | `id` (a hash of the fields) |
 //! | `org_manual` | one-off costs | `id` (a hash of the fields) |
+//! | `org_billed_cost` | what a provider's cost API billed, per day × workspace × line item | `(provider, day, workspace, item)` |
+//! | `org_billed_stage`, `org_pull_state` | the pages of a pull under way and its next cursor (a failed pull resumes there) | `pull_key` |
 //!
 //! | file | owns |
 //! |---|---|
 //! | [`claude_code`] | reading, deduplicating and pricing Claude Code's JSONL logs |
+//! | [`billing`] | the providers' admin cost APIs: keys, requests, pagination, retries, exact amounts |
 //! | [`subscription`] | subscriptions and one-off entries, their CSV format and daily spread |
 //! | `sql` | the one value-level SQL interface over SQLite and PostgreSQL |
 //!
 //! Amounts are exact decimals (TEXT in SQLite, NUMERIC in PostgreSQL), timestamps UTC milliseconds.
 
+pub mod billing;
 pub mod claude_code;
 mod sql;
 pub mod subscription;
@@ -30,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::pricing::PriceDb;
+use billing::{BilledCost, BillingProvider, PullOptions};
 use claude_code::{Entry, FileMark, ImportOptions, ImportSummary};
 use sql::{Db, Val};
 use subscription::{CsvRows, ManualEntry, Period, Subscription};
@@ -98,6 +103,31 @@ impl Org {
                  currency TEXT NOT NULL,
                  rate {num} NOT NULL,
                  note TEXT
+             );
+             CREATE TABLE IF NOT EXISTS org_billed_cost (
+                 provider TEXT NOT NULL,
+                 day TEXT NOT NULL,
+                 workspace TEXT NOT NULL,
+                 item TEXT NOT NULL,
+                 model TEXT,
+                 amount {num} NOT NULL,
+                 currency TEXT NOT NULL,
+                 PRIMARY KEY (provider, day, workspace, item)
+             );
+             CREATE TABLE IF NOT EXISTS org_billed_stage (
+                 pull_key TEXT NOT NULL,
+                 day TEXT NOT NULL,
+                 workspace TEXT NOT NULL,
+                 item TEXT NOT NULL,
+                 model TEXT,
+                 amount {num} NOT NULL,
+                 currency TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS org_billed_stage_key ON org_billed_stage (pull_key);
+             CREATE TABLE IF NOT EXISTS org_pull_state (
+                 pull_key TEXT PRIMARY KEY,
+                 next_cursor TEXT NOT NULL,
+                 pages BIGINT NOT NULL
              );"
         ))?;
         Ok(Self { db })
@@ -325,6 +355,162 @@ impl Org {
             .collect()
     }
 
+    /// Pulls the provider's billed costs for the days `[opts.since, opts.until)` and replaces that
+    /// period's stored rows with them in one transaction (re-pulling a period never doubles a day).
+    /// Each page is saved with the next cursor as it arrives, so a pull that fails part-way (after its
+    /// retries) resumes from that cursor when run again for the same provider and period.
+    pub fn pull(&self, opts: &PullOptions) -> Result<PullSummary> {
+        opts.provider.check_key(&opts.key)?;
+        if opts.until <= opts.since {
+            return Err(Error::invalid_value("until", opts.until, "must be after --since"));
+        }
+        let p = opts.provider;
+        let key = format!("{}:{}:{}", p.as_str(), opts.since, opts.until);
+        let state = self
+            .db
+            .query("SELECT next_cursor, pages FROM org_pull_state WHERE pull_key = $1", &[key.as_str().into()])?;
+        let (mut cursor, mut pages, resumed) = match state.first() {
+            Some(r) => (Some(r[0].text()), r[1].int() as u64, true),
+            None => {
+                self.db.transaction(&[(
+                    "DELETE FROM org_billed_stage WHERE pull_key = $1".into(),
+                    vec![vec![key.as_str().into()]],
+                )])?;
+                (None, 0, false)
+            }
+        };
+        let client = billing::http_client(opts)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::new(crate::ErrorCode::Config, format!("cannot start the HTTP runtime: {e}")))?;
+        let d = self.db.dialect();
+        let stage_sql = format!(
+            "INSERT INTO org_billed_stage (pull_key, day, workspace, item, model, amount, currency)
+             VALUES ($1, $2, $3, $4, $5, {}, $7)",
+            d.num(6)
+        );
+        loop {
+            let page = block_in(&rt, billing::fetch_page(&client, opts, cursor.as_deref()))?;
+            pages += 1;
+            let rows = page
+                .rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        key.as_str().into(),
+                        r.day.to_string().into(),
+                        r.workspace.as_str().into(),
+                        r.item.as_str().into(),
+                        r.model.clone().into(),
+                        r.amount.into(),
+                        r.currency.as_str().into(),
+                    ]
+                })
+                .collect();
+            let state = match &page.next {
+                Some(next) => (
+                    "INSERT INTO org_pull_state (pull_key, next_cursor, pages) VALUES ($1, $2, $3)
+                     ON CONFLICT (pull_key) DO UPDATE SET next_cursor = excluded.next_cursor, pages = excluded.pages"
+                        .to_string(),
+                    vec![vec![key.as_str().into(), next.as_str().into(), pages.into()]],
+                ),
+                None => ("DELETE FROM org_pull_state WHERE pull_key = $1".to_string(), vec![vec![key.as_str().into()]]),
+            };
+            self.db.transaction(&[(stage_sql.clone(), rows), state])?;
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        // The whole period, summed per key in Rust (exact), replaces what was stored for it.
+        let staged = self.db.query(
+            &format!(
+                "SELECT day, workspace, item, model, {}, currency FROM org_billed_stage WHERE pull_key = $1",
+                d.num_out("amount")
+            ),
+            &[key.as_str().into()],
+        )?;
+        let mut sums: BTreeMap<(String, String, String), BilledCost> = BTreeMap::new();
+        for r in &staged {
+            let amount = r[4].dec("amount")?;
+            sums.entry((r[0].text(), r[1].text(), r[2].text()))
+                .or_insert(BilledCost {
+                    provider: p,
+                    day: parse_day(&r[0].text())?,
+                    workspace: r[1].text(),
+                    item: r[2].text(),
+                    model: r[3].opt_text(),
+                    amount: Decimal::ZERO,
+                    currency: r[5].text(),
+                })
+                .amount += amount;
+        }
+        let total: Decimal = sums.values().map(|b| b.amount).sum();
+        let insert = format!(
+            "INSERT INTO org_billed_cost (provider, day, workspace, item, model, amount, currency)
+             VALUES ($1, $2, $3, $4, $5, {}, $7)",
+            d.num(6)
+        );
+        let rows = sums
+            .values()
+            .map(|b| {
+                vec![
+                    p.as_str().into(),
+                    b.day.to_string().into(),
+                    b.workspace.as_str().into(),
+                    b.item.as_str().into(),
+                    b.model.clone().into(),
+                    b.amount.into(),
+                    b.currency.as_str().into(),
+                ]
+            })
+            .collect();
+        self.db.transaction(&[
+            (
+                "DELETE FROM org_billed_cost WHERE provider = $1 AND day >= $2 AND day < $3".into(),
+                vec![vec![p.as_str().into(), opts.since.to_string().into(), opts.until.to_string().into()]],
+            ),
+            (insert, rows),
+            ("DELETE FROM org_billed_stage WHERE pull_key = $1".into(), vec![vec![key.as_str().into()]]),
+        ])?;
+        Ok(PullSummary {
+            provider: p,
+            since: opts.since,
+            until: opts.until,
+            pages,
+            resumed,
+            rows: sums.len() as u64,
+            total_usd: total.normalize(),
+        })
+    }
+
+    /// Stored billed costs of days `[since, until)`, by day, provider, workspace, item.
+    pub fn billed_costs(&self, since: NaiveDate, until: NaiveDate) -> Result<Vec<BilledCost>> {
+        let d = self.db.dialect();
+        let rows = self.db.query(
+            &format!(
+                "SELECT provider, day, workspace, item, model, {}, currency FROM org_billed_cost
+                 WHERE day >= $1 AND day < $2 ORDER BY day, provider, workspace, item",
+                d.num_out("amount")
+            ),
+            &[since.to_string().into(), until.to_string().into()],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(BilledCost {
+                    provider: r[0].text().parse::<BillingProvider>()?,
+                    day: parse_day(&r[1].text())?,
+                    workspace: r[2].text(),
+                    item: r[3].text(),
+                    model: r[4].opt_text(),
+                    amount: r[5].dec("amount")?,
+                    currency: r[6].text(),
+                })
+            })
+            .collect()
+    }
+
     /// Agent usage grouped by `group_by`, over days `[since, until]` (UTC), sorted by key.
     pub fn agent_report(&self, query: &AgentQuery) -> Result<Vec<AgentRow>> {
         let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
@@ -355,6 +541,38 @@ impl Org {
                 r
             })
             .collect())
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullSummary {
+    pub provider: BillingProvider,
+    pub since: NaiveDate,
+    /// Exclusive.
+    pub until: NaiveDate,
+    /// Pages fetched by this run.
+    pub pages: u64,
+    /// Whether it carried on from a cursor a failed run saved.
+    pub resumed: bool,
+    /// Rows now stored for the period.
+    pub rows: u64,
+    pub total_usd: Decimal,
+}
+
+/// Runs `fut` on the pull's own runtime, from a scoped thread when the caller is already inside one
+/// (where `block_on` would panic).
+fn block_in<F: std::future::Future + Send>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| match s.spawn(|| rt.block_on(fut)).join() {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p),
+        })
+    } else {
+        rt.block_on(fut)
     }
 }
 
