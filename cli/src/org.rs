@@ -1,15 +1,17 @@
 //! The organisation-cost commands: `import claude-code`, `agents` (agent usage imported from local
-//! logs), `subscription add|list|import` (fixed costs) and `pull openai|anthropic` (billed costs). Arguments and formatting only; the rules live in `llmledger_core::org`.
+//! logs), `subscription add|list|import` (fixed costs), `pull openai|anthropic` (billed costs),
+//! `reconcile` (tracked against billed) and `report --org` (all spend in one table). Arguments and formatting only; the rules live in `llmledger_core::org`.
 
 use std::path::PathBuf;
 
 use chrono::{Datelike, NaiveDate};
 use clap::Subcommand;
-use llmledger_core::ledger::Ledger;
+use llmledger_core::ledger::{Ledger, LedgerConfig};
 use llmledger_core::org::billing::{BillingProvider, PullOptions};
 use llmledger_core::org::claude_code::{default_roots, CostMode, ImportOptions};
+use llmledger_core::org::reconcile::ReconcileBy;
 use llmledger_core::org::subscription::{parse_csv, CsvRows, ManualEntry, Subscription};
-use llmledger_core::org::{AgentGroup, AgentQuery, Org};
+use llmledger_core::org::{AgentGroup, AgentQuery, Org, OrgGroup};
 use llmledger_core::{Error, PriceDb};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -283,6 +285,117 @@ pub(crate) fn run_pull(args: PullArgs, json: bool) -> Result<(), Error> {
             s.total_usd
         );
     }
+    Ok(())
+}
+
+/// `llmledger reconcile`: tracked (the ledger) against billed (pulled cost reports).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReconcileArgs {
+    #[arg(long, default_value = Ledger::DEFAULT_URL)]
+    store: String,
+    #[arg(long)]
+    since: NaiveDate,
+    /// Last day, inclusive (UTC); default today.
+    #[arg(long)]
+    until: Option<NaiveDate>,
+    /// Any of day, provider, model, workspace.
+    #[arg(long, value_delimiter = ',', default_value = "provider,model")]
+    by: Vec<String>,
+    /// Flag rows whose difference exceeds this percentage of the billed amount.
+    #[arg(long, default_value = "5")]
+    threshold: Decimal,
+}
+
+pub(crate) fn run_reconcile(args: ReconcileArgs, prices: &PriceDb, json: bool) -> Result<(), Error> {
+    let by = args.by.iter().map(|b| b.parse::<ReconcileBy>()).collect::<Result<Vec<_>, _>>()?;
+    let until = args.until.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let ledger = Ledger::open(&args.store, LedgerConfig::default())?;
+    let rows = Org::open(&args.store)?.reconcile(
+        &ledger,
+        args.since,
+        until.succ_opt().unwrap_or(until),
+        &by,
+        args.threshold,
+        prices,
+    );
+    ledger.close()?;
+    let rows = rows?;
+    if json {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                v["key"] =
+                    r.key.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
+    let mut header: Vec<&str> = by.iter().map(|b| b.as_str()).collect();
+    header.extend(["tracked USD", "billed USD", "diff USD", "diff %", "flag", "likely cause"]);
+    let body = rows
+        .into_iter()
+        .map(|r| {
+            let mut cells: Vec<String> = r.key.into_iter().map(|(_, v)| v).collect();
+            cells.extend([
+                r.tracked_usd.to_string(),
+                r.billed_usd.to_string(),
+                r.diff_usd.to_string(),
+                r.diff_pct.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                if r.flagged { "!".into() } else { String::new() },
+                r.cause.unwrap_or_default(),
+            ]);
+            cells
+        })
+        .collect();
+    print_table(&header, body);
+    Ok(())
+}
+
+/// `llmledger report --org`: billed API cost + subscriptions + one-off costs.
+pub(crate) fn run_org_report(
+    store: &str,
+    by: &[String],
+    since: Option<NaiveDate>,
+    until: Option<NaiveDate>,
+    json: bool,
+) -> Result<(), Error> {
+    // The ledger report's default grouping means nothing here: the org report's default is provider, month.
+    let by: Vec<OrgGroup> = if by == ["user", "model"] {
+        vec![OrgGroup::Provider, OrgGroup::Month]
+    } else {
+        by.iter().map(|b| b.parse()).collect::<Result<_, _>>()?
+    };
+    let today = chrono::Utc::now().date_naive();
+    let since = since.unwrap_or_else(|| today.with_day0(0).unwrap_or(today));
+    let until = until.unwrap_or(today);
+    let rows = Org::open(store)?.org_report(since, until.succ_opt().unwrap_or(until), &by)?;
+    if json {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                v["key"] =
+                    r.key.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
+    let mut header: Vec<&str> = by.iter().map(|b| b.as_str()).collect();
+    header.extend(["API billed USD", "subscriptions USD", "one-off USD", "total USD"]);
+    let body = rows
+        .into_iter()
+        .map(|r| {
+            let mut cells: Vec<String> = r.key.into_iter().map(|(_, v)| v).collect();
+            cells.extend([r.api_billed_usd, r.subscriptions_usd, r.one_off_usd, r.total_usd].map(|d| d.to_string()));
+            cells
+        })
+        .collect();
+    print_table(&header, body);
     Ok(())
 }
 

@@ -108,3 +108,51 @@ fn pull_names_the_key_kind_and_never_prints_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn report_org_totals_subscriptions_by_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("l.db").display());
+    for (member, amount) in [("ana", "200"), ("bo", "20")] {
+        run(
+            &[
+                "--json",
+                "subscription",
+                "add",
+                "--store",
+                &store,
+                "--service",
+                "Claude",
+                "--member",
+                member,
+                "--amount",
+                amount,
+                "--start",
+                "2026-11-01",
+            ],
+            &[],
+        );
+    }
+    let rows = run(
+        &[
+            "--json",
+            "report",
+            "--org",
+            "--store",
+            &store,
+            "--by",
+            "member",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-30",
+        ],
+        &[],
+    );
+    // Whole November periods: 200 and 20.
+    assert_eq!((&rows[0]["key"]["member"], &rows[0]["total_usd"]), (&Value::from("ana"), &Value::from("200")));
+    assert_eq!((&rows[1]["key"]["member"], &rows[1]["subscriptions_usd"]), (&Value::from("bo"), &Value::from("20")));
+    // Nothing tracked, nothing billed: reconcile has no rows.
+    let rec = run(&["--json", "reconcile", "--store", &store, "--since", "2026-11-01", "--until", "2026-11-30"], &[]);
+    assert_eq!(rec, Value::Array(vec![]));
+}

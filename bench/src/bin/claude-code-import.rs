@@ -64,7 +64,7 @@ fn generate(root: &Path, total: u64) -> std::io::Result<()> {
                         MODELS[(r % 3) as usize]
                     )
                 };
-                if r % 20 == 0 {
+                if r.is_multiple_of(20) {
                     format!("{}\n{}", one(false), one(true))
                 } else {
                     one(false)

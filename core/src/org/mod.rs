@@ -16,6 +16,7 @@
 //! |---|---|
 //! | [`claude_code`] | reading, deduplicating and pricing Claude Code's JSONL logs |
 //! | [`billing`] | the providers' admin cost APIs: keys, requests, pagination, retries, exact amounts |
+//! | [`reconcile`] | tracked (the ledger) against billed: matching, difference, flag, likely cause |
 //! | [`subscription`] | subscriptions and one-off entries, their CSV format and daily spread |
 //! | `sql` | the one value-level SQL interface over SQLite and PostgreSQL |
 //!
@@ -23,6 +24,7 @@
 
 pub mod billing;
 pub mod claude_code;
+pub mod reconcile;
 mod sql;
 pub mod subscription;
 
@@ -36,6 +38,7 @@ use crate::error::{Error, Result};
 use crate::pricing::PriceDb;
 use billing::{BilledCost, BillingProvider, PullOptions};
 use claude_code::{Entry, FileMark, ImportOptions, ImportSummary};
+use reconcile::{ReconcileBy, ReconcileRow, TrackedCost};
 use sql::{Db, Val};
 use subscription::{CsvRows, ManualEntry, Period, Subscription};
 
@@ -423,7 +426,6 @@ impl Org {
                 break;
             }
         }
-        // The whole period, summed per key in Rust (exact), replaces what was stored for it.
         let staged = self.db.query(
             &format!(
                 "SELECT day, workspace, item, model, {}, currency FROM org_billed_stage WHERE pull_key = $1",
@@ -431,20 +433,49 @@ impl Org {
             ),
             &[key.as_str().into()],
         )?;
-        let mut sums: BTreeMap<(String, String, String), BilledCost> = BTreeMap::new();
-        for r in &staged {
-            let amount = r[4].dec("amount")?;
-            sums.entry((r[0].text(), r[1].text(), r[2].text()))
-                .or_insert(BilledCost {
+        let rows = staged
+            .iter()
+            .map(|r| {
+                Ok(BilledCost {
                     provider: p,
                     day: parse_day(&r[0].text())?,
                     workspace: r[1].text(),
                     item: r[2].text(),
                     model: r[3].opt_text(),
-                    amount: Decimal::ZERO,
+                    amount: r[4].dec("amount")?,
                     currency: r[5].text(),
                 })
-                .amount += amount;
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (stored, total) = self.replace_billed(p, opts.since, opts.until, &rows, Some(&key))?;
+        Ok(PullSummary {
+            provider: p,
+            since: opts.since,
+            until: opts.until,
+            pages,
+            resumed,
+            rows: stored,
+            total_usd: total,
+        })
+    }
+
+    /// Replaces `provider`'s billed costs of days `[since, until)` with `rows` (summed per day,
+    /// workspace and item, exactly) in one transaction — a pull's last step, or a billing export read
+    /// from a file. Returns the rows stored and their USD total.
+    pub fn replace_billed(
+        &self,
+        provider: BillingProvider,
+        since: NaiveDate,
+        until: NaiveDate,
+        rows: &[BilledCost],
+        pull_key: Option<&str>,
+    ) -> Result<(u64, Decimal)> {
+        let d = self.db.dialect();
+        let mut sums: BTreeMap<(NaiveDate, &str, &str), BilledCost> = BTreeMap::new();
+        for b in rows.iter().filter(|b| b.day >= since && b.day < until) {
+            sums.entry((b.day, &b.workspace, &b.item))
+                .or_insert_with(|| BilledCost { amount: Decimal::ZERO, provider, ..b.clone() })
+                .amount += b.amount;
         }
         let total: Decimal = sums.values().map(|b| b.amount).sum();
         let insert = format!(
@@ -452,11 +483,11 @@ impl Org {
              VALUES ($1, $2, $3, $4, $5, {}, $7)",
             d.num(6)
         );
-        let rows = sums
+        let values = sums
             .values()
             .map(|b| {
                 vec![
-                    p.as_str().into(),
+                    provider.as_str().into(),
                     b.day.to_string().into(),
                     b.workspace.as_str().into(),
                     b.item.as_str().into(),
@@ -466,23 +497,112 @@ impl Org {
                 ]
             })
             .collect();
-        self.db.transaction(&[
+        let mut work = vec![
             (
-                "DELETE FROM org_billed_cost WHERE provider = $1 AND day >= $2 AND day < $3".into(),
-                vec![vec![p.as_str().into(), opts.since.to_string().into(), opts.until.to_string().into()]],
+                "DELETE FROM org_billed_cost WHERE provider = $1 AND day >= $2 AND day < $3".to_string(),
+                vec![vec![provider.as_str().into(), since.to_string().into(), until.to_string().into()]],
             ),
-            (insert, rows),
-            ("DELETE FROM org_billed_stage WHERE pull_key = $1".into(), vec![vec![key.as_str().into()]]),
-        ])?;
-        Ok(PullSummary {
-            provider: p,
-            since: opts.since,
-            until: opts.until,
-            pages,
-            resumed,
-            rows: sums.len() as u64,
-            total_usd: total.normalize(),
-        })
+            (insert, values),
+        ];
+        if let Some(key) = pull_key {
+            work.push(("DELETE FROM org_billed_stage WHERE pull_key = $1".into(), vec![vec![key.into()]]));
+        }
+        self.db.transaction(&work)?;
+        Ok((sums.len() as u64, total.normalize()))
+    }
+
+    /// Tracked (the ledger's events, UTC days) against billed (stored cost reports) over days
+    /// `[since, until)`, grouped by `by`; see [`reconcile`].
+    pub fn reconcile(
+        &self,
+        ledger: &crate::ledger::Ledger,
+        since: NaiveDate,
+        until: NaiveDate,
+        by: &[ReconcileBy],
+        threshold_pct: Decimal,
+        prices: &PriceDb,
+    ) -> Result<Vec<ReconcileRow>> {
+        use crate::report::{GroupBy, UsageQuery};
+        let dims = [GroupBy::Day, GroupBy::Provider, GroupBy::Model, GroupBy::Workspace];
+        let query = UsageQuery { group_by: dims.to_vec(), timezone: Some("UTC".into()), ..UsageQuery::default() }
+            .between_dates(Some(since), Some(until))?;
+        let tracked = ledger
+            .query(&query)?
+            .into_iter()
+            .map(|r| {
+                let v = |i: usize| r.key.get(i).map(|(_, v)| v.clone()).unwrap_or_default();
+                Ok(TrackedCost {
+                    day: parse_day(&v(0))?,
+                    provider: v(1),
+                    model: v(2),
+                    workspace: v(3),
+                    cost_usd: r.cost_usd,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Only the providers that report costs can be reconciled.
+        let tracked: Vec<TrackedCost> =
+            tracked.into_iter().filter(|t| t.provider.parse::<BillingProvider>().is_ok()).collect();
+        Ok(reconcile::reconcile(&tracked, &self.billed_costs(since, until)?, by, threshold_pct, prices))
+    }
+
+    /// One table of total spend over days `[since, until)`: billed API cost (pulled cost reports) +
+    /// subscriptions (spread per day) + one-off entries, in USD, grouped by `by`. Billed API cost has
+    /// no member or team (the providers bill an organisation); it groups under `""` there.
+    pub fn org_report(&self, since: NaiveDate, until: NaiveDate, by: &[OrgGroup]) -> Result<Vec<OrgRow>> {
+        let mut groups: BTreeMap<Vec<String>, OrgRow> = BTreeMap::new();
+        let mut add = |day: NaiveDate, provider: &str, member: &str, team: &str, which: usize, usd: Decimal| {
+            let values: Vec<String> = by
+                .iter()
+                .map(|g| match g {
+                    OrgGroup::Member => member.to_string(),
+                    OrgGroup::Team => team.to_string(),
+                    OrgGroup::Provider => provider.to_string(),
+                    OrgGroup::Month => day.format("%Y-%m").to_string(),
+                })
+                .collect();
+            let row = groups.entry(values.clone()).or_insert_with(|| OrgRow {
+                key: by.iter().map(|g| g.as_str().to_string()).zip(values).collect(),
+                ..OrgRow::default()
+            });
+            match which {
+                0 => row.api_billed_usd += usd,
+                1 => row.subscriptions_usd += usd,
+                _ => row.one_off_usd += usd,
+            }
+            row.total_usd += usd;
+        };
+        for b in self.billed_costs(since, until)? {
+            add(b.day, b.provider.as_str(), "", "", 0, b.amount);
+        }
+        let last = until.pred_opt().unwrap_or(until);
+        for s in self.subscriptions()? {
+            let (provider, member, team) = (
+                s.provider.as_deref().unwrap_or(""),
+                s.member.as_deref().unwrap_or(""),
+                s.team.as_deref().unwrap_or(""),
+            );
+            for (day, usd) in s.daily(since, last) {
+                add(day, provider, member, team, 1, usd);
+            }
+        }
+        for m in self.manual_entries()?.into_iter().filter(|m| m.date >= since && m.date < until) {
+            let (provider, member, team) = (
+                m.provider.as_deref().unwrap_or(""),
+                m.member.as_deref().unwrap_or(""),
+                m.team.as_deref().unwrap_or(""),
+            );
+            add(m.date, provider, member, team, 2, m.usd());
+        }
+        Ok(groups
+            .into_values()
+            .map(|mut r| {
+                for x in [&mut r.api_billed_usd, &mut r.subscriptions_usd, &mut r.one_off_usd, &mut r.total_usd] {
+                    *x = x.normalize();
+                }
+                r
+            })
+            .collect())
     }
 
     /// Stored billed costs of days `[since, until)`, by day, provider, workspace, item.
@@ -542,6 +662,50 @@ impl Org {
             })
             .collect())
     }
+}
+
+/// What the organisation report groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgGroup {
+    Member,
+    Team,
+    Provider,
+    Month,
+}
+
+impl OrgGroup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Team => "team",
+            Self::Provider => "provider",
+            Self::Month => "month",
+        }
+    }
+}
+
+impl std::str::FromStr for OrgGroup {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim() {
+            "member" | "user" => Self::Member,
+            "team" => Self::Team,
+            "provider" => Self::Provider,
+            "month" => Self::Month,
+            other => return Err(Error::invalid_value("by", other, "expected member, team, provider or month")),
+        })
+    }
+}
+
+/// One group of the organisation report, USD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRow {
+    pub key: Vec<(String, String)>,
+    pub api_billed_usd: Decimal,
+    pub subscriptions_usd: Decimal,
+    pub one_off_usd: Decimal,
+    pub total_usd: Decimal,
 }
 
 /// What a pull did.
