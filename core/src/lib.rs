@@ -17,7 +17,7 @@
 //! | [`alert`] | the payload of a spend alert, as callbacks and webhooks receive it |
 //! | [`spend`] | spend control: limits, balances, reserve → settle → expire, alert firing |
 //! | [`webhook`] | delivering alerts as signed HTTP webhooks: the durable outbox and its dispatcher |
-//! | [`org`] | organisation costs: agents' local logs (Claude Code) imported and priced, in the ledger's store |
+//! | [`org`] | organisation costs in the ledger's store: agents' logs (Claude Code), subscriptions, billed costs pulled from admin APIs, reconciliation |
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
 pub mod alert;
