@@ -1,9 +1,13 @@
 //! `llmledger`: count tokens, estimate and price calls, list priced models, report from the ledger,
 //! check the price data against the public price maps (`prices diff`), and manage spend control
-//! (`budget set|show`, `balance top-up|show|history`).
+//! (`budget set|show`, `balance top-up|show|history`), and organisation costs (`import claude-code`,
+//! `agents`, `subscription add|list|import`, `pull`, `reconcile`, `report --org`; see
+//! `org.rs`).
 //!
 //! Every command prints an aligned table by default and JSON with `--json`; all arithmetic happens in
 //! `llmledger-core` (this file only parses arguments and formats results).
+
+mod org;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -128,6 +132,10 @@ enum Command {
         p95: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// The organisation's total spend instead: billed API cost + subscriptions + one-off costs, by
+        /// any of member, team, provider, month (default provider,month; UTC days).
+        #[arg(long)]
+        org: bool,
     },
     /// Ledger maintenance.
     Ledger {
@@ -148,6 +156,22 @@ enum Command {
     Balance {
         #[command(subcommand)]
         command: BalanceCommand,
+    },
+    /// Import usage an organisation's agents logged locally (Claude Code).
+    Import {
+        #[command(subcommand)]
+        command: org::ImportCommand,
+    },
+    /// Agent usage imported from local logs, grouped (cost in USD).
+    Agents(org::AgentsArgs),
+    /// Tracked (the ledger) against billed (pulled cost reports): difference, %, flags, likely cause.
+    Reconcile(org::ReconcileArgs),
+    /// Pull what a provider billed (admin cost API; key from OPENAI_ADMIN_KEY / ANTHROPIC_ADMIN_KEY).
+    Pull(org::PullArgs),
+    /// Subscriptions and one-off costs: add, list, import from CSV.
+    Subscription {
+        #[command(subcommand)]
+        command: org::SubscriptionCommand,
     },
 }
 
@@ -520,7 +544,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                 print_table(&header, rows);
             }
         }
-        Command::Report { store, by, since, until, user, workspace, tz, p95, format } => {
+        Command::Report { store, by, since, until, org: true, .. } => {
+            org::run_org_report(&store, &by, since, until, json)?
+        }
+        Command::Report { store, by, since, until, user, workspace, tz, p95, format, org: false } => {
             let group_by = by.iter().map(|g| g.parse::<GroupBy>()).collect::<Result<Vec<_>, _>>()?;
             let ledger = Ledger::open(&store, LedgerConfig { timezone: tz.clone(), ..LedgerConfig::default() })?;
             let query = UsageQuery {
@@ -537,6 +564,15 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Budget { command } => run_budget(command, json)?,
         Command::Balance { command } => run_balance(command, json)?,
+        Command::Import { command } => {
+            org::run_import(command, &load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?, json)?
+        }
+        Command::Agents(args) => org::run_agents(args, json)?,
+        Command::Subscription { command } => org::run_subscription(command, json)?,
+        Command::Pull(args) => org::run_pull(args, json)?,
+        Command::Reconcile(args) => {
+            org::run_reconcile(args, &load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?, json)?
+        }
         Command::Ledger { command } => match command {
             LedgerCommand::Verify { store } => {
                 let ledger = Ledger::open(&store, LedgerConfig::default())?;

@@ -17,6 +17,7 @@
 //! | [`alert`] | the payload of a spend alert, as callbacks and webhooks receive it |
 //! | [`spend`] | spend control: limits, balances, reserve → settle → expire, alert firing |
 //! | [`webhook`] | delivering alerts as signed HTTP webhooks: the durable outbox and its dispatcher |
+//! | [`org`] | organisation costs in the ledger's store: agents' logs (Claude Code), subscriptions, billed costs pulled from admin APIs, reconciliation |
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
 pub mod alert;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod estimate;
 pub mod event;
 pub mod ledger;
+pub mod org;
 pub mod pricing;
 pub mod record;
 pub mod report;

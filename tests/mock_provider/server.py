@@ -426,6 +426,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_json(200, self.state.requests)
         elif path == "/_mock/health":
             self._send_json(200, {"ok": True})
+        elif admin_get(self, path, urlsplit(self.path).query):  # the admin cost APIs' own section below
+            pass
         else:
             self._send_json(404, error_body("openai", 404))
 
@@ -552,6 +554,102 @@ def parse_multipart_fields(raw: bytes, ctype: str) -> Dict[str, Any]:
         text = value.rstrip(b"\r\n").decode(errors="replace")
         fields[name] = {"true": True, "false": False}.get(text, text)
     return fields
+
+
+# ======================================================================================================================
+# Admin cost APIs (issue 11: `llmledger pull openai|anthropic`). Self-contained: GET routes only, hooked from do_GET by
+# one line. Fixed figures for 2026-11-01 .. 2026-11-03, one daily bucket per page (cursor `page_<n>`), so tests can
+# check pagination and hand sums:
+#   OpenAI /v1/organization/costs (amount.value in USD): 11-01 proj_a gpt-4o input 1.25 + output 2.5; 11-02 proj_b
+#     gpt-4o-mini input 0.0375; 11-03 proj_a gpt-4o input 0.1 and 0.2 (two results of one key) -> total 4.0875.
+#   Anthropic /v1/organizations/cost_report (amount in cents, a decimal string): 11-01 wrk_1 Sonnet 4 input "1234.5";
+#     11-02 wrk_1 Sonnet 4 output "250"; 11-03 default workspace (null) Haiku 4.5 input "0.375" -> 14.84875 USD.
+# Behaviour is chosen by the key (Authorization: Bearer / x-api-key):
+#   not an admin key (sk-admin-… / sk-ant-admin…) or containing `revoked` -> 401 with the provider's error JSON;
+#   containing `rate429` -> the first request for page_1 answers 429 with only `retry-after: 1`;
+#   containing `fail2` -> the first 3 requests for page_2 answer 500 (a pull with 1 retry fails there, the next resumes).
+# GET /_mock/admin_requests lists [{key_tag, path, page, status}] (key_tag: the key's last 8 characters).
+# ======================================================================================================================
+
+ADMIN_DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
+ADMIN_OPENAI = [
+    [(1.25, "gpt-4o-2024-08-06, input", "proj_a"), (2.5, "gpt-4o-2024-08-06, output", "proj_a")],
+    [(0.0375, "gpt-4o-mini-2024-07-18, input", "proj_b")],
+    [(0.1, "gpt-4o-2024-08-06, input", "proj_a"), (0.2, "gpt-4o-2024-08-06, input", "proj_a")],
+]
+ADMIN_ANTHROPIC = [
+    [("1234.5", "wrk_1", "Claude Sonnet 4 Usage - Input Tokens", "claude-sonnet-4-20250514")],
+    [("250", "wrk_1", "Claude Sonnet 4 Usage - Output Tokens", "claude-sonnet-4-20250514")],
+    [("0.375", None, "Claude Haiku 4.5 Usage - Input Tokens", "claude-haiku-4-5-20251001")],
+]
+ADMIN_LOCK = threading.Lock()
+ADMIN_LOG: List[Dict[str, Any]] = []
+ADMIN_COUNTS: Dict[Tuple[str, str], int] = {}
+
+
+def admin_get(handler: "Handler", path: str, query: str) -> bool:
+    """Answers an admin cost API route; False when `path` is not one."""
+    from datetime import datetime, timezone
+    from urllib.parse import parse_qs
+
+    if path == "/_mock/admin_requests":
+        with ADMIN_LOCK:
+            handler._send_json(200, list(ADMIN_LOG))
+        return True
+    if path.endswith("/v1/organization/costs"):
+        provider, key = "openai", (handler.headers.get("authorization") or "").removeprefix("Bearer ")
+        admin = key.startswith("sk-admin-")
+    elif path.endswith("/v1/organizations/cost_report"):
+        provider, key = "anthropic", handler.headers.get("x-api-key") or ""
+        admin = key.startswith("sk-ant-admin")
+    else:
+        return False
+    q = parse_qs(query)
+    page = (q.get("page") or [""])[0]
+    index = int(page.removeprefix("page_")) if page.startswith("page_") else 0
+    with ADMIN_LOCK:
+        n = ADMIN_COUNTS.get((key, page), 0)
+        ADMIN_COUNTS[(key, page)] = n + 1
+
+    def log(status: int) -> None:
+        with ADMIN_LOCK:
+            ADMIN_LOG.append({"key_tag": key[-8:], "path": path, "page": page, "status": status})
+
+    if not admin or "revoked" in key:
+        log(401)
+        kind = "authentication_error" if provider == "anthropic" else "invalid_request_error"
+        handler._send_json(401, {"type": "error", "error": {"type": kind, "message": "invalid admin key"}})
+        return True
+    if "rate429" in key and page == "page_1" and n == 0:
+        log(429)
+        handler._send_json(429, error_body(provider, 429), {"retry-after": "1"})
+        return True
+    if "fail2" in key and page == "page_2" and n < 3:
+        log(500)
+        handler._send_json(500, error_body(provider, 500))
+        return True
+    log(200)
+    day = ADMIN_DAYS[index]
+    start = int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
+    more = index + 1 < len(ADMIN_DAYS)
+    if provider == "openai":
+        results = [
+            {"object": "organization.costs.result", "amount": {"value": v, "currency": "usd"}, "line_item": li,
+             "project_id": pid}
+            for v, li, pid in ADMIN_OPENAI[index]
+        ]
+        bucket = {"object": "bucket", "start_time": start, "end_time": start + 86400, "results": results}
+        body = {"object": "page", "data": [bucket], "has_more": more, "next_page": f"page_{index + 1}" if more else None}
+    else:
+        results = [
+            {"currency": "USD", "amount": a, "workspace_id": w, "description": d, "cost_type": "tokens",
+             "model": m, "service_tier": "standard", "token_type": "uncached_input_tokens"}
+            for a, w, d, m in ADMIN_ANTHROPIC[index]
+        ]
+        bucket = {"starting_at": f"{day}T00:00:00Z", "ending_at": f"{day}T23:59:59Z", "results": results}
+        body = {"data": [bucket], "has_more": more, "next_page": f"page_{index + 1}" if more else None}
+    handler._send_json(200, body)
+    return True
 
 
 def make_server(host: str, port: int, vectors_dir: Path = VECTORS_DIR) -> ThreadingHTTPServer:
