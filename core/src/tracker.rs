@@ -107,8 +107,18 @@ impl Default for TrackerOptions {
 
 impl TrackerOptions {
     /// Parses the bindings' JSON object; a bad key or value is an [`crate::ErrorCode::Config`] error.
+    /// A misplaced value is never shown (serde would quote it, and it may be a webhook URL or secret):
+    /// only unknown and missing keys are named.
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|e| Error::config("options", e, "not valid tracker options"))
+        serde_json::from_str(json).map_err(|e| {
+            let text = e.to_string();
+            let shown = if text.starts_with("unknown field") || text.starts_with("missing field") {
+                text
+            } else {
+                format!("a value of the wrong type or form at line {} column {} (not shown)", e.line(), e.column())
+            };
+            Error::config("options", shown, "not valid tracker options")
+        })
     }
 }
 

@@ -234,6 +234,8 @@ fn webhook_options_are_checked_at_construction() {
     let in_memory = TrackerConfig { store: Some("memory://".into()), ..TrackerConfig::default() };
     assert_eq!(Tracker::with_options(in_memory, options(good).unwrap()).unwrap_err().code(), ErrorCode::Config);
     assert_eq!(options(r#"{"webhook": []}"#).unwrap_err().code(), ErrorCode::Config);
+    let misplaced = options(r#"{"webhooks": "https://hooks.example.com/T0K3N"}"#).unwrap_err();
+    assert!(!misplaced.to_string().contains("T0K3N"), "{misplaced}");
     assert_eq!(options(r#"{"spend": {"spike_factor": "-1"}}"#).map(|o| o.spend.spike_factor), Ok(dec!(-1)));
     let negative = options(r#"{"spend": {"spike_factor": "-1"}}"#).unwrap();
     assert_eq!(Tracker::with_options(file(), negative).unwrap_err().field(), Some("spend.spike_factor"));
