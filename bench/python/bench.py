@@ -7,6 +7,7 @@
 Starts the mock provider server, then prints, as medians:
 - added time per wrapped non-streaming chat call vs the unwrapped client (target ≤ 30 µs),
 - added time per stream chunk (≤ 2 µs),
+- added time of a budget check per wrapped call (a prepaid balance: reserve + settle on the SQLite file),
 - `llmledger.cost()` (≤ 2 µs), `count_tokens` throughput vs `tiktoken` (≥ 5×) and `estimate` of a 20-message
   chat (≤ 1 ms), with `tiktoken`, `tokencost` and `litellm` measured in the same run when installed.
 """
@@ -94,6 +95,24 @@ def main() -> None:
         base, tracked = interleaved(call(plain), call(in_memory), int(100 * scale) or 10, 21)
         print(f"non-streaming call    unwrapped {us(base)}   wrapped {us(tracked)}   added {us(tracked - base)}"
               "  (CPU, in-memory ledger: the wrapper, parsing and pricing)")
+
+        # Spend control: the same wrapped call with a prepaid balance (reserve before, settle after: two
+        # write transactions on the SQLite file) vs a tracker where no limit or balance exists.
+        paid_tracker = llmledger.Tracker(store=f"sqlite:///{tmp}/paid.db")
+        paid_tracker.balances.top_up("bench", "1000000")
+        paid = paid_tracker.wrap(plain, user_id="bench")
+
+        def capped(client: Any) -> Callable[[], Any]:
+            return lambda: client.chat.completions.create(model="gpt-4o", messages=MESSAGES, max_tokens=100)
+
+        for _ in range(50):
+            capped(paid)()
+        free, checked = interleaved(capped(wrapped), capped(paid), int(100 * scale) or 10, 21)
+        wall_free = per_call(capped(wrapped), int(100 * scale) or 10)
+        wall_checked = per_call(capped(paid), int(100 * scale) or 10)
+        print(f"budget check          added {us(checked - free)} CPU   {us(wall_checked - wall_free)} wall"
+              "  (reserve + settle per call, SQLite file)")
+        paid_tracker.close()
 
         chunks = 2000
         hdr = {"x-mock-chunks": str(chunks)}
