@@ -7,6 +7,7 @@ const { Context, normalizeAttribution, overlay, stringValues } = require('./cont
 const { costWith } = require('./cost.cjs')
 const { count, countTokens, estimateWith } = require('./estimate.cjs')
 const { NATIVE, CONTEXT, RECORDED, REPORT, NOTICES } = require('./symbols.cjs')
+const { Budgets, Balances } = require('./spend.cjs')
 const { Recorded } = require('./usage.cjs')
 const { wrapClient } = require('./wrap.cjs')
 
@@ -46,6 +47,17 @@ function nativeOptions(o) {
   }
   if (o.rates) out.rates = stringValues(o.rates)
   if (o.azureDeployments) out.azureDeployments = stringValues(o.azureDeployments)
+  if (o.spend) out.spend = spendOptions(o.spend)
+  return out
+}
+
+/** `spend` options as core reads them (`SpendConfig`). */
+function spendOptions(s) {
+  const out = {}
+  if (s.disabled != null) out.disabled = Boolean(s.disabled)
+  if (s.reservationTtlSecs != null) out.reservationTtlSecs = Number(s.reservationTtlSecs)
+  if (s.defaultMaxOutputTokens != null) out.defaultMaxOutputTokens = Number(s.defaultMaxOutputTokens)
+  if (s.unpriced != null) out.unpriced = String(s.unpriced)
   return out
 }
 
@@ -57,7 +69,7 @@ function isoOrUndefined(v) {
 
 function nativeQuery(q) {
   const out = {}
-  for (const k of ['userId', 'workspaceId', 'project', 'provider', 'model', 'sessionId', 'timezone']) {
+  for (const k of ['userId', 'workspaceId', 'project', 'provider', 'model', 'sessionId', 'timezone', 'timeframe']) {
     if (q[k] != null) out[k] = String(q[k])
   }
   out.since = isoOrUndefined(q.since)
@@ -132,6 +144,16 @@ class Tracker {
       }
       this[CONTEXT].onNotice(notice)
     }
+  }
+
+  /** Limits on spend, requests or tokens (spend control; see the README's "Spend control"). */
+  get budgets() {
+    return (this[CONTEXT].budgets ??= new Budgets(this))
+  }
+
+  /** Prepaid credit per user or workspace (spend control). */
+  get balances() {
+    return (this[CONTEXT].balances ??= new Balances(this))
   }
 
   /** ISO 4217 code of the costs this tracker reports. */

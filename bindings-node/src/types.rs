@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use crate::core::args::optional_count_from_f64 as count;
 use crate::core::ledger::{Attribution, Durability};
-use crate::core::report::{GroupBy, UsageFilter, UsageQuery};
+use crate::core::report::{GroupBy, Timeframe, UsageFilter, UsageQuery};
+use crate::core::spend::SpendConfig;
 use crate::core::tracker::{CallInfo, TrackerConfig, UnknownModelPolicy};
 use crate::core::{Api, Error, PriceOptions, Provider, Result, Usage, UsageSource};
 
@@ -44,12 +45,16 @@ pub struct TrackerOptions {
     pub azure_deployments: Option<HashMap<String, String>>,
     /// Where events wait while the store is down (default: see the core ledger docs).
     pub spill_dir: Option<String>,
+    /// Spend-control settings (core's `SpendConfig`).
+    pub spend: Option<crate::spend::SpendOptions>,
 }
 
 impl TrackerOptions {
-    pub(crate) fn into_config(self) -> Result<TrackerConfig> {
+    /// The tracker's configuration and its spend-control settings.
+    pub(crate) fn into_config(self) -> Result<(TrackerConfig, SpendConfig)> {
         let defaults = TrackerConfig::default();
-        Ok(TrackerConfig {
+        let spend = self.spend.unwrap_or_default().into_config()?;
+        let config = TrackerConfig {
             store: self.store,
             currency: self.currency.unwrap_or(defaults.currency),
             rates: self.rates.map(|r| r.into_iter().collect()).unwrap_or(defaults.rates),
@@ -68,7 +73,8 @@ impl TrackerOptions {
             spill_dir: self.spill_dir.map(Into::into),
             // Streams dropped unfinished reach `onRecord` too (`takeDropped`).
             keep_dropped_records: true,
-        })
+        };
+        Ok((config, spend))
     }
 }
 
@@ -168,16 +174,20 @@ pub struct UsageQueryInput {
     pub timezone: Option<String>,
     /// Also compute the 95th percentile latency.
     pub p95: Option<bool>,
+    /// `today`, `week` or `month`: only the current one, in the query's zone or the tracker's.
+    pub timeframe: Option<String>,
 }
 
-fn parse_instant(field: &str, s: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_instant(field: &str, s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|_| Error::invalid_value(field, s, "expected an RFC 3339 date-time"))
 }
 
 impl UsageQueryInput {
-    pub(crate) fn into_query(self) -> Result<UsageQuery> {
+    /// The query, and the current period it is limited to.
+    pub(crate) fn into_query(self) -> Result<(UsageQuery, Option<Timeframe>)> {
+        let timeframe = self.timeframe.as_deref().map(str::parse::<Timeframe>).transpose()?;
         let filter = UsageFilter {
             user_id: self.user_id,
             workspace_id: self.workspace_id,
@@ -190,7 +200,7 @@ impl UsageQueryInput {
         };
         let group_by =
             self.group_by.unwrap_or_default().iter().map(|g| g.parse::<GroupBy>()).collect::<Result<Vec<_>>>()?;
-        Ok(UsageQuery { filter, group_by, timezone: self.timezone, p95: self.p95.unwrap_or(false) })
+        Ok((UsageQuery { filter, group_by, timezone: self.timezone, p95: self.p95.unwrap_or(false) }, timeframe))
     }
 }
 
