@@ -296,12 +296,6 @@ impl PendingCall {
         self.wants_request_body
     }
 
-    /// Whether [`admit`](Self::admit) has work to do (spend control was active at `begin`): a binding
-    /// that runs `admit` off its main thread skips that hop for every other call.
-    pub fn needs_admit(&self) -> bool {
-        self.check_spend && self.hold.is_none()
-    }
-
     /// The request body as JSON text (only read when [`wants_request_body`](Self::wants_request_body)).
     pub fn set_request_body(&mut self, json: &str) {
         if self.wants_request_body {

@@ -337,12 +337,6 @@ impl Tracker {
         Ok(rows.into_iter().map(|r| r.in_currency(&self.inner.currency, self.inner.rate)).collect())
     }
 
-    /// [`Tracker::usage_rows`] over the current day, week or month, as [`Tracker::usage_in`].
-    pub fn usage_rows_in(&self, query: &UsageQuery, timeframe: crate::report::Timeframe) -> Result<Vec<ReportRowView>> {
-        let rows = self.usage_in(query, timeframe)?;
-        Ok(rows.into_iter().map(|r| r.in_currency(&self.inner.currency, self.inner.rate)).collect())
-    }
-
     /// Returns when every event recorded so far is durable in the store.
     pub fn flush(&self) -> Result<()> {
         self.inner.ledger.flush()

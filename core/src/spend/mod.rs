@@ -72,6 +72,10 @@ const CONVERSION_DP: u32 = 12;
 /// Notices kept for a caller that does not drain them.
 const MAX_NOTICES: usize = 64;
 
+/// At most one spend-store failure notice per this long (the ledger's own reminder rate): a store that
+/// stays down would otherwise queue one per call.
+const FAILURE_NOTICE_EVERY: Duration = Duration::from_secs(60);
+
 // ---------------------------------------------------------------------------------------------------
 // Scopes
 // ---------------------------------------------------------------------------------------------------
@@ -754,6 +758,8 @@ struct SpendInner {
     /// Calls checked while inactive (the clock is read every [`CLOCK_EVERY`]).
     calls: std::sync::atomic::AtomicU64,
     notices: Mutex<VecDeque<Notice>>,
+    /// When (ms since the epoch) the last spend-store failure notice was queued.
+    last_failure_notice_ms: AtomicI64,
 }
 
 impl Spend {
@@ -778,6 +784,7 @@ impl Spend {
                 next_check_ms: AtomicI64::new(0),
                 calls: std::sync::atomic::AtomicU64::new(0),
                 notices: Mutex::default(),
+                last_failure_notice_ms: AtomicI64::new(i64::MIN),
             }),
         };
         Ok(spend)
@@ -1419,8 +1426,22 @@ impl Spend {
         self.inner.notices.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect()
     }
 
-    /// Queues a notice for the operator (the tracker reports spend-store failures through this).
+    /// Queues a notice for the operator (the tracker reports spend-store failures through this; one
+    /// per [`FAILURE_NOTICE_EVERY`], the rest are dropped).
     pub fn notice(&self, notice: Notice) {
+        if notice.kind == NoticeKind::SpendStoreFailed {
+            let now = notice.at.timestamp_millis();
+            let last = self.inner.last_failure_notice_ms.load(Ordering::Relaxed);
+            if now.saturating_sub(last) < FAILURE_NOTICE_EVERY.as_millis() as i64
+                || self
+                    .inner
+                    .last_failure_notice_ms
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                return;
+            }
+        }
         let mut q = self.inner.notices.lock().unwrap_or_else(|p| p.into_inner());
         if q.len() >= MAX_NOTICES {
             q.pop_front();
