@@ -9,54 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use napi::bindgen_prelude::{AsyncTask, Either};
 use napi::{Env, Task};
 use napi_derive::napi;
-use rust_decimal::Decimal;
 
-use crate::core::args::count_from_f64;
-use crate::core::spend::{
-    Account, CreditRequest, EntryKind, HistoryQuery, LimitAction, LimitSpec, Per, Scope, Spend, SpendConfig,
-    UnpricedPolicy,
-};
+use crate::core::args::{amount_from_text as decimal, count_from_f64};
+use crate::core::spend::{Account, CreditRequest, EntryKind, HistoryQuery, LimitAction, LimitSpec, Per, Scope, Spend};
 use crate::core::{Error, Result};
 use crate::error::OrThrow;
 use crate::types::parse_instant;
-
-/// `new Tracker({ spend })`: spend-control settings, every key optional (core's `SpendConfig`).
-#[napi(object)]
-#[derive(Debug, Default)]
-pub struct SpendOptions {
-    /// No spend store, no check: `tracker.budgets` / `tracker.balances` then throw `unsupported`.
-    pub disabled: Option<bool>,
-    /// Seconds a reservation holds before another process may release it (600).
-    pub reservation_ttl_secs: Option<f64>,
-    /// Output tokens reserved for a request without `max_tokens` or its equivalent (4,096).
-    pub default_max_output_tokens: Option<f64>,
-    /// A call without a price: `"fail_closed"` (refused) or `"reserve:<amount>"`.
-    pub unpriced: Option<String>,
-}
-
-impl SpendOptions {
-    pub(crate) fn into_config(self) -> Result<SpendConfig> {
-        let defaults = SpendConfig::default();
-        let count = |field: &str, v: Option<f64>, default: u64| v.map_or(Ok(default), |v| count_from_f64(field, v));
-        Ok(SpendConfig {
-            disabled: self.disabled.unwrap_or(defaults.disabled),
-            reservation_ttl_secs: count(
-                "spend.reservationTtlSecs",
-                self.reservation_ttl_secs,
-                defaults.reservation_ttl_secs,
-            )?,
-            default_max_output_tokens: count(
-                "spend.defaultMaxOutputTokens",
-                self.default_max_output_tokens,
-                defaults.default_max_output_tokens,
-            )?,
-            unpriced: match self.unpriced {
-                Some(p) => p.parse::<UnpricedPolicy>()?,
-                None => defaults.unpriced,
-            },
-        })
-    }
-}
 
 /// `budgets.setLimit(spec)`: the scope with core's keys (`user_id`, `workspace_id`, `project`,
 /// `tag:<name>`; the JS layer renames its camelCase ones), exactly one of `amount`, `requests`, `tokens`.
@@ -122,13 +80,6 @@ pub struct HistoryInput {
     pub limit: Option<f64>,
     /// An entry id: only older entries.
     pub before: Option<f64>,
-}
-
-/// A decimal amount given as a string: anything else is `invalid_value` naming `field`.
-pub(crate) fn decimal(field: &str, s: &str) -> Result<Decimal> {
-    s.trim()
-        .parse::<Decimal>()
-        .map_err(|_| Error::invalid_value(field, s, "expected a decimal string such as \"5.00\""))
 }
 
 fn scope(map: Option<HashMap<String, String>>) -> Result<Scope> {

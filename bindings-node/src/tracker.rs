@@ -4,10 +4,13 @@
 //! `NativeStream` (one streamed response). Glue over `llmledger_core::tracker`; blocking work (flush,
 //! close, reports) runs on libuv's thread pool.
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Float64ArraySlice, Uint8ArraySlice};
-use napi::{Env, Task};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Float64ArraySlice, Uint8ArraySlice, Unknown};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Status, Task};
 use napi_derive::napi;
 
+use crate::core::alert::AlertEvent;
+use crate::core::alert_pump::AlertSink;
 use crate::core::args::count_from_f64;
 use crate::core::call::{CallStream, Client, ClientSpec, PendingCall, RequestFacts, Sdk};
 use crate::core::ledger::Attribution;
@@ -36,7 +39,7 @@ impl NativeTracker {
         let inner = options
             .unwrap_or_default()
             .into_config()
-            .and_then(|(config, spend)| Tracker::with_spend(config, spend))
+            .and_then(|(config, options)| Tracker::with_options(config, options))
             .or_throw(&env)?;
         Ok(NativeTracker { inner })
     }
@@ -137,6 +140,26 @@ impl NativeTracker {
     #[napi]
     pub fn spend(&self, env: Env) -> napi::Result<NativeSpend> {
         Ok(NativeSpend::new(self.inner.spend().or_throw(&env)?.clone()))
+    }
+
+    /// Sets (null: removes) the receiver of spend alerts: core's alert pump calls `callback(json)` — one
+    /// `AlertEvent` as JSON — on the main thread, at least once per alert (see core's `alert_pump`). Weak:
+    /// it never keeps the process alive. `unsupported` without spend control.
+    #[napi]
+    pub fn set_alert_sink(
+        &self,
+        env: Env,
+        callback: Option<ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>>,
+    ) -> napi::Result<()> {
+        let sink = callback.map(|tsfn| -> AlertSink {
+            Box::new(move |alert: &AlertEvent| {
+                // Queued to the main thread, never waited for: the pump's thread does not block on JS.
+                if let Ok(json) = serde_json::to_string(alert) {
+                    tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            })
+        });
+        self.inner.set_alert_sink(sink).or_throw(&env)
     }
 
     /// The ledger's health as `LedgerHealth` JSON (the JS layer parses it).
@@ -286,7 +309,7 @@ impl NativeCall {
     pub fn needs(&self) -> u32 {
         self.inner.as_ref().map_or(0, |call| {
             let body = if call.wants_request_body() { NEEDS_REQUEST_BODY } else { 0 };
-            let admit = if call.needs_admit() { NEEDS_ADMIT } else { 0 };
+            let admit = if call.checks_spend() { NEEDS_ADMIT } else { 0 };
             body | admit | if call.inject_include_usage() { NEEDS_INCLUDE_USAGE } else { 0 }
         })
     }

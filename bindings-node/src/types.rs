@@ -17,8 +17,7 @@ use serde::Serialize;
 use crate::core::args::optional_count_from_f64 as count;
 use crate::core::ledger::{Attribution, Durability};
 use crate::core::report::{GroupBy, Timeframe, UsageFilter, UsageQuery};
-use crate::core::spend::SpendConfig;
-use crate::core::tracker::{CallInfo, TrackerConfig, UnknownModelPolicy};
+use crate::core::tracker::{CallInfo, TrackerConfig, TrackerOptions as CoreOptions, UnknownModelPolicy};
 use crate::core::{Api, Error, PriceOptions, Provider, Result, Usage, UsageSource};
 
 /// Options of `new NativeTracker(options)`; every field optional (defaults: `sqlite:./llmledger.db`, USD, UTC).
@@ -45,15 +44,19 @@ pub struct TrackerOptions {
     pub azure_deployments: Option<HashMap<String, String>>,
     /// Where events wait while the store is down (default: see the core ledger docs).
     pub spill_dir: Option<String>,
-    /// Spend-control settings (core's `SpendConfig`).
-    pub spend: Option<crate::spend::SpendOptions>,
+    /// Core's `TrackerOptions` as JSON (`spend`, `webhooks`, `alert_poll_ms`): one object read by core,
+    /// so both bindings accept the same keys and give the same errors.
+    pub options_json: Option<String>,
 }
 
 impl TrackerOptions {
-    /// The tracker's configuration and its spend-control settings.
-    pub(crate) fn into_config(self) -> Result<(TrackerConfig, SpendConfig)> {
+    /// The tracker's configuration and its options (spend control, webhooks).
+    pub(crate) fn into_config(self) -> Result<(TrackerConfig, CoreOptions)> {
         let defaults = TrackerConfig::default();
-        let spend = self.spend.unwrap_or_default().into_config()?;
+        let options = match self.options_json.as_deref() {
+            Some(json) => CoreOptions::from_json(json)?,
+            None => CoreOptions::default(),
+        };
         let config = TrackerConfig {
             store: self.store,
             currency: self.currency.unwrap_or(defaults.currency),
@@ -74,7 +77,7 @@ impl TrackerOptions {
             // Streams dropped unfinished reach `onRecord` too (`takeDropped`).
             keep_dropped_records: true,
         };
-        Ok((config, spend))
+        Ok((config, options))
     }
 }
 

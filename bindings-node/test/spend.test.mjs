@@ -10,12 +10,14 @@
 //   0.00102, with `max_tokens: 1000` 20 + 10000 = 10020 µ$ → 0.01002.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 
 import { Tracker } from '../js/index.mjs'
-import { CHAT_MESSAGES, ROOT, anthropicClient, makeTracker, mockCase, openaiClient, startMock } from './helpers.mjs'
+import { CHAT_MESSAGES, ROOT, anthropicClient, makeTracker, mockCase, openaiClient, startMock, withTimeout } from './helpers.mjs'
 
 const HI = [{ role: 'user', content: 'hi' }]
 const CALL_COST = '0.000725'
@@ -182,7 +184,14 @@ describe('budgets and balances', () => {
       assert.equal(currency.value, 'XYZ')
       assert.deepEqual(await tracker.budgets.limits(), [])
       assert.equal((await tracker.balances.get('u1')).exists, false)
-      assert.throws(() => new Tracker({ store: 'memory://', spend: { unpriced: 'maybe' } }), { code: 'config', field: 'spend.unpriced' })
+      // Tracker options are read by core: unknown keys and bad values are config errors at construction.
+      assert.throws(() => new Tracker({ store: 'memory://', spend: { unpriced: 'maybe' } }), { code: 'config' })
+      assert.throws(() => new Tracker({ store: 'memory://', spend: { reservationTtl: 5 } }), { code: 'config' })
+      assert.throws(() => new Tracker({ store: 'memory://', spend: { spikeFactor: '-1' } }), { code: 'config', field: 'spend.spike_factor' })
+      assert.throws(() => new Tracker({ store: 'memory://', webhooks: [{ url: 'ftp://example.com/h', secret: 's' }] }), {
+        code: 'invalid_value',
+        field: 'webhooks[0].url',
+      })
       // A store that cannot hold spend control: the API says so.
       const jsonl = new Tracker({ store: `jsonl://${join(ROOT, 'target', `spend-${process.pid}.jsonl`)}` })
       try {
@@ -327,6 +336,96 @@ describe('wrapped calls under spend control', () => {
       assert.deepEqual(warnings, [])
     } finally {
       await cleanup()
+    }
+  })
+})
+
+/** The README's verification of `llmledger-signature` (Stripe's scheme), with the standard library only. */
+function verifyLlmledgerSignature(secret, header, body, toleranceSec = 300) {
+  const parts = header.split(',').map((p) => p.trim().split('=', 2))
+  const t = parts.find(([k]) => k === 't')?.[1]
+  if (!/^\d+$/.test(t ?? '') || Math.abs(Date.now() / 1000 - Number(t)) > toleranceSec) return false
+  const expected = createHmac('sha256', secret).update(`${t}.`).update(body).digest()
+  return parts.some(([k, v]) => k === 'v1' && /^[0-9a-f]{64}$/.test(v) && timingSafeEqual(expected, Buffer.from(v, 'hex')))
+}
+
+describe('alerts', () => {
+  test('onAlert and a signed webhook hear a limit crossed by a settlement, and the 100 % of a refusal, once each', async () => {
+    const deliveries = []
+    const receiver = createServer((req, res) => {
+      const chunks = []
+      req.on('data', (c) => chunks.push(c))
+      req.on('end', () => {
+        deliveries.push({ headers: req.headers, body: Buffer.concat(chunks) })
+        res.end('ok')
+      })
+    })
+    await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+    const secret = 'whsec_node_test'
+    const alerts = []
+    let heard
+    const { tracker, warnings, cleanup } = makeTracker({
+      onAlert: (a) => {
+        alerts.push(a)
+        heard?.()
+      },
+      webhooks: [{ url: `http://127.0.0.1:${receiver.address().port}/hooks`, secret }],
+    })
+    const alertCount = (n) =>
+      withTimeout(
+        new Promise((resolve) => {
+          heard = () => alerts.length >= n && resolve()
+          heard()
+        }),
+        10_000,
+        `${n} alert(s)`,
+      )
+    try {
+      // 0.0012 a day: the first call (reserves 0.00102) fits and settles at 0.000725, past 50 %
+      // (0.0006); the second would need 0.000725 + 0.00102 > 0.0012 and is refused: the 100 % alert.
+      const limit = await tracker.budgets.setLimit({ scope: { userId: 'u7' }, per: 'day', amount: '0.0012', thresholds: ['0.5', '1'] })
+      const openai = tracker.wrap(openaiClient(mock), { userId: 'u7' })
+      await openai.chat.completions.create({ model: 'gpt-4o', messages: HI, max_tokens: 100 })
+      await alertCount(1)
+      const today = new Date().toISOString().slice(0, 10)
+      const [half] = alerts
+      assert.equal(half.kind, 'limit_threshold')
+      assert.deepEqual(half.scope, { user_id: 'u7' })
+      assert.equal(half.period, today)
+      assert.equal(decimal(half.threshold), '0.5')
+      assert.equal(decimal(half.amount), CALL_COST)
+      assert.equal(decimal(half.limit), '0.0012')
+      assert.equal(half.currency, 'USD')
+      assert.equal(half.alert_id, `${limit.id}:user_id=u7:${today}:0.5`)
+
+      const refused = await rejection(openai.chat.completions.create({ model: 'gpt-4o', messages: HI, max_tokens: 100 }))
+      assert.equal(refused.code, 'budget_exceeded')
+      await alertCount(2)
+      assert.equal(alerts[1].kind, 'limit_threshold')
+      assert.equal(decimal(alerts[1].threshold), '1')
+
+      // The webhooks: both alerts, each signed over its raw body, with its delivery id.
+      await tracker.close()
+      await withTimeout(
+        (async () => {
+          while (deliveries.length < 2) await new Promise((r) => setTimeout(r, 20))
+        })(),
+        10_000,
+        'two webhook deliveries',
+      )
+      const bodies = deliveries.map((d) => JSON.parse(d.body))
+      assert.deepEqual(bodies.map((b) => b.alert_id).sort(), alerts.map((a) => a.alert_id).sort())
+      for (const d of deliveries) {
+        assert.ok(verifyLlmledgerSignature(secret, d.headers['llmledger-signature'], d.body), d.headers['llmledger-signature'])
+        assert.ok(!verifyLlmledgerSignature('wrong', d.headers['llmledger-signature'], d.body))
+        assert.match(d.headers['llmledger-delivery-id'], /^dlv_[0-9a-f]{32}$/)
+        assert.equal(d.headers['llmledger-alert-id'], JSON.parse(d.body).alert_id)
+      }
+      assert.equal(alerts.length, 2, 'each alert reached onAlert once')
+      assert.deepEqual(warnings, [])
+    } finally {
+      await cleanup()
+      receiver.close()
     }
   })
 })

@@ -15,7 +15,9 @@ pub enum AlertKind {
     LimitThreshold,
     /// A balance's available amount fell below `threshold` (an amount in `currency`).
     BalanceLow,
-    /// A scope's spend in a period is far above its trailing average (`threshold` is the factor).
+    /// A scope's spend today is far above its trailing daily average: `threshold` is the factor,
+    /// `limit` the average (the mean over the days with spend among the previous 7; at least 3 needed).
+    /// Watched on per-day spend limits, whose counters are the daily history.
     SpendSpike,
 }
 
@@ -35,7 +37,7 @@ pub struct AlertEvent {
     pub threshold: Decimal,
     /// Spent (or, for [`AlertKind::BalanceLow`], available) when the alert fired.
     pub amount: Decimal,
-    /// The limit or balance the amount is measured against, when there is one.
+    /// What the amount is measured against: the limit, or for a spike the trailing average.
     pub limit: Option<Decimal>,
     /// ISO 4217 code of `amount` and `limit`.
     pub currency: String,

@@ -296,6 +296,12 @@ impl PendingCall {
         self.wants_request_body
     }
 
+    /// Whether [`admit`](Self::admit) has a reservation to make (spend control was active at
+    /// `begin`): a binding that would pay to call it (a GIL release, a thread hop) skips it otherwise.
+    pub fn checks_spend(&self) -> bool {
+        self.check_spend
+    }
+
     /// The request body as JSON text (only read when [`wants_request_body`](Self::wants_request_body)).
     pub fn set_request_body(&mut self, json: &str) {
         if self.wants_request_body {

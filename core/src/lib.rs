@@ -15,11 +15,13 @@
 //! | [`rollup`] | daily and monthly totals of events, as the stores keep them |
 //! | [`report`] | usage reports: queries, rows and the one aggregation (depends on `event` and `rollup`, not on the stores) |
 //! | [`alert`] | the payload of a spend alert, as callbacks and webhooks receive it |
+//! | [`alert_pump`] | the tracker's pump from fired alerts to the webhook outbox and the bindings' callbacks |
 //! | [`spend`] | spend control: limits, balances, reserve → settle → expire, alert firing |
 //! | [`webhook`] | delivering alerts as signed HTTP webhooks: the durable outbox and its dispatcher |
 //! | [`tracker`] | the facade the bindings call: one call in, one priced, attributed, recorded event out |
 
 pub mod alert;
+pub mod alert_pump;
 pub mod args;
 mod backoff;
 pub mod call;

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::alert_pump::{AlertPump, AlertSink};
 use crate::currency::Rates;
 use crate::error::{Error, Result};
 use crate::estimate::{estimate_usage, EstimateRequest};
@@ -27,6 +28,7 @@ use crate::spend::{Spend, SpendConfig};
 use crate::stream::StreamAccumulator;
 use crate::tokens;
 use crate::usage::{self, Api, Provider, Usage};
+use crate::webhook::{WebhookConfig, WebhookSpec, Webhooks};
 
 /// What to do with a model that has no price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,6 +77,39 @@ pub struct TrackerConfig {
     /// Keep the records of streams recorded because they were dropped unfinished, for
     /// [`Tracker::take_dropped`] (a binding that calls hooks with every record sets this).
     pub keep_dropped_records: bool,
+}
+
+/// The tracker settings a binding passes as one JSON object (`{"spend": {…}, "webhooks": [{"url": …,
+/// "secret": …}], "alert_poll_ms": 5000}`), read by core so both bindings accept the same keys and
+/// give the same errors. Missing keys take their defaults.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackerOptions {
+    /// Spend control ([`SpendConfig`]).
+    pub spend: SpendConfig,
+    /// Where spend alerts are sent as signed webhooks (see [`crate::webhook`]); each URL must be
+    /// http(s). Needs spend control on a SQLite or PostgreSQL store (the outbox lives there).
+    pub webhooks: Vec<WebhookSpec>,
+    /// How often the alert pump looks for alerts it was not woken for — fired by another process, or
+    /// left pending by one that died (5,000 ms). See [`crate::alert_pump`].
+    pub alert_poll_ms: u64,
+}
+
+impl Default for TrackerOptions {
+    fn default() -> Self {
+        Self {
+            spend: SpendConfig::default(),
+            webhooks: Vec::new(),
+            alert_poll_ms: crate::alert_pump::DEFAULT_POLL.as_millis() as u64,
+        }
+    }
+}
+
+impl TrackerOptions {
+    /// Parses the bindings' JSON object; a bad key or value is an [`crate::ErrorCode::Config`] error.
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| Error::config("options", e, "not valid tracker options"))
+    }
 }
 
 /// What the binding knows about one call before its response arrives.
@@ -151,6 +186,8 @@ struct TrackerInner {
     ledger: Ledger,
     /// `None` when spend control is disabled or the store has no spend tables (JSONL).
     spend: Option<Spend>,
+    /// Hands fired alerts to the webhooks and the binding's sink (with `spend`).
+    alerts: Option<AlertPump>,
     /// Records of dropped streams, kept when `keep_dropped_records` is set.
     dropped: Option<Mutex<Vec<Tracked>>>,
 }
@@ -168,6 +205,27 @@ impl Tracker {
     /// argument rather than a `TrackerConfig` field, so the bindings' struct literals keep building
     /// until they pass it.)
     pub fn with_spend(config: TrackerConfig, spend_config: SpendConfig) -> Result<Self> {
+        Self::with_options(config, TrackerOptions { spend: spend_config, ..TrackerOptions::default() })
+    }
+
+    /// [`Tracker::new`] with spend control and alert delivery ([`TrackerOptions`]): the webhook
+    /// endpoints are validated here (a URL that is not http(s) is `invalid_value` naming
+    /// `webhooks[i].url`) and the alert pump starts when there are any.
+    pub fn with_options(config: TrackerConfig, options: TrackerOptions) -> Result<Self> {
+        let TrackerOptions { spend: spend_config, webhooks, alert_poll_ms } = options;
+        let endpoints = webhooks
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                w.endpoint().map_err(|e| {
+                    let field = format!("webhooks[{i}].{}", e.field().unwrap_or("url"));
+                    e.with_field(field)
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if alert_poll_ms == 0 {
+            return Err(Error::config("alert_poll_ms", 0, "must be positive"));
+        }
         let currency = if config.currency.is_empty() { "USD".to_string() } else { config.currency.to_uppercase() };
         let rates = config.rates.iter().try_fold(Rates::new(), |rates, (code, rate)| rates.with(code, rate))?;
         let Some(rate) = rates.get(&currency) else {
@@ -197,6 +255,23 @@ impl Tracker {
                 Err(e) => return Err(e),
             },
         };
+        let alerts = match &spend {
+            Some(spend) => {
+                let webhooks = match endpoints.is_empty() {
+                    true => None,
+                    false => Some(Webhooks::open(url, WebhookConfig { endpoints, ..WebhookConfig::default() })?),
+                };
+                Some(AlertPump::new(spend.clone(), webhooks, std::time::Duration::from_millis(alert_poll_ms))?)
+            }
+            None if !endpoints.is_empty() => {
+                return Err(Error::config(
+                    "webhooks",
+                    endpoints.len(),
+                    "webhooks deliver spend alerts: they need spend control on a SQLite or PostgreSQL store",
+                ))
+            }
+            None => None,
+        };
         tokens::warm_up_in_background();
         let inner = TrackerInner {
             prices,
@@ -208,6 +283,7 @@ impl Tracker {
             azure_deployments: config.azure_deployments,
             ledger,
             spend,
+            alerts,
             dropped: config.keep_dropped_records.then(Mutex::default),
         };
         Ok(Self { inner: Arc::new(inner) })
@@ -243,6 +319,32 @@ impl Tracker {
                 "spend control is not available: disabled, or the store is not SQLite, PostgreSQL or memory://",
             )
         })
+    }
+
+    /// Sets the in-process receiver of spend alerts (the bindings' `on_alert` / `onAlert`), or removes
+    /// it with `None`; see [`crate::alert_pump`] for when it is called and the delivery guarantee.
+    /// [`crate::ErrorCode::Unsupported`] without spend control.
+    pub fn set_alert_sink(&self, sink: Option<AlertSink>) -> Result<()> {
+        self.alert_pump()?.set_sink(sink)
+    }
+
+    /// Hands every pending alert to the webhook outbox and the sink now, on this thread; returns how
+    /// many. Nothing to do without a sink or webhooks (or spend control).
+    pub fn deliver_alerts(&self) -> Result<usize> {
+        match &self.inner.alerts {
+            Some(pump) => pump.deliver_now(),
+            None => Ok(0),
+        }
+    }
+
+    /// The webhook sender, when endpoints are configured: its deliveries and stats.
+    pub fn webhooks(&self) -> Option<&Webhooks> {
+        self.inner.alerts.as_ref().and_then(AlertPump::webhooks)
+    }
+
+    fn alert_pump(&self) -> Result<&AlertPump> {
+        self.spend()?;
+        self.inner.alerts.as_ref().ok_or_else(|| Error::new(crate::ErrorCode::Unsupported, "no alert pump"))
     }
 
     /// The spend handle when a call must be checked: some limit or account exists (one atomic load
@@ -330,6 +432,12 @@ impl Tracker {
         self.inner.ledger.query(&query)
     }
 
+    /// [`Tracker::usage_rows`] over the current day, week or month (see [`Tracker::usage_in`]).
+    pub fn usage_rows_in(&self, query: &UsageQuery, timeframe: crate::report::Timeframe) -> Result<Vec<ReportRowView>> {
+        let rows = self.usage_in(query, timeframe)?;
+        Ok(rows.into_iter().map(|r| r.in_currency(&self.inner.currency, self.inner.rate)).collect())
+    }
+
     /// Report rows as the bindings return them ([`ReportRowView`]): [`Tracker::usage`] with each cost
     /// also in the tracker's currency.
     pub fn usage_rows(&self, query: &UsageQuery) -> Result<Vec<ReportRowView>> {
@@ -357,9 +465,12 @@ impl Tracker {
         notices
     }
 
-    /// Flushes and stops the ledger writer.
+    /// Delivers the pending alerts and stops the alert pump (the webhooks send what is due now), then
+    /// flushes and stops the ledger writer.
     pub fn close(&self) -> Result<()> {
-        self.inner.ledger.close()
+        let alerts = self.inner.alerts.as_ref().map_or(Ok(()), AlertPump::close);
+        let ledger = self.inner.ledger.close();
+        alerts.and(ledger)
     }
 
     /// The pre-flight estimate of a request, in the tracker's currency.

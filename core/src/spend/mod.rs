@@ -41,11 +41,11 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -75,6 +75,14 @@ const MAX_NOTICES: usize = 64;
 /// At most one spend-store failure notice per this long (the ledger's own reminder rate): a store that
 /// stays down would otherwise queue one per call.
 const FAILURE_NOTICE_EVERY: Duration = Duration::from_secs(60);
+/// The trailing window a spend spike is measured against: the previous this-many days.
+const SPIKE_WINDOW_DAYS: i64 = 7;
+
+/// Days with spend a scope needs in the window before a spike can fire (a new user has no baseline).
+const SPIKE_MIN_DAYS: usize = 3;
+
+/// Baselines kept per process before the cache is cleared (one per day limit and day).
+const MAX_BASELINES: usize = 4_096;
 
 // ---------------------------------------------------------------------------------------------------
 // Scopes
@@ -197,7 +205,8 @@ impl Account {
         Self::new("workspace_id", id.into())
     }
 
-    fn new(key: &str, id: String) -> Result<Self> {
+    /// The account of `key` (`user_id` or `workspace_id`, anything else is `invalid_value`) and `id`.
+    pub fn new(key: &str, id: String) -> Result<Self> {
         let key = match key {
             "user_id" => "user_id",
             "workspace_id" => "workspace_id",
@@ -722,6 +731,9 @@ pub struct SpendConfig {
     /// The output tokens a request without `max_tokens` (or equivalent) is reserved for (4,096).
     pub default_max_output_tokens: u64,
     pub unpriced: UnpricedPolicy,
+    /// A `spend_spike` alert fires when a scope's spend today (on a per-day spend limit) reaches this
+    /// many times its trailing daily average (3); 0 turns spike alerts off.
+    pub spike_factor: Decimal,
 }
 
 impl Default for SpendConfig {
@@ -731,6 +743,7 @@ impl Default for SpendConfig {
             reservation_ttl_secs: 600,
             default_max_output_tokens: 4_096,
             unpriced: UnpricedPolicy::FailClosed,
+            spike_factor: Decimal::from(3),
         }
     }
 }
@@ -760,6 +773,12 @@ struct SpendInner {
     notices: Mutex<VecDeque<Notice>>,
     /// When (ms since the epoch) the last spend-store failure notice was queued.
     last_failure_notice_ms: AtomicI64,
+    /// Set when a transaction fired (or may have fired) an alert; wakes the tracker's alert pump.
+    alert_fired: Mutex<bool>,
+    alert_cv: Condvar,
+    /// Trailing daily averages by (limit id, day): past days' counters no longer move, so each is read
+    /// once per process (`None`: too little history for a baseline).
+    baselines: Mutex<HashMap<(String, String), Option<Decimal>>>,
 }
 
 impl Spend {
@@ -771,6 +790,13 @@ impl Spend {
         let currency = if currency.is_empty() { "USD".to_string() } else { currency.to_uppercase() };
         if rates.get(&currency).is_none() {
             return Err(Error::config("currency", &currency, "no rate configured for this currency"));
+        }
+        if config.spike_factor < Decimal::ZERO {
+            return Err(Error::config(
+                "spend.spike_factor",
+                config.spike_factor,
+                "must not be negative (0 turns it off)",
+            ));
         }
         let store = open_store(url)?;
         let spend = Self {
@@ -785,6 +811,9 @@ impl Spend {
                 calls: std::sync::atomic::AtomicU64::new(0),
                 notices: Mutex::default(),
                 last_failure_notice_ms: AtomicI64::new(i64::MIN),
+                alert_fired: Mutex::new(false),
+                alert_cv: Condvar::new(),
+                baselines: Mutex::default(),
             }),
         };
         Ok(spend)
@@ -1109,6 +1138,10 @@ impl Spend {
             out = Some(self.reserve_in(tx, req, &reservation, unpriced, &anchors, &accounts, at)?);
             Ok(())
         })?;
+        if matches!(&out, Some(Err(_))) {
+            // A refusal by a limit fires its 100 % alert (once per period; waking for nothing is cheap).
+            self.signal_alerts();
+        }
         out.unwrap_or_else(|| Err(Error::new(ErrorCode::Store, "the reservation was not written")))
     }
 
@@ -1296,6 +1329,9 @@ impl Spend {
         for n in notices {
             self.notice(n);
         }
+        if out.as_ref().is_some_and(|s| !s.alerts.is_empty()) {
+            self.signal_alerts();
+        }
         out.ok_or_else(|| Error::new(ErrorCode::Store, "the settlement was not written"))
     }
 
@@ -1353,6 +1389,11 @@ impl Spend {
                     }
                     if l.action != LimitAction::Block && before < l.amount && c.used >= l.amount {
                         notices.push(limit_notice(&l, &hold.period, c.used, at));
+                    }
+                    if let Some(alert) = self.spend_spike(tx, &l, &hold.period, before, c.used, at)? {
+                        if tx.insert_alert(&alert, ns(at))? {
+                            settlement.alerts.push(alert);
+                        }
                     }
                 }
             } else {
@@ -1419,6 +1460,68 @@ impl Spend {
     /// Marks alerts as handed on (enqueued for delivery); returns how many were pending.
     pub fn mark_alerts_enqueued(&self, alert_ids: &[String]) -> Result<u64> {
         self.inner.store.mark_alerts(alert_ids, ns(Utc::now()))
+    }
+
+    /// Wakes whoever waits in [`Spend::wait_for_alerts`] (the tracker's alert pump).
+    pub(crate) fn signal_alerts(&self) {
+        *self.inner.alert_fired.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.inner.alert_cv.notify_all();
+    }
+
+    /// Waits until a transaction of this handle fires an alert (or [`Spend::signal_alerts`] is called),
+    /// at most `timeout`.
+    pub(crate) fn wait_for_alerts(&self, timeout: Duration) {
+        let guard = self.inner.alert_fired.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut fired, _) =
+            self.inner.alert_cv.wait_timeout_while(guard, timeout, |fired| !*fired).unwrap_or_else(|p| p.into_inner());
+        *fired = false;
+    }
+
+    /// The `spend_spike` alert a settlement fires when it takes a per-day spend limit's use from below
+    /// `spike_factor` × the scope's trailing daily average to at or above it (see [`Spend::baseline`]).
+    fn spend_spike(
+        &self,
+        tx: &mut dyn SpendTx,
+        l: &Limit,
+        period: &str,
+        before: Decimal,
+        used: Decimal,
+        at: DateTime<Utc>,
+    ) -> Result<Option<AlertEvent>> {
+        let factor = self.inner.config.spike_factor;
+        if factor.is_zero() || l.per != Per::Day || l.metric != Metric::Spend || used <= before {
+            return Ok(None);
+        }
+        let Some(baseline) = self.baseline(tx, &l.id, period)? else { return Ok(None) };
+        let mark = baseline * factor;
+        Ok((before < mark && used >= mark).then(|| spike_alert(l, period, factor, used, baseline, at)))
+    }
+
+    /// A day limit's trailing average: the mean use over the days with any use among the
+    /// [`SPIKE_WINDOW_DAYS`] before `period`, or `None` with fewer than [`SPIKE_MIN_DAYS`] such days.
+    fn baseline(&self, tx: &mut dyn SpendTx, limit_id: &str, period: &str) -> Result<Option<Decimal>> {
+        let key = (limit_id.to_string(), period.to_string());
+        if let Some(b) = self.inner.baselines.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(*b);
+        }
+        let Ok(day) = chrono::NaiveDate::parse_from_str(period, "%Y-%m-%d") else { return Ok(None) };
+        let mut days = Vec::new();
+        for back in 1..=SPIKE_WINDOW_DAYS {
+            let Some(d) = day.checked_sub_signed(chrono::Duration::days(back)) else { break };
+            let used = tx.counter(limit_id, &d.format("%Y-%m-%d").to_string(), false)?.used;
+            if used > Decimal::ZERO {
+                days.push(used);
+            }
+        }
+        let baseline = (days.len() >= SPIKE_MIN_DAYS)
+            .then(|| days.iter().sum::<Decimal>() / Decimal::from(days.len()))
+            .map(|b| b.round_dp(CONVERSION_DP).normalize());
+        let mut cache = self.inner.baselines.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_BASELINES {
+            cache.clear();
+        }
+        cache.insert(key, baseline);
+        Ok(baseline)
     }
 
     /// Spend notices (warn/log limits reached, spend store failures) since the last call.
@@ -1519,6 +1622,29 @@ fn limit_alert(l: &Limit, period: &str, threshold: Decimal, amount: Decimal, at:
         limit: Some(l.amount),
         // Request and token limits count in their own unit.
         currency: l.currency.clone().unwrap_or_else(|| l.metric.as_str().to_string()),
+        fired_at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    }
+}
+
+/// Once per limit, scope and day: `amount` (spent today) reached `factor` × `baseline` (the trailing
+/// daily average, in `limit`).
+fn spike_alert(
+    l: &Limit,
+    period: &str,
+    factor: Decimal,
+    amount: Decimal,
+    baseline: Decimal,
+    at: DateTime<Utc>,
+) -> AlertEvent {
+    AlertEvent {
+        alert_id: format!("spike:{}:{}:{}", l.id, l.scope.key(), period),
+        kind: AlertKind::SpendSpike,
+        scope: l.scope.map().clone(),
+        period: period.to_string(),
+        threshold: factor.normalize(),
+        amount,
+        limit: Some(baseline),
+        currency: l.currency.clone().unwrap_or_default(),
         fired_at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     }
 }

@@ -53,6 +53,28 @@ impl WebhookEndpoint {
     }
 }
 
+/// An endpoint as configuration gives it (`{"url": …, "secret": …}`, the bindings' `webhooks` list),
+/// not yet validated: [`WebhookSpec::endpoint`] checks it. `Debug` shows neither value.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    pub url: String,
+    pub secret: String,
+}
+
+impl WebhookSpec {
+    /// The validated endpoint (see [`WebhookEndpoint::new`]).
+    pub fn endpoint(&self) -> Result<WebhookEndpoint> {
+        WebhookEndpoint::new(&self.url, &self.secret)
+    }
+}
+
+impl fmt::Debug for WebhookSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSpec").field("url", &"<redacted>").field("secret", &"<redacted>").finish()
+    }
+}
+
 impl fmt::Debug for WebhookEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookEndpoint")

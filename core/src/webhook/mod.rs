@@ -38,7 +38,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use endpoint::WebhookEndpoint;
+pub use endpoint::{WebhookEndpoint, WebhookSpec};
 pub use outbox::{delivery_id, Delivery, DeliveryState};
 pub use signature::{signature_header, verify_signature, ALERT_ID_HEADER, DELIVERY_ID_HEADER, SIGNATURE_HEADER};
 

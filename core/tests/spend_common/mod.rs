@@ -303,6 +303,50 @@ pub fn daily_limit_and_alerts(open: &Open<'_>, tag: &str) {
     assert!(s.verify().unwrap().is_empty());
 }
 
+/// A spend spike: today's use on a per-day spend limit reaching `spike_factor` (3) × the mean of the
+/// previous 7 days that had spend (at least 3 of them) fires one `spend_spike` alert per day.
+pub fn spend_spikes_fire_once_per_day(open: &Open<'_>, tag: &str) {
+    let s = open(SpendConfig::default());
+    let uid = format!("{tag}-u1");
+    let who = user(&uid);
+    let lim = s.set_limit(&limit(scope(&[("user_id", &uid)]), Per::Day, dec!(100))).unwrap();
+    // 03:00Z is noon in Seoul: 25, 26 and 27 Nov spend 1, 2 and 3 (mean 2; the other 4 days had none).
+    for (day, cost) in [("2026-11-25", dec!(1)), ("2026-11-26", dec!(2)), ("2026-11-27", dec!(3))] {
+        let id = reserve(&s, &who, dec!(5), &format!("{day}T03:00:00Z")).unwrap();
+        assert!(settle(&s, &id, cost, &format!("{day}T03:00:01Z")).alerts.is_empty(), "{day}: no baseline yet");
+    }
+    // 2 Dec: 5 stays below 3 × 2 = 6; 5 + 1.5 = 6.5 crosses it, once.
+    let a = reserve(&s, &who, dec!(5), "2026-12-02T03:00:00Z").unwrap();
+    assert!(settle(&s, &a, dec!(5), "2026-12-02T03:00:01Z").alerts.is_empty());
+    let b = reserve(&s, &who, dec!(5), "2026-12-02T03:00:02Z").unwrap();
+    let spike = settle(&s, &b, dec!(1.5), "2026-12-02T03:00:03Z").alerts;
+    assert_eq!(spike.len(), 1);
+    assert_eq!(spike[0].alert_id, format!("spike:{}:user_id={uid}:2026-12-02", lim.id));
+    assert_eq!(
+        (spike[0].kind, spike[0].threshold, spike[0].amount, spike[0].limit, spike[0].period.as_str()),
+        (AlertKind::SpendSpike, dec!(3), dec!(6.5), Some(dec!(2)), "2026-12-02")
+    );
+    let c = reserve(&s, &who, dec!(5), "2026-12-02T03:00:04Z").unwrap();
+    assert!(settle(&s, &c, dec!(1), "2026-12-02T03:00:05Z").alerts.is_empty(), "once per day");
+    // Two days of history are not a baseline: 10 after 1 and 1 fires nothing.
+    let newcomer = format!("{tag}-u2");
+    s.set_limit(&limit(scope(&[("user_id", &newcomer)]), Per::Day, dec!(100))).unwrap();
+    for (day, cost) in [("2026-11-30", dec!(1)), ("2026-12-01", dec!(1)), ("2026-12-02", dec!(10))] {
+        let id = reserve(&s, &user(&newcomer), dec!(10), &format!("{day}T03:00:00Z")).unwrap();
+        assert!(settle(&s, &id, cost, &format!("{day}T03:00:01Z")).alerts.is_empty(), "{day}");
+    }
+    // With spike_factor 0 the same history and jump fire nothing.
+    let off = open(SpendConfig { spike_factor: dec!(0), ..SpendConfig::default() });
+    let quiet = format!("{tag}-u3");
+    off.set_limit(&limit(scope(&[("user_id", &quiet)]), Per::Day, dec!(100))).unwrap();
+    for day in ["2026-11-28", "2026-11-29", "2026-11-30", "2026-12-02"] {
+        let id = reserve(&off, &user(&quiet), dec!(10), &format!("{day}T03:00:00Z")).unwrap();
+        let cost = if day == "2026-12-02" { dec!(10) } else { dec!(1) };
+        assert!(settle(&off, &id, cost, &format!("{day}T03:00:01Z")).alerts.is_empty(), "{day}");
+    }
+    assert!(s.verify().unwrap().is_empty());
+}
+
 /// Requests and tokens per minute; warn limits never refuse and report a notice.
 pub fn rate_limits_and_warn_limits(open: &Open<'_>, tag: &str) {
     let s = open(SpendConfig::default());
@@ -490,6 +534,7 @@ pub fn all_cases(open: &Open<'_>, tag: &str) {
     rate_limits_and_warn_limits(open, &format!("{tag}-rate"));
     expiry_of_reservations_and_credits(open, &format!("{tag}-exp"));
     unpriced_calls_follow_the_policy(open, &format!("{tag}-unp"));
+    spend_spikes_fire_once_per_day(open, &format!("{tag}-spike"));
 }
 
 pub fn scope_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
