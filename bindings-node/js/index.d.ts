@@ -86,7 +86,7 @@ export interface BudgetExceededError extends LlmledgerError {
   currency: string | null
 }
 
-/** Spend-control settings (core's `SpendConfig`). */
+/** Spend-control settings (core's `SpendConfig`; camelCase keys are passed to core in snake_case). */
 export interface SpendOptions {
   /** No spend store, no check: `budgets` / `balances` reject with `unsupported`. */
   disabled?: boolean
@@ -96,6 +96,35 @@ export interface SpendOptions {
   defaultMaxOutputTokens?: number
   /** A call without a price: `fail_closed` (default: refused where a limit or balance applies) or `reserve:<amount>`. */
   unpriced?: 'fail_closed' | `reserve:${string}`
+  /** A `spend_spike` alert fires when a scope's spend today reaches this many times its trailing daily average (default 3). */
+  spikeFactor?: string
+}
+
+/** Where spend alerts are sent as signed HTTP webhooks (see the README's "Webhooks"). Never logged. */
+export interface WebhookSpec {
+  /** `http://` or `https://`. */
+  url: string
+  /** The HMAC-SHA256 key of the `llmledger-signature` header. */
+  secret: string
+}
+
+/** One spend alert (core's `AlertEvent`, as is): what `onAlert` gets and what a webhook's body is. */
+export interface AlertEvent {
+  /** Unique per rule, scope and period: dedupe on it. */
+  alert_id: string
+  kind: 'limit_threshold' | 'balance_low' | 'spend_spike'
+  scope: Record<string, string>
+  /** `2026-12-02`, `2026-12`, or `balance`. */
+  period: string
+  /** A fraction of the limit, an amount, or a factor (spikes); decimal string. */
+  threshold: string
+  /** Spent (for `balance_low`: available) when it fired; decimal string. */
+  amount: string
+  /** The limit, or for a spike the trailing average. */
+  limit: string | null
+  currency: string
+  /** RFC 3339, UTC. */
+  fired_at: string
 }
 
 /** A decimal amount: a string keeps it exact (`'5.00'`); a number is taken by its shortest text. */
@@ -264,6 +293,16 @@ export interface TrackerOptions {
   onNotice?: (notice: LedgerNotice) => void
   /** Spend-control settings; limits and balances themselves are set with `tracker.budgets` / `tracker.balances`. */
   spend?: SpendOptions
+  /** Spend alerts as signed webhooks, sent from Rust with a durable outbox in the store (SQLite, PostgreSQL). */
+  webhooks?: WebhookSpec[]
+  /**
+   * Called on this thread with each spend alert (a limit's threshold, a low balance, a spike), at least once:
+   * after a crash before it was marked handed on, the next process on the store hands it on again — dedupe
+   * on `alert_id`. A throwing or rejecting callback goes to `onError` (operation `onAlert`).
+   */
+  onAlert?: (alert: AlertEvent) => void | Promise<void>
+  /** How often core's alert pump looks for alerts fired by other processes (default 5000 ms). */
+  alertPollMs?: number
 }
 
 /** What `Tracker.health()` returns (the core `LedgerHealth`, as is). */

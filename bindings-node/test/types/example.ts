@@ -9,6 +9,7 @@ import llmledger, {
   countTokens,
   estimate,
   tokenUsage,
+  type AlertEvent,
   type Balance,
   type BudgetExceededError,
   type CallCost,
@@ -29,7 +30,10 @@ async function main(): Promise<void> {
     unknownModel: 'flag',
     durability: 'batch',
     onError: (err: LlmledgerError | Error, info) => console.error(info.operation, err.message),
-    spend: { reservationTtlSecs: 600, defaultMaxOutputTokens: 4096, unpriced: 'reserve:0.50' },
+    spend: { reservationTtlSecs: 600, defaultMaxOutputTokens: 4096, unpriced: 'reserve:0.50', spikeFactor: '3' },
+    webhooks: [{ url: 'https://example.com/hooks/llmledger', secret: 'whsec_x' }],
+    onAlert: (alert: AlertEvent) => console.log(alert.kind, alert.alert_id, alert.amount, alert.limit),
+    alertPollMs: 5000,
   })
 
   // Spend control: limits and prepaid balances; a refused call throws before any request is sent.
