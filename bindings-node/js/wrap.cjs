@@ -132,7 +132,7 @@ function begin(call, options) {
       field(body, 'tools') != null || field(body, 'web_search_options') != null,
       attributionOf(ctx),
     )
-    // One crossing for both answers (bits: NEEDS_REQUEST_BODY, NEEDS_INCLUDE_USAGE).
+    // One crossing for every answer (bits: NEEDS_REQUEST_BODY, NEEDS_INCLUDE_USAGE, NEEDS_ADMIT).
     const needs = pending.needs
     if (needs & NEEDS_REQUEST_BODY) pending.setRequestBody(bodyJson(body))
     call.signal = options.signal
