@@ -3,6 +3,7 @@
 //!
 //! The exception classes live in `llmledger/errors.py` (rooted at `LlmledgerError`, subclasses also deriving
 //! `ValueError` / `KeyError` / `OSError` as apt); `BY_CODE` there maps each stable core code to its class.
+//! A `budget_exceeded` error also carries core's `BudgetDetail` (`BudgetExceeded.scope`, `.limit`, …).
 
 use llmledger_core::{Error, Result};
 use pyo3::exceptions::PyRuntimeError;
@@ -31,7 +32,25 @@ pub fn to_py(err: Error) -> PyErr {
                 None => py.import("llmledger.errors")?.getattr("LlmledgerError")?,
             };
             let suggestions = PyTuple::new(py, err.suggestions())?;
-            class.call1((err.message(), code, err.field(), err.value(), suggestions))
+            match err.budget() {
+                // `BudgetExceeded`: what refused the call, its amounts as `Decimal`.
+                Some(b) => {
+                    let detail = PyDict::new(py);
+                    detail.set_item("rule", &b.rule)?;
+                    detail.set_item("rule_id", &b.rule_id)?;
+                    detail.set_item("scope", b.scope.clone())?;
+                    detail.set_item("per", &b.per)?;
+                    detail.set_item("metric", &b.metric)?;
+                    detail.set_item("period", &b.period)?;
+                    detail.set_item("limit", b.limit)?;
+                    detail.set_item("spent", b.spent)?;
+                    detail.set_item("reserved", b.reserved)?;
+                    detail.set_item("requested", b.requested)?;
+                    detail.set_item("currency", &b.currency)?;
+                    class.call1((err.message(), code, err.field(), err.value(), suggestions, detail))
+                }
+                None => class.call1((err.message(), code, err.field(), err.value(), suggestions)),
+            }
         });
         match built {
             Ok(instance) => PyErr::from_value(instance),

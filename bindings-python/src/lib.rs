@@ -4,11 +4,13 @@
 //! binding's (bindings-node/src):
 //!
 //! - `tracker`: the native classes (`Tracker`, `Client`, `Attribution`, `Call`, `Stream`);
+//! - `spend`: spend control (`Spend`: limits, balances) and the alert sink;
 //! - `types`: the Python-facing values (`Usage`, `Cost`, report rows) and the structured inputs;
 //! - `error`: the one mapping of core errors to `llmledger.errors` exceptions;
 //! - this file: the free functions (token counts, estimates, `cost`).
 
 mod error;
+mod spend;
 mod tracker;
 mod types;
 
@@ -173,6 +175,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tracker::Client>()?;
     m.add_class::<tracker::Call>()?;
     m.add_class::<tracker::Stream>()?;
+    m.add_class::<spend::Spend>()?;
     m.add_class::<types::Usage>()?;
     m.add_class::<types::Cost>()?;
     m.add_function(wrap_pyfunction!(count_tokens, m)?)?;

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 
 use llmledger_core::call::{CallStream, Client as CoreClient, ClientSpec, PendingCall, RequestFacts};
 use llmledger_core::ledger::Attribution as CoreAttribution;
-use llmledger_core::tracker::Tracker as CoreTracker;
+use llmledger_core::tracker::{Tracker as CoreTracker, TrackerOptions};
 use llmledger_core::{Api, Error};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::error::{detached, held, invalid};
+use crate::spend::{set_alert_sink, Spend};
 use crate::types::{report_rows, Config, EstimateInput, Query, Usage};
 
 /// The native tracker. Use `llmledger.Tracker`, which adds wrapping, attribution and process hooks.
@@ -27,13 +28,35 @@ pub struct Tracker {
 
 #[pymethods]
 impl Tracker {
-    /// `config`: one dict (`llmledger.Tracker._config`), read once.
+    /// `config`: one dict (`llmledger.Tracker._config`), read once; `options_json`: core's
+    /// `TrackerOptions` as JSON (spend control, webhooks), parsed and checked by core.
     #[new]
-    fn new(py: Python<'_>, config: Config) -> PyResult<Self> {
+    #[pyo3(signature = (config, options_json=None))]
+    fn new(py: Python<'_>, config: Config, options_json: Option<&str>) -> PyResult<Self> {
         let config = config.into_core()?;
+        let options = match options_json {
+            Some(json) => held(TrackerOptions::from_json(json))?,
+            None => TrackerOptions::default(),
+        };
         // Opening a store may create files or connect to PostgreSQL.
-        let inner = detached(py, move || CoreTracker::new(config))?;
+        let inner = detached(py, move || CoreTracker::with_options(config, options))?;
         Ok(Self { inner })
+    }
+
+    /// Spend control over the tracker's store (`tracker.budgets`, `tracker.balances`).
+    fn spend(&self) -> PyResult<Spend> {
+        Spend::of(&self.inner)
+    }
+
+    /// The in-process alert receiver (`Tracker(on_alert=...)`), called with each alert's JSON.
+    #[pyo3(signature = (callback=None))]
+    fn set_alert_sink(&self, callback: Option<Py<PyAny>>) -> PyResult<()> {
+        set_alert_sink(&self.inner, callback)
+    }
+
+    /// Hands every pending alert to the webhooks and the sink now (GIL released: the sink takes it).
+    fn deliver_alerts(&self, py: Python<'_>) -> PyResult<usize> {
+        detached(py, || self.inner.deliver_alerts())
     }
 
     /// Starts one tracked call of `api` (from `Client.classify`); see `call::begin`. `context`: the
@@ -55,8 +78,11 @@ impl Tracker {
 
     /// Report rows (see `llmledger.Tracker.usage`); `query`: one dict of filters, groups and time zone.
     fn usage<'py>(&self, py: Python<'py>, query: Query) -> PyResult<Bound<'py, PyAny>> {
-        let query = query.into_core()?;
-        let rows = detached(py, || self.inner.usage_rows(&query))?;
+        let (query, timeframe) = query.into_core()?;
+        let rows = detached(py, || match timeframe {
+            Some(t) => self.inner.usage_rows_in(&query, t),
+            None => self.inner.usage_rows(&query),
+        })?;
         report_rows(py, &rows)
     }
 
@@ -264,6 +290,20 @@ impl Call {
     fn set_request_body(&mut self, json: &str) {
         if let Some(call) = self.inner.as_mut() {
             call.set_request_body(json);
+        }
+    }
+    /// Whether `admit` has a reservation to make (spend control is active); the async wrapper runs it
+    /// off the event loop only then.
+    #[getter]
+    fn checks_spend(&self) -> bool {
+        self.inner.as_ref().is_some_and(PendingCall::checks_spend)
+    }
+    /// Reserves the call's maximum cost before it is sent, or raises `BudgetExceeded` (do not send).
+    /// A store transaction: the GIL is released, and only when there is something to check.
+    fn admit(&mut self, py: Python<'_>) -> PyResult<()> {
+        match self.inner.as_mut() {
+            Some(call) if call.checks_spend() => detached(py, || call.admit()),
+            _ => Ok(()),
         }
     }
     /// Records the response from its body (the SDK's raw `bytes`, read in place, or a `str`).

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use llmledger_core::estimate::EstimateRequest;
-use llmledger_core::report::{GroupBy, ReportRowView, UsageFilter, UsageQuery};
+use llmledger_core::report::{GroupBy, ReportRowView, Timeframe, UsageFilter, UsageQuery};
 use llmledger_core::tracker::{Estimate, Tracked, TrackerConfig};
 use llmledger_core::{Breakdown, Cost as CoreCost, Error};
 use pyo3::exceptions::PyAttributeError;
@@ -73,17 +73,20 @@ pub struct Query {
     /// `None`: the tracker's time zone (core's default).
     timezone: Option<String>,
     p95: bool,
+    /// `today`, `week` or `month`: the current period in the report's zone.
+    timeframe: Option<String>,
 }
 
 impl Query {
-    pub fn into_core(self) -> PyResult<UsageQuery> {
+    pub fn into_core(self) -> PyResult<(UsageQuery, Option<Timeframe>)> {
         let Query { user_id, workspace_id, project, provider, model, session_id, since, until, .. } = self;
-        Ok(UsageQuery {
+        let query = UsageQuery {
             filter: UsageFilter { user_id, workspace_id, project, provider, model, session_id, since, until },
             group_by: self.group_by.iter().map(|g| held(g.parse::<GroupBy>())).collect::<PyResult<_>>()?,
             timezone: self.timezone,
             p95: self.p95,
-        })
+        };
+        Ok((query, self.timeframe.map(|t| held(t.parse::<Timeframe>())).transpose()?))
     }
 }
 

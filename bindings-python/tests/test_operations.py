@@ -142,7 +142,9 @@ def test_unreachable_postgres_warns_once_redacted_and_keeps_every_event(
         assert h["spilled_events"] == 5 and h["queued_events"] == 0
         assert "hunter2" not in (h["last_error"] or "") and "hunter2" not in h["store"]
         assert h["oldest_spilled_age_secs"] is not None and h["down_since"] is not None
-        assert notices.kinds() == ["store_unreachable"], "one warning, not one per event or per flush"
+        # One warning for the ledger, and one (not one per call) that the spend checks could not run: with
+        # the store unreachable, spend control counts as active and each call went ahead unchecked.
+        assert notices.kinds() == ["store_unreachable", "spend_store_failed"], "one warning each, not one per event"
     finally:
         with pytest.raises(StoreError):
             tracker.close()  # the store is still down: the events stay in the spill directory

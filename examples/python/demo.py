@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """llmledger demo: three users make chat, streamed, Responses and Anthropic calls through wrapped official
-clients; then a pre-flight estimate and the per-user × model cost report from the embedded SQLite ledger.
+clients; then a pre-flight estimate and the per-user × model cost report from the embedded SQLite ledger;
+then spend control: a user with a small prepaid balance runs out of credit and the next call is refused
+with ``llmledger.BudgetExceeded`` before it is sent, and a low-balance alert reaches the ``on_alert`` callback.
 
     pip install . openai anthropic
     python examples/python/demo.py
@@ -11,12 +13,15 @@ at it; with OPENAI_API_KEY and ANTHROPIC_API_KEY set it calls the real APIs (a f
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Dict, List, Optional
 
 import anthropic
 import openai
@@ -43,7 +48,8 @@ def main() -> None:
     oa, an, server = clients()
     # scripts/demo.sh passes a path so the CLI can report from the same ledger afterwards.
     db = Path(os.environ.get("LLMLEDGER_DEMO_DB") or Path(tempfile.mkdtemp()) / "demo.db").resolve()
-    tracker = llmledger.Tracker(store=f"sqlite://{db}")
+    alerts: List[Dict[str, Any]] = []  # called on llmledger's alert thread; printed below
+    tracker = llmledger.Tracker(store=f"sqlite://{db}", on_alert=alerts.append)
     gpt = tracker.wrap(oa, project="demo")
     claude = tracker.wrap(an, project="demo")
     ask = [{"role": "user", "content": "In one sentence: why count tokens?"}]
@@ -69,10 +75,46 @@ def main() -> None:
             print(f"  {row['user']:6} {row['model']:28} {row['requests']:3} calls  {row['cost_usd']:.8f}")
         total = sum((row["cost_usd"] for row in rows), Decimal(0))
         print(f"  {'total':35} {sum(r['requests'] for r in rows):3} calls  {total:.8f}")
+
+        spend_control(tracker, gpt, oa, alerts)
     finally:
         tracker.close()
         if server is not None:
             server.terminate()
+
+
+def mock_requests(client: Any) -> Optional[int]:
+    """How many requests the mock provider has received (None against the real APIs)."""
+    base = str(client.base_url).rstrip("/").rsplit("/v1", 1)[0]
+    if not base.startswith("http://127.0.0.1"):
+        return None
+    with urllib.request.urlopen(f"{base}/_mock/requests") as resp:
+        return len(json.loads(resp.read()))
+
+
+def spend_control(tracker: llmledger.Tracker, gpt: Any, oa: Any, alerts: List[Dict[str, Any]]) -> None:
+    print("\nspend control: dave has 0.003 USD of prepaid credit (a low-balance alert below 0.0015)")
+    tracker.balances.top_up("dave", "0.003", idempotency_key="demo-topup-dave")
+    tracker.balances.set_alert("dave", below="0.0015")
+    ask = [{"role": "user", "content": "Say hello."}]
+    with tracker.attribute(user_id="dave"):
+        for _ in range(10):  # bounded: with the real APIs a call costs less than with the mock
+            sent_before = mock_requests(oa)
+            try:
+                r = gpt.chat.completions.create(model="gpt-4o", messages=ask, max_tokens=100)
+            except llmledger.BudgetExceeded as e:
+                seen = mock_requests(oa)
+                print(f"dave   refused    BudgetExceeded(code={e.code!r}, rule={e.rule!r}, available={e.limit - e.reserved}, "
+                      f"requested={e.requested} {e.currency})")
+                if seen is not None:
+                    print(f"       the provider received {seen - (sent_before or 0)} requests for it: refused before sending")
+                break
+            b = tracker.balances.get("dave")
+            print(f"dave   chat       {r._token_usage.cost.total:.8f} USD  balance {b.total} available {b.available}")
+    tracker.deliver_alerts()  # the alert thread already has them; this just makes sure before printing
+    for alert in alerts:
+        print(f"on_alert: {alert['kind']} for {alert['scope']}: {alert['amount']} {alert['currency']} "
+              f"(threshold {alert['threshold']})")
 
 
 if __name__ == "__main__":

@@ -554,10 +554,16 @@ def parse_multipart_fields(raw: bytes, ctype: str) -> Dict[str, Any]:
     return fields
 
 
+class Server(ThreadingHTTPServer):
+    # The socketserver default backlog (5) drops connections when many callers start at once (the
+    # bindings' 64-caller spend tests): the SDKs then see a connection error the provider never would.
+    request_queue_size = 128
+
+
 def make_server(host: str, port: int, vectors_dir: Path = VECTORS_DIR) -> ThreadingHTTPServer:
     state = MockState(vectors_dir)
     handler = type("BoundHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
+    server = Server((host, port), handler)
     server.daemon_threads = True
     return server
 

@@ -16,8 +16,10 @@ from . import _native
 from ._context import attribute
 from ._estimate import Estimate, estimate_input, messages_json
 from ._native import Cost, Usage, cost
+from ._spend import Balance
 from ._tracker import Tracker
 from .errors import (
+    BudgetExceeded,
     ClosedError,
     ConfigError,
     InvalidInputError,
@@ -48,6 +50,8 @@ __all__ = [
     "UnknownCurrencyError",
     "StoreError",
     "ClosedError",
+    "BudgetExceeded",
+    "Balance",
 ]
 
 

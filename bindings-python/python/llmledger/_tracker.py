@@ -8,11 +8,12 @@ import logging
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _context, _native
 from ._native import Attribution
 from ._estimate import Estimate, estimate_input
+from ._spend import Balances, Budgets, alert_callback
 from .errors import InvalidInputError
 
 log = logging.getLogger("llmledger")
@@ -64,6 +65,13 @@ class Tracker:
     Store trouble is logged on the ``llmledger`` logger: one WARNING when the store starts failing (or
     cannot be reached at start), at most one reminder a minute while it stays down, one INFO once it is
     back and the spilled events are replayed. :meth:`health` shows the same state on demand.
+
+    Spend control (:attr:`budgets`, :attr:`balances`): ``spend`` takes core's ``SpendConfig`` keys
+    (``reservation_ttl_secs``, ``default_max_output_tokens``, ``unpriced`` = ``"fail_closed"`` or
+    ``"reserve:<amount>"``, ``spike_factor``, ``disabled``). ``webhooks``: ``[{"url": ..., "secret": ...}]``,
+    where spend alerts are sent signed (see the README's Webhooks section); ``on_alert``: a callable given
+    each alert as a dict (``alert_id``, ``kind``, ``scope``, ``period``, ``threshold``, ``amount``, ``limit``,
+    ``currency``, ``fired_at``), on llmledger's alert thread, at least once (see :meth:`deliver_alerts`).
     """
 
     def __init__(
@@ -79,6 +87,9 @@ class Tracker:
         litellm_prices: Optional[PathLike] = None,
         azure_deployments: Optional[Mapping[str, str]] = None,
         spill_dir: Optional[PathLike] = None,
+        spend: Optional[Mapping[str, Any]] = None,
+        webhooks: Optional[Sequence[Mapping[str, str]]] = None,
+        on_alert: Optional[Callable[[Dict[str, Any]], Any]] = None,
     ) -> None:
         self._config: Dict[str, Any] = dict(
             store=None if store is None else str(store),
@@ -92,11 +103,24 @@ class Tracker:
             azure_deployments=dict(azure_deployments or {}),
             spill_dir=None if spill_dir is None else os.fspath(spill_dir),
         )
-        self._native = _native.Tracker(self._config)
+        # Kept apart from `_config` (shown in reprs): webhook secrets are never displayed.
+        self._options = json.dumps(
+            dict(spend=dict(spend or {}), webhooks=[dict(w) for w in webhooks or []]), default=str
+        )
+        self._on_alert = None if on_alert is None else alert_callback(on_alert)
+        self._native = self._open_native()
         self._closed = False
         self._lock = threading.Lock()
+        self.budgets = Budgets(self)
+        self.balances = Balances(self)
         _live.add(self)
         self._start_notice_logger()
+
+    def _open_native(self) -> Any:
+        native = _native.Tracker(self._config, self._options)
+        if self._on_alert is not None:
+            native.set_alert_sink(self._on_alert)
+        return native
 
     # -- wrapping and attribution ------------------------------------------------------------------------------
 
@@ -152,8 +176,12 @@ class Tracker:
         group_by: Union[str, Sequence[str], None] = None,
         timezone: Optional[str] = None,
         p95: bool = False,
+        timeframe: Optional[str] = None,
     ) -> List[Dict[str, Any]]:
         """Report rows from the ledger (events written so far are flushed first).
+
+        ``timeframe``: ``today``, ``week`` (from Monday) or ``month``: the current period in the report's
+        zone, within ``since`` / ``until`` when those are given too.
 
         ``group_by``: any of ``user``, ``workspace``, ``project``, ``provider``, ``model``, ``session``,
         ``day``, ``month`` (``user_id`` / ``workspace_id`` / ``session_id`` are accepted too). Each row is
@@ -178,6 +206,7 @@ class Tracker:
                 group_by=groups,
                 timezone=timezone,
                 p95=p95,
+                timeframe=timeframe,
             )
         )
 
@@ -221,8 +250,18 @@ class Tracker:
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Writes every buffered event to the store (the GIL is released meanwhile)."""
+        """Writes every buffered event to the store and hands every pending spend alert to the webhook
+        outbox and ``on_alert`` (the GIL is released meanwhile)."""
         self._native.flush()
+        self._native.deliver_alerts()
+
+    def deliver_alerts(self) -> int:
+        """Hands every pending spend alert to the webhook outbox and ``on_alert`` now, on this thread, and
+        returns how many. (Core's alert thread does this on its own as soon as a call fires an alert;
+        alerts fired by other processes sharing the store are picked up within 5 s.) Delivery to
+        ``on_alert`` is at least once: a process that dies before marking an alert handed on leaves it
+        for the next tracker with a callback on the same store."""
+        return self._native.deliver_alerts()
 
     def close(self) -> None:
         """Flushes and closes the ledger. Later calls through wrapped clients still work; they are logged as
@@ -251,7 +290,7 @@ class Tracker:
         # The parent's writer thread does not exist in the child: start a fresh ledger writer there. The old
         # native tracker is kept (not dropped), as its locks may be held by a thread that no longer exists.
         _orphans.append(self._native)
-        self._native = _native.Tracker(self._config)
+        self._native = self._open_native()
         self._start_notice_logger()
 
 

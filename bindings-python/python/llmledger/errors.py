@@ -8,7 +8,8 @@ derive from the built-in exception a caller would expect (``ValueError`` for bad
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple, Type
+from decimal import Decimal
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
 
 __all__ = [
     "LlmledgerError",
@@ -19,6 +20,7 @@ __all__ = [
     "UnknownCurrencyError",
     "StoreError",
     "ClosedError",
+    "BudgetExceeded",
 ]
 
 
@@ -81,6 +83,60 @@ class ClosedError(LlmledgerError):
     """The tracker was closed (code ``closed``)."""
 
 
+class BudgetExceeded(LlmledgerError):
+    """Spend control refused the call *before* it was sent (code ``budget_exceeded``; the
+    ``insufficient_quota`` habit: same meaning, but no request reached the provider).
+
+    ``rule``: ``limit`` (a block limit), ``balance`` (an account's available credit) or ``unpriced`` (a
+    model without a price under ``fail_closed``); ``rule_id``: the limit's id or the account
+    (``user_id=u1``); ``scope``: its scope as a dict; ``per`` / ``period`` for limits; ``metric``:
+    ``spend``, ``requests`` or ``tokens``; ``limit``, ``spent``, ``reserved``, ``requested``: exact
+    ``Decimal`` amounts in ``currency`` (None for request and token limits). For a balance, ``limit`` is
+    the balance and ``spent`` 0.
+    """
+
+    rule: str
+    rule_id: str
+    scope: Dict[str, str]
+    per: Optional[str]
+    metric: str
+    period: Optional[str]
+    limit: Decimal
+    spent: Decimal
+    reserved: Decimal
+    requested: Decimal
+    currency: Optional[str]
+
+    def __init__(
+        self,
+        message: str,
+        code: str = "budget_exceeded",
+        field: Optional[str] = None,
+        value: Optional[str] = None,
+        suggestions: Tuple[str, ...] = (),
+        budget: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        super().__init__(message, code, field, value, suggestions)
+        detail = dict(budget or {})
+        self.budget = detail
+        self.rule = detail.get("rule", "")
+        self.rule_id = detail.get("rule_id", "")
+        self.scope = dict(detail.get("scope") or {})
+        self.per = detail.get("per")
+        self.metric = detail.get("metric", "spend")
+        self.period = detail.get("period")
+        zero = Decimal(0)
+        self.limit = detail.get("limit", zero)
+        self.spent = detail.get("spent", zero)
+        self.reserved = detail.get("reserved", zero)
+        self.requested = detail.get("requested", zero)
+        self.currency = detail.get("currency")
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        args = (self.message, self.code, self.field, self.value, tuple(self.suggestions), self.budget)
+        return (type(self), args)
+
+
 #: Exception class per core error code; the native module raises through this table.
 BY_CODE: Dict[str, Type[LlmledgerError]] = {
     "invalid_json": InvalidInputError,
@@ -96,4 +152,5 @@ BY_CODE: Dict[str, Type[LlmledgerError]] = {
     "io": StoreError,
     "closed": ClosedError,
     "unsupported": StoreError,
+    "budget_exceeded": BudgetExceeded,
 }

@@ -72,9 +72,9 @@ const CONVERSION_DP: u32 = 12;
 /// Notices kept for a caller that does not drain them.
 const MAX_NOTICES: usize = 64;
 
-/// At most one spend-store failure notice per this long (the ledger's own reminder rate): a store that
-/// stays down would otherwise queue one per call.
+/// The shortest time between two spend-store failure notices.
 const FAILURE_NOTICE_EVERY: Duration = Duration::from_secs(60);
+
 /// The trailing window a spend spike is measured against: the previous this-many days.
 const SPIKE_WINDOW_DAYS: i64 = 7;
 
@@ -771,7 +771,7 @@ struct SpendInner {
     /// Calls checked while inactive (the clock is read every [`CLOCK_EVERY`]).
     calls: std::sync::atomic::AtomicU64,
     notices: Mutex<VecDeque<Notice>>,
-    /// When (ms since the epoch) the last spend-store failure notice was queued.
+    /// When (ms since the epoch) the last store-failure notice was queued (0: never).
     last_failure_notice_ms: AtomicI64,
     /// Set when a transaction fired (or may have fired) an alert; wakes the tracker's alert pump.
     alert_fired: Mutex<bool>,
@@ -810,7 +810,7 @@ impl Spend {
                 next_check_ms: AtomicI64::new(0),
                 calls: std::sync::atomic::AtomicU64::new(0),
                 notices: Mutex::default(),
-                last_failure_notice_ms: AtomicI64::new(i64::MIN),
+                last_failure_notice_ms: AtomicI64::new(0),
                 alert_fired: Mutex::new(false),
                 alert_cv: Condvar::new(),
                 baselines: Mutex::default(),
@@ -1529,13 +1529,15 @@ impl Spend {
         self.inner.notices.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect()
     }
 
-    /// Queues a notice for the operator (the tracker reports spend-store failures through this; one
-    /// per [`FAILURE_NOTICE_EVERY`], the rest are dropped).
+    /// Queues a notice for the operator (the tracker reports spend-store failures through this). A
+    /// store failure is reported once, then at most once per [`FAILURE_NOTICE_EVERY`] while it goes
+    /// on (every call would otherwise warn while the store is down, as the ledger's notices do not).
     pub fn notice(&self, notice: Notice) {
         if notice.kind == NoticeKind::SpendStoreFailed {
             let now = notice.at.timestamp_millis();
             let last = self.inner.last_failure_notice_ms.load(Ordering::Relaxed);
-            if now.saturating_sub(last) < FAILURE_NOTICE_EVERY.as_millis() as i64
+            let due = last == 0 || now - last >= FAILURE_NOTICE_EVERY.as_millis() as i64;
+            if !due
                 || self
                     .inner
                     .last_failure_notice_ms

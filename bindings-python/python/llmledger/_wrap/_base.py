@@ -12,11 +12,15 @@ Every decision is core's (``llmledger._native``): which requests are tracked (``
 change in the request and whether it needs the body (``Tracker.begin`` → ``Call``), and the record. This
 module hands it the SDK's request dict, the response bytes, and each Server-Sent Event of a stream
 (``_iter_events`` of the SDK's ``Stream`` is replaced on the instance before iteration starts). Tracking
-never raises into the caller: failures are logged on the ``llmledger`` logger.
+never raises into the caller: failures are logged on the ``llmledger`` logger. The one exception is spend
+control: with a limit or balance in place, ``request`` calls core's ``admit`` after handing it the request
+body and before the SDK sends anything, and a refusal raises :class:`llmledger.BudgetExceeded` there — no
+HTTP request is made (async clients run the reservation in the default executor, off the event loop).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -25,6 +29,7 @@ from contextvars import ContextVar
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from .. import _context
+from ..errors import BudgetExceeded
 
 log = logging.getLogger("llmledger")
 
@@ -370,6 +375,16 @@ class ClientWrapper:
                 log.warning("llmledger: could not start tracking a %s call", wrapper.provider, exc_info=True)
                 return options, None
 
+        def admit(call: Call) -> None:
+            """Spend control, before anything is sent: raises ``BudgetExceeded`` (the one error tracking
+            lets through to the caller); any other failure is logged and the call goes ahead."""
+            try:
+                call.native.admit()
+            except BudgetExceeded:
+                raise
+            except Exception:
+                log.warning("llmledger: could not check a %s call's budget", wrapper.provider, exc_info=True)
+
         def _process_response(*args: Any, **kwargs: Any) -> Any:
             call = _CALL.get()
             if call is not None:
@@ -384,10 +399,16 @@ class ClientWrapper:
                     call.http = kwargs.get("response")
                 return await process(*args, **kwargs)
 
+            async def aadmit(call: Call) -> None:
+                # A reservation is a store transaction: run it off the event loop (only when there is one).
+                if call.native.checks_spend:
+                    await asyncio.get_running_loop().run_in_executor(None, admit, call)
+
             async def arequest(cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None) -> Any:
                 options, call = begin(options, stream)
                 if call is None:
                     return await request(cast_to, options, stream=stream, stream_cls=stream_cls)
+                await aadmit(call)
                 token = _CALL.set(call)
                 try:
                     result = await request(cast_to, options, stream=stream, stream_cls=stream_cls)
@@ -406,6 +427,7 @@ class ClientWrapper:
                 options, call = begin(options, stream)
                 if call is None:
                     return request(cast_to, options, stream=stream, stream_cls=stream_cls)
+                admit(call)
                 token = _CALL.set(call)
                 try:
                     result = request(cast_to, options, stream=stream, stream_cls=stream_cls)
