@@ -1,6 +1,7 @@
 // The Node half of the demo: the official `openai` and `@anthropic-ai/sdk` clients, wrapped by a tracker,
 // talk real HTTP to the local mock provider (no API keys); each response carries its exact cost, and the
-// ledger answers a per-user report.
+// ledger answers a per-user report. Then spend control: a user with a little prepaid credit runs out and
+// is refused before the call is sent.
 //
 //   node bindings-node/examples/demo.mjs [--store sqlite:///tmp/demo.db] [--currency KRW --rate 1391.50]
 import { spawn } from 'node:child_process'
@@ -94,6 +95,27 @@ try {
       [`cost (${r.currency})`]: r.cost,
     })),
   )
+
+  // Spend control: dana has 0.002 of prepaid credit. Each call reserves its worst case (the prompt plus
+  // max_tokens) before it is sent and settles to its exact cost; the call that no longer fits is refused
+  // with `budget_exceeded` (OpenAI's `insufficient_quota`, but before the request) — the provider never sees it.
+  const providerRequests = async () => (await (await fetch(`${mock.url}/_mock/requests`)).json()).length
+  await tracker.balances.topUp('dana', '0.002', { idempotencyKey: 'demo-dana-top-up' })
+  const dana = tracker.wrap(new OpenAI({ baseURL: `${mock.url}/v1`, apiKey: 'demo' }), { userId: 'dana', project: 'demo' })
+  for (let i = 1; i <= 3; i++) {
+    const seen = await providerRequests()
+    try {
+      const r = await dana.chat.completions.create({ model: 'gpt-4o', messages, max_tokens: 100 })
+      const b = await tracker.balances.get('dana')
+      console.log(`dana, call ${i}: answered, cost ${r._tokenUsage.cost.total}; balance now ${b.total} ${b.currency}`)
+    } catch (err) {
+      if (err.code !== 'budget_exceeded') throw err
+      console.log(
+        `dana, call ${i}: refused before sending (${err.code}, rule ${err.rule}: needs up to ${err.requested}, ` +
+          `balance ${err.limit} ${err.currency}); requests the provider received for it: ${(await providerRequests()) - seen}`,
+      )
+    }
+  }
 } finally {
   await tracker.close()
   mock.stop()

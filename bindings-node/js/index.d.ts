@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'io'
   | 'closed'
   | 'unsupported'
+  | 'budget_exceeded'
 
 /** Core's one error shape: the attributes of errors llmledger throws, and a record's `pricing_error`. */
 export interface ErrorInfo {
@@ -42,6 +43,211 @@ export interface ErrorInfo {
 
 export interface LlmledgerError extends Error, ErrorInfo {
   message: string
+}
+
+/** What refused a call (core's `BudgetDetail`, as is: snake_case keys, amounts as exact decimal strings). */
+export interface BudgetDetail {
+  /** `limit` (a block limit), `balance` (an account's available credit) or `unpriced` (no price, `fail_closed`). */
+  rule: 'limit' | 'balance' | 'unpriced'
+  /** The limit's id (`lim_…`) or the account (`user_id=u1`). */
+  rule_id: string
+  /** The limit's or account's scope, core's keys: `{ user_id: 'u1' }`. */
+  scope: Record<string, string>
+  per: LimitPer | null
+  metric: 'spend' | 'requests' | 'tokens'
+  /** The period counted (`2026-12-02`, `2026-12`), for limits. */
+  period: string | null
+  /** The limit; for a balance, the balance. */
+  limit: string
+  /** Settled use this period (0 for a balance). */
+  spent: string
+  /** Held by open reservations. */
+  reserved: string
+  /** What this call asked to reserve (its maximum cost, or tokens / 1 request). */
+  requested: string
+  /** For spend; null for requests and tokens. */
+  currency: string | null
+}
+
+/**
+ * A call refused by spend control, thrown by the SDK method before any HTTP request is made. It is the
+ * `insufficient_quota` case of OpenAI's API (HTTP 429, `err.code === 'insufficient_quota'`), raised before the
+ * call instead of after it: match on `err.code === 'budget_exceeded'`. The detail's main fields are on the error.
+ */
+export interface BudgetExceededError extends LlmledgerError {
+  code: 'budget_exceeded'
+  budget: BudgetDetail
+  rule: BudgetDetail['rule']
+  scope: Record<string, string>
+  limit: string
+  spent: string
+  reserved: string
+  requested: string
+  currency: string | null
+}
+
+/** Spend-control settings (core's `SpendConfig`; camelCase keys are passed to core in snake_case). */
+export interface SpendOptions {
+  /** No spend store, no check: `budgets` / `balances` reject with `unsupported`. */
+  disabled?: boolean
+  /** Seconds a reservation holds before another process may release it (default 600). */
+  reservationTtlSecs?: number
+  /** Output tokens reserved for a request without `max_tokens` or its equivalent (default 4,096). */
+  defaultMaxOutputTokens?: number
+  /** A call without a price: `fail_closed` (default: refused where a limit or balance applies) or `reserve:<amount>`. */
+  unpriced?: 'fail_closed' | `reserve:${string}`
+  /** A `spend_spike` alert fires when a scope's spend today reaches this many times its trailing daily average (default 3). */
+  spikeFactor?: string
+}
+
+/** Where spend alerts are sent as signed HTTP webhooks (see the README's "Webhooks"). Never logged. */
+export interface WebhookSpec {
+  /** `http://` or `https://`. */
+  url: string
+  /** The HMAC-SHA256 key of the `llmledger-signature` header. */
+  secret: string
+}
+
+/** One spend alert (core's `AlertEvent`, as is): what `onAlert` gets and what a webhook's body is. */
+export interface AlertEvent {
+  /** Unique per rule, scope and period: dedupe on it. */
+  alert_id: string
+  kind: 'limit_threshold' | 'balance_low' | 'spend_spike'
+  scope: Record<string, string>
+  /** `2026-12-02`, `2026-12`, or `balance`. */
+  period: string
+  /** A fraction of the limit, an amount, or a factor (spikes); decimal string. */
+  threshold: string
+  /** Spent (for `balance_low`: available) when it fired; decimal string. */
+  amount: string
+  /** The limit, or for a spike the trailing average. */
+  limit: string | null
+  currency: string
+  /** RFC 3339, UTC. */
+  fired_at: string
+}
+
+/** A decimal amount: a string keeps it exact (`'5.00'`); a number is taken by its shortest text. */
+export type Amount = string | number
+export type LimitPer = 'minute' | 'day' | 'month'
+
+/**
+ * Which calls a limit applies to: every key must match the call's attribution. Tags as `tags: { name: value }`
+ * or `'tag:name': value`. `{}` matches every call.
+ */
+export interface BudgetScope {
+  userId?: string
+  workspaceId?: string
+  project?: string
+  tags?: Record<string, string>
+  [tag: `tag:${string}`]: string
+}
+
+export interface LimitSpec {
+  scope?: BudgetScope
+  per: LimitPer
+  /** Spend per period, in `currency` (default the tracker's). Exactly one of `amount`, `requests`, `tokens`. */
+  amount?: Amount
+  currency?: string
+  requests?: number
+  tokens?: number
+  /** `block` (default: refuse the call), `warn` or `log` (never refuse; a notice when reached). */
+  action?: 'block' | 'warn' | 'log'
+  /** Fractions of the limit at which an alert fires (default `['0.5', '0.8', '1']`). */
+  thresholds?: Amount[]
+  /** IANA zone of the limit's days and months (default the tracker's). */
+  timezone?: string
+}
+
+/** A stored limit (core's `Limit`, as is). */
+export interface Limit {
+  /** Derived from (scope, per, metric): setting the same limit again updates it. */
+  id: string
+  scope: Record<string, string>
+  per: LimitPer
+  metric: 'spend' | 'requests' | 'tokens'
+  amount: string
+  currency: string | null
+  action: 'block' | 'warn' | 'log'
+  thresholds: string[]
+  timezone: string | null
+  created_at: string
+  updated_at: string
+}
+
+/** A limit this period (core's `LimitStatus`). */
+export interface LimitStatus {
+  limit: Limit
+  period: string
+  used: string
+  reserved: string
+  /** `limit − used − reserved` (negative after an overrun). */
+  remaining: string
+}
+
+/** A balance holder: `'u1'` (a user), `'user_id=u1'`, `'workspace_id=w1'`, `{ userId }` or `{ workspaceId }`. */
+export type Account = string | { userId: string } | { workspaceId: string }
+
+export interface CreditOptions {
+  /** Unique per store: the same key again returns the first entry and writes nothing. */
+  idempotencyKey?: string
+  /** The credit's unused part expires then. */
+  expiresAt?: Date | string
+  /** Default the account's currency (a new account: the tracker's). */
+  currency?: string
+  /** A short note for the history. */
+  note?: string
+}
+
+/** One balance entry (core's `Entry`): credits positive, debits and expiries negative. */
+export interface BalanceEntry {
+  id: number
+  account: string
+  kind: 'grant' | 'top_up' | 'debit' | 'expire'
+  amount: string
+  currency: string
+  idempotency_key: string | null
+  expires_at: string | null
+  credit_id: number | null
+  reservation_id: string | null
+  note: string | null
+  created_at: string
+}
+
+/** An account's balance now (core's `Balance`); amounts are exact decimal strings. */
+export interface Balance {
+  account: string
+  /** False until the first credit: the account is then not checked. */
+  exists: boolean
+  currency: string
+  /** The exact sum of the entries. */
+  total: string
+  /** Held by open reservations. */
+  reserved: string
+  /** `total − reserved`: what the next call may reserve. */
+  available: string
+  low_alert: string | null
+}
+
+/** `tracker.budgets`: limits on spend, requests or tokens. */
+export interface Budgets {
+  setLimit(spec: LimitSpec): Promise<Limit>
+  /** Every limit, or those of exactly `scope`. */
+  limits(scope?: BudgetScope): Promise<Limit[]>
+  /** False when there was no such limit. */
+  remove(id: string): Promise<boolean>
+  status(scope?: BudgetScope): Promise<LimitStatus[]>
+}
+
+/** `tracker.balances`: prepaid credit per user or workspace. */
+export interface Balances {
+  topUp(account: Account, amount: Amount, options?: CreditOptions): Promise<BalanceEntry>
+  grant(account: Account, amount: Amount, options?: CreditOptions): Promise<BalanceEntry>
+  get(account: Account): Promise<Balance>
+  /** Newest first. */
+  history(account: Account, options?: { limit?: number; before?: number }): Promise<BalanceEntry[]>
+  /** A `balance_low` alert when a settlement takes the balance below `below` (null: off). */
+  setAlert(account: Account, options: { below: Amount | null }): Promise<void>
 }
 
 export interface TrackerOptions {
@@ -85,6 +291,18 @@ export interface TrackerOptions {
    * Warnings also go to `onError` (operation `ledger`) when one is given.
    */
   onNotice?: (notice: LedgerNotice) => void
+  /** Spend-control settings; limits and balances themselves are set with `tracker.budgets` / `tracker.balances`. */
+  spend?: SpendOptions
+  /** Spend alerts as signed webhooks, sent from Rust with a durable outbox in the store (SQLite, PostgreSQL). */
+  webhooks?: WebhookSpec[]
+  /**
+   * Called on this thread with each spend alert (a limit's threshold, a low balance, a spike), at least once:
+   * after a crash before it was marked handed on, the next process on the store hands it on again — dedupe
+   * on `alert_id`. A throwing or rejecting callback goes to `onError` (operation `onAlert`).
+   */
+  onAlert?: (alert: AlertEvent) => void | Promise<void>
+  /** How often core's alert pump looks for alerts fired by other processes (default 5000 ms). */
+  alertPollMs?: number
 }
 
 /** What `Tracker.health()` returns (the core `LedgerHealth`, as is). */
@@ -280,6 +498,8 @@ export interface UsageQuery {
   timezone?: string
   /** Also compute the 95th percentile latency. */
   p95?: boolean
+  /** Only the current day, week (from Monday) or month, in `timezone` or the tracker's. */
+  timeframe?: 'today' | 'week' | 'month'
 }
 
 /**
@@ -368,6 +588,10 @@ export declare class Tracker {
   constructor(options?: TrackerOptions)
   /** ISO 4217 code of the costs this tracker reports. */
   readonly currency: string
+  /** Limits on spend, requests or tokens per minute, day or month (spend control). */
+  readonly budgets: Budgets
+  /** Prepaid credit per user or workspace (spend control). */
+  readonly balances: Balances
   /**
    * A tracked copy of an `openai` (`OpenAI`, `AzureOpenAI`) or `@anthropic-ai/sdk` client (`withOptions()`: same
    * class, same options; the caller's client is untouched): same methods, same results; each HTTP request is

@@ -7,21 +7,32 @@
 // Each stream is recorded once (core's `finish` is idempotent): at its end, when it breaks, when the
 // caller stops early, or — never finished — by core when the native stream is garbage-collected with the
 // SDK's (the provider bills the request all the same; the record reaches `onRecord` at the next poll).
+// A stream under spend control (`admitted`) is finished on the thread pool (`finishAsync`: its
+// settlement is a store transaction); the iteration ends once it is recorded.
 
 const { RECORDED, REPORT } = require('./symbols.cjs')
 const { attachUsage, noteSignal } = require('./usage.cjs')
 
-/** Records the stream once; the recorded call (or undefined). `signal`: the request's abort signal. */
-function finishStream(tracker, native, aborted, signal) {
-  try {
-    const json = native.finish(aborted)
+/**
+ * Records the stream once; the recorded call (or undefined) — for an `admitted` stream, a promise of it
+ * (never rejecting). `signal`: the request's abort signal.
+ */
+function finishStream(tracker, native, aborted, signal, admitted) {
+  const recorded = (json) => {
     if (json == null) return undefined
-    const recorded = tracker[RECORDED](json)
-    noteSignal(signal, recorded)
-    return recorded
-  } catch (err) {
+    const r = tracker[RECORDED](json)
+    noteSignal(signal, r)
+    return r
+  }
+  const failed = (err) => {
     tracker[REPORT](err, 'record')
     return undefined
+  }
+  if (admitted) return native.finishAsync(aborted).then(recorded, failed)
+  try {
+    return recorded(native.finish(aborted))
+  } catch (err) {
+    return failed(err)
   }
 }
 
@@ -32,7 +43,7 @@ function finishStream(tracker, native, aborted, signal) {
  * when it ends. A body without an async iterator (never the case with Node's fetch) gives core no
  * bytes: the stream is then recorded from the prompt estimate.
  */
-function trackStream(tracker, native, stream, body, signal) {
+function trackStream(tracker, native, stream, body, signal, admitted) {
   // The ordinal of the SDK item core hides (the usage chunk it asked for), or -1. Core has read the
   // bytes of an item before the SDK yields it: the body hook runs first.
   let hidden = -1
@@ -48,20 +59,31 @@ function trackStream(tracker, native, stream, body, signal) {
     }
   }
   readBodyWith(body, push)
-  const finish = (aborted) => attachUsage(stream, finishStream(tracker, native, aborted, signal))
+  // Undefined, or (admitted) a promise, once `_tokenUsage` is attached.
+  const finish = (aborted) => {
+    const recorded = finishStream(tracker, native, aborted, signal, admitted)
+    if (!admitted) {
+      attachUsage(stream, recorded)
+      return undefined
+    }
+    return recorded.then((r) => {
+      attachUsage(stream, r)
+    })
+  }
   const iterator = stream.iterator
   stream.iterator = function trackedIterator() {
     const inner = iterator.call(this)
     let seen = 0
     const failed = (err) => {
-      finish(true)
+      const finished = finish(true)
+      if (finished) return finished.then(() => Promise.reject(err))
       throw err
     }
     const step = (r) => {
       if (r.done) {
         // The SDK ends the iteration quietly when the request was aborted.
-        finish(Boolean(stream.controller.signal && stream.controller.signal.aborted))
-        return r
+        const finished = finish(Boolean(stream.controller.signal && stream.controller.signal.aborted))
+        return finished ? finished.then(() => r) : r
       }
       if (seen++ !== hidden) return r
       return inner.next().then(step, failed)
@@ -69,12 +91,12 @@ function trackStream(tracker, native, stream, body, signal) {
     return {
       next: () => inner.next().then(step, failed),
       async return(value) {
-        finish(true)
+        await finish(true)
         if (typeof inner.return === 'function') await inner.return(value)
         return { done: true, value }
       },
       async throw(err) {
-        finish(true)
+        await finish(true)
         if (typeof inner.throw === 'function') return inner.throw(err)
         throw err
       },
@@ -113,7 +135,7 @@ function readBodyWith(body, onBytes) {
 }
 
 /** `asResponse()` of a stream: the caller reads the raw body; core reads a clone of it, as bytes. */
-async function trackRawStream(tracker, native, response, signal) {
+async function trackRawStream(tracker, native, response, signal, admitted) {
   let aborted = true
   try {
     for await (const bytes of response.body) native.pushBytes(bytes)
@@ -121,7 +143,7 @@ async function trackRawStream(tracker, native, response, signal) {
   } catch (err) {
     if (!(err && err.name === 'AbortError')) tracker[REPORT](err, 'stream')
   }
-  finishStream(tracker, native, aborted, signal)
+  await finishStream(tracker, native, aborted, signal, admitted)
 }
 
 module.exports = { trackStream, trackRawStream }

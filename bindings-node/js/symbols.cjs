@@ -7,4 +7,5 @@ module.exports = {
   RECORDED: Symbol('llmledger.recorded'),
   REPORT: Symbol('llmledger.report'),
   NOTICES: Symbol('llmledger.notices'),
+  SPEND: Symbol('llmledger.spend'),
 }

@@ -7,6 +7,7 @@ const { Context, normalizeAttribution, overlay, stringValues } = require('./cont
 const { costWith } = require('./cost.cjs')
 const { count, countTokens, estimateWith } = require('./estimate.cjs')
 const { NATIVE, CONTEXT, RECORDED, REPORT, NOTICES } = require('./symbols.cjs')
+const { Budgets, Balances } = require('./spend.cjs')
 const { Recorded } = require('./usage.cjs')
 const { wrapClient } = require('./wrap.cjs')
 
@@ -46,6 +47,19 @@ function nativeOptions(o) {
   }
   if (o.rates) out.rates = stringValues(o.rates)
   if (o.azureDeployments) out.azureDeployments = stringValues(o.azureDeployments)
+  // Spend control and alert delivery: core's `TrackerOptions`, one JSON object read (and checked) by core.
+  const core = {}
+  if (o.spend) core.spend = snakeKeys(o.spend)
+  if (o.webhooks) core.webhooks = Array.from(o.webhooks, snakeKeys)
+  if (o.alertPollMs != null) core.alert_poll_ms = o.alertPollMs
+  if (Object.keys(core).length > 0) out.optionsJson = JSON.stringify(core)
+  return out
+}
+
+/** `{ reservationTtlSecs: 5 }` → `{ reservation_ttl_secs: 5 }`: the caller's keys as core names them. */
+function snakeKeys(obj) {
+  const out = {}
+  for (const [k, v] of Object.entries(obj || {})) out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = v
   return out
 }
 
@@ -57,7 +71,7 @@ function isoOrUndefined(v) {
 
 function nativeQuery(q) {
   const out = {}
-  for (const k of ['userId', 'workspaceId', 'project', 'provider', 'model', 'sessionId', 'timezone']) {
+  for (const k of ['userId', 'workspaceId', 'project', 'provider', 'model', 'sessionId', 'timezone', 'timeframe']) {
     if (q[k] != null) out[k] = String(q[k])
   }
   out.since = isoOrUndefined(q.since)
@@ -90,7 +104,7 @@ class Tracker {
    * @param {object} [options] see index.d.ts (`TrackerOptions`).
    */
   constructor(options = {}) {
-    const { onError, onRecord, onNotice, ...rest } = options
+    const { onError, onRecord, onNotice, onAlert, ...rest } = options
     this[NATIVE] = new native.NativeTracker(nativeOptions(rest))
     this[CONTEXT] = {
       scopes: new Context(),
@@ -102,6 +116,18 @@ class Tracker {
       reportUnpriced: this[NATIVE].unknownModel === 'error',
       dirty: false,
       closed: false,
+    }
+    if (typeof onAlert === 'function') {
+      // Called by core's alert pump through a weak threadsafe function, on this thread; a throwing (or
+      // rejecting) callback goes to onError.
+      this[NATIVE].setAlertSink((json) => {
+        try {
+          const r = onAlert(JSON.parse(json))
+          if (r && typeof r.then === 'function') r.then(undefined, (err) => this[REPORT](err, 'onAlert'))
+        } catch (err) {
+          this[REPORT](err, 'onAlert')
+        }
+      })
     }
     // Unref'd: it never keeps the process alive.
     this[CONTEXT].noticeTimer = setInterval(() => this[NOTICES](), NOTICE_POLL_MS).unref()
@@ -132,6 +158,16 @@ class Tracker {
       }
       this[CONTEXT].onNotice(notice)
     }
+  }
+
+  /** Limits on spend, requests or tokens (spend control; see the README's "Spend control"). */
+  get budgets() {
+    return (this[CONTEXT].budgets ??= new Budgets(this))
+  }
+
+  /** Prepaid credit per user or workspace (spend control). */
+  get balances() {
+    return (this[CONTEXT].balances ??= new Balances(this))
   }
 
   /** ISO 4217 code of the costs this tracker reports. */
@@ -181,6 +217,13 @@ class Tracker {
       await this[NATIVE].close()
     } finally {
       this[NOTICES]()
+      // Alerts delivered by the close are queued to this thread already; the sink (which holds onAlert,
+      // and through it this tracker) is let go.
+      try {
+        this[NATIVE].setAlertSink(null)
+      } catch {
+        // No spend control: there was no sink.
+      }
     }
   }
 

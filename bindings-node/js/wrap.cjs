@@ -10,6 +10,12 @@
 // a few request facts, and gets the raw response body (`finish`) or the stream's bytes (streams.cjs).
 // Results stay the SDK's own objects; `_tokenUsage` is attached to them, non-enumerable. Tracking never
 // throws into the caller: failures go to the tracker's `onError`.
+//
+// Spend control (a limit or a balance exists): the request options reach the SDK as a promise that
+// first runs core's `admit` on the thread pool — the call's maximum cost is reserved, or the SDK's
+// promise rejects with core's `budget_exceeded` error before any HTTP request is built. Such a call
+// ends with `finishAsync` / `failAsync` (its settlement or release is a store transaction, kept off the
+// event loop); every other call keeps the synchronous path.
 
 const native = require('./native.cjs')
 const openai = require('./openai.cjs')
@@ -23,6 +29,7 @@ const SDKS = [openai, anthropic]
 // `NativeCall.needs` bits and the unpriced result of `finish` / `fail` (bindings-node/src/tracker.rs).
 const NEEDS_REQUEST_BODY = 1
 const NEEDS_INCLUDE_USAGE = 2
+const NEEDS_ADMIT = 4
 const RECORDED_UNPRICED = 2
 
 /** A tracked copy of `client`; its own copies (`withOptions`) are tracked too. */
@@ -76,8 +83,9 @@ function attributionOf(ctx) {
 
 function trackedRequest(ctx, client, sdkRequest, input, remainingRetries) {
   if (ctx.tracker[CONTEXT].closed) return sdkRequest.call(client, input, remainingRetries)
-  // `native`: core's call in flight, until it is recorded (null for calls core does not track).
-  const call = { ctx, native: null, stream: false, signal: undefined, usage: undefined }
+  // `native`: core's call in flight, until it is recorded (null for calls core does not track);
+  // `admitted`: it holds a reservation (spend control), settled or released asynchronously.
+  const call = { ctx, native: null, admitted: false, ending: undefined, stream: false, signal: undefined, usage: undefined }
   const options = input && typeof input.then === 'function' ? input.then((o) => begin(call, o)) : begin(call, input)
   return observe(call, sdkRequest.call(client, options, remainingRetries))
 }
@@ -97,7 +105,10 @@ function bodyJson(body) {
   return JSON.stringify(body)
 }
 
-/** Starts tracking the request `options` if core tracks it; returns the options to send. */
+/**
+ * Starts tracking the request `options` if core tracks it; returns the options to send, or under spend
+ * control a promise of them that rejects with `budget_exceeded` when the call is refused.
+ */
 function begin(call, options) {
   const { ctx } = call
   try {
@@ -121,20 +132,41 @@ function begin(call, options) {
       field(body, 'tools') != null || field(body, 'web_search_options') != null,
       attributionOf(ctx),
     )
-    // One crossing for both answers (bits: NEEDS_REQUEST_BODY, NEEDS_INCLUDE_USAGE).
+    // One crossing for every answer (bits: NEEDS_REQUEST_BODY, NEEDS_INCLUDE_USAGE, NEEDS_ADMIT).
     const needs = pending.needs
     if (needs & NEEDS_REQUEST_BODY) pending.setRequestBody(bodyJson(body))
-    call.native = pending
     call.signal = options.signal
-    if (needs & NEEDS_INCLUDE_USAGE) {
-      // A new body: the caller's object is never modified.
-      return { ...options, body: { ...body, stream_options: { ...streamOptions, include_usage: true } } }
-    }
+    // A new body: the caller's object is never modified.
+    const send =
+      needs & NEEDS_INCLUDE_USAGE ? { ...options, body: { ...body, stream_options: { ...streamOptions, include_usage: true } } } : options
+    if (needs & NEEDS_ADMIT) return admit(call, pending, send)
+    call.native = pending
+    return send
   } catch (err) {
     call.native = null
     ctx.tracker[REPORT](err, 'track')
   }
   return options
+}
+
+/**
+ * Reserves the call's maximum cost before `options` are sent: the options once admitted; the refusal
+ * (`budget_exceeded`) is thrown to the caller, through the SDK's promise, before any request exists.
+ * Any other failure is a tracking failure: reported, and the call goes ahead untracked.
+ */
+function admit(call, pending, options) {
+  return pending.admit().then(
+    (admitted) => {
+      call.native = admitted
+      call.admitted = true
+      return options
+    },
+    (err) => {
+      if (err && err.code === 'budget_exceeded') throw err
+      call.ctx.tracker[REPORT](err, 'admit')
+      return options
+    },
+  )
 }
 
 /** Hooks the SDK's `APIPromise` of a call: its response, its body parser, and its raw-response paths. */
@@ -148,7 +180,9 @@ function observe(call, promise) {
     },
     (err) => {
       // Provider and connection errors, after the SDK's retries: recorded whether or not anyone awaits.
-      if (call.native) end(call, (n) => n.fail(errorClass(err)))
+      // Under spend control the error reaches the caller once the reservation is released.
+      const ended = call.native ? end(call, 'fail', errorClass(err)) : undefined
+      if (ended) return ended.then(() => Promise.reject(err))
       throw err
     },
   )
@@ -166,14 +200,14 @@ function patchPromise(call, promise) {
         if (parsing || !call.native) return response
         if (call.stream) {
           const stream = startStream(call)
-          if (stream) trackRawStream(call.ctx.tracker, stream, response.clone(), call.signal)
+          if (stream) trackRawStream(call.ctx.tracker, stream, response.clone(), call.signal, call.admitted)
         } else {
           response
             .clone()
             .arrayBuffer()
             .then(
-              (buffer) => finishWith(call, buffer),
-              (err) => end(call, (n) => n.fail(errorClass(err))),
+              (buffer) => end(call, 'finish', Buffer.from(buffer)),
+              (err) => end(call, 'fail', errorClass(err)),
             )
         }
         return response
@@ -196,19 +230,21 @@ function patchPromise(call, promise) {
 function readBody(call, props) {
   const { response, options } = props
   if (options.__binaryResponse || response.status === 204) {
-    end(call, (n) => n.finish(''))
+    end(call, 'finish', '')
     return
   }
   const text = response.text
   let body
+  // The body is handed on once the call is recorded (for a call under spend control, once it settled).
   const read = () => {
     body ??= text.call(response).then(
       (t) => {
-        end(call, (n) => n.finish(t))
-        return t
+        const ended = end(call, 'finish', t)
+        return ended ? ended.then(() => t) : t
       },
       (err) => {
-        end(call, (n) => n.fail(errorClass(err)))
+        const ended = end(call, 'fail', errorClass(err))
+        if (ended) return ended.then(() => Promise.reject(err))
         throw err
       },
     )
@@ -224,36 +260,48 @@ async function parseTracked(call, parse, client, props) {
   if (call.stream) {
     if (call.native && isSdkStream(data)) {
       const stream = startStream(call)
-      if (stream) trackStream(call.ctx.tracker, stream, data, props.response.body, call.signal)
+      if (stream) trackStream(call.ctx.tracker, stream, data, props.response.body, call.signal, call.admitted)
     }
     return data
   }
+  // A call under spend control may still be settling (a binary body is not read through `readBody`).
+  if (call.ending) await call.ending
   return attachUsage(data, call.usage)
 }
 
-function finishWith(call, buffer) {
-  end(call, (n) => n.finish(Buffer.from(buffer)))
-}
-
 /**
- * Ends core's call with `fn(native)` (finish or fail), once; the recorded call goes through the hooks. Its
- * record stays in core until someone looks at it (`recordJson`).
+ * Ends core's call with `native[method](arg)` (`finish` with the body, or `fail` with the error class),
+ * once; the recorded call goes through the hooks. Its record stays in core until someone looks at it
+ * (`recordJson`). A call under spend control ends on the thread pool (`finishAsync` / `failAsync`): the
+ * promise of its end is returned (it never rejects); otherwise undefined.
  */
-function end(call, fn) {
+function end(call, method, arg) {
   const pending = call.native
-  if (!pending) return call.usage
+  if (!pending) return undefined
   call.native = null
   const tracker = call.ctx.tracker
+  if (call.admitted) {
+    const ended = method === 'finish' ? pending.finishAsync(arg) : pending.failAsync(arg)
+    call.ending = ended.then(
+      (json) => {
+        if (json != null) noted(call, tracker[RECORDED](json))
+      },
+      (err) => tracker[REPORT](err, 'record'),
+    )
+    return call.ending
+  }
   try {
-    const status = fn(pending)
-    if (status != null) {
-      call.usage = tracker[RECORDED](() => pending.recordJson(), status === RECORDED_UNPRICED)
-      noteSignal(call.signal, call.usage)
-    }
+    const status = method === 'finish' ? pending.finish(arg) : pending.fail(arg)
+    if (status != null) noted(call, tracker[RECORDED](() => pending.recordJson(), status === RECORDED_UNPRICED))
   } catch (err) {
     tracker[REPORT](err, 'record')
   }
-  return call.usage
+  return undefined
+}
+
+function noted(call, recorded) {
+  call.usage = recorded
+  noteSignal(call.signal, recorded)
 }
 
 function startStream(call) {

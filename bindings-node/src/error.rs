@@ -5,6 +5,12 @@
 //! `.field` and `.value` (null when not applicable) and `.suggestions` (always an array) — the attributes
 //! of a record's `pricing_error` and of the Python binding's exceptions. Match on `.code`, never on the
 //! message.
+//!
+//! A spend-control refusal (`code: "budget_exceeded"`, raised before the request is sent — what OpenAI
+//! reports after the fact as `insufficient_quota`) also carries core's `BudgetDetail`: as `.budget`, in
+//! core's serialized shape (snake_case keys, decimals as strings), and its main fields on the error
+//! itself: `.rule`, `.scope`, `.limit`, `.spent`, `.reserved`, `.requested` (exact decimal strings) and
+//! `.currency`.
 
 use napi::bindgen_prelude::{JsObjectValue, JsValue};
 use napi::{Env, Status};
@@ -23,6 +29,16 @@ fn build(env: &Env, e: &CoreError) -> napi::Result<napi::Error> {
     obj.set_named_property("field", e.field())?;
     obj.set_named_property("value", e.value())?;
     obj.set_named_property("suggestions", e.suggestions().to_vec())?;
+    if let Some(b) = e.budget() {
+        obj.set_named_property("budget", env.to_js_value(b)?)?;
+        obj.set_named_property("rule", b.rule.as_str())?;
+        obj.set_named_property("scope", env.to_js_value(&b.scope)?)?;
+        obj.set_named_property("limit", b.limit.to_string())?;
+        obj.set_named_property("spent", b.spent.to_string())?;
+        obj.set_named_property("reserved", b.reserved.to_string())?;
+        obj.set_named_property("requested", b.requested.to_string())?;
+        obj.set_named_property("currency", b.currency.as_deref())?;
+    }
     Ok(napi::Error::from(obj.to_unknown()))
 }
 

@@ -6,12 +6,14 @@
 //! - [`types`]: the JS-facing objects and their conversions to and from core types;
 //! - [`error`]: the one mapping of core errors to JS errors;
 //! - [`cost`]: `cost()` on its measured fast path;
+//! - [`spend`]: spend control (`NativeSpend`: limits, balances) and its inputs;
 //! - this file: the free functions (token counts, estimates).
 //!
 //! No accounting logic lives here; the SDK interception lives in the JS layer.
 
 pub mod cost;
 mod error;
+mod spend;
 mod tracker;
 mod types;
 

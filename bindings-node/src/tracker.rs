@@ -4,16 +4,20 @@
 //! `NativeStream` (one streamed response). Glue over `llmledger_core::tracker`; blocking work (flush,
 //! close, reports) runs on libuv's thread pool.
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Float64ArraySlice, Uint8ArraySlice};
-use napi::{Env, Task};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Float64ArraySlice, Uint8ArraySlice, Unknown};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Status, Task};
 use napi_derive::napi;
 
+use crate::core::alert::AlertEvent;
+use crate::core::alert_pump::AlertSink;
 use crate::core::args::count_from_f64;
 use crate::core::call::{CallStream, Client, ClientSpec, PendingCall, RequestFacts, Sdk};
 use crate::core::ledger::Attribution;
 use crate::core::tracker::{self, Tracked, Tracker};
 use crate::core::{Api, Error, Result};
 use crate::error::OrThrow;
+use crate::spend::NativeSpend;
 use crate::types::{
     attribution, call_info, AttributionInput, ClientSpecInput, EstimateInput, EstimateResult, RecordInput,
     TrackerOptions, UsageQueryInput,
@@ -32,7 +36,11 @@ pub struct NativeTracker {
 impl NativeTracker {
     #[napi(constructor)]
     pub fn new(env: Env, options: Option<TrackerOptions>) -> napi::Result<Self> {
-        let inner = options.unwrap_or_default().into_config().and_then(Tracker::new).or_throw(&env)?;
+        let inner = options
+            .unwrap_or_default()
+            .into_config()
+            .and_then(|(config, options)| Tracker::with_options(config, options))
+            .or_throw(&env)?;
         Ok(NativeTracker { inner })
     }
 
@@ -112,8 +120,8 @@ impl NativeTracker {
     /// the top of each row; day/month groups in the tracker's zone unless the query names one).
     #[napi(ts_return_type = "Promise<string>")]
     pub fn usage(&self, env: Env, query: Option<UsageQueryInput>) -> napi::Result<AsyncTask<UsageTask>> {
-        let query = query.unwrap_or_default().into_query().or_throw(&env)?;
-        Ok(AsyncTask::new(UsageTask { tracker: self.inner.clone(), query }))
+        let (query, timeframe) = query.unwrap_or_default().into_query().or_throw(&env)?;
+        Ok(AsyncTask::new(UsageTask { tracker: self.inner.clone(), query, timeframe }))
     }
 
     /// Waits until every event recorded so far is stored, off the main thread.
@@ -126,6 +134,32 @@ impl NativeTracker {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close(&self) -> AsyncTask<LedgerTask> {
         AsyncTask::new(LedgerTask { tracker: self.inner.clone(), close: true })
+    }
+
+    /// Spend control over the tracker's store (`unsupported` when disabled or the store cannot hold it).
+    #[napi]
+    pub fn spend(&self, env: Env) -> napi::Result<NativeSpend> {
+        Ok(NativeSpend::new(self.inner.spend().or_throw(&env)?.clone()))
+    }
+
+    /// Sets (null: removes) the receiver of spend alerts: core's alert pump calls `callback(json)` — one
+    /// `AlertEvent` as JSON — on the main thread, at least once per alert (see core's `alert_pump`). Weak:
+    /// it never keeps the process alive. `unsupported` without spend control.
+    #[napi]
+    pub fn set_alert_sink(
+        &self,
+        env: Env,
+        callback: Option<ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>>,
+    ) -> napi::Result<()> {
+        let sink = callback.map(|tsfn| -> AlertSink {
+            Box::new(move |alert: &AlertEvent| {
+                // Queued to the main thread, never waited for: the pump's thread does not block on JS.
+                if let Ok(json) = serde_json::to_string(alert) {
+                    tsfn.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            })
+        });
+        self.inner.set_alert_sink(sink).or_throw(&env)
     }
 
     /// The ledger's health as `LedgerHealth` JSON (the JS layer parses it).
@@ -253,6 +287,8 @@ pub struct NativeCall {
 /// `NativeCall.needs` bits: what the binding must do before sending the request.
 const NEEDS_REQUEST_BODY: u32 = 1;
 const NEEDS_INCLUDE_USAGE: u32 = 2;
+/// Spend control is on: `admit` before sending, and end the call with `finishAsync` / `failAsync`.
+const NEEDS_ADMIT: u32 = 4;
 
 /// `NativeCall.finish` / `fail` results: recorded, priced or not (`unknownModel: "error"` reports the latter).
 const RECORDED_PRICED: u32 = 1;
@@ -267,13 +303,40 @@ fn record_json(tracked: Tracked) -> String {
 impl NativeCall {
     /// What the binding must do before sending, in one crossing (the per-call path): bit 1 — hand core
     /// the request body (`setRequestBody`); bit 2 — send `stream_options.include_usage = true` (core
-    /// hides the chunk it adds).
+    /// hides the chunk it adds); bit 4 — spend control is on: `admit` first, and end the call with the
+    /// `…Async` methods (they settle or release a reservation, a store transaction).
     #[napi(getter)]
     pub fn needs(&self) -> u32 {
         self.inner.as_ref().map_or(0, |call| {
             let body = if call.wants_request_body() { NEEDS_REQUEST_BODY } else { 0 };
-            body | if call.inject_include_usage() { NEEDS_INCLUDE_USAGE } else { 0 }
+            let admit = if call.checks_spend() { NEEDS_ADMIT } else { 0 };
+            body | admit | if call.inject_include_usage() { NEEDS_INCLUDE_USAGE } else { 0 }
         })
+    }
+
+    /// Reserves the call's maximum cost (after `setRequestBody`), off the main thread: resolves to the
+    /// admitted call, which replaces this one (now spent), or rejects with `budget_exceeded` — then the
+    /// request must not be sent.
+    #[napi(ts_return_type = "Promise<NativeCall>")]
+    pub fn admit(&mut self) -> AsyncTask<AdmitTask> {
+        AsyncTask::new(AdmitTask { call: self.inner.take() })
+    }
+
+    /// `finish` off the main thread, for an admitted call (its settlement is a store transaction):
+    /// resolves to the record's JSON, or null when already ended.
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn finish_async(&mut self, body: Either<String, Buffer>) -> AsyncTask<EndTask> {
+        let body = match body {
+            Either::A(s) => s.into_bytes(),
+            Either::B(b) => b.to_vec(),
+        };
+        AsyncTask::new(EndTask { end: self.inner.take().map(|call| End::Finish(call, body)) })
+    }
+
+    /// `fail` off the main thread, for an admitted call (its release is a store transaction).
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn fail_async(&mut self, error_class: String) -> AsyncTask<EndTask> {
+        AsyncTask::new(EndTask { end: self.inner.take().map(|call| End::Fail(call, error_class)) })
     }
 
     /// The request body as JSON text.
@@ -314,7 +377,7 @@ impl NativeCall {
     /// The call's response is a stream: its events go to the returned object (null when already ended).
     #[napi(js_name = "intoStream")]
     pub fn take_stream(&mut self) -> Option<NativeStream> {
-        self.inner.take().map(|call| NativeStream { inner: call.into_stream() })
+        self.inner.take().map(|call| NativeStream { inner: Some(call.into_stream()) })
     }
 }
 
@@ -331,7 +394,8 @@ impl NativeCall {
 #[napi]
 #[derive(Debug)]
 pub struct NativeStream {
-    inner: CallStream,
+    /// `None` once `finishAsync` took it to the thread pool.
+    inner: Option<CallStream>,
 }
 
 #[napi]
@@ -341,7 +405,8 @@ impl NativeStream {
     /// Positional: the per-chunk path. After `finish`, a quiet no-op returning false.
     #[napi]
     pub fn push_event(&mut self, env: Env, event: Option<String>, data: String) -> napi::Result<bool> {
-        self.inner.push_event(event.as_deref(), &data).or_throw(&env)
+        let Some(stream) = self.inner.as_mut() else { return Ok(false) };
+        stream.push_event(event.as_deref(), &data).or_throw(&env)
     }
 
     /// Raw response bytes as the SDK (or a clone of its response) reads them, in any chunking: the
@@ -350,7 +415,8 @@ impl NativeStream {
     /// these bytes completed it, otherwise -1.
     #[napi]
     pub fn push_bytes(&mut self, env: Env, bytes: Uint8ArraySlice) -> napi::Result<i64> {
-        let hidden = self.inner.push_bytes(&bytes).or_throw(&env)?;
+        let Some(stream) = self.inner.as_mut() else { return Ok(-1) };
+        let hidden = stream.push_bytes(&bytes).or_throw(&env)?;
         Ok(hidden.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)))
     }
 
@@ -358,7 +424,68 @@ impl NativeStream {
     /// finished.
     #[napi]
     pub fn finish(&mut self, env: Env, aborted: bool) -> napi::Result<Option<String>> {
-        self.inner.finish(aborted).map(|t| t.map(record_json)).or_throw(&env)
+        let Some(stream) = self.inner.as_mut() else { return Ok(None) };
+        stream.finish(aborted).map(|t| t.map(record_json)).or_throw(&env)
+    }
+
+    /// `finish` off the main thread, for a stream under spend control (its settlement is a store
+    /// transaction). Later calls on this object are quiet no-ops.
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn finish_async(&mut self, aborted: bool) -> AsyncTask<EndTask> {
+        AsyncTask::new(EndTask { end: self.inner.take().map(|stream| End::Stream(Box::new(stream), aborted)) })
+    }
+}
+
+/// Background `admit`: the call goes to the thread pool and comes back as a new `NativeCall`.
+#[derive(Debug)]
+pub struct AdmitTask {
+    call: Option<PendingCall>,
+}
+
+impl Task for AdmitTask {
+    type Output = Result<()>;
+    type JsValue = NativeCall;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.call.as_mut().map_or(Ok(()), PendingCall::admit))
+    }
+
+    /// Refused: the call is dropped here (it holds nothing) and never recorded — it was never sent.
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeCall> {
+        output.or_throw(&env)?;
+        Ok(NativeCall { inner: self.call.take(), recorded: None })
+    }
+}
+
+/// How a call under spend control ends, on the thread pool.
+#[derive(Debug)]
+enum End {
+    Finish(PendingCall, Vec<u8>),
+    Fail(PendingCall, String),
+    Stream(Box<CallStream>, bool),
+}
+
+/// Background `finishAsync` / `failAsync`: records the call and settles or releases its reservation.
+#[derive(Debug)]
+pub struct EndTask {
+    end: Option<End>,
+}
+
+impl Task for EndTask {
+    type Output = Result<Option<String>>;
+    type JsValue = Option<String>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(match self.end.take() {
+            None => Ok(None),
+            Some(End::Finish(call, body)) => call.finish(&body).map(|t| Some(record_json(t))),
+            Some(End::Fail(call, error_class)) => call.fail(&error_class).map(|t| Some(record_json(t))),
+            Some(End::Stream(mut stream, aborted)) => stream.finish(aborted).map(|t| t.map(record_json)),
+        })
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Option<String>> {
+        output.or_throw(&env)
     }
 }
 
@@ -387,6 +514,7 @@ impl Task for LedgerTask {
 pub struct UsageTask {
     tracker: Tracker,
     query: crate::core::report::UsageQuery,
+    timeframe: Option<crate::core::report::Timeframe>,
 }
 
 impl Task for UsageTask {
@@ -394,7 +522,11 @@ impl Task for UsageTask {
     type JsValue = String;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(self.tracker.usage_rows(&self.query).and_then(|rows| Ok(serde_json::to_string(&rows)?)))
+        let rows = match self.timeframe {
+            Some(timeframe) => self.tracker.usage_rows_in(&self.query, timeframe),
+            None => self.tracker.usage_rows(&self.query),
+        };
+        Ok(rows.and_then(|rows| Ok(serde_json::to_string(&rows)?)))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<String> {

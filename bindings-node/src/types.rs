@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use crate::core::args::optional_count_from_f64 as count;
 use crate::core::ledger::{Attribution, Durability};
-use crate::core::report::{GroupBy, UsageFilter, UsageQuery};
-use crate::core::tracker::{CallInfo, TrackerConfig, UnknownModelPolicy};
+use crate::core::report::{GroupBy, Timeframe, UsageFilter, UsageQuery};
+use crate::core::tracker::{CallInfo, TrackerConfig, TrackerOptions as CoreOptions, UnknownModelPolicy};
 use crate::core::{Api, Error, PriceOptions, Provider, Result, Usage, UsageSource};
 
 /// Options of `new NativeTracker(options)`; every field optional (defaults: `sqlite:./llmledger.db`, USD, UTC).
@@ -44,12 +44,20 @@ pub struct TrackerOptions {
     pub azure_deployments: Option<HashMap<String, String>>,
     /// Where events wait while the store is down (default: see the core ledger docs).
     pub spill_dir: Option<String>,
+    /// Core's `TrackerOptions` as JSON (`spend`, `webhooks`, `alert_poll_ms`): one object read by core,
+    /// so both bindings accept the same keys and give the same errors.
+    pub options_json: Option<String>,
 }
 
 impl TrackerOptions {
-    pub(crate) fn into_config(self) -> Result<TrackerConfig> {
+    /// The tracker's configuration and its options (spend control, webhooks).
+    pub(crate) fn into_config(self) -> Result<(TrackerConfig, CoreOptions)> {
         let defaults = TrackerConfig::default();
-        Ok(TrackerConfig {
+        let options = match self.options_json.as_deref() {
+            Some(json) => CoreOptions::from_json(json)?,
+            None => CoreOptions::default(),
+        };
+        let config = TrackerConfig {
             store: self.store,
             currency: self.currency.unwrap_or(defaults.currency),
             rates: self.rates.map(|r| r.into_iter().collect()).unwrap_or(defaults.rates),
@@ -68,7 +76,8 @@ impl TrackerOptions {
             spill_dir: self.spill_dir.map(Into::into),
             // Streams dropped unfinished reach `onRecord` too (`takeDropped`).
             keep_dropped_records: true,
-        })
+        };
+        Ok((config, options))
     }
 }
 
@@ -168,16 +177,20 @@ pub struct UsageQueryInput {
     pub timezone: Option<String>,
     /// Also compute the 95th percentile latency.
     pub p95: Option<bool>,
+    /// `today`, `week` or `month`: only the current one, in the query's zone or the tracker's.
+    pub timeframe: Option<String>,
 }
 
-fn parse_instant(field: &str, s: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_instant(field: &str, s: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|_| Error::invalid_value(field, s, "expected an RFC 3339 date-time"))
 }
 
 impl UsageQueryInput {
-    pub(crate) fn into_query(self) -> Result<UsageQuery> {
+    /// The query, and the current period it is limited to.
+    pub(crate) fn into_query(self) -> Result<(UsageQuery, Option<Timeframe>)> {
+        let timeframe = self.timeframe.as_deref().map(str::parse::<Timeframe>).transpose()?;
         let filter = UsageFilter {
             user_id: self.user_id,
             workspace_id: self.workspace_id,
@@ -190,7 +203,7 @@ impl UsageQueryInput {
         };
         let group_by =
             self.group_by.unwrap_or_default().iter().map(|g| g.parse::<GroupBy>()).collect::<Result<Vec<_>>>()?;
-        Ok(UsageQuery { filter, group_by, timezone: self.timezone, p95: self.p95.unwrap_or(false) })
+        Ok((UsageQuery { filter, group_by, timezone: self.timezone, p95: self.p95.unwrap_or(false) }, timeframe))
     }
 }
 

@@ -126,11 +126,14 @@ test('an unreachable PostgreSQL: one redacted warning, calls untouched, every ev
     assert.equal(h.queued_events, 0)
     assert.ok(!h.store.includes('hunter2') && !(h.last_error || '').includes('hunter2'))
     assert.notEqual(h.oldest_spilled_age_secs, null)
+    // One warning from the ledger, and one from spend control (an unreachable store counts as active, so
+    // each call's check is tried and the call goes ahead): not one per event, per call or per flush.
     assert.deepEqual(
       notices.map((n) => n.kind),
-      ['store_unreachable'],
-      'one warning, not one per event or per flush',
+      ['store_unreachable', 'spend_store_failed'],
+      'one warning each, not one per event or per flush',
     )
+    assert.ok(!notices[1].message.includes('hunter2'), notices[1].message)
   } finally {
     await assert.rejects(tracker.close(), (e) => e.code === 'store')
   }

@@ -140,6 +140,31 @@ fn a_workspace_limit_blocks_every_user_in_it() {
     other.admit().unwrap();
 }
 
+#[test]
+fn a_spend_store_failure_is_noticed_at_most_once_a_minute() {
+    use llmledger_core::ledger::{Notice, NoticeKind, NoticeLevel};
+    let t = Tracker::new(TrackerConfig { store: Some("memory://".into()), ..TrackerConfig::default() }).unwrap();
+    let spend = t.spend().unwrap();
+    let start = chrono::Utc::now();
+    let failure = |secs: i64| Notice {
+        level: NoticeLevel::Warning,
+        kind: NoticeKind::SpendStoreFailed,
+        message: format!("failed at +{secs} s"),
+        at: start + chrono::Duration::seconds(secs),
+        error: None,
+        spilled_events: 0,
+        queued_events: 0,
+        replayed_events: 0,
+        down_secs: None,
+    };
+    // A store that stays down fails every call: one notice, then one reminder a minute later.
+    for secs in [0, 1, 30, 59, 60, 61, 119, 120] {
+        spend.notice(failure(secs));
+    }
+    let kept: Vec<String> = spend.take_notices().into_iter().map(|n| n.message).collect();
+    assert_eq!(kept, ["failed at +0 s", "failed at +60 s", "failed at +120 s"]);
+}
+
 /// A sink that sends every alert it is handed down a channel.
 fn channel_sink() -> (llmledger_core::alert_pump::AlertSink, mpsc::Receiver<AlertEvent>) {
     let (tx, rx) = mpsc::channel();

@@ -9,7 +9,12 @@ import llmledger, {
   countTokens,
   estimate,
   tokenUsage,
+  type AlertEvent,
+  type Balance,
+  type BudgetExceededError,
   type CallCost,
+  type Limit,
+  type LimitStatus,
   type LlmledgerError,
   type TokenUsage,
   type UsageRow,
@@ -25,7 +30,28 @@ async function main(): Promise<void> {
     unknownModel: 'flag',
     durability: 'batch',
     onError: (err: LlmledgerError | Error, info) => console.error(info.operation, err.message),
+    spend: { reservationTtlSecs: 600, defaultMaxOutputTokens: 4096, unpriced: 'reserve:0.50', spikeFactor: '3' },
+    webhooks: [{ url: 'https://example.com/hooks/llmledger', secret: 'whsec_x' }],
+    onAlert: (alert: AlertEvent) => console.log(alert.kind, alert.alert_id, alert.amount, alert.limit),
+    alertPollMs: 5000,
   })
+
+  // Spend control: limits and prepaid balances; a refused call throws before any request is sent.
+  const limit: Limit = await tracker.budgets.setLimit({ scope: { userId: 'u1' }, per: 'day', amount: '5.00', action: 'block' })
+  await tracker.budgets.setLimit({ scope: { tags: { team: 'a' }, 'tag:env': 'prod' }, per: 'minute', requests: 60 })
+  const statuses: LimitStatus[] = await tracker.budgets.status({ userId: 'u1' })
+  const removed: boolean = await tracker.budgets.remove(limit.id)
+  await tracker.balances.topUp('u1', '20.00', { idempotencyKey: 'stripe_evt_123', expiresAt: new Date() })
+  await tracker.balances.grant({ workspaceId: 'w1' }, 5)
+  const balance: Balance = await tracker.balances.get('u1')
+  const available: string = balance.available
+  const entries = await tracker.balances.history('u1', { limit: 10 })
+  await tracker.balances.setAlert('u1', { below: '1.00' })
+  const today: UsageRow[] = await tracker.usage({ userId: 'u1', timeframe: 'today' })
+  const refused = (err: unknown): string | undefined => {
+    const e = err as BudgetExceededError
+    return e.code === 'budget_exceeded' ? `${e.rule} ${e.requested} > ${e.limit} - ${e.reserved} (${e.budget.rule_id})` : undefined
+  }
 
   const openai: OpenAI = tracker.wrap(new OpenAI({ apiKey: 'x' }), { userId: 'u1', workspaceId: 'w1', project: 'chat' })
   const r = await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
@@ -62,6 +88,9 @@ async function main(): Promise<void> {
 
   // @ts-expect-error unknownModel only accepts 'error' | 'flag'
   new Tracker({ unknownModel: 'ignore' })
+  // @ts-expect-error per is minute, day or month
+  void tracker.budgets.setLimit({ per: 'week', amount: '1' })
+  console.log(statuses, removed, available, entries[0]?.kind, today.length, refused(null))
 
   console.log(content, total, inputTokens, data.id, status, streamUsage, m.id, final.id, answer, first, n, max, c.exact, same)
 }
