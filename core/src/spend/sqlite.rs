@@ -165,10 +165,12 @@ impl SqliteSpend {
 impl SpendStore for SqliteSpend {
     fn transact(&self, write: bool, f: &mut dyn FnMut(&mut dyn SpendTx) -> Result<()>) -> Result<()> {
         let conn = self.lock();
-        conn.execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN" }).map_err(db_err)?;
+        // Cached statements, not `execute_batch`: parsing BEGIN and COMMIT twice per call showed in profiles.
+        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(db_err);
+        run(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?;
         let result = f(&mut SqliteTx { conn: &conn });
         match result {
-            Ok(()) => conn.execute_batch("COMMIT").map_err(db_err).inspect_err(|_| {
+            Ok(()) => run("COMMIT").map(drop).inspect_err(|_| {
                 let _ = conn.execute_batch("ROLLBACK");
             }),
             Err(e) => {
