@@ -604,6 +604,11 @@ export declare class Tracker {
   currentAttribution(): Attribution | undefined
   /** A usage report from the ledger; everything recorded so far is flushed first. */
   usage(query?: UsageQuery): Promise<UsageRow[]>
+  /**
+   * What the ledger tracked against what the providers billed (cost reports pulled with `llmledger pull`), per
+   * group; `since` / `until` are UTC days, inclusive.
+   */
+  reconcile(query: ReconcileQuery): Promise<ReconcileRow[]>
   /** Waits until every event recorded so far is stored (also done on `beforeExit`). */
   flush(): Promise<void>
   /** The ledger's state, cheap enough for a `/health` endpoint; delivers pending notices first. */
@@ -655,3 +660,34 @@ declare const llmledger: {
   cost: typeof cost
 }
 export default llmledger
+
+/** `tracker.reconcile()`'s question. */
+export interface ReconcileQuery {
+  /** First UTC day (`'2026-11-01'` or a Date). */
+  since: string | Date
+  /** Last UTC day, inclusive; today when absent. */
+  until?: string | Date
+  by?: ReconcileBy | ReconcileBy[]
+  /** Rows apart by more than this share of the billed amount, in per cent, are flagged (5). */
+  thresholdPct?: number | string
+}
+
+export type ReconcileBy = 'day' | 'provider' | 'model' | 'workspace'
+
+/** One reconciled group: its keys (`day`, `provider`, `model`, `workspace` as asked) and the figures. */
+export interface ReconcileRow {
+  day?: string
+  provider?: string
+  model?: string
+  workspace?: string
+  /** USD, exact decimal strings. */
+  tracked_usd: string
+  billed_usd: string
+  /** billed − tracked. */
+  diff_usd: string
+  /** diff / billed × 100; null when nothing was billed. */
+  diff_pct: string | null
+  flagged: boolean
+  /** The likely cause of a flagged row. */
+  cause: string | null
+}

@@ -197,6 +197,21 @@ class Tracker {
     return JSON.parse(await this[NATIVE].usage(nativeQuery(query)))
   }
 
+  /**
+   * What the ledger tracked against what the providers billed (cost reports pulled into the same store with
+   * `llmledger pull`), per group. `since` / `until`: UTC days, inclusive (`'2026-11-01'` or a Date; `until`
+   * defaults to today); `by`: any of 'day', 'provider', 'model', 'workspace'; `thresholdPct` (default 5).
+   * Rows: the group keys, `tracked_usd`, `billed_usd`, `diff_usd`, `diff_pct` (decimal strings), `flagged`, `cause`.
+   */
+  async reconcile({ since, until, by, thresholdPct } = {}) {
+    const day = (d) => (d instanceof Date ? d.toISOString().slice(0, 10) : d)
+    const query = { since: day(since), until: day(until) ?? null }
+    if (by !== undefined) query.by = typeof by === 'string' ? [by] : by
+    if (thresholdPct !== undefined) query.threshold_pct = String(thresholdPct)
+    if (this[CONTEXT].dirty) await this.flush()
+    return JSON.parse(await this[NATIVE].reconcile(JSON.stringify(query)))
+  }
+
   /** Waits until every event recorded so far is stored. */
   async flush() {
     this[CONTEXT].dirty = false

@@ -124,6 +124,14 @@ impl NativeTracker {
         Ok(AsyncTask::new(UsageTask { tracker: self.inner.clone(), query, timeframe }))
     }
 
+    /// Tracked against billed, off the main thread: `query` is core's `ReconcileQuery` as JSON; the rows
+    /// (`ReconcileRow::flat`: group keys at the top, decimals as strings) as one JSON array.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn reconcile(&self, env: Env, query: String) -> napi::Result<AsyncTask<ReconcileTask>> {
+        let query = crate::core::org::reconcile::ReconcileQuery::from_json(&query).or_throw(&env)?;
+        Ok(AsyncTask::new(ReconcileTask { tracker: self.inner.clone(), query }))
+    }
+
     /// Waits until every event recorded so far is stored, off the main thread.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn flush(&self) -> AsyncTask<LedgerTask> {
@@ -527,6 +535,30 @@ impl Task for UsageTask {
             None => self.tracker.usage_rows(&self.query),
         };
         Ok(rows.and_then(|rows| Ok(serde_json::to_string(&rows)?)))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<String> {
+        output.or_throw(&env)
+    }
+}
+
+/// Background reconciliation.
+#[derive(Debug)]
+pub struct ReconcileTask {
+    tracker: Tracker,
+    query: crate::core::org::reconcile::ReconcileQuery,
+}
+
+impl Task for ReconcileTask {
+    type Output = Result<String>;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let rows = self.tracker.reconcile(&self.query);
+        Ok(rows.and_then(|rows| {
+            let flat: Vec<_> = rows.iter().map(crate::core::org::reconcile::ReconcileRow::flat).collect();
+            Ok(serde_json::to_string(&flat)?)
+        }))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<String> {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use llmledger_core::call::{CallStream, Client as CoreClient, ClientSpec, PendingCall, RequestFacts};
 use llmledger_core::ledger::Attribution as CoreAttribution;
+use llmledger_core::org::reconcile::ReconcileQuery;
 use llmledger_core::tracker::{Tracker as CoreTracker, TrackerOptions};
 use llmledger_core::{Api, Error};
 use pyo3::prelude::*;
@@ -17,7 +18,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::error::{detached, held, invalid};
 use crate::spend::{set_alert_sink, Spend};
-use crate::types::{report_rows, Config, EstimateInput, Query, Usage};
+use crate::types::{reconcile_rows, report_rows, Config, EstimateInput, Query, Usage};
 
 /// The native tracker. Use `llmledger.Tracker`, which adds wrapping, attribution and process hooks.
 #[pyclass(frozen, module = "llmledger._native")]
@@ -84,6 +85,13 @@ impl Tracker {
             None => self.inner.usage_rows(&query),
         })?;
         report_rows(py, &rows)
+    }
+
+    /// Tracked against billed: `query_json` is core's `ReconcileQuery`; rows as `ReconcileRow::flat`.
+    fn reconcile<'py>(&self, py: Python<'py>, query_json: &str) -> PyResult<Bound<'py, PyAny>> {
+        let query = held(ReconcileQuery::from_json(query_json))?;
+        let rows = detached(py, || self.inner.reconcile(&query))?;
+        reconcile_rows(py, &rows)
     }
 
     /// Pre-flight estimate in the tracker's currency (a dict; the package wraps it in `Estimate`).

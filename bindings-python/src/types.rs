@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use llmledger_core::estimate::EstimateRequest;
+use llmledger_core::org::reconcile::ReconcileRow;
 use llmledger_core::report::{GroupBy, ReportRowView, Timeframe, UsageFilter, UsageQuery};
 use llmledger_core::tracker::{Estimate, Tracked, TrackerConfig};
 use llmledger_core::{Breakdown, Cost as CoreCost, Error};
@@ -368,11 +369,23 @@ const ROW_DECIMAL_KEYS: [&str; 3] = ["cost", "cost_usd", "avg_latency_ms"];
 /// Core's report rows (`ReportRowView`'s one shape, the same keys in the same order as Node's) as a list
 /// of dicts, decimal strings as `Decimal`.
 pub fn report_rows<'py>(py: Python<'py>, rows: &[ReportRowView]) -> PyResult<Bound<'py, PyAny>> {
-    let list = json_loads(py, &held(serde_json::to_string(rows).map_err(Error::from))?)?;
+    json_rows(py, &held(serde_json::to_string(rows).map_err(Error::from))?, &ROW_DECIMAL_KEYS)
+}
+
+/// Core's reconciliation rows (`ReconcileRow::flat`, the same keys as Node's) as a list of dicts,
+/// decimal strings as `Decimal`.
+pub fn reconcile_rows<'py>(py: Python<'py>, rows: &[ReconcileRow]) -> PyResult<Bound<'py, PyAny>> {
+    let flat: Vec<_> = rows.iter().map(ReconcileRow::flat).collect();
+    json_rows(py, &held(serde_json::to_string(&flat).map_err(Error::from))?, &ReconcileRow::DECIMAL_KEYS)
+}
+
+/// A JSON array of objects as a list of dicts, the values of `decimal_keys` as `Decimal`.
+fn json_rows<'py>(py: Python<'py>, json: &str, decimal_keys: &[&str]) -> PyResult<Bound<'py, PyAny>> {
+    let list = json_loads(py, json)?;
     let decimal = py.import("decimal")?.getattr("Decimal")?;
     for row in list.try_iter()? {
         let row = row?.cast_into::<PyDict>()?;
-        for key in ROW_DECIMAL_KEYS {
+        for key in decimal_keys {
             if let Some(value) = row.get_item(key)?.filter(|v| !v.is_none()) {
                 row.set_item(key, decimal.call1((value,))?)?;
             }

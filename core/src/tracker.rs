@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 use crate::estimate::{estimate_usage, EstimateRequest};
 use crate::event::Attribution;
 use crate::ledger::{Durability, Ledger, LedgerConfig, LedgerHealth, Notice};
+use crate::org::reconcile::{ReconcileQuery, ReconcileRow};
+use crate::org::Org;
 use crate::pricing::{PriceDb, PriceOptions};
 pub use crate::record::Tracked;
 use crate::report::{ReportRow, ReportRowView, UsageQuery};
@@ -193,6 +195,8 @@ struct TrackerInner {
     timezone: String,
     unknown_model: UnknownModelPolicy,
     azure_deployments: BTreeMap<String, String>,
+    /// The store's URL, for the organisation-cost tables beside the ledger ([`Tracker::reconcile`]).
+    store_url: String,
     ledger: Ledger,
     /// `None` when spend control is disabled or the store has no spend tables (JSONL).
     spend: Option<Spend>,
@@ -291,6 +295,7 @@ impl Tracker {
             timezone,
             unknown_model: config.unknown_model,
             azure_deployments: config.azure_deployments,
+            store_url: url.to_string(),
             ledger,
             spend,
             alerts,
@@ -453,6 +458,18 @@ impl Tracker {
     pub fn usage_rows(&self, query: &UsageQuery) -> Result<Vec<ReportRowView>> {
         let rows = self.usage(query)?;
         Ok(rows.into_iter().map(|r| r.in_currency(&self.inner.currency, self.inner.rate)).collect())
+    }
+
+    /// Tracked against billed ([`crate::org`]): the ledger's events (flushed first) beside the cost
+    /// reports pulled into the same store (`llmledger pull`), per group, with the difference and its
+    /// likely cause. In USD, UTC days.
+    pub fn reconcile(&self, query: &ReconcileQuery) -> Result<Vec<ReconcileRow>> {
+        self.flush()?;
+        let until = query.until.unwrap_or_else(|| Utc::now().date_naive());
+        // The org tables take days `[since, until)`; the query's `until` is inclusive.
+        let end = until.succ_opt().unwrap_or(until);
+        let org = Org::open(&self.inner.store_url)?;
+        org.reconcile(&self.inner.ledger, query.since, end, &query.by, query.threshold_pct, &self.inner.prices)
     }
 
     /// Returns when every event recorded so far is durable in the store.

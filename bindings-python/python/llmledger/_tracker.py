@@ -210,6 +210,28 @@ class Tracker:
             )
         )
 
+    def reconcile(
+        self,
+        since: Any,
+        until: Any = None,
+        *,
+        by: Union[str, Sequence[str]] = ("day", "provider", "model"),
+        threshold_pct: Any = 5,
+    ) -> List[Dict[str, Any]]:
+        """What the ledger tracked against what the providers billed (cost reports pulled into the same
+        store with ``llmledger pull``), per group: ``by`` any of ``day``, ``provider``, ``model``,
+        ``workspace``; days ``since`` through ``until`` (inclusive, UTC dates or ISO strings; ``until``
+        defaults to today). Each row: the group keys, ``tracked_usd``, ``billed_usd``, ``diff_usd``,
+        ``diff_pct`` (``Decimal``; ``diff_pct`` None when nothing was billed), ``flagged`` (apart by more
+        than ``threshold_pct`` per cent) and ``cause`` (the likely cause of a flagged row)."""
+        query = {
+            "since": str(since),
+            "until": None if until is None else str(until),
+            "by": [by] if isinstance(by, str) else list(by),
+            "threshold_pct": str(threshold_pct),
+        }
+        return self._native.reconcile(json.dumps(query))
+
     def estimate(
         self,
         model: str,

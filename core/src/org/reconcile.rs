@@ -85,6 +85,65 @@ pub struct ReconcileRow {
     pub cause: Option<String>,
 }
 
+impl ReconcileRow {
+    /// The keys of [`ReconcileRow::flat`] whose values are exact decimals (as strings).
+    pub const DECIMAL_KEYS: [&'static str; 4] = ["tracked_usd", "billed_usd", "diff_usd", "diff_pct"];
+
+    /// The row as the bindings give it: the group keys at the top (`{"day": …, "provider": …,
+    /// "tracked_usd": "1.25", …}`), like report rows; decimals as strings.
+    pub fn flat(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let mut m: serde_json::Map<String, Value> =
+            self.key.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let dec = |d: Decimal| Value::String(d.normalize().to_string());
+        m.insert("tracked_usd".into(), dec(self.tracked_usd));
+        m.insert("billed_usd".into(), dec(self.billed_usd));
+        m.insert("diff_usd".into(), dec(self.diff_usd));
+        m.insert("diff_pct".into(), self.diff_pct.map_or(Value::Null, dec));
+        m.insert("flagged".into(), Value::Bool(self.flagged));
+        m.insert("cause".into(), self.cause.clone().map_or(Value::Null, Value::String));
+        m
+    }
+}
+
+/// What `tracker.reconcile(...)` asks, as one object: days `since` through `until` (inclusive, UTC;
+/// `until` defaults to today), grouped by `by` (default day, provider, model), rows apart by more than
+/// `threshold_pct` per cent of the billed amount flagged (default 5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileQuery {
+    pub since: chrono::NaiveDate,
+    #[serde(default)]
+    pub until: Option<chrono::NaiveDate>,
+    #[serde(default = "ReconcileQuery::default_by")]
+    pub by: Vec<ReconcileBy>,
+    #[serde(default = "ReconcileQuery::default_threshold")]
+    pub threshold_pct: Decimal,
+}
+
+impl ReconcileQuery {
+    fn default_by() -> Vec<ReconcileBy> {
+        vec![ReconcileBy::Day, ReconcileBy::Provider, ReconcileBy::Model]
+    }
+
+    fn default_threshold() -> Decimal {
+        Decimal::from(5)
+    }
+
+    /// Parses the bindings' JSON; a bad key or value is an `invalid_value` error naming it.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let q: Self = serde_json::from_str(json)
+            .map_err(|e| Error::invalid_value("reconcile", json, &format!("not a reconcile query: {e}")))?;
+        if q.threshold_pct < Decimal::ZERO {
+            return Err(Error::invalid_value("threshold_pct", q.threshold_pct, "must not be negative"));
+        }
+        if q.until.is_some_and(|u| u < q.since) {
+            return Err(Error::invalid_value("until", q.until.unwrap_or(q.since), "is before since"));
+        }
+        Ok(q)
+    }
+}
+
 /// The model part of a billed line item: Anthropic names the model; OpenAI's `line_item` is
 /// `<model>, <component>`.
 fn billed_model(b: &BilledCost) -> String {
