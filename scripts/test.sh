@@ -49,6 +49,9 @@ scripts/with-postgres.sh scripts/with-mariadb.sh bash -c '
   suite node node --test --test-reporter=spec bindings-node/test/*.test.mjs
 ' || true
 
+step "Dashboard in headless Chromium (llmledger serve, puppeteer-core; ~10 s, +~20 s to install chromium)"
+( set -o pipefail; bash scripts/browser-test.sh 2>&1 | tee "$LOGDIR/browser.log"; echo "$?" >"$LOGDIR/browser.rc" ) || true
+
 step "Bounded fuzz run (stable Rust: seeded mutations of fuzz/corpus, ${FUZZ_SECONDS:-10} s per target)"
 ( set -o pipefail
   cargo run -q --release -p llmledger-fuzz-targets --bin fuzz-loop -- --seconds-per-target "${FUZZ_SECONDS:-10}" \
