@@ -84,7 +84,8 @@ function table(container, title, columns, rows, onRow) {
   container.appendChild(t);
 }
 
-const COLS = ["requests", "failed", "unpriced", "input_tokens", "output_tokens", "cost"];
+// Cost first after the label: the column a reader looks for, visible on a narrow screen.
+const COLS = ["cost", "requests", "failed", "unpriced", "input_tokens", "output_tokens"];
 
 async function totals() {
   const [row] = await usage({});
@@ -132,8 +133,8 @@ async function drill(user) {
   $("drill").hidden = false;
   $("drill-user").textContent = user === "" ? "(none)" : user;
   const models = (await usage({ user_id: user, group_by: "model", p95: "true" })).sort(byCostDesc);
-  const cols = ["model", "requests", "successful", "failed", "input_tokens", "cache_read_tokens",
-    "cache_write_tokens", "output_tokens", "reasoning_tokens", "avg_latency_ms", "p95_latency_ms", "cost"];
+  const cols = ["model", "cost", "requests", "successful", "failed", "input_tokens", "cache_read_tokens",
+    "cache_write_tokens", "output_tokens", "reasoning_tokens", "avg_latency_ms", "p95_latency_ms"];
   table($("drill-models"), "Models", cols, models);
   const days = await usage({ user_id: user, group_by: "day" });
   table($("drill-days"), "Days", ["day", ...COLS], days);
@@ -149,6 +150,8 @@ async function refresh() {
   try {
     await totals();
     await Promise.all([spendChart(), tops(), unpriced()]);
+    // Chart.js sizes its canvas on the next frame: ready once that frame is painted.
+    await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
     document.body.dataset.ready = "true";
   } catch (e) {
     $("error").textContent = e.message;
