@@ -45,7 +45,7 @@ scripts/with-postgres.sh scripts/with-mariadb.sh bash -c '
   set -o pipefail
   suite() { local name="$1"; shift; "$@" 2>&1 | tee "$LOGDIR/$name.log"; echo "$?" >"$LOGDIR/$name.rc"; }
   suite rust cargo test --features llmledger-core/postgres,llmledger-core/mysql -- --include-ignored
-  suite python .venv/bin/python -m pytest bindings-python/tests -q -rs
+  suite python .venv/bin/python -m pytest bindings-python/tests tests/mcp -q -rs
   suite node node --test --test-reporter=spec bindings-node/test/*.test.mjs
 ' || true
 
