@@ -24,3 +24,7 @@ echo
 echo "== the whole ledger (Python and Node calls), through the CLI: llmledger report --by user,model =="
 cargo build -q --release -p llmledger-cli
 "target/$CARGO_BUILD_TARGET/release/llmledger" report --store "sqlite://$LLMLEDGER_DEMO_DB" --by user,model
+
+echo
+echo "== see it: open the printed URL (Ctrl-C stops the server) =="
+echo "target/$CARGO_BUILD_TARGET/release/llmledger serve --store sqlite://$LLMLEDGER_DEMO_DB"

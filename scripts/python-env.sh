@@ -10,5 +10,5 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
 fi
-.venv/bin/pip install -q --disable-pip-version-check 'maturin>=1.16,<2' openai anthropic pytest pytest-asyncio
+.venv/bin/pip install -q --disable-pip-version-check 'maturin>=1.16,<2' openai anthropic pytest pytest-asyncio mcp
 PATH="$PWD/.venv/bin:$PATH" .venv/bin/pip install -q --disable-pip-version-check --no-build-isolation .

@@ -5,8 +5,9 @@ last line — ``N passed, N failed, N skipped`` over all suites.
 
     test-summary.py LOGDIR ALLOWANCE
 
-LOGDIR holds ``<suite>.log`` and ``<suite>.rc`` per suite (rust, python, node, fuzz: one test per target,
-packaging: the version check and the two package smoke scripts), ``skips.tsv`` (runtime skips a
+LOGDIR holds ``<suite>.log`` and ``<suite>.rc`` per suite (rust, python, node, browser: the dashboard in
+headless Chromium, counted as node --test; fuzz: one test per target; packaging: the version check and the two
+package smoke scripts), ``skips.tsv`` (runtime skips a
 Rust test reported: ``suite<TAB>test<TAB>reason``; libtest counts those tests as passed) and ``vectors/`` (one
 ``<runner>.tsv`` per vector runner: ``case<TAB>status<TAB>detail``). Exits non-zero when a suite failed or
 did not report, a vector case is missing from or failed in a runner's table, or skips exceed ALLOWANCE.
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-SUITES = ("rust", "python", "node", "fuzz", "packaging")
+SUITES = ("rust", "python", "node", "browser", "fuzz", "packaging")
 RUNNERS = ("rust", "python", "node")
 
 
@@ -96,7 +97,8 @@ def main() -> int:
             runtime_skips.setdefault(suite, []).append(rest.replace("\t", ": "))
 
     print("\n== summary ==")
-    for suite, counter in zip(SUITES, (count_rust, count_python, count_node, count_fuzz, count_packaging)):
+    counters = (count_rust, count_python, count_node, count_node, count_fuzz, count_packaging)
+    for suite, counter in zip(SUITES, counters):
         log, rc_file = logdir / f"{suite}.log", logdir / f"{suite}.rc"
         if not log.exists():
             problems.append(f"{suite}: did not run")

@@ -45,9 +45,12 @@ scripts/with-postgres.sh scripts/with-mariadb.sh bash -c '
   set -o pipefail
   suite() { local name="$1"; shift; "$@" 2>&1 | tee "$LOGDIR/$name.log"; echo "$?" >"$LOGDIR/$name.rc"; }
   suite rust cargo test --features llmledger-core/postgres,llmledger-core/mysql -- --include-ignored
-  suite python .venv/bin/python -m pytest bindings-python/tests -q -rs
+  suite python .venv/bin/python -m pytest bindings-python/tests tests/mcp -q -rs
   suite node node --test --test-reporter=spec bindings-node/test/*.test.mjs
 ' || true
+
+step "Dashboard in headless Chromium (llmledger serve, puppeteer-core; ~10 s, +~20 s to install chromium)"
+( set -o pipefail; bash scripts/browser-test.sh 2>&1 | tee "$LOGDIR/browser.log"; echo "$?" >"$LOGDIR/browser.rc" ) || true
 
 step "Bounded fuzz run (stable Rust: seeded mutations of fuzz/corpus, ${FUZZ_SECONDS:-10} s per target)"
 ( set -o pipefail

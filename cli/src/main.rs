@@ -2,12 +2,15 @@
 //! check the price data against the public price maps (`prices diff`), and manage spend control
 //! (`budget set|show`, `balance top-up|show|history`), and organisation costs (`import claude-code`,
 //! `agents`, `subscription add|list|import`, `pull`, `reconcile`, `report --org`; see
-//! `org.rs`).
+//! `org.rs`), serve the dashboard (`serve`; see `serve.rs`) and answer AI assistants over MCP (`mcp`; see
+//! `mcp.rs`).
 //!
 //! Every command prints an aligned table by default and JSON with `--json`; all arithmetic happens in
 //! `llmledger-core` (this file only parses arguments and formats results).
 
+mod mcp;
 mod org;
+mod serve;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -168,6 +171,23 @@ enum Command {
     Reconcile(org::ReconcileArgs),
     /// Pull what a provider billed (admin cost API; key from OPENAI_ADMIN_KEY / ANTHROPIC_ADMIN_KEY).
     Pull(org::PullArgs),
+    /// The read-only dashboard and its JSON API (`/api/usage`) over a ledger, on 127.0.0.1 by default.
+    Serve {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+        /// Address to listen on; anything but a loopback address needs --token.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: std::net::SocketAddr,
+        /// Bearer token the API requires (`Authorization: Bearer <token>`); open the page as
+        /// `http://host:port/#token=<token>`.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// A read-only MCP server over stdio: usage_report, price_lookup, list_models.
+    Mcp {
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+    },
     /// Subscriptions and one-off costs: add, list, import from CSV.
     Subscription {
         #[command(subcommand)]
@@ -568,6 +588,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             org::run_import(command, &load_prices(cli.prices.as_deref(), cli.litellm_prices.as_deref())?, json)?
         }
         Command::Agents(args) => org::run_agents(args, json)?,
+        Command::Mcp { store } => mcp::run(store)?,
+        Command::Serve { store, addr, token } => serve::run(serve::ServeConfig { store, addr, token })?,
         Command::Subscription { command } => org::run_subscription(command, json)?,
         Command::Pull(args) => org::run_pull(args, json)?,
         Command::Reconcile(args) => {
