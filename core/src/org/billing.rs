@@ -164,8 +164,8 @@ impl PullOptions {
 
 /// A page of results and the cursor of the next one.
 #[derive(Debug)]
-pub(crate) struct Page {
-    pub(crate) rows: Vec<BilledCost>,
+pub(crate) struct Page<T = BilledCost> {
+    pub(crate) rows: Vec<T>,
     pub(crate) next: Option<String>,
 }
 
@@ -188,15 +188,14 @@ pub(crate) fn http_client(opts: &PullOptions) -> Result<reqwest::Client> {
         .map_err(|e| Error::new(ErrorCode::Config, format!("cannot build the HTTP client: {}", e.without_url())))
 }
 
-fn midnight(d: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn midnight(d: NaiveDate) -> DateTime<Utc> {
     Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN))
 }
 
-/// Fetches one page (with retries); `cursor` is the `next_page` of the previous one.
+/// Fetches one page of the cost report (with retries); `cursor` is the `next_page` of the previous one.
 pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cursor: Option<&str>) -> Result<Page> {
     let p = opts.provider;
-    let base = opts.base_url.trim_end_matches('/');
-    let mut query: Vec<(&str, String)> = match p {
+    let query: Vec<(&str, String)> = match p {
         BillingProvider::Openai => vec![
             ("start_time", midnight(opts.since).timestamp().to_string()),
             ("end_time", midnight(opts.until).timestamp().to_string()),
@@ -206,19 +205,38 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
             ("limit", "31".into()),
         ],
         BillingProvider::Anthropic => vec![
-            ("starting_at", midnight(opts.since).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            ("ending_at", midnight(opts.until).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            ("starting_at", rfc3339(midnight(opts.since))),
+            ("ending_at", rfc3339(midnight(opts.until))),
             ("group_by[]", "workspace_id".into()),
             ("group_by[]", "description".into()),
         ],
     };
+    let path = match p {
+        BillingProvider::Openai => "/v1/organization/costs",
+        BillingProvider::Anthropic => "/v1/organizations/cost_report",
+    };
+    parse_page(p, &fetch(client, opts, path, query, cursor).await?)
+}
+
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// GETs `path` of an admin API with `query` (plus `page=cursor`) and returns the 200 body: the one
+/// place that sends the admin key, retries 429/5xx/connection errors and maps a refused key.
+pub(crate) async fn fetch(
+    client: &reqwest::Client,
+    opts: &PullOptions,
+    path: &str,
+    mut query: Vec<(&str, String)>,
+    cursor: Option<&str>,
+) -> Result<Vec<u8>> {
+    let p = opts.provider;
+    let base = opts.base_url.trim_end_matches('/');
     if let Some(c) = cursor {
         query.push(("page", c.to_string()));
     }
-    let url = match p {
-        BillingProvider::Openai => format!("{base}/v1/organization/costs"),
-        BillingProvider::Anthropic => format!("{base}/v1/organizations/cost_report"),
-    };
+    let url = format!("{base}{path}");
     let schedule = Backoff { initial: opts.initial_backoff, multiplier: 2, max: Duration::from_secs(60), jitter: true };
     let mut rng = u64::from(std::process::id()) ^ 0x5deece66d;
     let mut attempt = 0u32;
@@ -236,17 +254,17 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
                     let body = resp.bytes().await.map_err(|e| {
                         Error::new(
                             ErrorCode::Store,
-                            format!("{} cost API: reading the body: {}", p.as_str(), e.without_url()),
+                            format!("{} admin API {path}: reading the body: {}", p.as_str(), e.without_url()),
                         )
                     })?;
-                    return parse_page(p, &body);
+                    return Ok(body.to_vec());
                 }
                 if status == 401 || status == 403 {
                     return Err(Error::config(
                         p.key_env(),
                         "<redacted>",
                         &format!(
-                            "the {} cost API refused the key (HTTP {status}); it needs {}",
+                            "the {} admin API {path} refused the key (HTTP {status}); it needs {}",
                             p.as_str(),
                             p.key_kind_needed()
                         ),
@@ -255,7 +273,7 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
                 if status != 429 && status < 500 {
                     return Err(Error::new(
                         ErrorCode::InvalidValue,
-                        format!("{} cost API answered HTTP {status}", p.as_str()),
+                        format!("{} admin API {path} answered HTTP {status}", p.as_str()),
                     ));
                 }
                 let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -272,7 +290,7 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
         if attempt >= opts.max_retries {
             return Err(Error::new(
                 ErrorCode::Store,
-                format!("{} cost API: {} after {} retries", p.as_str(), retry_in.0, opts.max_retries),
+                format!("{} admin API {path}: {} after {} retries", p.as_str(), retry_in.0, opts.max_retries),
             ));
         }
         tokio::time::sleep(retry_in.1.unwrap_or_else(|| schedule.delay(attempt, &mut rng))).await;
@@ -341,7 +359,7 @@ struct RawAmount<'a> {
     currency: Option<String>,
 }
 
-fn exact(field: &str, text: &str) -> Result<Decimal> {
+pub(crate) fn exact(field: &str, text: &str) -> Result<Decimal> {
     let t = text.trim().trim_matches('"');
     t.parse::<Decimal>()
         .or_else(|_| Decimal::from_scientific(t))
