@@ -156,3 +156,44 @@ fn report_org_totals_subscriptions_by_member() {
     let rec = run(&["--json", "reconcile", "--store", &store, "--since", "2026-11-01", "--until", "2026-11-30"], &[]);
     assert_eq!(rec, Value::Array(vec![]));
 }
+
+#[test]
+fn pull_with_usage_stores_costs_and_usage_from_the_mock() {
+    use std::io::BufRead;
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mock_provider/server.py");
+    let mut mock =
+        Command::new("python3").args([server, "--port", "0"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(mock.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let base = format!("http://127.0.0.1:{}", line.trim().strip_prefix("PORT ").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("l.db").display());
+    let args = [
+        "--json",
+        "pull",
+        "anthropic",
+        "--store",
+        &store,
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-03",
+        "--base-url",
+        &base,
+        "--usage",
+        "--bucket",
+        "1h",
+    ];
+    let out = run(&args, &[("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-cli-usage1")]);
+    let _ = mock.kill();
+    let _ = mock.wait();
+    // The mock's figures (tests/mock_provider/server.py): costs 14.84875 USD over 3 rows; usage 3 pages,
+    // 18 rows, cache writes 1h 1000 and 5m 20 + 300 = 320 tokens.
+    assert_eq!((&out["costs"]["total_usd"], out["costs"]["rows"].as_u64()), (&Value::from("14.84875"), Some(3)));
+    assert_eq!((out["usage"]["pages"].as_u64(), out["usage"]["rows"].as_u64()), (Some(3), Some(18)));
+    assert_eq!(out["usage"]["width"], "1h");
+    let totals = out["usage"]["totals"].as_array().unwrap();
+    let total = |metric: &str| totals.iter().find(|t| t[1] == metric).map(|t| t[2].clone()).unwrap();
+    assert_eq!(total("cache_creation.ephemeral_1h_input_tokens"), "1000");
+    assert_eq!(total("cache_creation.ephemeral_5m_input_tokens"), "320");
+}
