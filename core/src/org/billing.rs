@@ -22,12 +22,14 @@ use serde_json::value::RawValue;
 use crate::backoff::Backoff;
 use crate::error::{Error, ErrorCode, Result};
 
-/// A provider with an admin cost API.
+/// A provider whose bill is stored: OpenAI and Anthropic through their admin APIs, Google from a
+/// Cloud Billing export file ([`super::gcp_billing`]; Google has no billing API for API keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingProvider {
     Openai,
     Anthropic,
+    Google,
 }
 
 impl BillingProvider {
@@ -35,21 +37,34 @@ impl BillingProvider {
         match self {
             Self::Openai => "openai",
             Self::Anthropic => "anthropic",
+            Self::Google => "google",
         }
     }
 
-    /// The environment variable the CLI reads the admin key from.
+    /// Reads a provider name as stored (`google` included, which [`str::parse`] refuses: it cannot
+    /// be pulled).
+    pub fn from_stored(s: &str) -> Result<Self> {
+        match s {
+            "google" => Ok(Self::Google),
+            other => other.parse(),
+        }
+    }
+
+    /// The environment variable the CLI reads the admin key from (none for Google).
     pub fn key_env(self) -> &'static str {
         match self {
             Self::Openai => "OPENAI_ADMIN_KEY",
             Self::Anthropic => "ANTHROPIC_ADMIN_KEY",
+            Self::Google => "",
         }
     }
 
+    /// None for Google.
     pub fn default_base_url(self) -> &'static str {
         match self {
             Self::Openai => "https://api.openai.com",
             Self::Anthropic => "https://api.anthropic.com",
+            Self::Google => "",
         }
     }
 
@@ -57,6 +72,7 @@ impl BillingProvider {
         match self {
             Self::Openai => "sk-admin-",
             Self::Anthropic => "sk-ant-admin",
+            Self::Google => "",
         }
     }
 
@@ -66,11 +82,16 @@ impl BillingProvider {
                 "an OpenAI organization Admin key (sk-admin-…, created under Organization settings → Admin keys)"
             }
             Self::Anthropic => "an Anthropic Admin API key (sk-ant-admin…, created in the Console under Admin keys)",
+            Self::Google => "no key: Google has no billing API for API keys",
         }
     }
 
-    /// Refuses a key that is not an admin key, without ever showing it.
+    /// Refuses a key that is not an admin key, without ever showing it; refuses Google, which has
+    /// no billing API to pull from (its bill is imported from a file).
     pub fn check_key(self, key: &str) -> Result<()> {
+        if self == Self::Google {
+            return Err(no_api());
+        }
         if key.trim().is_empty() {
             return Err(Error::config(
                 self.key_env(),
@@ -105,10 +126,20 @@ impl std::str::FromStr for BillingProvider {
             other => Err(Error::invalid_value(
                 "provider",
                 other,
-                "expected openai or anthropic (xAI and Google have no cost API for API keys)",
+                "expected openai or anthropic (xAI and Google have no cost API for API keys; import Google \
+                 Cloud's billing export with `llmledger import gcp-billing FILE`)",
             )),
         }
     }
+}
+
+/// The error of asking Google's bill from an API.
+pub(crate) fn no_api() -> Error {
+    Error::invalid_value(
+        "provider",
+        "google",
+        "Google has no billing API for API keys: import the Cloud Billing export (`llmledger import gcp-billing FILE`)",
+    )
 }
 
 /// One billed amount: a day, a workspace/project and a line item.
@@ -210,10 +241,11 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
             ("group_by[]", "workspace_id".into()),
             ("group_by[]", "description".into()),
         ],
+        BillingProvider::Google => return Err(no_api()),
     };
     let path = match p {
         BillingProvider::Openai => "/v1/organization/costs",
-        BillingProvider::Anthropic => "/v1/organizations/cost_report",
+        _ => "/v1/organizations/cost_report",
     };
     parse_page(p, &fetch(client, opts, path, query, cursor).await?)
 }
@@ -245,6 +277,7 @@ pub(crate) async fn fetch(
         req = match p {
             BillingProvider::Openai => req.bearer_auth(&opts.key),
             BillingProvider::Anthropic => req.header("x-api-key", &opts.key).header("anthropic-version", "2023-06-01"),
+            BillingProvider::Google => return Err(no_api()),
         };
         let outcome = req.send().await;
         let retry_in = match outcome {
@@ -386,6 +419,7 @@ pub(crate) fn parse_page(p: BillingProvider, body: &[u8]) -> Result<Page> {
                     exact("amount", r.amount.get())? / Decimal::ONE_HUNDRED,
                     r.currency.clone().unwrap_or_else(|| "USD".into()),
                 ),
+                BillingProvider::Google => return Err(no_api()),
             };
             rows.push(BilledCost {
                 provider: p,

@@ -17,6 +17,7 @@
 //! |---|---|
 //! | [`claude_code`] | reading, deduplicating and pricing Claude Code's JSONL logs |
 //! | [`billing`] | the providers' admin cost APIs: keys, requests, pagination, retries, exact amounts |
+//! | [`gcp_billing`] | reading Google Cloud's billing export (CSV / JSON) into billed costs |
 //! | [`usage`] | the providers' admin usage APIs: endpoints, groupings, bucket widths, long rows per metric |
 //! | [`reconcile`] | tracked (the ledger) against billed: matching, difference, flag, likely cause |
 //! | [`subscription`] | subscriptions and one-off entries, their CSV format and daily spread |
@@ -26,6 +27,7 @@
 
 pub mod billing;
 pub mod claude_code;
+pub mod gcp_billing;
 pub mod reconcile;
 mod sql;
 pub mod subscription;
@@ -568,7 +570,7 @@ impl Org {
         rows.iter()
             .map(|r| {
                 Ok(BilledUsage {
-                    provider: r[0].text().parse::<BillingProvider>()?,
+                    provider: BillingProvider::from_stored(&r[0].text())?,
                     endpoint: r[1].text(),
                     width: r[2].text().parse::<BucketWidth>()?,
                     bucket_start: Utc.timestamp_millis_opt(r[3].int()).single().unwrap_or_default(),
@@ -584,6 +586,26 @@ impl Org {
                 })
             })
             .collect()
+    }
+
+    /// Imports Google Cloud's billing export (CSV or JSON text, see [`gcp_billing`]): its AI services'
+    /// rows replace the stored Google costs of the days the file covers (re-importing a file, or a
+    /// newer export of the same days, never doubles a day).
+    pub fn import_gcp_billing(&self, text: &str) -> Result<gcp_billing::GcpImportSummary> {
+        let export = gcp_billing::parse_export(text)?;
+        let period = export.period();
+        let (rows, total) = match period {
+            Some((since, until)) => self.replace_billed(BillingProvider::Google, since, until, &export.rows, None)?,
+            None => (0, Decimal::ZERO),
+        };
+        Ok(gcp_billing::GcpImportSummary {
+            since: period.map(|p| p.0),
+            until: period.map(|p| p.1),
+            read: export.rows.len() as u64,
+            skipped: export.skipped,
+            rows,
+            total_usd: total,
+        })
     }
 
     /// Replaces `provider`'s billed costs of days `[since, until)` with `rows` (summed per day,
@@ -670,7 +692,11 @@ impl Org {
         // Only the providers that report costs can be reconciled.
         let tracked: Vec<TrackedCost> =
             tracked.into_iter().filter(|t| t.provider.parse::<BillingProvider>().is_ok()).collect();
-        Ok(reconcile::reconcile(&tracked, &self.billed_costs(since, until)?, by, threshold_pct, prices))
+        // A Google billing export names services and SKUs, not the ledger's models: it counts in the
+        // org report but is not reconciled.
+        let billed: Vec<BilledCost> =
+            self.billed_costs(since, until)?.into_iter().filter(|b| b.provider != BillingProvider::Google).collect();
+        Ok(reconcile::reconcile(&tracked, &billed, by, threshold_pct, prices))
     }
 
     /// One table of total spend over days `[since, until)`: billed API cost (pulled cost reports) +
@@ -746,7 +772,7 @@ impl Org {
         rows.iter()
             .map(|r| {
                 Ok(BilledCost {
-                    provider: r[0].text().parse::<BillingProvider>()?,
+                    provider: BillingProvider::from_stored(&r[0].text())?,
                     day: parse_day(&r[1].text())?,
                     workspace: r[2].text(),
                     item: r[3].text(),

@@ -87,6 +87,7 @@ pub fn endpoints(p: BillingProvider) -> Vec<&'static str> {
     match p {
         BillingProvider::Openai => OPENAI_ENDPOINTS.iter().map(|(e, _)| *e).collect(),
         BillingProvider::Anthropic => vec!["messages"],
+        BillingProvider::Google => vec![],
     }
 }
 
@@ -143,6 +144,7 @@ pub(crate) async fn fetch_usage_page(
             q.extend(ANTHROPIC_GROUPS.iter().map(|g| ("group_by[]", (*g).to_string())));
             ("/v1/organizations/usage_report/messages".to_string(), q)
         }
+        BillingProvider::Google => return Err(super::billing::no_api()),
     };
     query.push(("bucket_width", width.as_str().into()));
     query.push(("limit", width.page_limit().into()));
