@@ -37,6 +37,15 @@ pub(crate) enum ImportCommand {
         #[arg(long)]
         full: bool,
     },
+    /// Import Google Cloud's billing export (CSV or JSON; BigQuery's columns) as Google's billed
+    /// cost: its AI services' rows replace the days the file covers. Google has no billing API for
+    /// API keys.
+    GcpBilling {
+        /// The exported file.
+        file: PathBuf,
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
+    },
 }
 
 /// `llmledger agents`: agent usage imported from local logs.
@@ -428,6 +437,24 @@ pub(crate) fn run_org_report(
 
 pub(crate) fn run_import(command: ImportCommand, prices: &PriceDb, json: bool) -> Result<(), Error> {
     match command {
+        ImportCommand::GcpBilling { file, store } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                Error::invalid_value("file", file.display(), &format!("cannot read the billing export: {e}"))
+            })?;
+            let s = Org::open(&store)?.import_gcp_billing(&text)?;
+            if json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                match (s.since, s.until.and_then(|u| u.pred_opt())) {
+                    (Some(since), Some(last)) => println!(
+                        "google: {since} to {last} replaced: {} AI rows read, {} other services' rows left out; \
+                         {} rows stored, {} USD billed",
+                        s.read, s.skipped, s.rows, s.total_usd
+                    ),
+                    _ => println!("google: no AI service rows in the file ({} other rows left out)", s.skipped),
+                }
+            }
+        }
         ImportCommand::ClaudeCode { store, root, cost_from_log, full } => {
             let roots = if root.is_empty() {
                 let home = std::env::var_os("HOME").map(PathBuf::from);

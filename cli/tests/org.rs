@@ -197,3 +197,44 @@ fn pull_with_usage_stores_costs_and_usage_from_the_mock() {
     assert_eq!(total("cache_creation.ephemeral_1h_input_tokens"), "1000");
     assert_eq!(total("cache_creation.ephemeral_5m_input_tokens"), "320");
 }
+
+#[test]
+fn import_gcp_billing_json_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("l.db").display());
+    let file = dir.path().join("billing.json");
+    // A JSON array: 0.5 + 0.25 (one day, project, SKU: one row) and Cloud Run left out.
+    std::fs::write(
+        &file,
+        r#"[{"service":{"description":"Vertex AI"},"sku":{"description":"Gemini 2.5 Flash Input Tokens"},"usage_start_time":"2026-11-04 10:00:00 UTC","project":{"id":"p1"},"cost":0.5,"currency":"USD"},
+            {"service":{"description":"Vertex AI"},"sku":{"description":"Gemini 2.5 Flash Input Tokens"},"usage_start_time":"2026-11-04 11:00:00 UTC","project":{"id":"p1"},"cost":0.25,"currency":"USD"},
+            {"service":{"description":"Cloud Run"},"sku":{"description":"CPU"},"usage_start_time":"2026-11-04 11:00:00 UTC","project":{"id":"p1"},"cost":7,"currency":"USD"}]"#,
+    )
+    .unwrap();
+    let s = run(&["--json", "import", "gcp-billing", file.to_str().unwrap(), "--store", &store], &[]);
+    assert_eq!((s["read"].as_u64(), s["skipped"].as_u64(), s["rows"].as_u64()), (Some(2), Some(1), Some(1)));
+    assert_eq!(
+        (&s["total_usd"], &s["since"], &s["until"]),
+        (&Value::from("0.75"), &Value::from("2026-11-04"), &Value::from("2026-11-05"))
+    );
+    let rows = run(
+        &[
+            "--json",
+            "report",
+            "--org",
+            "--store",
+            &store,
+            "--by",
+            "provider",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-30",
+        ],
+        &[],
+    );
+    assert_eq!(
+        (&rows[0]["key"]["provider"], &rows[0]["api_billed_usd"]),
+        (&Value::from("google"), &Value::from("0.75"))
+    );
+}
