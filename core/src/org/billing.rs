@@ -1,16 +1,17 @@
 //! Pulling what the providers billed from their admin cost APIs: OpenAI `GET /v1/organization/costs`
-//! and Anthropic `GET /v1/organizations/cost_report`, daily buckets.
+//! and Anthropic `GET /v1/organizations/cost_report`, daily buckets; and the one request path every
+//! admin API call (costs and [`super::usage`]) goes through.
 //!
 //! Owns: the admin-key check (a normal API key is refused before anything is sent, naming the kind of
-//! key needed; keys are never printed, logged or stored), the requests and their pagination
+//! key needed; keys are never printed, logged or stored), the requests ([`fetch`]) and their pagination
 //! (`next_page` / `has_more`), retries of 429 and 5xx honouring `retry-after` (seconds) or
-//! `retry-after-ms`, else exponential backoff, and reading each result into a [`BilledCost`] with an
+//! `retry-after-ms`, else exponential backoff, and reading each cost result into a [`BilledCost`] with an
 //! exact amount (the JSON number's text, never a float). The store side (resume from the saved cursor,
 //! replacing a period idempotently) is [`super::Org::pull`].
 //!
 //! Amounts: OpenAI reports `amount.value` in the currency's units (USD); Anthropic reports `amount` as
 //! a decimal string in the currency's lowest unit (cents), divided by 100 here.
-//! xAI and Google have no cost API for API keys.
+//! xAI and Google have no cost API for API keys; Google's bill comes from a file ([`super::gcp_billing`]).
 
 use std::time::Duration;
 
