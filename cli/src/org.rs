@@ -11,6 +11,7 @@ use llmledger_core::org::billing::{BillingProvider, PullOptions};
 use llmledger_core::org::claude_code::{default_roots, CostMode, ImportOptions};
 use llmledger_core::org::reconcile::ReconcileBy;
 use llmledger_core::org::subscription::{parse_csv, CsvRows, ManualEntry, Subscription};
+use llmledger_core::org::usage::BucketWidth;
 use llmledger_core::org::{AgentGroup, AgentQuery, Org, OrgGroup};
 use llmledger_core::{Error, PriceDb};
 use rust_decimal::Decimal;
@@ -35,6 +36,15 @@ pub(crate) enum ImportCommand {
         /// Read every file from the start (stored entries are matched, never counted twice).
         #[arg(long)]
         full: bool,
+    },
+    /// Import Google Cloud's billing export (CSV or JSON; BigQuery's columns) as Google's billed
+    /// cost: its AI services' rows replace the days the file covers. Google has no billing API for
+    /// API keys.
+    GcpBilling {
+        /// The exported file.
+        file: PathBuf,
+        #[arg(long, default_value = Ledger::DEFAULT_URL)]
+        store: String,
     },
 }
 
@@ -257,6 +267,13 @@ pub(crate) struct PullArgs {
     /// The API's base URL (a proxy or a test server).
     #[arg(long)]
     base_url: Option<String>,
+    /// Also pull billed usage per bucket (every usage endpoint: tokens, cache writes by TTL, images,
+    /// audio, vector store bytes, sessions, server tool use) into the usage table.
+    #[arg(long)]
+    usage: bool,
+    /// The usage buckets' width: 1m, 1h or 1d (with --usage).
+    #[arg(long, default_value = "1d", requires = "usage")]
+    bucket: String,
 }
 
 pub(crate) fn run_pull(args: PullArgs, json: bool) -> Result<(), Error> {
@@ -270,9 +287,15 @@ pub(crate) fn run_pull(args: PullArgs, json: bool) -> Result<(), Error> {
     if let Some(url) = args.base_url {
         opts.base_url = url;
     }
-    let s = Org::open(&args.store)?.pull(&opts)?;
+    let width: BucketWidth = args.bucket.parse()?;
+    let org = Org::open(&args.store)?;
+    let s = org.pull(&opts)?;
+    let usage = if args.usage { Some(org.pull_usage(&opts, width)?) } else { None };
     if json {
-        println!("{}", serde_json::to_string(&s)?);
+        match &usage {
+            None => println!("{}", serde_json::to_string(&s)?),
+            Some(u) => println!("{}", serde_json::json!({"costs": s, "usage": u})),
+        }
     } else {
         println!(
             "{}: {} to {} pulled{} ({} pages): {} rows, {} USD billed",
@@ -284,6 +307,19 @@ pub(crate) fn run_pull(args: PullArgs, json: bool) -> Result<(), Error> {
             s.rows,
             s.total_usd
         );
+        if let Some(u) = &usage {
+            println!(
+                "{}: usage in {} buckets pulled{} ({} pages): {} rows",
+                u.provider.as_str(),
+                u.width.as_str(),
+                if u.resumed { " (resumed from the saved cursor)" } else { "" },
+                u.pages,
+                u.rows
+            );
+            for (endpoint, metric, total) in &u.totals {
+                println!("  {endpoint:<26} {metric:<42} {total}");
+            }
+        }
     }
     Ok(())
 }
@@ -401,6 +437,24 @@ pub(crate) fn run_org_report(
 
 pub(crate) fn run_import(command: ImportCommand, prices: &PriceDb, json: bool) -> Result<(), Error> {
     match command {
+        ImportCommand::GcpBilling { file, store } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                Error::invalid_value("file", file.display(), &format!("cannot read the billing export: {e}"))
+            })?;
+            let s = Org::open(&store)?.import_gcp_billing(&text)?;
+            if json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                match (s.since, s.until.and_then(|u| u.pred_opt())) {
+                    (Some(since), Some(last)) => println!(
+                        "google: {since} to {last} replaced: {} AI rows read, {} other services' rows left out; \
+                         {} rows stored, {} USD billed",
+                        s.read, s.skipped, s.rows, s.total_usd
+                    ),
+                    _ => println!("google: no AI service rows in the file ({} other rows left out)", s.skipped),
+                }
+            }
+        }
         ImportCommand::ClaudeCode { store, root, cost_from_log, full } => {
             let roots = if root.is_empty() {
                 let home = std::env::var_os("HOME").map(PathBuf::from);

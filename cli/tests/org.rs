@@ -156,3 +156,85 @@ fn report_org_totals_subscriptions_by_member() {
     let rec = run(&["--json", "reconcile", "--store", &store, "--since", "2026-11-01", "--until", "2026-11-30"], &[]);
     assert_eq!(rec, Value::Array(vec![]));
 }
+
+#[test]
+fn pull_with_usage_stores_costs_and_usage_from_the_mock() {
+    use std::io::BufRead;
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mock_provider/server.py");
+    let mut mock =
+        Command::new("python3").args([server, "--port", "0"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(mock.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let base = format!("http://127.0.0.1:{}", line.trim().strip_prefix("PORT ").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("l.db").display());
+    let args = [
+        "--json",
+        "pull",
+        "anthropic",
+        "--store",
+        &store,
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-03",
+        "--base-url",
+        &base,
+        "--usage",
+        "--bucket",
+        "1h",
+    ];
+    let out = run(&args, &[("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-cli-usage1")]);
+    let _ = mock.kill();
+    let _ = mock.wait();
+    // The mock's figures (tests/mock_provider/server.py): costs 14.84875 USD over 3 rows; usage 3 pages,
+    // 18 rows, cache writes 1h 1000 and 5m 20 + 300 = 320 tokens.
+    assert_eq!((&out["costs"]["total_usd"], out["costs"]["rows"].as_u64()), (&Value::from("14.84875"), Some(3)));
+    assert_eq!((out["usage"]["pages"].as_u64(), out["usage"]["rows"].as_u64()), (Some(3), Some(18)));
+    assert_eq!(out["usage"]["width"], "1h");
+    let totals = out["usage"]["totals"].as_array().unwrap();
+    let total = |metric: &str| totals.iter().find(|t| t[1] == metric).map(|t| t[2].clone()).unwrap();
+    assert_eq!(total("cache_creation.ephemeral_1h_input_tokens"), "1000");
+    assert_eq!(total("cache_creation.ephemeral_5m_input_tokens"), "320");
+}
+
+#[test]
+fn import_gcp_billing_json_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("l.db").display());
+    let file = dir.path().join("billing.json");
+    // A JSON array: 0.5 + 0.25 (one day, project, SKU: one row) and Cloud Run left out.
+    std::fs::write(
+        &file,
+        r#"[{"service":{"description":"Vertex AI"},"sku":{"description":"Gemini 2.5 Flash Input Tokens"},"usage_start_time":"2026-11-04 10:00:00 UTC","project":{"id":"p1"},"cost":0.5,"currency":"USD"},
+            {"service":{"description":"Vertex AI"},"sku":{"description":"Gemini 2.5 Flash Input Tokens"},"usage_start_time":"2026-11-04 11:00:00 UTC","project":{"id":"p1"},"cost":0.25,"currency":"USD"},
+            {"service":{"description":"Cloud Run"},"sku":{"description":"CPU"},"usage_start_time":"2026-11-04 11:00:00 UTC","project":{"id":"p1"},"cost":7,"currency":"USD"}]"#,
+    )
+    .unwrap();
+    let s = run(&["--json", "import", "gcp-billing", file.to_str().unwrap(), "--store", &store], &[]);
+    assert_eq!((s["read"].as_u64(), s["skipped"].as_u64(), s["rows"].as_u64()), (Some(2), Some(1), Some(1)));
+    assert_eq!(
+        (&s["total_usd"], &s["since"], &s["until"]),
+        (&Value::from("0.75"), &Value::from("2026-11-04"), &Value::from("2026-11-05"))
+    );
+    let rows = run(
+        &[
+            "--json",
+            "report",
+            "--org",
+            "--store",
+            &store,
+            "--by",
+            "provider",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-30",
+        ],
+        &[],
+    );
+    assert_eq!(
+        (&rows[0]["key"]["provider"], &rows[0]["api_billed_usd"]),
+        (&Value::from("google"), &Value::from("0.75"))
+    );
+}

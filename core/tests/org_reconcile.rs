@@ -1,7 +1,12 @@
-//! Reconciliation of a real SQLite ledger (calls recorded through the tracker today) against billed
-//! rows with planted differences; exactly those are flagged. Prices (USD per 1M tokens): gpt-4o input
+//! Reconciliation of a real ledger — SQLite, and PostgreSQL (feature `postgres`, through
+//! scripts/with-postgres.sh) — with calls recorded through the tracker today, against billed rows
+//! with planted differences; exactly those are flagged. Prices (USD per 1M tokens): gpt-4o input
 //! 2.50, cached 1.25, output 10; gpt-4o-mini input 0.15, cached 0.075, output 0.60.
 #![allow(clippy::unwrap_used)]
+
+mod ledger_common;
+
+use std::path::Path;
 
 use chrono::Utc;
 use llmledger_core::event::Attribution;
@@ -18,10 +23,29 @@ fn dec(s: &str) -> Decimal {
 }
 
 #[test]
-fn planted_differences_are_exactly_the_flagged_rows() {
+fn sqlite_planted_differences_are_exactly_the_flagged_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("l.db").display());
-    let tracker = Tracker::new(TrackerConfig { store: Some(url.clone()), ..TrackerConfig::default() }).unwrap();
+    planted_differences(&format!("sqlite://{}", dir.path().join("l.db").display()), dir.path());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+#[ignore = "needs PostgreSQL: run through scripts/with-postgres.sh with -- --include-ignored"]
+fn postgres_planted_differences_are_exactly_the_flagged_rows() {
+    let Some(server) = ledger_common::server("postgres_planted_differences_are_exactly_the_flagged_rows") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    planted_differences(&ledger_common::fresh_db(&server, "org_reconcile"), dir.path());
+}
+
+fn planted_differences(url: &str, spill: &Path) {
+    let config = TrackerConfig {
+        store: Some(url.to_string()),
+        spill_dir: Some(spill.to_path_buf()),
+        ..TrackerConfig::default()
+    };
+    let tracker = Tracker::new(config).unwrap();
     // Each call: prompt 1200 (200 cached), completion 300.
     // gpt-4o: 1000 × 2.50 + 200 × 1.25 + 300 × 10 = 5,750 µ$; gpt-4o-mini: 150 + 15 + 180 = 345 µ$.
     for (id, model) in [("a1", "gpt-4o"), ("a2", "gpt-4o"), ("b1", "gpt-4o-mini")] {
@@ -53,7 +77,7 @@ fn planted_differences_are_exactly_the_flagged_rows() {
         amount: dec(amount),
         currency: "USD".into(),
     };
-    let org = Org::open(&url).unwrap();
+    let org = Org::open(url).unwrap();
     org.replace_billed(
         BillingProvider::Openai,
         today,
@@ -70,7 +94,12 @@ fn planted_differences_are_exactly_the_flagged_rows() {
         None,
     )
     .unwrap();
-    let ledger = Ledger::open(&url, LedgerConfig::default()).unwrap();
+    // A Google billing export (no model ids) is not reconciled: the by-provider view below stays one row.
+    let google =
+        BilledCost { provider: BillingProvider::Google, item: "Vertex AI: Gemini 2.5 Pro".into(), ..billed("", "3") };
+    org.replace_billed(BillingProvider::Google, today, tomorrow, &[google], None).unwrap();
+    let ledger =
+        Ledger::open(url, LedgerConfig { spill_dir: Some(spill.to_path_buf()), ..LedgerConfig::default() }).unwrap();
     let prices = PriceDb::embedded();
     let rows = org.reconcile(&ledger, today, tomorrow, &[ReconcileBy::Model], dec("5"), &prices).unwrap();
     let view: Vec<(String, Decimal, Decimal, Decimal, Option<Decimal>, bool)> = rows

@@ -568,7 +568,20 @@ def parse_multipart_fields(raw: bytes, ctype: str) -> Dict[str, Any]:
 #   not an admin key (sk-admin-… / sk-ant-admin…) or containing `revoked` -> 401 with the provider's error JSON;
 #   containing `rate429` -> the first request for page_1 answers 429 with only `retry-after: 1`;
 #   containing `fail2` -> the first 3 requests for page_2 answer 500 (a pull with 1 retry fails there, the next resumes).
-# GET /_mock/admin_requests lists [{key_tag, path, page, status}] (key_tag: the key's last 8 characters).
+# Usage APIs (billed usage per bucket; the bucket starts at the day's midnight whatever bucket_width asks, and
+# `end_time`/`ending_at` adds the width). Pages as above, one bucket each; an endpoint not listed has one empty page:
+#   OpenAI /v1/organization/usage/completions: 11-01 proj_a gpt-4o key_1 batch false in 1000 out 500 cached 200
+#     requests 3, and batch true in 4000 out 100 cached 0 requests 1; 11-02 proj_b gpt-4o-mini key_2 batch false in 250
+#     out 50 cached 0 requests 2 (audio tokens 0 throughout) -> input 5250, output 650, cached 200, requests 6.
+#     embeddings 11-01 proj_a text-embedding-3-small key_1 input 7000 requests 4; images 11-02 proj_b gpt-image-1 key_2
+#     1024x1024 image.generation images 2 requests 2; audio_speeches 11-03 proj_a tts-1 characters 1200 requests 1;
+#     audio_transcriptions 11-03 proj_a whisper-1 seconds 95 requests 1; moderations none; vector_stores 11-01 proj_a
+#     usage_bytes 1048576; code_interpreter_sessions 11-01 proj_a num_sessions 3 -> 28 metric rows over 9 pages.
+#   Anthropic /v1/organizations/usage_report/messages: 11-01 wrk_1 Sonnet 4 apikey_1 standard 0-200k uncached 1500,
+#     cache 1h 1000 / 5m 300, read 5000, output 700, web search 2; 11-02 default workspace Haiku 4.5 apikey_2 batch
+#     0-200k uncached 800, output 90, the rest 0; 11-03 wrk_1 Sonnet 4 apikey_1 priority 200k-1m uncached 10, 5m 20,
+#     output 5, web search 1, the rest 0 -> uncached 2310, 1h 1000, 5m 320, read 5000, output 795, web 3; 18 rows.
+# GET /_mock/admin_requests lists [{key_tag, path, page, status, bucket_width}] (key_tag: the key's last 8 characters).
 # ======================================================================================================================
 
 ADMIN_DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
@@ -582,9 +595,55 @@ ADMIN_ANTHROPIC = [
     [("250", "wrk_1", "Claude Sonnet 4 Usage - Output Tokens", "claude-sonnet-4-20250514")],
     [("0.375", None, "Claude Haiku 4.5 Usage - Input Tokens", "claude-haiku-4-5-20251001")],
 ]
+
+def _oa_completion(proj: str, model: str, key: str, batch: bool, inp: int, out: int, cached: int, n: int) -> Dict[str, Any]:
+    return {"object": "organization.usage.completions.result", "input_tokens": inp, "output_tokens": out,
+            "input_cached_tokens": cached, "input_audio_tokens": 0, "output_audio_tokens": 0, "num_model_requests": n,
+            "project_id": proj, "user_id": None, "api_key_id": key, "model": model, "batch": batch}
+
+
+def _an_messages(wrk: Optional[str], model: str, key: str, tier: str, window: str, uncached: int, c1h: int, c5m: int,
+                 read: int, out: int, web: int) -> Dict[str, Any]:
+    return {"uncached_input_tokens": uncached,
+            "cache_creation": {"ephemeral_1h_input_tokens": c1h, "ephemeral_5m_input_tokens": c5m},
+            "cache_read_input_tokens": read, "output_tokens": out, "server_tool_use": {"web_search_requests": web},
+            "api_key_id": key, "workspace_id": wrk, "model": model, "service_tier": tier, "context_window": window}
+
+
+# endpoint -> [(day index, [results])], one page per entry.
+ADMIN_USAGE: Dict[str, List[Tuple[int, List[Dict[str, Any]]]]] = {
+    "completions": [
+        (0, [_oa_completion("proj_a", "gpt-4o-2024-08-06", "key_1", False, 1000, 500, 200, 3),
+             _oa_completion("proj_a", "gpt-4o-2024-08-06", "key_1", True, 4000, 100, 0, 1)]),
+        (1, [_oa_completion("proj_b", "gpt-4o-mini-2024-07-18", "key_2", False, 250, 50, 0, 2)]),
+    ],
+    "embeddings": [(0, [{"object": "organization.usage.embeddings.result", "input_tokens": 7000,
+                         "num_model_requests": 4, "project_id": "proj_a", "user_id": None, "api_key_id": "key_1",
+                         "model": "text-embedding-3-small"}])],
+    "images": [(1, [{"object": "organization.usage.images.result", "images": 2, "num_model_requests": 2,
+                     "size": "1024x1024", "source": "image.generation", "project_id": "proj_b", "user_id": None,
+                     "api_key_id": "key_2", "model": "gpt-image-1"}])],
+    "audio_speeches": [(2, [{"object": "organization.usage.audio_speeches.result", "characters": 1200,
+                             "num_model_requests": 1, "project_id": "proj_a", "user_id": None, "api_key_id": None,
+                             "model": "tts-1"}])],
+    "audio_transcriptions": [(2, [{"object": "organization.usage.audio_transcriptions.result", "seconds": 95,
+                                   "num_model_requests": 1, "project_id": "proj_a", "user_id": None,
+                                   "api_key_id": None, "model": "whisper-1"}])],
+    "vector_stores": [(0, [{"object": "organization.usage.vector_stores.result", "usage_bytes": 1048576,
+                            "project_id": "proj_a"}])],
+    "code_interpreter_sessions": [(0, [{"object": "organization.usage.code_interpreter_sessions.result",
+                                        "num_sessions": 3, "project_id": "proj_a"}])],
+    "messages": [
+        (0, [_an_messages("wrk_1", "claude-sonnet-4-20250514", "apikey_1", "standard", "0-200k",
+                          1500, 1000, 300, 5000, 700, 2)]),
+        (1, [_an_messages(None, "claude-haiku-4-5-20251001", "apikey_2", "batch", "0-200k", 800, 0, 0, 0, 90, 0)]),
+        (2, [_an_messages("wrk_1", "claude-sonnet-4-20250514", "apikey_1", "priority", "200k-1m", 10, 0, 20, 0, 5, 1)]),
+    ],
+}
+ADMIN_WIDTHS = {"1m": 60, "1h": 3600, "1d": 86400}
 ADMIN_LOCK = threading.Lock()
 ADMIN_LOG: List[Dict[str, Any]] = []
-ADMIN_COUNTS: Dict[Tuple[str, str], int] = {}
+ADMIN_COUNTS: Dict[Tuple[str, str, str], int] = {}
 
 
 def admin_get(handler: "Handler", path: str, query: str) -> bool:
@@ -599,21 +658,26 @@ def admin_get(handler: "Handler", path: str, query: str) -> bool:
     if path.endswith("/v1/organization/costs"):
         provider, key = "openai", (handler.headers.get("authorization") or "").removeprefix("Bearer ")
         admin = key.startswith("sk-admin-")
-    elif path.endswith("/v1/organizations/cost_report"):
+    elif path.endswith("/v1/organizations/cost_report") or path.endswith("/v1/organizations/usage_report/messages"):
         provider, key = "anthropic", handler.headers.get("x-api-key") or ""
         admin = key.startswith("sk-ant-admin")
+    elif "/v1/organization/usage/" in path:
+        provider, key = "openai", (handler.headers.get("authorization") or "").removeprefix("Bearer ")
+        admin = key.startswith("sk-admin-")
     else:
         return False
     q = parse_qs(query)
     page = (q.get("page") or [""])[0]
     index = int(page.removeprefix("page_")) if page.startswith("page_") else 0
     with ADMIN_LOCK:
-        n = ADMIN_COUNTS.get((key, page), 0)
-        ADMIN_COUNTS[(key, page)] = n + 1
+        n = ADMIN_COUNTS.get((key, path, page), 0)
+        ADMIN_COUNTS[(key, path, page)] = n + 1
+    width = (q.get("bucket_width") or ["1d"])[0]
 
     def log(status: int) -> None:
         with ADMIN_LOCK:
-            ADMIN_LOG.append({"key_tag": key[-8:], "path": path, "page": page, "status": status})
+            ADMIN_LOG.append({"key_tag": key[-8:], "path": path, "page": page, "status": status,
+                              "bucket_width": width})
 
     if not admin or "revoked" in key:
         log(401)
@@ -629,6 +693,25 @@ def admin_get(handler: "Handler", path: str, query: str) -> bool:
         handler._send_json(500, error_body(provider, 500))
         return True
     log(200)
+    if "/usage" in path:
+        pages = ADMIN_USAGE.get(path.rsplit("/", 1)[1], [])
+        more = index + 1 < len(pages)
+        data = []
+        if pages:
+            day_index, results = pages[index]
+            day = ADMIN_DAYS[day_index]
+            start = int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
+            if provider == "openai":
+                data = [{"object": "bucket", "start_time": start, "end_time": start + ADMIN_WIDTHS[width],
+                         "results": results}]
+            else:
+                end = datetime.fromtimestamp(start + ADMIN_WIDTHS[width], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                data = [{"starting_at": f"{day}T00:00:00Z", "ending_at": end, "results": results}]
+        body = {"data": data, "has_more": more, "next_page": f"page_{index + 1}" if more else None}
+        if provider == "openai":
+            body["object"] = "page"
+        handler._send_json(200, body)
+        return True
     day = ADMIN_DAYS[index]
     start = int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp())
     more = index + 1 < len(ADMIN_DAYS)

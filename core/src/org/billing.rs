@@ -1,16 +1,17 @@
 //! Pulling what the providers billed from their admin cost APIs: OpenAI `GET /v1/organization/costs`
-//! and Anthropic `GET /v1/organizations/cost_report`, daily buckets.
+//! and Anthropic `GET /v1/organizations/cost_report`, daily buckets; and the one request path every
+//! admin API call (costs and [`super::usage`]) goes through.
 //!
 //! Owns: the admin-key check (a normal API key is refused before anything is sent, naming the kind of
-//! key needed; keys are never printed, logged or stored), the requests and their pagination
+//! key needed; keys are never printed, logged or stored), the requests ([`fetch`]) and their pagination
 //! (`next_page` / `has_more`), retries of 429 and 5xx honouring `retry-after` (seconds) or
-//! `retry-after-ms`, else exponential backoff, and reading each result into a [`BilledCost`] with an
+//! `retry-after-ms`, else exponential backoff, and reading each cost result into a [`BilledCost`] with an
 //! exact amount (the JSON number's text, never a float). The store side (resume from the saved cursor,
 //! replacing a period idempotently) is [`super::Org::pull`].
 //!
 //! Amounts: OpenAI reports `amount.value` in the currency's units (USD); Anthropic reports `amount` as
 //! a decimal string in the currency's lowest unit (cents), divided by 100 here.
-//! xAI and Google have no cost API for API keys.
+//! xAI and Google have no cost API for API keys; Google's bill comes from a file ([`super::gcp_billing`]).
 
 use std::time::Duration;
 
@@ -22,12 +23,14 @@ use serde_json::value::RawValue;
 use crate::backoff::Backoff;
 use crate::error::{Error, ErrorCode, Result};
 
-/// A provider with an admin cost API.
+/// A provider whose bill is stored: OpenAI and Anthropic through their admin APIs, Google from a
+/// Cloud Billing export file ([`super::gcp_billing`]; Google has no billing API for API keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingProvider {
     Openai,
     Anthropic,
+    Google,
 }
 
 impl BillingProvider {
@@ -35,21 +38,34 @@ impl BillingProvider {
         match self {
             Self::Openai => "openai",
             Self::Anthropic => "anthropic",
+            Self::Google => "google",
         }
     }
 
-    /// The environment variable the CLI reads the admin key from.
+    /// Reads a provider name as stored (`google` included, which [`str::parse`] refuses: it cannot
+    /// be pulled).
+    pub fn from_stored(s: &str) -> Result<Self> {
+        match s {
+            "google" => Ok(Self::Google),
+            other => other.parse(),
+        }
+    }
+
+    /// The environment variable the CLI reads the admin key from (none for Google).
     pub fn key_env(self) -> &'static str {
         match self {
             Self::Openai => "OPENAI_ADMIN_KEY",
             Self::Anthropic => "ANTHROPIC_ADMIN_KEY",
+            Self::Google => "",
         }
     }
 
+    /// None for Google.
     pub fn default_base_url(self) -> &'static str {
         match self {
             Self::Openai => "https://api.openai.com",
             Self::Anthropic => "https://api.anthropic.com",
+            Self::Google => "",
         }
     }
 
@@ -57,6 +73,7 @@ impl BillingProvider {
         match self {
             Self::Openai => "sk-admin-",
             Self::Anthropic => "sk-ant-admin",
+            Self::Google => "",
         }
     }
 
@@ -66,11 +83,16 @@ impl BillingProvider {
                 "an OpenAI organization Admin key (sk-admin-…, created under Organization settings → Admin keys)"
             }
             Self::Anthropic => "an Anthropic Admin API key (sk-ant-admin…, created in the Console under Admin keys)",
+            Self::Google => "no key: Google has no billing API for API keys",
         }
     }
 
-    /// Refuses a key that is not an admin key, without ever showing it.
+    /// Refuses a key that is not an admin key, without ever showing it; refuses Google, which has
+    /// no billing API to pull from (its bill is imported from a file).
     pub fn check_key(self, key: &str) -> Result<()> {
+        if self == Self::Google {
+            return Err(no_api());
+        }
         if key.trim().is_empty() {
             return Err(Error::config(
                 self.key_env(),
@@ -105,10 +127,20 @@ impl std::str::FromStr for BillingProvider {
             other => Err(Error::invalid_value(
                 "provider",
                 other,
-                "expected openai or anthropic (xAI and Google have no cost API for API keys)",
+                "expected openai or anthropic (xAI and Google have no cost API for API keys; import Google \
+                 Cloud's billing export with `llmledger import gcp-billing FILE`)",
             )),
         }
     }
+}
+
+/// The error of asking Google's bill from an API.
+pub(crate) fn no_api() -> Error {
+    Error::invalid_value(
+        "provider",
+        "google",
+        "Google has no billing API for API keys: import the Cloud Billing export (`llmledger import gcp-billing FILE`)",
+    )
 }
 
 /// One billed amount: a day, a workspace/project and a line item.
@@ -164,8 +196,8 @@ impl PullOptions {
 
 /// A page of results and the cursor of the next one.
 #[derive(Debug)]
-pub(crate) struct Page {
-    pub(crate) rows: Vec<BilledCost>,
+pub(crate) struct Page<T = BilledCost> {
+    pub(crate) rows: Vec<T>,
     pub(crate) next: Option<String>,
 }
 
@@ -188,15 +220,14 @@ pub(crate) fn http_client(opts: &PullOptions) -> Result<reqwest::Client> {
         .map_err(|e| Error::new(ErrorCode::Config, format!("cannot build the HTTP client: {}", e.without_url())))
 }
 
-fn midnight(d: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn midnight(d: NaiveDate) -> DateTime<Utc> {
     Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN))
 }
 
-/// Fetches one page (with retries); `cursor` is the `next_page` of the previous one.
+/// Fetches one page of the cost report (with retries); `cursor` is the `next_page` of the previous one.
 pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cursor: Option<&str>) -> Result<Page> {
     let p = opts.provider;
-    let base = opts.base_url.trim_end_matches('/');
-    let mut query: Vec<(&str, String)> = match p {
+    let query: Vec<(&str, String)> = match p {
         BillingProvider::Openai => vec![
             ("start_time", midnight(opts.since).timestamp().to_string()),
             ("end_time", midnight(opts.until).timestamp().to_string()),
@@ -206,19 +237,39 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
             ("limit", "31".into()),
         ],
         BillingProvider::Anthropic => vec![
-            ("starting_at", midnight(opts.since).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            ("ending_at", midnight(opts.until).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            ("starting_at", rfc3339(midnight(opts.since))),
+            ("ending_at", rfc3339(midnight(opts.until))),
             ("group_by[]", "workspace_id".into()),
             ("group_by[]", "description".into()),
         ],
+        BillingProvider::Google => return Err(no_api()),
     };
+    let path = match p {
+        BillingProvider::Openai => "/v1/organization/costs",
+        _ => "/v1/organizations/cost_report",
+    };
+    parse_page(p, &fetch(client, opts, path, query, cursor).await?)
+}
+
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// GETs `path` of an admin API with `query` (plus `page=cursor`) and returns the 200 body: the one
+/// place that sends the admin key, retries 429/5xx/connection errors and maps a refused key.
+pub(crate) async fn fetch(
+    client: &reqwest::Client,
+    opts: &PullOptions,
+    path: &str,
+    mut query: Vec<(&str, String)>,
+    cursor: Option<&str>,
+) -> Result<Vec<u8>> {
+    let p = opts.provider;
+    let base = opts.base_url.trim_end_matches('/');
     if let Some(c) = cursor {
         query.push(("page", c.to_string()));
     }
-    let url = match p {
-        BillingProvider::Openai => format!("{base}/v1/organization/costs"),
-        BillingProvider::Anthropic => format!("{base}/v1/organizations/cost_report"),
-    };
+    let url = format!("{base}{path}");
     let schedule = Backoff { initial: opts.initial_backoff, multiplier: 2, max: Duration::from_secs(60), jitter: true };
     let mut rng = u64::from(std::process::id()) ^ 0x5deece66d;
     let mut attempt = 0u32;
@@ -227,6 +278,7 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
         req = match p {
             BillingProvider::Openai => req.bearer_auth(&opts.key),
             BillingProvider::Anthropic => req.header("x-api-key", &opts.key).header("anthropic-version", "2023-06-01"),
+            BillingProvider::Google => return Err(no_api()),
         };
         let outcome = req.send().await;
         let retry_in = match outcome {
@@ -236,17 +288,17 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
                     let body = resp.bytes().await.map_err(|e| {
                         Error::new(
                             ErrorCode::Store,
-                            format!("{} cost API: reading the body: {}", p.as_str(), e.without_url()),
+                            format!("{} admin API {path}: reading the body: {}", p.as_str(), e.without_url()),
                         )
                     })?;
-                    return parse_page(p, &body);
+                    return Ok(body.to_vec());
                 }
                 if status == 401 || status == 403 {
                     return Err(Error::config(
                         p.key_env(),
                         "<redacted>",
                         &format!(
-                            "the {} cost API refused the key (HTTP {status}); it needs {}",
+                            "the {} admin API {path} refused the key (HTTP {status}); it needs {}",
                             p.as_str(),
                             p.key_kind_needed()
                         ),
@@ -255,7 +307,7 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
                 if status != 429 && status < 500 {
                     return Err(Error::new(
                         ErrorCode::InvalidValue,
-                        format!("{} cost API answered HTTP {status}", p.as_str()),
+                        format!("{} admin API {path} answered HTTP {status}", p.as_str()),
                     ));
                 }
                 let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -272,7 +324,7 @@ pub(crate) async fn fetch_page(client: &reqwest::Client, opts: &PullOptions, cur
         if attempt >= opts.max_retries {
             return Err(Error::new(
                 ErrorCode::Store,
-                format!("{} cost API: {} after {} retries", p.as_str(), retry_in.0, opts.max_retries),
+                format!("{} admin API {path}: {} after {} retries", p.as_str(), retry_in.0, opts.max_retries),
             ));
         }
         tokio::time::sleep(retry_in.1.unwrap_or_else(|| schedule.delay(attempt, &mut rng))).await;
@@ -341,7 +393,7 @@ struct RawAmount<'a> {
     currency: Option<String>,
 }
 
-fn exact(field: &str, text: &str) -> Result<Decimal> {
+pub(crate) fn exact(field: &str, text: &str) -> Result<Decimal> {
     let t = text.trim().trim_matches('"');
     t.parse::<Decimal>()
         .or_else(|_| Decimal::from_scientific(t))
@@ -368,6 +420,7 @@ pub(crate) fn parse_page(p: BillingProvider, body: &[u8]) -> Result<Page> {
                     exact("amount", r.amount.get())? / Decimal::ONE_HUNDRED,
                     r.currency.clone().unwrap_or_else(|| "USD".into()),
                 ),
+                BillingProvider::Google => return Err(no_api()),
             };
             rows.push(BilledCost {
                 provider: p,

@@ -10,12 +10,15 @@
 //! | `org_subscriptions` | recurring fixed costs (seats, team plans) | `id` (a hash of the fields) |
 //! | `org_manual` | one-off costs | `id` (a hash of the fields) |
 //! | `org_billed_cost` | what a provider's cost API billed, per day × workspace × line item | `(provider, day, workspace, item)` |
-//! | `org_billed_stage`, `org_pull_state` | the pages of a pull under way and its next cursor (a failed pull resumes there) | `pull_key` |
+//! | `org_billed_usage` | what a provider's usage API billed, per bucket × group × metric (long rows) | every column but `quantity` |
+//! | `org_pull_stage`, `org_pull_state` | the pages of a pull under way (rows as JSON, exact decimals as strings) and its next cursor (a failed pull resumes there) | `pull_key` |
 //!
 //! | file | owns |
 //! |---|---|
 //! | [`claude_code`] | reading, deduplicating and pricing Claude Code's JSONL logs |
 //! | [`billing`] | the providers' admin cost APIs: keys, requests, pagination, retries, exact amounts |
+//! | [`gcp_billing`] | reading Google Cloud's billing export (CSV / JSON) into billed costs |
+//! | [`usage`] | the providers' admin usage APIs: endpoints, groupings, bucket widths, long rows per metric |
 //! | [`reconcile`] | tracked (the ledger) against billed: matching, difference, flag, likely cause |
 //! | [`subscription`] | subscriptions and one-off entries, their CSV format and daily spread |
 //! | `sql` | the one value-level SQL interface over SQLite and PostgreSQL |
@@ -24,14 +27,17 @@
 
 pub mod billing;
 pub mod claude_code;
+pub mod gcp_billing;
 pub mod reconcile;
 mod sql;
 pub mod subscription;
+pub mod usage;
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -41,6 +47,7 @@ use claude_code::{Entry, FileMark, ImportOptions, ImportSummary};
 use reconcile::{ReconcileBy, ReconcileRow, TrackedCost};
 use sql::{Db, Val};
 use subscription::{CsvRows, ManualEntry, Period, Subscription};
+use usage::{BilledUsage, BucketWidth};
 
 /// The organisation tables of one ledger store.
 #[derive(Debug)]
@@ -117,16 +124,29 @@ impl Org {
                  currency TEXT NOT NULL,
                  PRIMARY KEY (provider, day, workspace, item)
              );
-             CREATE TABLE IF NOT EXISTS org_billed_stage (
-                 pull_key TEXT NOT NULL,
-                 day TEXT NOT NULL,
+             CREATE TABLE IF NOT EXISTS org_billed_usage (
+                 provider TEXT NOT NULL,
+                 endpoint TEXT NOT NULL,
+                 width TEXT NOT NULL,
+                 bucket_start BIGINT NOT NULL,
                  workspace TEXT NOT NULL,
-                 item TEXT NOT NULL,
-                 model TEXT,
-                 amount {num} NOT NULL,
-                 currency TEXT NOT NULL
+                 model TEXT NOT NULL,
+                 api_key_id TEXT NOT NULL,
+                 batch TEXT NOT NULL,
+                 service_tier TEXT NOT NULL,
+                 context_window TEXT NOT NULL,
+                 detail TEXT NOT NULL,
+                 metric TEXT NOT NULL,
+                 quantity {num} NOT NULL,
+                 PRIMARY KEY (provider, endpoint, width, bucket_start, workspace, model, api_key_id, batch,
+                              service_tier, context_window, detail, metric)
              );
-             CREATE INDEX IF NOT EXISTS org_billed_stage_key ON org_billed_stage (pull_key);
+             CREATE TABLE IF NOT EXISTS org_pull_stage (
+                 pull_key TEXT NOT NULL,
+                 page BIGINT NOT NULL,
+                 body TEXT NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS org_pull_stage_key ON org_pull_stage (pull_key);
              CREATE TABLE IF NOT EXISTS org_pull_state (
                  pull_key TEXT PRIMARY KEY,
                  next_cursor TEXT NOT NULL,
@@ -363,90 +383,12 @@ impl Org {
     /// Each page is saved with the next cursor as it arrives, so a pull that fails part-way (after its
     /// retries) resumes from that cursor when run again for the same provider and period.
     pub fn pull(&self, opts: &PullOptions) -> Result<PullSummary> {
-        opts.provider.check_key(&opts.key)?;
-        if opts.until <= opts.since {
-            return Err(Error::invalid_value("until", opts.until, "must be after --since"));
-        }
         let p = opts.provider;
         let key = format!("{}:{}:{}", p.as_str(), opts.since, opts.until);
-        let state = self
-            .db
-            .query("SELECT next_cursor, pages FROM org_pull_state WHERE pull_key = $1", &[key.as_str().into()])?;
-        let (mut cursor, mut pages, resumed) = match state.first() {
-            Some(r) => (Some(r[0].text()), r[1].int() as u64, true),
-            None => {
-                self.db.transaction(&[(
-                    "DELETE FROM org_billed_stage WHERE pull_key = $1".into(),
-                    vec![vec![key.as_str().into()]],
-                )])?;
-                (None, 0, false)
-            }
-        };
-        let client = billing::http_client(opts)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::new(crate::ErrorCode::Config, format!("cannot start the HTTP runtime: {e}")))?;
-        let d = self.db.dialect();
-        let stage_sql = format!(
-            "INSERT INTO org_billed_stage (pull_key, day, workspace, item, model, amount, currency)
-             VALUES ($1, $2, $3, $4, $5, {}, $7)",
-            d.num(6)
-        );
-        loop {
-            let page = block_in(&rt, billing::fetch_page(&client, opts, cursor.as_deref()))?;
-            pages += 1;
-            let rows = page
-                .rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        key.as_str().into(),
-                        r.day.to_string().into(),
-                        r.workspace.as_str().into(),
-                        r.item.as_str().into(),
-                        r.model.clone().into(),
-                        r.amount.into(),
-                        r.currency.as_str().into(),
-                    ]
-                })
-                .collect();
-            let state = match &page.next {
-                Some(next) => (
-                    "INSERT INTO org_pull_state (pull_key, next_cursor, pages) VALUES ($1, $2, $3)
-                     ON CONFLICT (pull_key) DO UPDATE SET next_cursor = excluded.next_cursor, pages = excluded.pages"
-                        .to_string(),
-                    vec![vec![key.as_str().into(), next.as_str().into(), pages.into()]],
-                ),
-                None => ("DELETE FROM org_pull_state WHERE pull_key = $1".to_string(), vec![vec![key.as_str().into()]]),
-            };
-            self.db.transaction(&[(stage_sql.clone(), rows), state])?;
-            cursor = page.next;
-            if cursor.is_none() {
-                break;
-            }
-        }
-        let staged = self.db.query(
-            &format!(
-                "SELECT day, workspace, item, model, {}, currency FROM org_billed_stage WHERE pull_key = $1",
-                d.num_out("amount")
-            ),
-            &[key.as_str().into()],
-        )?;
-        let rows = staged
-            .iter()
-            .map(|r| {
-                Ok(BilledCost {
-                    provider: p,
-                    day: parse_day(&r[0].text())?,
-                    workspace: r[1].text(),
-                    item: r[2].text(),
-                    model: r[3].opt_text(),
-                    amount: r[4].dec("amount")?,
-                    currency: r[5].text(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let client = pull_client(opts)?;
+        let (rt, client) = (&client.0, &client.1);
+        let (rows, pages, resumed) =
+            self.paged(opts, &key, |cursor| block_in(rt, billing::fetch_page(client, opts, cursor)))?;
         let (stored, total) = self.replace_billed(p, opts.since, opts.until, &rows, Some(&key))?;
         Ok(PullSummary {
             provider: p,
@@ -455,6 +397,213 @@ impl Org {
             pages,
             resumed,
             rows: stored,
+            total_usd: total,
+        })
+    }
+
+    /// Pulls the provider's billed usage for the days `[opts.since, opts.until)` in `width` buckets,
+    /// every usage endpoint in turn ([`usage::endpoints`]), each replacing its period's stored rows in
+    /// one transaction and resuming from its saved cursor like [`Org::pull`].
+    pub fn pull_usage(&self, opts: &PullOptions, width: BucketWidth) -> Result<UsagePullSummary> {
+        let p = opts.provider;
+        let client = pull_client(opts)?;
+        let (rt, client) = (&client.0, &client.1);
+        let mut summary = UsagePullSummary {
+            provider: p,
+            width,
+            since: opts.since,
+            until: opts.until,
+            pages: 0,
+            resumed: false,
+            rows: 0,
+            totals: Vec::new(),
+        };
+        let mut totals: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+        for endpoint in usage::endpoints(p) {
+            let key = format!("usage:{}:{endpoint}:{}:{}:{}", p.as_str(), width.as_str(), opts.since, opts.until);
+            let (rows, pages, resumed) = self.paged(opts, &key, |cursor| {
+                block_in(rt, usage::fetch_usage_page(client, opts, endpoint, width, cursor))
+            })?;
+            let stored = self.replace_usage(p, endpoint, width, opts.since, opts.until, &rows, &key)?;
+            summary.pages += pages;
+            summary.resumed |= resumed;
+            summary.rows += stored;
+            for r in &rows {
+                *totals.entry((endpoint.to_string(), r.metric.clone())).or_default() += r.quantity;
+            }
+        }
+        summary.totals = totals.into_iter().map(|((e, m), q)| (e, m, q.normalize())).collect();
+        Ok(summary)
+    }
+
+    /// The paging of every pull: fetches pages with `fetch(cursor)` from where a failed run for `key`
+    /// stopped (or from the start), saving each page's rows with the next cursor in one transaction,
+    /// and returns all the pull's rows, its pages (a resumed run counts those fetched before) and
+    /// whether it resumed. The caller
+    /// replaces the period with the rows and clears the stage in one transaction.
+    fn paged<T: Serialize + DeserializeOwned>(
+        &self,
+        opts: &PullOptions,
+        key: &str,
+        mut fetch: impl FnMut(Option<&str>) -> Result<billing::Page<T>>,
+    ) -> Result<(Vec<T>, u64, bool)> {
+        opts.provider.check_key(&opts.key)?;
+        if opts.until <= opts.since {
+            return Err(Error::invalid_value("until", opts.until, "must be after --since"));
+        }
+        let state =
+            self.db.query("SELECT next_cursor, pages FROM org_pull_state WHERE pull_key = $1", &[key.into()])?;
+        let (mut cursor, mut page_no, resumed) = match state.first() {
+            Some(r) => (Some(r[0].text()), r[1].int() as u64, true),
+            None => {
+                self.db.transaction(&[(
+                    "DELETE FROM org_pull_stage WHERE pull_key = $1".into(),
+                    vec![vec![key.into()]],
+                )])?;
+                (None, 0, false)
+            }
+        };
+        loop {
+            let page = fetch(cursor.as_deref())?;
+            page_no += 1;
+            let stage = (
+                "INSERT INTO org_pull_stage (pull_key, page, body) VALUES ($1, $2, $3)".to_string(),
+                vec![vec![key.into(), page_no.into(), serde_json::to_string(&page.rows)?.into()]],
+            );
+            let state = match &page.next {
+                Some(next) => (
+                    "INSERT INTO org_pull_state (pull_key, next_cursor, pages) VALUES ($1, $2, $3)
+                     ON CONFLICT (pull_key) DO UPDATE SET next_cursor = excluded.next_cursor, pages = excluded.pages"
+                        .to_string(),
+                    vec![vec![key.into(), next.as_str().into(), page_no.into()]],
+                ),
+                None => ("DELETE FROM org_pull_state WHERE pull_key = $1".to_string(), vec![vec![key.into()]]),
+            };
+            self.db.transaction(&[stage, state])?;
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let mut rows = Vec::new();
+        for r in self.db.query("SELECT body FROM org_pull_stage WHERE pull_key = $1 ORDER BY page", &[key.into()])? {
+            rows.extend(serde_json::from_str::<Vec<T>>(&r[0].text())?);
+        }
+        Ok((rows, page_no, resumed))
+    }
+
+    /// Replaces `provider`'s `endpoint` usage in `width` buckets starting in days `[since, until)` with
+    /// `rows` (summed per bucket, group and metric, exactly) and clears the pull's stage, in one
+    /// transaction. Returns the rows stored.
+    #[allow(clippy::too_many_arguments)]
+    fn replace_usage(
+        &self,
+        provider: BillingProvider,
+        endpoint: &str,
+        width: BucketWidth,
+        since: NaiveDate,
+        until: NaiveDate,
+        rows: &[BilledUsage],
+        pull_key: &str,
+    ) -> Result<u64> {
+        let (from, to) = (billing::midnight(since).timestamp_millis(), billing::midnight(until).timestamp_millis());
+        let mut sums: BTreeMap<Vec<String>, (i64, Decimal)> = BTreeMap::new();
+        for r in rows.iter().filter(|r| (from..to).contains(&r.bucket_start.timestamp_millis())) {
+            let key = vec![
+                r.workspace.clone(),
+                r.model.clone(),
+                r.api_key_id.clone(),
+                r.batch.clone(),
+                r.service_tier.clone(),
+                r.context_window.clone(),
+                r.detail.clone(),
+                r.metric.clone(),
+            ];
+            let ts = r.bucket_start.timestamp_millis();
+            let mut k = vec![ts.to_string()];
+            k.extend(key);
+            sums.entry(k).or_insert((ts, Decimal::ZERO)).1 += r.quantity;
+        }
+        let insert = format!(
+            "INSERT INTO org_billed_usage (provider, endpoint, width, bucket_start, workspace, model, api_key_id,
+                 batch, service_tier, context_window, detail, metric, quantity)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, {})",
+            self.db.dialect().num(13)
+        );
+        let values = sums
+            .iter()
+            .map(|(k, (ts, q))| {
+                let mut v: Vec<Val> =
+                    vec![provider.as_str().into(), endpoint.into(), width.as_str().into(), (*ts).into()];
+                v.extend(k[1..].iter().map(|s| Val::from(s.as_str())));
+                v.push(q.normalize().into());
+                v
+            })
+            .collect();
+        self.db.transaction(&[
+            (
+                "DELETE FROM org_billed_usage WHERE provider = $1 AND endpoint = $2 AND width = $3
+                     AND bucket_start >= $4 AND bucket_start < $5"
+                    .to_string(),
+                vec![vec![provider.as_str().into(), endpoint.into(), width.as_str().into(), from.into(), to.into()]],
+            ),
+            (insert, values),
+            ("DELETE FROM org_pull_stage WHERE pull_key = $1".into(), vec![vec![pull_key.into()]]),
+        ])?;
+        Ok(sums.len() as u64)
+    }
+
+    /// Stored billed usage with a bucket starting in days `[since, until)`, by bucket start, provider,
+    /// endpoint, group and metric.
+    pub fn billed_usage(&self, since: NaiveDate, until: NaiveDate) -> Result<Vec<BilledUsage>> {
+        let rows = self.db.query(
+            &format!(
+                "SELECT provider, endpoint, width, bucket_start, workspace, model, api_key_id, batch, service_tier,
+                     context_window, detail, metric, {} FROM org_billed_usage
+                 WHERE bucket_start >= $1 AND bucket_start < $2
+                 ORDER BY bucket_start, provider, endpoint, width, workspace, model, api_key_id, batch,
+                     service_tier, context_window, detail, metric",
+                self.db.dialect().num_out("quantity")
+            ),
+            &[billing::midnight(since).timestamp_millis().into(), billing::midnight(until).timestamp_millis().into()],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(BilledUsage {
+                    provider: BillingProvider::from_stored(&r[0].text())?,
+                    endpoint: r[1].text(),
+                    width: r[2].text().parse::<BucketWidth>()?,
+                    bucket_start: Utc.timestamp_millis_opt(r[3].int()).single().unwrap_or_default(),
+                    workspace: r[4].text(),
+                    model: r[5].text(),
+                    api_key_id: r[6].text(),
+                    batch: r[7].text(),
+                    service_tier: r[8].text(),
+                    context_window: r[9].text(),
+                    detail: r[10].text(),
+                    metric: r[11].text(),
+                    quantity: r[12].dec("quantity")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Imports Google Cloud's billing export (CSV or JSON text, see [`gcp_billing`]): its AI services'
+    /// rows replace the stored Google costs of the days the file covers (re-importing a file, or a
+    /// newer export of the same days, never doubles a day).
+    pub fn import_gcp_billing(&self, text: &str) -> Result<gcp_billing::GcpImportSummary> {
+        let export = gcp_billing::parse_export(text)?;
+        let period = export.period();
+        let (rows, total) = match period {
+            Some((since, until)) => self.replace_billed(BillingProvider::Google, since, until, &export.rows, None)?,
+            None => (0, Decimal::ZERO),
+        };
+        Ok(gcp_billing::GcpImportSummary {
+            since: period.map(|p| p.0),
+            until: period.map(|p| p.1),
+            read: export.rows.len() as u64,
+            skipped: export.skipped,
+            rows,
             total_usd: total,
         })
     }
@@ -505,7 +654,7 @@ impl Org {
             (insert, values),
         ];
         if let Some(key) = pull_key {
-            work.push(("DELETE FROM org_billed_stage WHERE pull_key = $1".into(), vec![vec![key.into()]]));
+            work.push(("DELETE FROM org_pull_stage WHERE pull_key = $1".into(), vec![vec![key.into()]]));
         }
         self.db.transaction(&work)?;
         Ok((sums.len() as u64, total.normalize()))
@@ -543,7 +692,11 @@ impl Org {
         // Only the providers that report costs can be reconciled.
         let tracked: Vec<TrackedCost> =
             tracked.into_iter().filter(|t| t.provider.parse::<BillingProvider>().is_ok()).collect();
-        Ok(reconcile::reconcile(&tracked, &self.billed_costs(since, until)?, by, threshold_pct, prices))
+        // A Google billing export names services and SKUs, not the ledger's models: it counts in the
+        // org report but is not reconciled.
+        let billed: Vec<BilledCost> =
+            self.billed_costs(since, until)?.into_iter().filter(|b| b.provider != BillingProvider::Google).collect();
+        Ok(reconcile::reconcile(&tracked, &billed, by, threshold_pct, prices))
     }
 
     /// One table of total spend over days `[since, until)`: billed API cost (pulled cost reports) +
@@ -619,7 +772,7 @@ impl Org {
         rows.iter()
             .map(|r| {
                 Ok(BilledCost {
-                    provider: r[0].text().parse::<BillingProvider>()?,
+                    provider: BillingProvider::from_stored(&r[0].text())?,
                     day: parse_day(&r[1].text())?,
                     workspace: r[2].text(),
                     item: r[3].text(),
@@ -715,13 +868,41 @@ pub struct PullSummary {
     pub since: NaiveDate,
     /// Exclusive.
     pub until: NaiveDate,
-    /// Pages fetched by this run.
+    /// Pages of the pull (a resumed run counts those fetched before it).
     pub pages: u64,
     /// Whether it carried on from a cursor a failed run saved.
     pub resumed: bool,
     /// Rows now stored for the period.
     pub rows: u64,
     pub total_usd: Decimal,
+}
+
+/// What a usage pull did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsagePullSummary {
+    pub provider: BillingProvider,
+    pub width: BucketWidth,
+    pub since: NaiveDate,
+    /// Exclusive.
+    pub until: NaiveDate,
+    /// Pages of the pull, all endpoints (a resumed run counts those fetched before it).
+    pub pages: u64,
+    /// Whether any endpoint carried on from a cursor a failed run saved.
+    pub resumed: bool,
+    /// Rows now stored for the period (bucket × group × metric).
+    pub rows: u64,
+    /// `(endpoint, metric, total)` over the period, sorted.
+    pub totals: Vec<(String, String, Decimal)>,
+}
+
+/// A pull's own current-thread runtime and HTTP client.
+fn pull_client(opts: &PullOptions) -> Result<(tokio::runtime::Runtime, reqwest::Client)> {
+    let client = billing::http_client(opts)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(crate::ErrorCode::Config, format!("cannot start the HTTP runtime: {e}")))?;
+    Ok((rt, client))
 }
 
 /// Runs `fut` on the pull's own runtime, from a scoped thread when the caller is already inside one

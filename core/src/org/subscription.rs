@@ -308,7 +308,7 @@ pub fn parse_csv(text: &str) -> Result<CsvRows> {
 }
 
 /// Splits one CSV line: commas, double-quoted cells with `""` for a quote.
-fn split_csv(line: &str) -> Vec<String> {
+pub(crate) fn split_csv(line: &str) -> Vec<String> {
     let mut cells = vec![String::new()];
     let mut quoted = false;
     let mut chars = line.chars().peekable();
