@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 if TYPE_CHECKING:
     from ._tracker import Tracker
@@ -49,8 +48,9 @@ def from_json(text: str) -> Any:
     return _typed(json.loads(text))
 
 
-@dataclass(frozen=True)
-class Balance:
+class Balance(NamedTuple):
+    # A NamedTuple, not a dataclass: `dataclasses` (and the `inspect` it imports) cost ~40 ms of
+    # `import llmledger`.
     """An account's balance now: ``total`` is the exact sum of its entries, ``reserved`` what open
     reservations hold, ``available`` = ``total - reserved`` (what the next call may reserve). ``exists`` is
     False before the account's first credit (it is then not checked and every amount is 0)."""
