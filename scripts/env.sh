@@ -5,3 +5,5 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Node: load the checkout's own native build (`npm run build` -> bindings-node/native/), not a prebuilt
 # platform package (see bindings-node/js/native.cjs; the package smoke test unsets it).
 export LLMLEDGER_NATIVE="${LLMLEDGER_NATIVE:-local}"
+# A CI build starts cold and is never rebuilt in place: incremental compilation would only add work.
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
